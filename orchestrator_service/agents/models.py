@@ -1,0 +1,45 @@
+"""Agents: seed 003's columns plus description, limits, memory and knowledge (seeds 000, 001)."""
+
+import uuid
+
+from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.orm import Mapped, mapped_column
+
+from orchestrator_service.db.base import Base, TimestampMixin
+
+
+class Agent(TimestampMixin, Base):
+    """An LLM agent configuration of a tenant."""
+
+    __tablename__ = "agents"
+    __table_args__ = (Index(None, "tenant_id", "is_active"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[int | None] = mapped_column(
+        Integer, ForeignKey("tenants.id"), nullable=True, index=True
+    )
+    name: Mapped[str] = mapped_column(Text, nullable=False)
+    role: Mapped[str | None] = mapped_column(Text, server_default=text("'sales'"))
+    model_provider: Mapped[str | None] = mapped_column(Text, server_default=text("'openai'"))
+    model_version: Mapped[str | None] = mapped_column(Text, server_default=text("'gpt-5-mini'"))
+    temperature: Mapped[float | None] = mapped_column(Float, server_default=text("0.7"))
+    system_prompt_template: Mapped[str] = mapped_column(Text, nullable=False)
+    enabled_tools: Mapped[list | None] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    channels: Mapped[list | None] = mapped_column(
+        JSONB, server_default=text("""'["whatsapp", "instagram", "facebook", "web"]'::jsonb""")
+    )
+    config: Mapped[dict | None] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    template_type: Mapped[str | None] = mapped_column(String(50), server_default=text("'custom'"))
+    is_active: Mapped[bool | None] = mapped_column(Boolean, server_default=text("true"))
+
+    description: Mapped[str | None] = mapped_column(Text)
+    personality: Mapped[str | None] = mapped_column(Text)
+    expertise: Mapped[str | None] = mapped_column(Text)
+    max_tokens: Mapped[int] = mapped_column(Integer, server_default=text("4096"))
+    memory_enabled: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    memory_limit: Mapped[int] = mapped_column(Integer, server_default=text("10000"))
+    knowledge_collections: Mapped[list] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    created_by: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("users.id", ondelete="SET NULL")
+    )

@@ -1,0 +1,115 @@
+"""The `orchestrator` command. Exit codes: 0 done, 1 failed (stderr says why), 2 usage error."""
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+
+from pydantic import ValidationError
+
+from orchestrator_service.config import Settings
+from orchestrator_service.db.runtime import boot, heal_databases, open_databases
+from orchestrator_service.errors import ConfigError, OrchestratorError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="orchestrator", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="heal the schema, then serve the API")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+
+    migrate = commands.add_parser("migrate", help="heal the schema and exit")
+    migrate.add_argument("--dry-run", action="store_true", help="change nothing; list changes")
+    migrate.add_argument("--json", action="store_true", help="print one JSON report")
+    migrate.add_argument("--database-url", help="metadata database (overrides ORCH_DATABASE_URL)")
+    migrate.add_argument(
+        "--vector-database-url", help="vector database (overrides ORCH_VECTOR_DATABASE_URL)"
+    )
+    return parser
+
+
+def _settings(**overrides: object) -> Settings:
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        raise ConfigError(f"Invalid configuration: {exc}") from exc
+
+
+async def _migrate(args: argparse.Namespace) -> int:
+    settings = _settings(
+        database_url=args.database_url, vector_database_url=args.vector_database_url
+    )
+    if args.database_url and not args.vector_database_url:
+        # An explicit metadata URL heals that database only, never the embedded vector store.
+        settings = settings.model_copy(update={"vector_database_url": None})
+    databases = await open_databases(settings)
+    if args.database_url and not args.vector_database_url:
+        databases.vectors = None
+    try:
+        reports = await heal_databases(databases, settings, dry_run=args.dry_run)
+    finally:
+        databases.close()
+    summary = {
+        "ok": True,
+        "dry_run": args.dry_run,
+        "applied": [{"database": n, **a} for n, r in reports.items() for a in r.applied],
+        "drift": [{"database": n, **d} for n, r in reports.items() for d in r.drift],
+        "duration_ms": round(sum(r.duration_ms for r in reports.values()), 2),
+        "databases": {n: r.as_dict() for n, r in reports.items()},
+    }
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        verb = "would apply" if args.dry_run else "applied"
+        print(f"{verb} {len(summary['applied'])} change(s); {len(summary['drift'])} drift item(s)")
+        for item in summary["applied"]:
+            print(f"  {verb}: [{item['database']}] {item['kind']} {item['object']}")
+        for item in summary["drift"]:
+            print(
+                f"  drift:   [{item['database']}] {item['kind']} {item['object']}: {item['detail']}"
+            )
+    return EXIT_OK
+
+
+async def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from orchestrator_service.main import create_app
+
+    settings = _settings()
+    async with boot(settings) as runtime:
+        config = uvicorn.Config(
+            create_app(settings, runtime=runtime),
+            host=args.host,
+            port=args.port,
+            log_level=settings.log_level.lower(),
+        )
+        await uvicorn.Server(config).serve()
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `orchestrator` console script."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("pgserver").setLevel(logging.WARNING)
+    command = {"serve": _serve, "migrate": _migrate}[args.command]
+    try:
+        return asyncio.run(command(args))
+    except ConfigError as exc:
+        print(f"orchestrator {args.command}: {exc.message}", file=sys.stderr)
+        return EXIT_USAGE if args.command == "migrate" and "URL" in exc.message else EXIT_FAILED
+    except OrchestratorError as exc:
+        print(f"orchestrator {args.command}: {exc.message}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,46 @@
+"""The one settings object: every `ORCH_` variable the service reads is a field here."""
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Service configuration from the environment (prefix `ORCH_`)."""
+
+    model_config = SettingsConfigDict(env_prefix="ORCH_", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None, description="Metadata PostgreSQL; unset starts the embedded pgserver."
+    )
+    vector_database_url: str | None = Field(
+        default=None, description="Vector store over direct PostgreSQL; unset uses embedded."
+    )
+    supabase_url: str | None = None
+    supabase_key: SecretStr | None = None
+    data_dir: Path = Path("./.orchestrator")
+    vault_keys: SecretStr | None = None
+    env: Literal["development", "production"] = "development"
+    embedder: Literal["local", "openai"] = "local"
+
+    connect_timeout: float = Field(default=10.0, gt=0, description="Seconds to reach a database.")
+    heal_lock_timeout: float = Field(
+        default=120.0, gt=0, description="Seconds a boot waits for another replica's heal."
+    )
+    heal_ddl_lock_timeout_ms: int = Field(default=500, gt=0)
+    heal_ddl_retries: int = Field(default=8, ge=0)
+    log_level: str = "INFO"
+
+    @property
+    def embedded(self) -> bool:
+        """True when the service runs its own PostgreSQL under `data_dir`."""
+        return self.database_url is None
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """Return the process-wide settings, read once from the environment."""
+    return Settings()

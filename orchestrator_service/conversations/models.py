@@ -1,0 +1,66 @@
+"""Omnichannel conversations (seed 003) and their messages (seeds 000, 002)."""
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.orm import Mapped, mapped_column
+
+from orchestrator_service.db.base import Base, CreatedAtMixin, TimestampMixin
+
+
+class ChatConversation(TimestampMixin, Base):
+    """A conversation on one channel (whatsapp, instagram, facebook, web)."""
+
+    __tablename__ = "chat_conversations"
+
+    id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), primary_key=True, server_default=text("gen_random_uuid()")
+    )
+    tenant_id: Mapped[int | None] = mapped_column(
+        Integer, ForeignKey("tenants.id"), nullable=True, index=True
+    )
+    channel: Mapped[str] = mapped_column(String(32), nullable=False)
+    channel_source: Mapped[str | None] = mapped_column(
+        String(32), server_default=text("'whatsapp'")
+    )
+    display_name: Mapped[str | None] = mapped_column(String(255))
+    meta: Mapped[dict | None] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    last_message_preview: Mapped[str | None] = mapped_column(Text)
+    last_message_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    agent_id: Mapped[int | None] = mapped_column(
+        Integer, ForeignKey("agents.id", ondelete="SET NULL"), index=True
+    )
+    user_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("users.id", ondelete="SET NULL")
+    )
+    title: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(50), server_default=text("'active'"))
+    total_tokens: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+
+
+class ChatMessage(CreatedAtMixin, Base):
+    """One message of a conversation, including tool calls and their results."""
+
+    __tablename__ = "chat_messages"
+    __table_args__ = (Index(None, "conversation_id", "created_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), primary_key=True, server_default=text("gen_random_uuid()")
+    )
+    tenant_id: Mapped[int | None] = mapped_column(
+        Integer, ForeignKey("tenants.id"), nullable=True, index=True
+    )
+    conversation_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True),
+        ForeignKey("chat_conversations.id", ondelete="CASCADE"),
+        nullable=False,
+    )
+    role: Mapped[str] = mapped_column(String(20), nullable=False)
+    content: Mapped[str] = mapped_column(Text, nullable=False)
+    tool_calls: Mapped[list | None] = mapped_column(JSONB)
+    tool_call_id: Mapped[str | None] = mapped_column(String(255))
+    tokens_used: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    meta: Mapped[dict] = mapped_column("metadata", JSONB, server_default=text("'{}'::jsonb"))

@@ -1,0 +1,58 @@
+"""What each database must contain: models, schemas, extensions and migration steps."""
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from sqlalchemy import MetaData, Table
+
+from orchestrator_service.db.heal.ledger import add_ledger_tables
+from orchestrator_service.db.heal.steps import Database, Step
+from orchestrator_service.models import Base, VectorBase
+from scripts.migration_steps import STEPS
+
+
+@dataclass(frozen=True)
+class HealTarget:
+    """The desired state of one database."""
+
+    name: Database
+    metadata: MetaData
+    extensions: tuple[str, ...]
+    steps: tuple[Step, ...]
+
+    @cached_property
+    def tables(self) -> list[Table]:
+        """Tables in dependency order."""
+        return list(self.metadata.sorted_tables)
+
+    @cached_property
+    def schemas(self) -> tuple[str, ...]:
+        """Every schema the tables live in, `public` included."""
+        return tuple(sorted({t.schema or "public" for t in self.tables} | {"public"}))
+
+    @cached_property
+    def qualified_names(self) -> list[str]:
+        """`schema.table` for every table."""
+        return [qualified(t) for t in self.tables]
+
+
+def qualified(table: Table) -> str:
+    """`schema.table`, with `public` made explicit."""
+    return f"{table.schema or 'public'}.{table.name}"
+
+
+add_ledger_tables(Base.metadata)
+add_ledger_tables(VectorBase.metadata)
+
+METADATA = HealTarget(
+    name="metadata",
+    metadata=Base.metadata,
+    extensions=(),
+    steps=tuple(s for s in STEPS if s.database == "metadata"),
+)
+VECTORS = HealTarget(
+    name="vectors",
+    metadata=VectorBase.metadata,
+    extensions=("vector",),
+    steps=tuple(s for s in STEPS if s.database == "vectors"),
+)

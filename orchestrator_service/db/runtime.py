@@ -1,0 +1,116 @@
+"""Boot: resolve the databases (starting the embedded one if needed), heal them, open pools."""
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from orchestrator_service.config import Settings
+from orchestrator_service.db.embedded import EmbeddedPostgres
+from orchestrator_service.db.heal.healer import HealReport, heal
+from orchestrator_service.db.heal.targets import METADATA, VECTORS
+from orchestrator_service.db.urls import normalize_url
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Databases:
+    """Where the metadata and vector databases are, and the embedded server if we run one."""
+
+    metadata: URL
+    vectors: URL | None
+    embedded: EmbeddedPostgres | None = None
+
+    def close(self) -> None:
+        """Leave the embedded server, if any (the last process to leave stops it)."""
+        if self.embedded is not None:
+            self.embedded.stop()
+
+
+@dataclass
+class Runtime:
+    """Everything a booted service holds: settings, databases, heal reports, the session pool."""
+
+    settings: Settings
+    databases: Databases
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    heal_reports: dict[str, HealReport] = field(default_factory=dict)
+
+    @property
+    def healed(self) -> bool:
+        """True when every database's heal verified."""
+        return bool(self.heal_reports) and all(r.verified for r in self.heal_reports.values())
+
+
+async def open_databases(settings: Settings) -> Databases:
+    """Resolve the database URLs; with no metadata URL, start (or join) the embedded server."""
+    if not settings.embedded:
+        vectors = (
+            normalize_url(settings.vector_database_url) if settings.vector_database_url else None
+        )
+        return Databases(metadata=normalize_url(settings.database_url), vectors=vectors)
+    embedded = EmbeddedPostgres(settings.data_dir)
+    base = embedded.start()
+    try:
+        urls = await embedded.ensure_databases(base, timeout=settings.connect_timeout)
+    except BaseException:
+        embedded.stop()
+        raise
+    vectors = (
+        normalize_url(settings.vector_database_url)
+        if settings.vector_database_url
+        else urls["vectors"]
+    )
+    return Databases(metadata=urls["metadata"], vectors=vectors, embedded=embedded)
+
+
+async def heal_databases(
+    databases: Databases, settings: Settings, *, dry_run: bool = False
+) -> dict[str, HealReport]:
+    """Heal the metadata database, then the vector database when it is reached over SQL."""
+    reports = {"metadata": await heal(METADATA, databases.metadata, settings, dry_run=dry_run)}
+    if databases.vectors is not None:
+        reports["vectors"] = await heal(VECTORS, databases.vectors, settings, dry_run=dry_run)
+    return reports
+
+
+def create_engine(url: URL, settings: Settings) -> AsyncEngine:
+    """The request pool for the metadata database."""
+    return create_async_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=10,
+        max_overflow=10,
+        connect_args={"timeout": settings.connect_timeout},
+    )
+
+
+@asynccontextmanager
+async def boot(settings: Settings) -> AsyncIterator[Runtime]:
+    """Open and heal the databases, yield the runtime, and release everything on exit."""
+    databases = await open_databases(settings)
+    engine = None
+    try:
+        reports = await heal_databases(databases, settings)
+        engine = create_engine(databases.metadata, settings)
+        yield Runtime(
+            settings=settings,
+            databases=databases,
+            engine=engine,
+            sessionmaker=async_sessionmaker(engine, expire_on_commit=False),
+            heal_reports=reports,
+        )
+    finally:
+        if engine is not None:
+            await engine.dispose()
+        databases.close()

@@ -1,0 +1,26 @@
+"""Import every model so that `Base.metadata` is complete wherever the schema is needed."""
+
+from orchestrator_service.agents.models import Agent
+from orchestrator_service.business_assets.models import BusinessAsset
+from orchestrator_service.conversations.models import ChatConversation, ChatMessage
+from orchestrator_service.credentials.models import Credential
+from orchestrator_service.db.base import Base, VectorBase
+from orchestrator_service.executions.models import Execution, ExecutionMetric, ExecutionStep
+from orchestrator_service.rag.models import RagDocument
+from orchestrator_service.tenants.models import Tenant, User
+
+__all__ = [
+    "Agent",
+    "Base",
+    "BusinessAsset",
+    "ChatConversation",
+    "ChatMessage",
+    "Credential",
+    "Execution",
+    "ExecutionMetric",
+    "ExecutionStep",
+    "RagDocument",
+    "Tenant",
+    "User",
+    "VectorBase",
+]
