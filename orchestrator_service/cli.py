@@ -4,6 +4,7 @@ import argparse
 import asyncio
 import json
 import logging
+import signal
 import sys
 
 from pydantic import ValidationError
@@ -44,11 +45,9 @@ async def _migrate(args: argparse.Namespace) -> int:
     settings = _settings(
         database_url=args.database_url, vector_database_url=args.vector_database_url
     )
-    if args.database_url and not args.vector_database_url:
-        # An explicit metadata URL heals that database only, never the embedded vector store.
-        settings = settings.model_copy(update={"vector_database_url": None})
     databases = await open_databases(settings)
     if args.database_url and not args.vector_database_url:
+        # An explicit metadata URL heals that database only.
         databases.vectors = None
     try:
         reports = await heal_databases(databases, settings, dry_run=args.dry_run)
@@ -89,8 +88,19 @@ async def _serve(args: argparse.Namespace) -> int:
             port=args.port,
             log_level=settings.log_level.lower(),
         )
-        await uvicorn.Server(config).serve()
+        # uvicorn re-raises the stop signal once it has shut down gracefully; with a no-op
+        # handler in place the process goes on to release the databases and exits 0.
+        previous = {sig: signal.signal(sig, _ignore) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            await uvicorn.Server(config).serve()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
     return EXIT_OK
+
+
+def _ignore(_signum: int, _frame: object) -> None:
+    """A signal handler that does nothing."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -103,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(command(args))
     except ConfigError as exc:
         print(f"orchestrator {args.command}: {exc.message}", file=sys.stderr)
-        return EXIT_USAGE if args.command == "migrate" and "URL" in exc.message else EXIT_FAILED
+        return EXIT_USAGE
     except OrchestratorError as exc:
         print(f"orchestrator {args.command}: {exc.message}", file=sys.stderr)
         return EXIT_FAILED

@@ -8,6 +8,7 @@ from orchestrator_service.db.base import Base, VectorBase
 from orchestrator_service.executions.models import Execution, ExecutionMetric, ExecutionStep
 from orchestrator_service.rag.models import RagDocument
 from orchestrator_service.tenants.models import Tenant, User
+from orchestrator_service.tools.models import Tool
 
 __all__ = [
     "Agent",
@@ -21,6 +22,7 @@ __all__ = [
     "ExecutionStep",
     "RagDocument",
     "Tenant",
+    "Tool",
     "User",
     "VectorBase",
 ]

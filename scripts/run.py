@@ -1,0 +1,65 @@
+#!/usr/bin/env python3
+"""The project's set-up commands; they need only python3 (3.11+).
+
+    python3 scripts/run.py serve [--host H] [--port P]   run the service on the embedded default
+    python3 scripts/run.py test [pytest args]            run the whole test suite
+    python3 scripts/run.py lint                          ruff check and format check
+
+Each creates `.venv` and installs the project into it when pyproject.toml has changed.
+"""
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV = ROOT / ".venv"
+EXTRAS = {"serve": "", "test": "test", "lint": "test"}
+
+
+def _venv_bin(name: str) -> str:
+    return str(VENV / "bin" / name)
+
+
+def ensure_installed(extras: str) -> None:
+    """Create the virtual environment and install the project with `extras`, once per change."""
+    stamp = VENV / f".installed-{extras or 'base'}"
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if stamp.exists() and stamp.read_text() == digest:
+        return
+    if not Path(_venv_bin("python")).exists():
+        venv.create(VENV, with_pip=True)
+    target = f".[{extras}]" if extras else "."
+    subprocess.check_call(
+        [_venv_bin("python"), "-m", "pip", "install", "--quiet", "-e", target], cwd=ROOT
+    )
+    stamp.write_text(digest)
+
+
+def main(argv: list[str]) -> int:
+    """Install what the command needs, then run it in place of this process."""
+    if sys.version_info < (3, 11):  # noqa: UP036 (run by any python3)
+        print("orchestrator_service needs Python 3.11 or newer", file=sys.stderr)
+        return 2
+    if not argv or argv[0] not in EXTRAS:
+        print(__doc__, file=sys.stderr)
+        return 2
+    command, rest = argv[0], argv[1:]
+    ensure_installed(EXTRAS[command])
+    os.chdir(ROOT)
+    if command == "lint":
+        ruff = _venv_bin("ruff")
+        checks = (["check", "."], ["format", "--check", "."])
+        return max(subprocess.call([ruff, *check]) for check in checks)
+    if command == "serve":
+        args = [_venv_bin("orchestrator"), "serve", *rest]
+    else:
+        args = [_venv_bin("python"), "-m", "pytest", *rest]
+    os.execv(args[0], args)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

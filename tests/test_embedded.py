@@ -1,0 +1,76 @@
+"""The embedded default: `orchestrator serve` with no database URL, shared by a second process."""
+
+import asyncio
+import json
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.test_cli import ORCHESTRATOR, cli_env, finish
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def _wait_ready(client: httpx.AsyncClient, process: subprocess.Popen) -> httpx.Response:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.stderr.read() if process.stderr else ""
+        try:
+            response = await client.get("/health/ready")
+            if response.status_code == 200:
+                return response
+        except httpx.TransportError:
+            pass
+        await asyncio.sleep(0.2)
+    raise AssertionError("the service never became ready")
+
+
+async def test_serve_on_the_embedded_default_shares_its_server_and_stops_it(
+    tmp_path: Path,
+) -> None:
+    port = _free_port()
+    env = cli_env(tmp_path)
+    serve = subprocess.Popen(
+        [ORCHESTRATOR, "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    postmaster = tmp_path / "data" / "pgdata" / "postmaster.pid"
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            ready = (await _wait_ready(client, serve)).json()
+            assert ready["ready"] is True
+            assert {"metadata", "vectors"} <= ready["heal"].keys()
+            assert all(r["verified"] for r in ready["heal"].values())
+            assert (await client.get("/health/live")).json() == {"status": "ok"}
+
+            # A second process with the same data dir joins the running server.
+            second = subprocess.Popen(
+                [ORCHESTRATOR, "migrate", "--json"],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            code, out, err = await finish(second)
+            assert code == 0, err
+            assert all(r["fast_path"] for r in json.loads(out)["databases"].values())
+            # Its exit does not stop the server the first process still uses.
+            assert postmaster.exists()
+            assert (await client.get("/health/ready")).status_code == 200
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        code, _, err = await finish(serve, timeout=60)
+
+    assert code == 0, err
+    assert not postmaster.exists(), "the last process out must stop the embedded PostgreSQL"
