@@ -13,10 +13,10 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="ORCH_", extra="ignore")
 
-    database_url: str | None = Field(
+    database_url: SecretStr | None = Field(
         default=None, description="Metadata PostgreSQL; unset starts the embedded pgserver."
     )
-    vector_database_url: str | None = Field(
+    vector_database_url: SecretStr | None = Field(
         default=None, description="Vector store over direct PostgreSQL; unset uses embedded."
     )
     supabase_url: str | None = None
@@ -33,11 +33,6 @@ class Settings(BaseSettings):
     heal_ddl_lock_timeout_ms: int = Field(default=500, gt=0)
     heal_ddl_retries: int = Field(default=8, ge=0)
     log_level: str = "INFO"
-
-    @property
-    def embedded(self) -> bool:
-        """True when the service runs its own PostgreSQL under `data_dir`."""
-        return self.database_url is None
 
 
 @lru_cache

@@ -1,6 +1,7 @@
 """The embedded default: PostgreSQL 16 + pgvector from the `pgserver` package."""
 
 import logging
+import subprocess
 import warnings
 from contextlib import suppress
 from pathlib import Path
@@ -11,6 +12,7 @@ from sqlalchemy.engine import URL
 
 from orchestrator_service.db.connect import connect
 from orchestrator_service.db.urls import normalize_url, with_database
+from orchestrator_service.errors import DatabaseUnreachable
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +39,14 @@ class EmbeddedPostgres:
             warnings.simplefilter("ignore")
             import pgserver  # Imported here: it does file-system work at import time.
 
-        self.pgdata.parent.mkdir(parents=True, exist_ok=True)
-        self._server = pgserver.get_server(self.pgdata, cleanup_mode="stop")
+        try:
+            self.pgdata.parent.mkdir(parents=True, exist_ok=True)
+            self._server = pgserver.get_server(self.pgdata, cleanup_mode="stop")
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise DatabaseUnreachable(
+                f"Could not start the embedded PostgreSQL under {self.pgdata}: {exc}. "
+                f"Its log, if it got that far, is {self.pgdata / 'log'}."
+            ) from exc
         return normalize_url(self._server.get_uri("postgres"))
 
     async def ensure_databases(self, base: URL, *, timeout: float) -> dict[str, URL]:

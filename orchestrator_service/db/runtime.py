@@ -1,10 +1,12 @@
 """Boot: resolve the databases (starting the embedded one if needed), heal them, open pools."""
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
+from pydantic import SecretStr
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -54,24 +56,23 @@ class Runtime:
 
 async def open_databases(settings: Settings) -> Databases:
     """Resolve the database URLs; with no metadata URL, start (or join) the embedded server."""
-    if not settings.embedded:
-        vectors = (
-            normalize_url(settings.vector_database_url) if settings.vector_database_url else None
-        )
-        return Databases(metadata=normalize_url(settings.database_url), vectors=vectors)
+    vectors = _secret_url(settings.vector_database_url)
+    if settings.database_url is not None:
+        return Databases(metadata=_secret_url(settings.database_url), vectors=vectors)
     embedded = EmbeddedPostgres(settings.data_dir)
-    base = embedded.start()
+    base = await asyncio.to_thread(embedded.start)
     try:
         urls = await embedded.ensure_databases(base, timeout=settings.connect_timeout)
     except BaseException:
         embedded.stop()
         raise
-    vectors = (
-        normalize_url(settings.vector_database_url)
-        if settings.vector_database_url
-        else urls["vectors"]
+    return Databases(
+        metadata=urls["metadata"], vectors=vectors or urls["vectors"], embedded=embedded
     )
-    return Databases(metadata=urls["metadata"], vectors=vectors, embedded=embedded)
+
+
+def _secret_url(value: SecretStr | None) -> URL | None:
+    return normalize_url(value.get_secret_value()) if value is not None else None
 
 
 async def heal_databases(
