@@ -298,7 +298,10 @@ def build_rows(noop: dict, compile_ms: dict, empty: dict, boots: dict) -> list[d
             "verdict": "-",
         },
         {
-            "measure": f"Full heal of an empty database ({EMPTY_HEALS} fresh databases)",
+            "measure": (
+                f"Full heal of an empty database ({len(METADATA.qualified_names)} tables, "
+                f"{EMPTY_HEALS} fresh databases)"
+            ),
             "value": fmt_stats(empty),
             "reference": "-",
             "ratio": "-",
@@ -363,6 +366,7 @@ async def run_all(base: URL) -> dict:
             "asyncpg": version("asyncpg"),
         },
         "parameters": {
+            "tables": len(METADATA.qualified_names),
             "warmup": WARMUP,
             "iterations": ITERATIONS,
             "empty_heals": EMPTY_HEALS,
