@@ -4,7 +4,8 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
-# Columns of the given tables. `$1` is a text[] of `schema.table` names.
+# Columns of the given tables. `$1` is a text[] of `schema.table` names, resolved to oids so
+# that the catalog indexes are used however many other tables the database holds.
 _COLUMNS_SQL = """
 SELECT n.nspname || '.' || c.relname AS table_name, a.attname AS column_name,
        format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull AS not_null
@@ -12,7 +13,7 @@ FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped
-  AND n.nspname || '.' || c.relname = ANY($1::text[])
+  AND c.oid = ANY(ARRAY(SELECT to_regclass(x) FROM unnest($1::text[]) AS x))
 """
 
 # Indexes of the given tables, with their key columns (NULL for an expression key).
@@ -33,7 +34,7 @@ FROM pg_index i
 JOIN pg_class t ON t.oid = i.indrelid
 JOIN pg_class ic ON ic.oid = i.indexrelid
 JOIN pg_namespace n ON n.oid = t.relnamespace
-WHERE n.nspname || '.' || t.relname = ANY($1::text[])
+WHERE t.oid = ANY(ARRAY(SELECT to_regclass(x) FROM unnest($1::text[]) AS x))
 """
 
 # Foreign-key and check constraints of the given tables.
@@ -52,7 +53,8 @@ JOIN pg_class t ON t.oid = con.conrelid
 JOIN pg_namespace n ON n.oid = t.relnamespace
 LEFT JOIN pg_class rt ON rt.oid = con.confrelid
 LEFT JOIN pg_namespace rn ON rn.oid = rt.relnamespace
-WHERE con.contype IN ('f', 'c') AND n.nspname || '.' || t.relname = ANY($1::text[])
+WHERE con.contype IN ('f', 'c')
+  AND t.oid = ANY(ARRAY(SELECT to_regclass(x) FROM unnest($1::text[]) AS x))
 """
 
 _OBJECTS_SQL = """
@@ -71,7 +73,7 @@ SELECT md5(coalesce(string_agg(x, ',' ORDER BY x), '')) FROM (
     JOIN pg_class c ON c.oid = a.attrelid
     JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped
-      AND n.nspname || '.' || c.relname = ANY($1::text[])
+      AND c.oid = ANY(ARRAY(SELECT to_regclass(x) FROM unnest($1::text[]) AS x))
     UNION ALL
     SELECT n.nspname || '.' || ic.relname || ':' || i.indisvalid || ':'
            || pg_get_indexdef(i.indexrelid)
@@ -79,13 +81,13 @@ SELECT md5(coalesce(string_agg(x, ',' ORDER BY x), '')) FROM (
     JOIN pg_class t ON t.oid = i.indrelid
     JOIN pg_class ic ON ic.oid = i.indexrelid
     JOIN pg_namespace n ON n.oid = t.relnamespace
-    WHERE n.nspname || '.' || t.relname = ANY($1::text[])
+    WHERE t.oid = ANY(ARRAY(SELECT to_regclass(x) FROM unnest($1::text[]) AS x))
     UNION ALL
     SELECT n.nspname || '.' || con.conname || ':' || con.convalidated
     FROM pg_constraint con
     JOIN pg_class t ON t.oid = con.conrelid
     JOIN pg_namespace n ON n.oid = t.relnamespace
-    WHERE n.nspname || '.' || t.relname = ANY($1::text[])
+    WHERE t.oid = ANY(ARRAY(SELECT to_regclass(x) FROM unnest($1::text[]) AS x))
 ) AS parts
 """
 

@@ -132,8 +132,9 @@ class Healer:
                     "(ORCH_HEAL_LOCK_TIMEOUT). If no other replica is booting, look for a stuck "
                     "session in pg_stat_activity holding an advisory lock."
                 )
-            await asyncio.sleep(delay + random.uniform(0, delay))  # noqa: S311 (jitter)
-            delay = min(delay * 2, 0.5)
+            await asyncio.sleep(delay + random.uniform(0, delay / 2))  # noqa: S311 (jitter)
+            # Capped low: a waiter should notice the release soon, the poll itself is cheap.
+            delay = min(delay * 2, 0.1)
 
     async def _heal_locked(self, conn: asyncpg.Connection) -> None:
         # Another replica may have finished while this one waited for the lock.
