@@ -3,15 +3,18 @@
 import argparse
 import asyncio
 import json
-import logging
 import signal
 import sys
 
 from pydantic import ValidationError
 
+from orchestrator_service.audit.service import Actor
 from orchestrator_service.config import Settings
-from orchestrator_service.db.runtime import boot, heal_databases, open_databases
+from orchestrator_service.db.runtime import Runtime, boot, heal_databases, open_databases
 from orchestrator_service.errors import ConfigError, OrchestratorError
+from orchestrator_service.http import configure_logging
+from orchestrator_service.tenants import service as tenant_service
+from orchestrator_service.tenants.schemas import TenantCreate
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -31,6 +34,20 @@ def _parser() -> argparse.ArgumentParser:
     migrate.add_argument(
         "--vector-database-url", help="vector database (overrides ORCH_VECTOR_DATABASE_URL)"
     )
+
+    tenant = commands.add_parser("tenant", help="manage tenants").add_subparsers(
+        dest="action", required=True
+    )
+    tenant_create = tenant.add_parser("create", help="create a tenant and its first admin key")
+    tenant_create.add_argument("name")
+    tenant_create.add_argument("--json", action="store_true", help="print one JSON object")
+
+    platform = commands.add_parser("platform-key", help="platform-admin keys").add_subparsers(
+        dest="action", required=True
+    )
+    platform_create = platform.add_parser("create", help="create a platform-admin API key")
+    platform_create.add_argument("name")
+    platform_create.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
 
 
@@ -75,6 +92,49 @@ async def _migrate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+CLI_ACTOR = Actor(tenant_id=None, user_id=None, key_id=None, label="cli")
+
+
+async def _tenant_create(args: argparse.Namespace) -> int:
+    async with boot(_settings()) as runtime, runtime.sessionmaker.begin() as session:
+        tenant, api_key = await tenant_service.create_tenant(
+            session, data=TenantCreate(name=args.name), actor=CLI_ACTOR
+        )
+    if args.json:
+        print(json.dumps({"tenant_id": tenant.id, "api_key": api_key}))
+    else:
+        print(f"Created tenant {tenant.name!r} (id {tenant.id}).")
+        print(f"Its admin API key, shown this one time: {api_key}")
+    return EXIT_OK
+
+
+async def _platform_key_create(args: argparse.Namespace) -> int:
+    async with boot(_settings()) as runtime, runtime.sessionmaker.begin() as session:
+        api_key = await tenant_service.create_platform_key(session, name=args.name, actor=CLI_ACTOR)
+    if args.json:
+        print(json.dumps({"api_key": api_key}))
+    else:
+        print(f"Platform-admin API key, shown this one time: {api_key}")
+    return EXIT_OK
+
+
+async def _first_tenant(runtime: Runtime, base_url: str) -> None:
+    """On the embedded default, a newcomer gets a tenant and a key to call the API at once."""
+    async with runtime.sessionmaker.begin() as session:
+        if await tenant_service.has_tenants(session):
+            return
+        tenant, api_key = await tenant_service.create_tenant(
+            session, data=TenantCreate(name="default"), actor=CLI_ACTOR
+        )
+    print(
+        f"Created tenant 'default' (id {tenant.id}). Its admin API key, shown this one time:\n"
+        f"  {api_key}\n"
+        "Call the API with: curl -H 'Authorization: Bearer <key>' "
+        f"{base_url}/api/v1/me",
+        flush=True,
+    )
+
+
 async def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -82,11 +142,14 @@ async def _serve(args: argparse.Namespace) -> int:
 
     settings = _settings()
     async with boot(settings) as runtime:
+        if runtime.databases.embedded is not None:
+            await _first_tenant(runtime, f"http://{args.host}:{args.port}")
         config = uvicorn.Config(
             create_app(settings, runtime=runtime),
             host=args.host,
             port=args.port,
             log_level=settings.log_level.lower(),
+            access_log=False,  # The request-context middleware logs each request with its id.
         )
         # uvicorn re-raises the stop signal once it has shut down gracefully; with a no-op
         # handler in place the process goes on to release the databases and exits 0.
@@ -106,13 +169,20 @@ def _ignore(_signum: int, _frame: object) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `orchestrator` console script."""
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("pgserver").setLevel(logging.WARNING)
-    command = {"serve": _serve, "migrate": _migrate}[args.command]
+    configure_logging()
+    command = {
+        ("serve", None): _serve,
+        ("migrate", None): _migrate,
+        ("tenant", "create"): _tenant_create,
+        ("platform-key", "create"): _platform_key_create,
+    }[(args.command, getattr(args, "action", None))]
     try:
         return asyncio.run(command(args))
     except ConfigError as exc:
         print(f"orchestrator {args.command}: {exc.message}", file=sys.stderr)
+        return EXIT_USAGE
+    except ValidationError as exc:
+        print(f"orchestrator {args.command}: invalid input: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except OrchestratorError as exc:
         print(f"orchestrator {args.command}: {exc.message}", file=sys.stderr)

@@ -45,6 +45,21 @@ class HealError(OrchestratorError):
     code = "heal_failed"
 
 
+class Unauthorized(OrchestratorError):
+    """No valid credentials; the response tells the client how to authenticate."""
+
+    status_code = 401
+    code = "unauthorized"
+    headers = {"WWW-Authenticate": 'Bearer realm="orchestrator"'}
+
+
+class Forbidden(OrchestratorError):
+    """Authenticated, but the role or the key's scopes do not allow this."""
+
+    status_code = 403
+    code = "forbidden"
+
+
 class NotFound(OrchestratorError):
     """The object does not exist for this tenant."""
 

@@ -1,17 +1,22 @@
 """Import every model so that `Base.metadata` is complete wherever the schema is needed."""
 
 from orchestrator_service.agents.models import Agent
+from orchestrator_service.audit.models import AuditLog
+from orchestrator_service.auth.models import ApiKey, UserSession
 from orchestrator_service.business_assets.models import BusinessAsset
 from orchestrator_service.conversations.models import ChatConversation, ChatMessage
 from orchestrator_service.credentials.models import Credential
 from orchestrator_service.db.base import Base, VectorBase
 from orchestrator_service.executions.models import Execution, ExecutionMetric, ExecutionStep
 from orchestrator_service.rag.models import RagDocument
-from orchestrator_service.tenants.models import Tenant, User
+from orchestrator_service.tenants.models import Tenant
 from orchestrator_service.tools.models import Tool
+from orchestrator_service.users.models import User
 
 __all__ = [
     "Agent",
+    "ApiKey",
+    "AuditLog",
     "Base",
     "BusinessAsset",
     "ChatConversation",
@@ -24,5 +29,6 @@ __all__ = [
     "Tenant",
     "Tool",
     "User",
+    "UserSession",
     "VectorBase",
 ]

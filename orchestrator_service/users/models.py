@@ -1,34 +1,13 @@
-"""Tenants (seed 003: INTEGER ids) and their users (UUID ids; fields from seeds 000, 001, 002)."""
+"""Users of a tenant (UUID ids; fields from seeds 000, 001 and 002)."""
 
 import uuid
 from datetime import datetime
 
-from sqlalchemy import (
-    Boolean,
-    CheckConstraint,
-    DateTime,
-    ForeignKey,
-    Integer,
-    String,
-    Text,
-    text,
-)
+from sqlalchemy import Boolean, CheckConstraint, DateTime, ForeignKey, Integer, String, Text, text
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from orchestrator_service.db.base import Base, TimestampMixin
-
-
-class Tenant(TimestampMixin, Base):
-    """A customer of the platform; every other row belongs to one."""
-
-    __tablename__ = "tenants"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    name: Mapped[str] = mapped_column(Text, nullable=False, unique=True)
-    tool_config: Mapped[dict | None] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
-    settings: Mapped[dict] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
-    is_active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
 
 
 class User(TimestampMixin, Base):

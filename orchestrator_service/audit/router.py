@@ -1,0 +1,53 @@
+"""/api/v1/audit-logs."""
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from orchestrator_service.audit import service
+from orchestrator_service.audit.schemas import AuditLogOut
+from orchestrator_service.auth.dependencies import require
+from orchestrator_service.auth.principal import Principal
+from orchestrator_service.db.session import Session
+from orchestrator_service.pagination import Page, PageParams, page_params
+
+router = APIRouter(prefix="/audit-logs", tags=["audit"])
+Reader = Annotated[Principal, Depends(require("audit:read"))]
+Paging = Annotated[PageParams, Depends(page_params)]
+Filter = Annotated[str | None, Query(max_length=255)]
+
+
+@router.get("")
+async def list_logs(
+    principal: Reader,
+    session: Session,
+    page: Paging,
+    actor: Filter = None,
+    action: Filter = None,
+    resource_type: Filter = None,
+    resource_id: Filter = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> Page[AuditLogOut]:
+    """The tenant's audit log, newest first; filter by actor, action, resource and time."""
+    logs, cursor = await service.list_logs(
+        session,
+        tenant_id=principal.tenant_id,
+        page=page,
+        actor=actor,
+        action=action,
+        resource_type=resource_type,
+        resource_id=resource_id,
+        since=since,
+        until=until,
+    )
+    return Page(items=[AuditLogOut.model_validate(x) for x in logs], next_cursor=cursor)
+
+
+@router.get("/{audit_log_id}")
+async def get_log(audit_log_id: uuid.UUID, principal: Reader, session: Session) -> AuditLogOut:
+    """Show one audit entry."""
+    entry = await service.get_log(session, tenant_id=principal.tenant_id, log_id=audit_log_id)
+    return AuditLogOut.model_validate(entry)

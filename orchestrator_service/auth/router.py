@@ -1,0 +1,87 @@
+"""/api/v1/auth, /api/v1/me and /api/v1/api-keys."""
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, status
+
+from orchestrator_service.auth import service
+from orchestrator_service.auth.dependencies import (
+    CurrentActor,
+    CurrentPrincipal,
+    request_info,
+    require,
+)
+from orchestrator_service.auth.principal import Principal
+from orchestrator_service.auth.schemas import (
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyOut,
+    LoginRequest,
+    LoginResponse,
+    MeOut,
+)
+from orchestrator_service.db.session import Session
+from orchestrator_service.pagination import Page, PageParams, page_params
+
+public_router = APIRouter(prefix="/auth", tags=["auth"])
+router = APIRouter(tags=["auth"])
+KeyReader = Annotated[Principal, Depends(require("api_keys:read"))]
+KeyWriter = Annotated[Principal, Depends(require("api_keys:write"))]
+Paging = Annotated[PageParams, Depends(page_params)]
+
+
+@public_router.post("/login")
+async def login(data: LoginRequest, request: Request, session: Session) -> LoginResponse:
+    """Exchange email and password for a session token."""
+    token, expires_at = await service.login(
+        session,
+        request.app.state.runtime.sessionmaker,
+        email=data.email,
+        password=data.password,
+        request_info=request_info(request),
+    )
+    return LoginResponse(token=token, expires_at=expires_at)
+
+
+@router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT)
+async def logout(principal: CurrentPrincipal, actor: CurrentActor, session: Session) -> None:
+    """End the current session."""
+    await service.logout(session, principal=principal, actor=actor)
+
+
+@router.get("/me")
+async def me(principal: CurrentPrincipal, session: Session) -> MeOut:
+    """Who the caller is: tenant, user, key, role and scopes."""
+    return await service.describe(session, principal=principal)
+
+
+@router.post("/api-keys", status_code=status.HTTP_201_CREATED)
+async def create_key(
+    data: ApiKeyCreate, principal: KeyWriter, actor: CurrentActor, session: Session
+) -> ApiKeyCreated:
+    """Create an API key; the response carries the key itself, this one time only."""
+    key, plaintext = await service.create_key(session, principal=principal, data=data, actor=actor)
+    return ApiKeyCreated(**ApiKeyOut.model_validate(key).model_dump(), api_key=plaintext)
+
+
+@router.get("/api-keys")
+async def list_keys(principal: KeyReader, session: Session, page: Paging) -> Page[ApiKeyOut]:
+    """List the tenant's keys: prefix and metadata, never the key."""
+    keys, cursor = await service.list_keys(session, tenant_id=principal.tenant_id, page=page)
+    return Page(items=[ApiKeyOut.model_validate(k) for k in keys], next_cursor=cursor)
+
+
+@router.get("/api-keys/{key_id}")
+async def get_key(key_id: uuid.UUID, principal: KeyReader, session: Session) -> ApiKeyOut:
+    """Show one key's metadata."""
+    key = await service.get_key(session, tenant_id=principal.tenant_id, key_id=key_id)
+    return ApiKeyOut.model_validate(key)
+
+
+@router.delete("/api-keys/{key_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def revoke_key(
+    key_id: uuid.UUID, principal: KeyWriter, actor: CurrentActor, session: Session
+) -> None:
+    """Revoke a key; it stops working at once."""
+    await service.revoke_key(session, tenant_id=principal.tenant_id, key_id=key_id, actor=actor)

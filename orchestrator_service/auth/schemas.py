@@ -1,0 +1,85 @@
+"""Request and response bodies of /auth, /me and /api-keys."""
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import EmailStr, Field, StringConstraints, field_validator
+
+from orchestrator_service.auth.principal import SCOPES
+from orchestrator_service.schemas import Input, Output
+
+KeyName = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+
+
+class LoginRequest(Input):
+    """Email and password."""
+
+    email: EmailStr
+    password: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+
+
+class LoginResponse(Output):
+    """A session token, shown once."""
+
+    token: str
+    expires_at: datetime
+
+
+class ApiKeyCreate(Input):
+    """A new API key of the caller's tenant."""
+
+    name: KeyName
+    role: Literal["admin", "member", "viewer"] | None = Field(
+        default=None, description="Defaults to the caller's role; never above it"
+    )
+    scopes: list[str] = Field(default_factory=lambda: ["*"], max_length=len(SCOPES) + 1)
+    expires_at: datetime | None = None
+
+    @field_validator("scopes")
+    @classmethod
+    def _known_scopes(cls, scopes: list[str]) -> list[str]:
+        unknown = sorted(set(scopes) - SCOPES - {"*"})
+        if unknown:
+            raise ValueError(f"unknown scopes: {', '.join(unknown)}")
+        return sorted(set(scopes))
+
+    @field_validator("expires_at")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("give a time zone, e.g. 2030-01-01T00:00:00Z")
+        return value
+
+
+class ApiKeyOut(Output):
+    """An API key's metadata: never the key itself."""
+
+    id: uuid.UUID
+    name: str
+    prefix: str
+    role: str
+    scopes: list[str]
+    user_id: uuid.UUID | None
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+    created_at: datetime | None
+
+
+class ApiKeyCreated(ApiKeyOut):
+    """A new API key, with its plaintext shown this one time."""
+
+    api_key: str
+
+
+class MeOut(Output):
+    """The caller as the service sees it."""
+
+    tenant_id: int | None
+    tenant_name: str | None
+    user_id: uuid.UUID | None
+    email: str | None
+    key_id: uuid.UUID | None
+    role: str
+    scopes: list[str]

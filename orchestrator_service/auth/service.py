@@ -1,0 +1,214 @@
+"""API keys and password logins."""
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from orchestrator_service.audit.service import Actor, record, record_standalone
+from orchestrator_service.auth.models import ApiKey, UserSession
+from orchestrator_service.auth.passwords import verify_password
+from orchestrator_service.auth.principal import Principal, role_rank
+from orchestrator_service.auth.schemas import ApiKeyCreate, MeOut
+from orchestrator_service.auth.tokens import new_token
+from orchestrator_service.db.integrity import flush_or_conflict
+from orchestrator_service.db.tenancy import get_scoped, scoped
+from orchestrator_service.errors import Forbidden, Unauthorized
+from orchestrator_service.pagination import PageParams, paginate
+from orchestrator_service.tenants.models import Tenant
+from orchestrator_service.users.models import User
+
+SESSION_LIFETIME = timedelta(hours=12)
+_UNIQUE_NAME = {"uq_api_keys_tenant_id_name": "An API key with this name already exists"}
+
+
+def _audit_view(key: ApiKey) -> dict:
+    return {
+        "name": key.name,
+        "prefix": key.prefix,
+        "role": key.role,
+        "scopes": key.scopes,
+        "expires_at": key.expires_at.isoformat() if key.expires_at else None,
+    }
+
+
+async def issue_key(
+    session: AsyncSession,
+    *,
+    tenant_id: int | None,
+    name: str,
+    role: str,
+    actor: Actor,
+    scopes: list[str] | None = None,
+    user_id: uuid.UUID | None = None,
+    expires_at: datetime | None = None,
+) -> tuple[ApiKey, str]:
+    """Store a new key (hash only) and return it with its plaintext, which is never kept."""
+    token = new_token("key")
+    key = ApiKey(
+        tenant_id=tenant_id,
+        user_id=user_id,
+        name=name,
+        prefix=token.prefix,
+        key_hash=token.hash,
+        role=role,
+        scopes=scopes or ["*"],
+        expires_at=expires_at,
+        created_by=actor.user_id,
+    )
+    session.add(key)
+    await flush_or_conflict(session, _UNIQUE_NAME)
+    await session.refresh(key)
+    await record(
+        session,
+        actor,
+        action="create",
+        resource_type="api_key",
+        resource_id=key.id,
+        new=_audit_view(key),
+        tenant_id=tenant_id,
+    )
+    return key, token.plaintext
+
+
+async def create_key(
+    session: AsyncSession, *, principal: Principal, data: ApiKeyCreate, actor: Actor
+) -> tuple[ApiKey, str]:
+    """A key for the caller's tenant, owned by the calling user, never above the caller's role."""
+    role = data.role or principal.role
+    if role_rank(role) > role_rank(principal.role):
+        raise Forbidden(f"A {principal.role} cannot create a key with role {role}")
+    return await issue_key(
+        session,
+        tenant_id=principal.tenant_id,
+        name=data.name,
+        role=role,
+        actor=actor,
+        scopes=data.scopes,
+        user_id=principal.user_id,
+        expires_at=data.expires_at,
+    )
+
+
+async def list_keys(
+    session: AsyncSession, *, tenant_id: int, page: PageParams
+) -> tuple[list[ApiKey], str | None]:
+    """The tenant's keys (metadata only), newest first."""
+    return await paginate(session, scoped(ApiKey, tenant_id), ApiKey, page)
+
+
+async def get_key(session: AsyncSession, *, tenant_id: int, key_id: uuid.UUID) -> ApiKey:
+    """One key of the tenant, or 404."""
+    return await get_scoped(session, ApiKey, tenant_id, key_id, what="API key")
+
+
+async def revoke_key(
+    session: AsyncSession, *, tenant_id: int, key_id: uuid.UUID, actor: Actor
+) -> None:
+    """Revoke a key; it stops working at once. Revoking twice is harmless."""
+    key = await get_key(session, tenant_id=tenant_id, key_id=key_id)
+    if key.revoked_at is not None:
+        return
+    key.revoked_at = datetime.now(UTC)
+    await session.flush()
+    await record(
+        session,
+        actor,
+        action="revoke",
+        resource_type="api_key",
+        resource_id=key.id,
+        old=_audit_view(key),
+    )
+
+
+async def login(
+    session: AsyncSession,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    *,
+    email: str,
+    password: str,
+    request_info: dict,
+) -> tuple[str, datetime]:
+    """Check a password and open a session; the same 401 whether or not the user exists."""
+    row = (
+        await session.execute(
+            select(User, Tenant.is_active)
+            .join(Tenant, Tenant.id == User.tenant_id)
+            .where(func.lower(User.email) == email.lower())
+        )
+    ).first()
+    user, tenant_active = row if row else (None, False)
+    valid = verify_password(user.password_hash if user else None, password)
+    if not (valid and user.is_active and tenant_active):
+        actor = Actor(
+            tenant_id=user.tenant_id if user else None,
+            user_id=user.id if user else None,
+            key_id=None,
+            label=f"user:{user.id}" if user else "anonymous",
+            **request_info,
+        )
+        await record_standalone(
+            sessionmaker,
+            actor,
+            action="login_failed",
+            resource_type="session",
+            new={"email": email.lower()},
+        )
+        raise Unauthorized("Invalid email or password")
+    token = new_token("session")
+    expires_at = datetime.now(UTC) + SESSION_LIFETIME
+    login_row = UserSession(
+        tenant_id=user.tenant_id,
+        user_id=user.id,
+        prefix=token.prefix,
+        token_hash=token.hash,
+        expires_at=expires_at,
+        ip_address=request_info.get("ip"),
+        user_agent=(request_info.get("user_agent") or "")[:500] or None,
+    )
+    session.add(login_row)
+    user.last_login_at = datetime.now(UTC)
+    await session.flush()
+    actor = Actor(
+        tenant_id=user.tenant_id,
+        user_id=user.id,
+        key_id=None,
+        label=f"user:{user.id}",
+        **request_info,
+    )
+    await record(session, actor, action="login", resource_type="session", resource_id=login_row.id)
+    return token.plaintext, expires_at
+
+
+async def logout(session: AsyncSession, *, principal: Principal, actor: Actor) -> None:
+    """End the caller's session (a key caller has none: nothing happens)."""
+    if principal.session_id is None:
+        return
+    await session.execute(
+        update(UserSession)
+        .where(UserSession.id == principal.session_id)
+        .values(revoked_at=datetime.now(UTC))
+    )
+    await record(
+        session,
+        actor,
+        action="logout",
+        resource_type="session",
+        resource_id=principal.session_id,
+    )
+
+
+async def describe(session: AsyncSession, *, principal: Principal) -> MeOut:
+    """What the service knows of the caller."""
+    tenant = await session.get(Tenant, principal.tenant_id) if principal.tenant_id else None
+    user = await session.get(User, principal.user_id) if principal.user_id else None
+    return MeOut(
+        tenant_id=principal.tenant_id,
+        tenant_name=tenant.name if tenant else None,
+        user_id=principal.user_id,
+        email=user.email if user else None,
+        key_id=principal.key_id,
+        role=principal.role,
+        scopes=sorted(principal.scopes),
+    )

@@ -1,0 +1,25 @@
+"""Turn uniqueness violations into `Conflict` errors that say which rule broke."""
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from orchestrator_service.errors import Conflict
+
+
+def _constraint_name(exc: IntegrityError) -> str | None:
+    for candidate in (exc.orig, getattr(exc.orig, "__cause__", None)):
+        name = getattr(candidate, "constraint_name", None)
+        if name:
+            return name
+    return None
+
+
+async def flush_or_conflict(session: AsyncSession, messages: dict[str, str]) -> None:
+    """Flush; a violation of a constraint named in `messages` becomes a 409 with that text."""
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        name = _constraint_name(exc)
+        if name in messages:
+            raise Conflict(messages[name], details={"constraint": name}) from None
+        raise

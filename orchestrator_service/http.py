@@ -1,0 +1,169 @@
+"""HTTP conventions shared by every route: request ids, body limits, one error body."""
+
+import contextvars
+import logging
+import re
+import time
+import uuid
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from orchestrator_service.errors import OrchestratorError
+
+log = logging.getLogger(__name__)
+access_log = logging.getLogger("orchestrator_service.access")
+
+REQUEST_ID_HEADER = "X-Request-ID"
+request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "request_id", default=None
+)
+_CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def error_body(code: str, message: str, details: object = None) -> dict:
+    """The one error body every error response uses."""
+    return {"error": {"code": code, "message": message, "details": details}}
+
+
+def error_response(
+    status: int, code: str, message: str, details: object = None, headers: dict | None = None
+) -> JSONResponse:
+    """A JSON error response carrying the request id."""
+    headers = dict(headers or {})
+    if request_id_var.get():
+        headers[REQUEST_ID_HEADER] = request_id_var.get()
+    return JSONResponse(error_body(code, message, details), status_code=status, headers=headers)
+
+
+class RequestIdLogFilter(logging.Filter):
+    """Adds the current request id to every log record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Attach `request_id` (or "-") and keep the record."""
+        record.request_id = request_id_var.get() or "-"
+        return True
+
+
+def configure_logging(level: str = "INFO") -> None:
+    """Log lines that carry the request id of the request they belong to."""
+    handler = logging.StreamHandler()
+    handler.addFilter(RequestIdLogFilter())
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
+    )
+    logging.basicConfig(level=level, handlers=[handler], force=True)
+    logging.getLogger("pgserver").setLevel(logging.WARNING)
+
+
+class RequestContextMiddleware:
+    """Gives each request an id (the client's, if well-formed) and refuses oversized bodies."""
+
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run one request with its id set and its body size bounded."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode().lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        given = headers.get(REQUEST_ID_HEADER.lower(), "")
+        request_id = given if _CLIENT_REQUEST_ID.match(given) else uuid.uuid4().hex
+        token = request_id_var.set(request_id)
+        started, status = time.perf_counter(), [500]
+        try:
+            declared = headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > self.max_body_bytes:
+                status[0] = 413
+                await self._too_large(scope, receive, send)
+                return
+            await self.app(scope, self._bounded(receive), self._with_id(send, request_id, status))
+        except _BodyTooLarge:
+            status[0] = 413
+            await self._too_large(scope, receive, send)
+        finally:
+            access_log.info(
+                "%s %s %s %.1fms",
+                scope["method"],
+                scope["path"],
+                status[0],
+                (time.perf_counter() - started) * 1000,
+            )
+            request_id_var.reset(token)
+
+    def _bounded(self, receive: Receive) -> Receive:
+        seen = 0
+
+        async def bounded() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_body_bytes:
+                    raise _BodyTooLarge
+            return message
+
+        return bounded
+
+    @staticmethod
+    def _with_id(send: Send, request_id: str, status: list[int]) -> Send:
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [
+                    *message["headers"],
+                    (REQUEST_ID_HEADER.lower().encode(), request_id.encode()),
+                ]
+            await send(message)
+
+        return send_with_id
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = error_response(
+            413,
+            "body_too_large",
+            f"The request body exceeds {self.max_body_bytes} bytes",
+            {"max_bytes": self.max_body_bytes},
+        )
+        await response(scope, receive, send)
+
+
+class _BodyTooLarge(Exception):
+    """Raised inside the app when a streamed body passes the limit."""
+
+
+def install_http_conventions(app: FastAPI, *, max_body_bytes: int) -> None:
+    """Add the request-context middleware and map every error to the one error body."""
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=max_body_bytes)
+
+    @app.exception_handler(OrchestratorError)
+    async def domain_error(_: Request, exc: OrchestratorError) -> JSONResponse:
+        return error_response(
+            exc.status_code, exc.code, exc.message, exc.details, getattr(exc, "headers", None)
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        details = [
+            {"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg"), "type": e.get("type")}
+            for e in exc.errors()
+        ]
+        where = ", ".join(".".join(d["loc"]) + f": {d['msg']}" for d in details[:5])
+        return error_response(422, "validation_error", f"Invalid request: {where}", details)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return error_response(
+            exc.status_code, f"http_{exc.status_code}", str(exc.detail), None, exc.headers
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected_error(_: Request, exc: Exception) -> JSONResponse:
+        log.error("unhandled error: %s", type(exc).__name__, exc_info=exc)
+        return error_response(500, "internal_error", "An unexpected error occurred")

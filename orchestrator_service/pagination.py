@@ -1,0 +1,78 @@
+"""The one pagination scheme of every list: `limit` and an opaque keyset `cursor`.
+
+Lists are ordered newest first by (created_at, id). A page carries `next_cursor`, null on the
+last page; pass it back as `cursor` to get the next one. Cursors survive inserts (no skipped or
+repeated rows, unlike offsets) and cost the same at any depth.
+"""
+
+import base64
+import json
+from datetime import datetime
+from typing import Annotated, Any, Generic, TypeVar
+
+from fastapi import Query
+from pydantic import BaseModel
+from sqlalchemy import Select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from orchestrator_service.errors import InvalidInput
+
+MAX_LIMIT = 200
+
+
+class PageParams(BaseModel):
+    """`limit` (1..200, default 50) and `cursor` from the query string."""
+
+    limit: int = 50
+    cursor: str | None = None
+
+
+def page_params(
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page")] = 50,
+    cursor: Annotated[
+        str | None, Query(max_length=500, description="`next_cursor` of the previous page")
+    ] = None,
+) -> PageParams:
+    """Read the pagination parameters of a list request."""
+    return PageParams(limit=limit, cursor=cursor)
+
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a list."""
+
+    items: list[T]
+    next_cursor: str | None
+
+
+def _encode(created_at: datetime, id_: Any) -> str:
+    raw = json.dumps([created_at.isoformat(), str(id_)]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode(cursor: str, id_type: type) -> tuple[datetime, Any]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        created, id_ = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        return datetime.fromisoformat(created), id_type(id_)
+    except (ValueError, TypeError) as exc:
+        raise InvalidInput(
+            "The cursor is not one this API issued; pass `next_cursor` from the previous page",
+            details={"field": "cursor"},
+        ) from exc
+
+
+async def paginate(session: AsyncSession, stmt: Select, model: type, page: PageParams) -> tuple:
+    """Run `stmt` for one page; return (rows, next_cursor)."""
+    id_type = model.id.type.python_type
+    if page.cursor is not None:
+        created_at, id_ = _decode(page.cursor, id_type)
+        stmt = stmt.where(tuple_(model.created_at, model.id) < tuple_(created_at, id_))
+    stmt = stmt.order_by(model.created_at.desc(), model.id.desc()).limit(page.limit + 1)
+    rows = list((await session.scalars(stmt)).all())
+    if len(rows) <= page.limit:
+        return rows, None
+    rows = rows[: page.limit]
+    return rows, _encode(rows[-1].created_at, rows[-1].id)

@@ -1,0 +1,50 @@
+"""/api/v1/tenants: platform admins only."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, status
+
+from orchestrator_service.auth.dependencies import CurrentActor, PlatformAdmin
+from orchestrator_service.db.session import Session
+from orchestrator_service.pagination import Page, PageParams, page_params
+from orchestrator_service.tenants import service
+from orchestrator_service.tenants.schemas import (
+    TenantCreate,
+    TenantCreated,
+    TenantOut,
+    TenantUpdate,
+)
+
+router = APIRouter(prefix="/tenants", tags=["tenants"])
+Paging = Annotated[PageParams, Depends(page_params)]
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+async def create_tenant(
+    data: TenantCreate, _: PlatformAdmin, actor: CurrentActor, session: Session
+) -> TenantCreated:
+    """Create a tenant; the response carries its first admin API key, this one time only."""
+    tenant, api_key = await service.create_tenant(session, data=data, actor=actor)
+    return TenantCreated(**TenantOut.model_validate(tenant).model_dump(), api_key=api_key)
+
+
+@router.get("")
+async def list_tenants(_: PlatformAdmin, session: Session, page: Paging) -> Page[TenantOut]:
+    """List all tenants."""
+    tenants, cursor = await service.list_tenants(session, page=page)
+    return Page(items=[TenantOut.model_validate(t) for t in tenants], next_cursor=cursor)
+
+
+@router.get("/{tenant_id}")
+async def get_tenant(tenant_id: int, _: PlatformAdmin, session: Session) -> TenantOut:
+    """Show one tenant."""
+    return TenantOut.model_validate(await service.get_tenant(session, tenant_id=tenant_id))
+
+
+@router.patch("/{tenant_id}")
+async def update_tenant(
+    tenant_id: int, data: TenantUpdate, _: PlatformAdmin, actor: CurrentActor, session: Session
+) -> TenantOut:
+    """Rename, disable or re-enable a tenant."""
+    tenant = await service.update_tenant(session, tenant_id=tenant_id, data=data, actor=actor)
+    return TenantOut.model_validate(tenant)

@@ -1,0 +1,94 @@
+"""Tenants, managed by platform admins (and by the CLI)."""
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from orchestrator_service.audit.service import Actor, record
+from orchestrator_service.auth.principal import PLATFORM_ADMIN
+from orchestrator_service.auth.service import issue_key
+from orchestrator_service.db.integrity import flush_or_conflict
+from orchestrator_service.errors import NotFound
+from orchestrator_service.pagination import PageParams, paginate
+from orchestrator_service.tenants.models import Tenant
+from orchestrator_service.tenants.schemas import TenantCreate, TenantUpdate
+
+_UNIQUE = {"uq_tenants_name": "A tenant with this name already exists"}
+FIRST_KEY_NAME = "first admin key"
+
+
+def _audit_view(tenant: Tenant) -> dict:
+    return {"name": tenant.name, "is_active": tenant.is_active, "settings": tenant.settings}
+
+
+async def create_tenant(
+    session: AsyncSession, *, data: TenantCreate, actor: Actor
+) -> tuple[Tenant, str]:
+    """Create a tenant and its first admin API key; return both, the key in plaintext."""
+    tenant = Tenant(name=data.name, settings=data.settings)
+    session.add(tenant)
+    await flush_or_conflict(session, _UNIQUE)
+    await session.refresh(tenant)
+    await record(
+        session,
+        actor,
+        action="create",
+        resource_type="tenant",
+        resource_id=tenant.id,
+        new=_audit_view(tenant),
+        tenant_id=tenant.id,
+    )
+    _, plaintext = await issue_key(
+        session, tenant_id=tenant.id, name=FIRST_KEY_NAME, role="admin", actor=actor
+    )
+    return tenant, plaintext
+
+
+async def create_platform_key(session: AsyncSession, *, name: str, actor: Actor) -> str:
+    """A platform-admin key (no tenant); returns its plaintext."""
+    _, plaintext = await issue_key(
+        session, tenant_id=None, name=name, role=PLATFORM_ADMIN, actor=actor
+    )
+    return plaintext
+
+
+async def has_tenants(session: AsyncSession) -> bool:
+    """True once any tenant exists."""
+    return await session.scalar(select(Tenant.id).limit(1)) is not None
+
+
+async def list_tenants(
+    session: AsyncSession, *, page: PageParams
+) -> tuple[list[Tenant], str | None]:
+    """All tenants, newest first."""
+    return await paginate(session, select(Tenant), Tenant, page)
+
+
+async def get_tenant(session: AsyncSession, *, tenant_id: int) -> Tenant:
+    """One tenant, or 404."""
+    tenant = await session.get(Tenant, tenant_id)
+    if tenant is None:
+        raise NotFound("Tenant not found")
+    return tenant
+
+
+async def update_tenant(
+    session: AsyncSession, *, tenant_id: int, data: TenantUpdate, actor: Actor
+) -> Tenant:
+    """Rename, disable or re-enable a tenant."""
+    tenant = await get_tenant(session, tenant_id=tenant_id)
+    old = _audit_view(tenant)
+    for field, value in data.model_dump(exclude_unset=True).items():
+        setattr(tenant, field, value)
+    await flush_or_conflict(session, _UNIQUE)
+    await session.refresh(tenant)
+    await record(
+        session,
+        actor,
+        action="update",
+        resource_type="tenant",
+        resource_id=tenant.id,
+        old=old,
+        new=_audit_view(tenant),
+        tenant_id=tenant.id,
+    )
+    return tenant
