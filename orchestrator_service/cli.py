@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from orchestrator_service.audit.service import Actor
 from orchestrator_service.config import Settings
+from orchestrator_service.credentials.rotation import rotate
 from orchestrator_service.db.runtime import Runtime, boot, heal_databases, open_databases
 from orchestrator_service.errors import ConfigError, OrchestratorError
 from orchestrator_service.http import configure_logging
@@ -48,6 +49,17 @@ def _parser() -> argparse.ArgumentParser:
     platform_create = platform.add_parser("create", help="create a platform-admin API key")
     platform_create.add_argument("name")
     platform_create.add_argument("--json", action="store_true", help="print one JSON object")
+
+    vault = commands.add_parser("vault", help="the credentials vault").add_subparsers(
+        dest="action", required=True
+    )
+    rotate = vault.add_parser(
+        "rotate", help="rewrap every data key under the active key (first of ORCH_VAULT_KEYS)"
+    )
+    rotate.add_argument(
+        "--reencrypt", action="store_true", help="also re-encrypt every value under fresh data keys"
+    )
+    rotate.add_argument("--json", action="store_true", help="print one JSON report")
     return parser
 
 
@@ -118,6 +130,27 @@ async def _platform_key_create(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+async def _vault_rotate(args: argparse.Namespace) -> int:
+    async with boot(_settings()) as runtime:
+        report = await rotate(
+            runtime.sessionmaker,
+            runtime.vault,
+            reencrypt=args.reencrypt,
+            progress=lambda line: print(line, file=sys.stderr, flush=True),
+        )
+    if args.json:
+        print(report.model_dump_json())
+    else:
+        print(
+            f"Active key {report.active_key_id}: rewrapped {report.rewrapped} data key(s), "
+            f"re-encrypted {report.reencrypted_values} value(s) of "
+            f"{report.reencrypted_tenants} tenant(s)."
+        )
+        if not report.remaining_old_key_ids:
+            print("No data is wrapped under other keys: they can leave ORCH_VAULT_KEYS.")
+    return EXIT_OK
+
+
 async def _first_tenant(runtime: Runtime, base_url: str) -> None:
     """On the embedded default, a newcomer gets a tenant and a key to call the API at once."""
     async with runtime.sessionmaker.begin() as session:
@@ -175,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         ("migrate", None): _migrate,
         ("tenant", "create"): _tenant_create,
         ("platform-key", "create"): _platform_key_create,
+        ("vault", "rotate"): _vault_rotate,
     }[(args.command, getattr(args, "action", None))]
     try:
         return asyncio.run(command(args))

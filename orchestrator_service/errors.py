@@ -60,6 +60,13 @@ class Forbidden(OrchestratorError):
     code = "forbidden"
 
 
+class VaultError(OrchestratorError):
+    """A key is missing or wrong, or a ciphertext is not bound to the record holding it."""
+
+    status_code = 500
+    code = "vault_error"
+
+
 class NotFound(OrchestratorError):
     """The object does not exist for this tenant."""
 

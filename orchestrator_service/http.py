@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from orchestrator_service.credentials.scrub import install_log_scrubbing
 from orchestrator_service.errors import OrchestratorError
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ def configure_logging(level: str = "INFO") -> None:
         logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
     )
     logging.basicConfig(level=level, handlers=[handler], force=True)
+    install_log_scrubbing()
     logging.getLogger("pgserver").setLevel(logging.WARNING)
 
 

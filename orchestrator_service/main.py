@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from orchestrator_service import __version__, health
 from orchestrator_service.api import api_router
 from orchestrator_service.config import Settings, get_settings
+from orchestrator_service.credentials.scrub import install_log_scrubbing
 from orchestrator_service.db.runtime import Runtime, boot
 from orchestrator_service.http import install_http_conventions
 
@@ -15,6 +16,7 @@ from orchestrator_service.http import install_http_conventions
 def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> FastAPI:
     """Build the application; without a `runtime`, its lifespan boots (and heals) one."""
     settings = settings or get_settings()
+    install_log_scrubbing()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

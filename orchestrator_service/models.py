@@ -5,7 +5,7 @@ from orchestrator_service.audit.models import AuditLog
 from orchestrator_service.auth.models import ApiKey, UserSession
 from orchestrator_service.business_assets.models import BusinessAsset
 from orchestrator_service.conversations.models import ChatConversation, ChatMessage
-from orchestrator_service.credentials.models import Credential
+from orchestrator_service.credentials.models import Credential, VaultDataKey, VaultState
 from orchestrator_service.db.base import Base, VectorBase
 from orchestrator_service.executions.models import Execution, ExecutionMetric, ExecutionStep
 from orchestrator_service.rag.models import RagDocument
@@ -30,5 +30,7 @@ __all__ = [
     "Tool",
     "User",
     "UserSession",
+    "VaultDataKey",
+    "VaultState",
     "VectorBase",
 ]

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from orchestrator_service.config import Settings
+from orchestrator_service.credentials.vault import Vault, open_vault
 from orchestrator_service.db.embedded import EmbeddedPostgres
 from orchestrator_service.db.heal.healer import HealReport, heal
 from orchestrator_service.db.heal.targets import METADATA, VECTORS
@@ -46,6 +47,7 @@ class Runtime:
     databases: Databases
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
+    vault: Vault
     heal_reports: dict[str, HealReport] = field(default_factory=dict)
 
     @property
@@ -98,17 +100,19 @@ def create_engine(url: URL, settings: Settings) -> AsyncEngine:
 
 @asynccontextmanager
 async def boot(settings: Settings) -> AsyncIterator[Runtime]:
-    """Open and heal the databases, yield the runtime, and release everything on exit."""
+    """Open and heal the databases, check the vault, yield the runtime, release on exit."""
     databases = await open_databases(settings)
     engine = None
     try:
         reports = await heal_databases(databases, settings)
         engine = create_engine(databases.metadata, settings)
+        sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
         yield Runtime(
             settings=settings,
             databases=databases,
             engine=engine,
-            sessionmaker=async_sessionmaker(engine, expire_on_commit=False),
+            sessionmaker=sessionmaker,
+            vault=await open_vault(settings, sessionmaker),
             heal_reports=reports,
         )
     finally:

@@ -48,3 +48,11 @@ async def update_tenant(
     """Rename, disable or re-enable a tenant."""
     tenant = await service.update_tenant(session, tenant_id=tenant_id, data=data, actor=actor)
     return TenantOut.model_validate(tenant)
+
+
+@router.delete("/{tenant_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_tenant(
+    tenant_id: int, _: PlatformAdmin, actor: CurrentActor, session: Session
+) -> None:
+    """Delete a tenant with everything it owns, its vault data key included."""
+    await service.delete_tenant(session, tenant_id=tenant_id, actor=actor)

@@ -1,11 +1,14 @@
 """Tenants, managed by platform admins (and by the CLI)."""
 
-from sqlalchemy import select
+from dataclasses import replace
+
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orchestrator_service.audit.service import Actor, record
 from orchestrator_service.auth.principal import PLATFORM_ADMIN
 from orchestrator_service.auth.service import issue_key
+from orchestrator_service.db.base import Base
 from orchestrator_service.db.integrity import flush_or_conflict
 from orchestrator_service.errors import NotFound
 from orchestrator_service.pagination import PageParams, paginate
@@ -92,3 +95,24 @@ async def update_tenant(
         tenant_id=tenant.id,
     )
     return tenant
+
+
+async def delete_tenant(session: AsyncSession, *, tenant_id: int, actor: Actor) -> None:
+    """Delete a tenant and everything it owns. Its vault data key goes with it, so any copy
+    of its ciphertexts (a backup, a dump) can never be decrypted again: crypto-shredding."""
+    tenant = await get_tenant(session, tenant_id=tenant_id)
+    old = _audit_view(tenant)
+    for table in reversed(Base.metadata.sorted_tables):
+        if "tenant_id" in table.c and table is not Tenant.__table__:
+            await session.execute(delete(table).where(table.c.tenant_id == tenant_id))
+    await session.delete(tenant)
+    await session.flush()
+    # Recorded without a tenant: the tenant's own audit log went with it.
+    await record(
+        session,
+        replace(actor, tenant_id=None),
+        action="delete",
+        resource_type="tenant",
+        resource_id=tenant_id,
+        old=old,
+    )

@@ -1,0 +1,104 @@
+"""/api/v1/credentials: write-only secrets. Tenant keys manage the tenant's credentials;
+platform-admin keys manage the global ones."""
+
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, status
+
+from orchestrator_service.auth.dependencies import CurrentActor, CurrentPrincipal
+from orchestrator_service.credentials import service
+from orchestrator_service.credentials.schemas import (
+    Category,
+    CredentialCreate,
+    CredentialOut,
+    CredentialStatus,
+    CredentialUpdate,
+)
+from orchestrator_service.credentials.vault import Vault
+from orchestrator_service.db.session import Session
+from orchestrator_service.errors import Forbidden
+from orchestrator_service.pagination import Page, PageParams, page_params
+
+router = APIRouter(prefix="/credentials", tags=["credentials"])
+Paging = Annotated[PageParams, Depends(page_params)]
+
+
+def _owner(scope: str) -> Callable[..., Awaitable[int | None]]:
+    async def owner(principal: CurrentPrincipal) -> int | None:
+        if principal.is_platform_admin:
+            return None
+        if principal.tenant_id is None or not principal.allows(scope):
+            raise Forbidden(f"This requires the {scope!r} permission", details={"scope": scope})
+        return principal.tenant_id
+
+    return owner
+
+
+def _vault(request: Request) -> Vault:
+    return request.app.state.runtime.vault
+
+
+Reader = Annotated[int | None, Depends(_owner("credentials:read"))]
+Writer = Annotated[int | None, Depends(_owner("credentials:write"))]
+VaultDep = Annotated[Vault, Depends(_vault)]
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+async def create_credential(
+    data: CredentialCreate, owner: Writer, vault: VaultDep, actor: CurrentActor, session: Session
+) -> CredentialOut:
+    """Store a secret, encrypted; the response never contains it."""
+    credential = await service.create_credential(
+        session, vault, owner=owner, data=data, actor=actor
+    )
+    return CredentialOut.model_validate(credential)
+
+
+@router.get("")
+async def list_credentials(
+    owner: Reader,
+    session: Session,
+    page: Paging,
+    status: CredentialStatus | None = None,
+    category: Category | None = None,
+) -> Page[CredentialOut]:
+    """List credentials (metadata only); `status=needs_reentry` lists those to enter again."""
+    rows, cursor = await service.list_credentials(
+        session, owner=owner, page=page, status=status, category=category
+    )
+    return Page(items=[CredentialOut.model_validate(r) for r in rows], next_cursor=cursor)
+
+
+@router.get("/{credential_id}")
+async def get_credential(
+    credential_id: uuid.UUID, owner: Reader, session: Session
+) -> CredentialOut:
+    """Show one credential's metadata."""
+    credential = await service.get_credential(session, owner=owner, credential_id=credential_id)
+    return CredentialOut.model_validate(credential)
+
+
+@router.patch("/{credential_id}")
+async def update_credential(
+    credential_id: uuid.UUID,
+    data: CredentialUpdate,
+    owner: Writer,
+    vault: VaultDep,
+    actor: CurrentActor,
+    session: Session,
+) -> CredentialOut:
+    """Change a credential; sending the hint or the placeholder back keeps the secret."""
+    credential = await service.update_credential(
+        session, vault, owner=owner, credential_id=credential_id, data=data, actor=actor
+    )
+    return CredentialOut.model_validate(credential)
+
+
+@router.delete("/{credential_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_credential(
+    credential_id: uuid.UUID, owner: Writer, actor: CurrentActor, session: Session
+) -> None:
+    """Delete a credential."""
+    await service.delete_credential(session, owner=owner, credential_id=credential_id, actor=actor)

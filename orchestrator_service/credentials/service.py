@@ -1,0 +1,230 @@
+"""Credentials: write-only CRUD, and resolution by name for tools, audited on every use."""
+
+import uuid
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+from sqlalchemy import String, cast, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from orchestrator_service.audit.service import Actor, record, record_standalone
+from orchestrator_service.credentials.models import Credential, VaultDataKey
+from orchestrator_service.credentials.schemas import (
+    PLACEHOLDER,
+    CredentialCreate,
+    CredentialStatus,
+    CredentialUpdate,
+)
+from orchestrator_service.credentials.vault import Vault
+from orchestrator_service.db.integrity import flush_or_conflict
+from orchestrator_service.db.tenancy import get_scoped, scoped
+from orchestrator_service.errors import Forbidden, NotFound, VaultError
+from orchestrator_service.pagination import PageParams, paginate
+
+_UNIQUE = {"uq_credentials_name_tenant_id": "A credential with this name already exists"}
+
+
+def _audit_view(credential: Credential) -> dict:
+    return {
+        "name": credential.name,
+        "category": credential.category,
+        "scope": credential.scope,
+        "fingerprint": credential.fingerprint,
+        "allowed_hosts": credential.allowed_hosts,
+        "status": credential.status,
+    }
+
+
+def host_allowed(host: str, allowed: list[str]) -> bool:
+    """True when no list is set, or `host` matches an entry (`*.example.com` for subdomains)."""
+    if not allowed:
+        return True
+    host = host.lower()
+    for entry in allowed:
+        if entry.startswith("*.") and host.endswith(entry[1:]):
+            return True
+        if host == entry:
+            return True
+    return False
+
+
+async def create_credential(
+    session: AsyncSession, vault: Vault, *, owner: int | None, data: CredentialCreate, actor: Actor
+) -> Credential:
+    """Encrypt and store a secret for the owner (a tenant, or None for a global one)."""
+    credential = Credential(
+        id_uuid=uuid.uuid4(),
+        tenant_id=owner,
+        name=data.name,
+        category=data.category,
+        scope="global" if owner is None else "tenant",
+        allowed_hosts=data.allowed_hosts,
+    )
+    vault.seal(
+        credential, data.value.get_secret_value(), await vault.current_data_key(session, owner)
+    )
+    session.add(credential)
+    await flush_or_conflict(session, _UNIQUE)
+    await session.refresh(credential)
+    await record(
+        session,
+        actor,
+        action="create",
+        resource_type="credential",
+        resource_id=credential.id_uuid,
+        new=_audit_view(credential),
+        tenant_id=owner,
+    )
+    return credential
+
+
+def _owned(owner: int | None):
+    if owner is None:
+        return select(Credential).where(Credential.tenant_id.is_(None))
+    return scoped(Credential, owner)
+
+
+async def list_credentials(
+    session: AsyncSession,
+    *,
+    owner: int | None,
+    page: PageParams,
+    status: CredentialStatus | None = None,
+    category: str | None = None,
+) -> tuple[list[Credential], str | None]:
+    """The owner's credentials (metadata only), newest first."""
+    stmt = _owned(owner)
+    if status is not None:
+        stmt = stmt.where(Credential.status == status)
+    if category is not None:
+        stmt = stmt.where(Credential.category == category)
+    return await paginate(session, stmt, Credential, page)
+
+
+async def get_credential(
+    session: AsyncSession, *, owner: int | None, credential_id: uuid.UUID
+) -> Credential:
+    """One credential of the owner, or 404."""
+    if owner is not None:
+        return await get_scoped(session, Credential, owner, credential_id, what="Credential")
+    credential = await session.scalar(_owned(None).where(Credential.id_uuid == credential_id))
+    if credential is None:
+        raise NotFound("Credential not found")
+    return credential
+
+
+async def update_credential(
+    session: AsyncSession,
+    vault: Vault,
+    *,
+    owner: int | None,
+    credential_id: uuid.UUID,
+    data: CredentialUpdate,
+    actor: Actor,
+) -> Credential:
+    """Change metadata and/or the secret; re-seal when the bound name or category changes."""
+    credential = await get_credential(session, owner=owner, credential_id=credential_id)
+    old = _audit_view(credential)
+    new_secret = data.value.get_secret_value() if data.value is not None else None
+    if new_secret in (PLACEHOLDER, credential.hint):
+        new_secret = None
+    rebinding = (data.name not in (None, credential.name)) or (
+        data.category not in (None, credential.category)
+    )
+    if new_secret is None and rebinding and credential.status == "ok":
+        new_secret = vault.open(credential, await vault.data_key_of(session, credential))
+    if data.name is not None:
+        credential.name = data.name
+    if data.category is not None:
+        credential.category = data.category
+    if data.allowed_hosts is not None:
+        credential.allowed_hosts = data.allowed_hosts
+    if new_secret is not None:
+        vault.seal(credential, new_secret, await vault.current_data_key(session, owner))
+    credential.updated_at = datetime.now(UTC)
+    await flush_or_conflict(session, _UNIQUE)
+    await session.refresh(credential)
+    await record(
+        session,
+        actor,
+        action="update",
+        resource_type="credential",
+        resource_id=credential.id_uuid,
+        old=old,
+        new=_audit_view(credential),
+        tenant_id=owner,
+    )
+    return credential
+
+
+async def delete_credential(
+    session: AsyncSession, *, owner: int | None, credential_id: uuid.UUID, actor: Actor
+) -> None:
+    """Delete a credential."""
+    credential = await get_credential(session, owner=owner, credential_id=credential_id)
+    old = _audit_view(credential)
+    await session.delete(credential)
+    await session.flush()
+    await record(
+        session,
+        actor,
+        action="delete",
+        resource_type="credential",
+        resource_id=credential_id,
+        old=old,
+        tenant_id=owner,
+    )
+
+
+async def resolve_secret(
+    session: AsyncSession,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    vault: Vault,
+    *,
+    tenant_id: int,
+    name: str,
+    consumer: str,
+    destination: str,
+    actor: Actor,
+) -> str:
+    """The plaintext of credential `name` (the tenant's, else the global one) for a call to
+    `destination`; every attempt, allowed or refused, is audited without the value."""
+    host = (urlsplit(destination).hostname or destination).lower()
+    # One statement reads the credential and its data key together, so a concurrent
+    # re-encryption cannot pair a new value with a deleted key.
+    row = (
+        await session.execute(
+            select(Credential, VaultDataKey)
+            .outerjoin(VaultDataKey, cast(VaultDataKey.id, String) == Credential.key_id)
+            .where(
+                Credential.name == name,
+                or_(Credential.tenant_id == tenant_id, Credential.tenant_id.is_(None)),
+            )
+            .order_by(Credential.tenant_id.is_(None))
+            .limit(1)
+        )
+    ).first()
+    outcome, error = "ok", None
+    if row is None:
+        outcome, error = "not_found", NotFound(f"Credential {name!r} not found")
+    elif row[0].status != "ok" or row[1] is None:
+        outcome = "needs_reentry"
+        error = VaultError(f"Credential {name!r} must be entered again before it can be used")
+    elif not host_allowed(host, row[0].allowed_hosts):
+        outcome = "host_not_allowed"
+        error = Forbidden(f"Credential {name!r} may not be sent to {host}")
+    entry = {
+        "action": "use",
+        "resource_type": "credential",
+        "resource_id": row[0].id_uuid if row else None,
+        "new": {"consumer": consumer, "destination_host": host, "outcome": outcome, "name": name},
+        "tenant_id": tenant_id,
+    }
+    if error is not None:
+        await record_standalone(sessionmaker, actor, **entry)
+        raise error
+    credential, data_key_row = row
+    secret = vault.open(credential, vault.unwrap(data_key_row))
+    credential.last_used_at = datetime.now(UTC)
+    await record(session, actor, **entry)
+    return secret
