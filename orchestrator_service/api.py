@@ -2,12 +2,15 @@
 
 from fastapi import APIRouter, Depends
 
+from orchestrator_service.agents.router import router as agents_router
 from orchestrator_service.audit.router import router as audit_router
 from orchestrator_service.auth.dependencies import authenticate
 from orchestrator_service.auth.router import public_router as auth_public_router
 from orchestrator_service.auth.router import router as auth_router
+from orchestrator_service.business_assets.router import router as business_assets_router
 from orchestrator_service.credentials.router import router as credentials_router
 from orchestrator_service.tenants.router import router as tenants_router
+from orchestrator_service.tools.router import router as tools_router
 from orchestrator_service.users.router import router as users_router
 
 PREFIX = "/api/v1"
@@ -19,7 +22,16 @@ def api_router() -> APIRouter:
     api = APIRouter(prefix=PREFIX)
     api.include_router(auth_public_router)
     protected = APIRouter(dependencies=[Depends(authenticate)])
-    for router in (auth_router, tenants_router, users_router, audit_router, credentials_router):
+    for router in (
+        auth_router,
+        tenants_router,
+        users_router,
+        audit_router,
+        credentials_router,
+        agents_router,
+        tools_router,
+        business_assets_router,
+    ):
         protected.include_router(router)
     api.include_router(protected)
     return api

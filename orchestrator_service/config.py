@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     )
     heal_ddl_lock_timeout_ms: int = Field(default=500, gt=0)
     heal_ddl_retries: int = Field(default=8, ge=0)
+    tool_allowed_hosts: str = Field(
+        default="",
+        description="Comma-separated hosts, IPs or networks tools may reach though private.",
+    )
     max_body_bytes: int = Field(
         default=1_048_576, gt=0, description="Largest JSON request body accepted."
     )

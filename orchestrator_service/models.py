@@ -10,7 +10,7 @@ from orchestrator_service.db.base import Base, VectorBase
 from orchestrator_service.executions.models import Execution, ExecutionMetric, ExecutionStep
 from orchestrator_service.rag.models import RagDocument
 from orchestrator_service.tenants.models import Tenant
-from orchestrator_service.tools.models import Tool
+from orchestrator_service.tools.models import Tool, ToolExecution
 from orchestrator_service.users.models import User
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "RagDocument",
     "Tenant",
     "Tool",
+    "ToolExecution",
     "User",
     "UserSession",
     "VaultDataKey",

@@ -128,6 +128,20 @@ def require(scope: str) -> Callable[..., Awaitable[Principal]]:
     return check
 
 
+def tenant_or_global(scope: str) -> Callable[..., Awaitable[int | None]]:
+    """A dependency giving whose objects the caller manages: its tenant's (if its role and
+    scopes grant `scope`), or, for a platform-admin key, the global ones (None)."""
+
+    async def owner(principal: CurrentPrincipal) -> int | None:
+        if principal.is_platform_admin:
+            return None
+        if principal.tenant_id is None or not principal.allows(scope):
+            raise Forbidden(f"This requires the {scope!r} permission", details={"scope": scope})
+        return principal.tenant_id
+
+    return owner
+
+
 async def require_platform_admin(principal: CurrentPrincipal) -> Principal:
     """A dependency admitting platform-admin principals only."""
     if not principal.is_platform_admin:

@@ -100,9 +100,7 @@ async def _reencrypt(
             new_row, new_key = vault.wrap_new(tenant_id)
             session.add(new_row)
             credentials = await session.scalars(
-                select(Credential)
-                .where(Credential.key_id == str(old_id))
-                .with_for_update()
+                select(Credential).where(Credential.key_id == str(old_id)).with_for_update()
             )
             for credential in credentials:
                 vault.seal(credential, vault.open(credential, old_key), new_key)

@@ -2,12 +2,11 @@
 platform-admin keys manage the global ones."""
 
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, status
 
-from orchestrator_service.auth.dependencies import CurrentActor, CurrentPrincipal
+from orchestrator_service.auth.dependencies import CurrentActor, tenant_or_global
 from orchestrator_service.credentials import service
 from orchestrator_service.credentials.schemas import (
     Category,
@@ -18,30 +17,18 @@ from orchestrator_service.credentials.schemas import (
 )
 from orchestrator_service.credentials.vault import Vault
 from orchestrator_service.db.session import Session
-from orchestrator_service.errors import Forbidden
 from orchestrator_service.pagination import Page, PageParams, page_params
 
 router = APIRouter(prefix="/credentials", tags=["credentials"])
 Paging = Annotated[PageParams, Depends(page_params)]
 
 
-def _owner(scope: str) -> Callable[..., Awaitable[int | None]]:
-    async def owner(principal: CurrentPrincipal) -> int | None:
-        if principal.is_platform_admin:
-            return None
-        if principal.tenant_id is None or not principal.allows(scope):
-            raise Forbidden(f"This requires the {scope!r} permission", details={"scope": scope})
-        return principal.tenant_id
-
-    return owner
-
-
 def _vault(request: Request) -> Vault:
     return request.app.state.runtime.vault
 
 
-Reader = Annotated[int | None, Depends(_owner("credentials:read"))]
-Writer = Annotated[int | None, Depends(_owner("credentials:write"))]
+Reader = Annotated[int | None, Depends(tenant_or_global("credentials:read"))]
+Writer = Annotated[int | None, Depends(tenant_or_global("credentials:write"))]
 VaultDep = Annotated[Vault, Depends(_vault)]
 
 

@@ -21,6 +21,8 @@ from orchestrator_service.db.embedded import EmbeddedPostgres
 from orchestrator_service.db.heal.healer import HealReport, heal
 from orchestrator_service.db.heal.targets import METADATA, VECTORS
 from orchestrator_service.db.urls import normalize_url
+from orchestrator_service.tools.service import ensure_builtin_tools
+from orchestrator_service.tools.ssrf import Guard
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,7 @@ class Runtime:
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
     vault: Vault
+    tool_guard: Guard
     heal_reports: dict[str, HealReport] = field(default_factory=dict)
 
     @property
@@ -107,12 +110,16 @@ async def boot(settings: Settings) -> AsyncIterator[Runtime]:
         reports = await heal_databases(databases, settings)
         engine = create_engine(databases.metadata, settings)
         sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
+        vault = await open_vault(settings, sessionmaker)
+        async with sessionmaker.begin() as session:
+            await ensure_builtin_tools(session)
         yield Runtime(
             settings=settings,
             databases=databases,
             engine=engine,
             sessionmaker=sessionmaker,
-            vault=await open_vault(settings, sessionmaker),
+            vault=vault,
+            tool_guard=Guard(settings.tool_allowed_hosts.split(",")),
             heal_reports=reports,
         )
     finally:

@@ -1,10 +1,23 @@
-"""The tool registry: seed 003's columns plus seed 000's."""
+"""The tool registry (seed 003's columns plus seed 000's) and its execution log."""
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint, text
-from sqlalchemy.dialects.postgresql import JSONB
+import uuid
+from datetime import datetime
+
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from orchestrator_service.db.base import Base, TimestampMixin
+from orchestrator_service.db.base import Base, CreatedAtMixin, TimestampMixin
 
 
 class Tool(TimestampMixin, Base):
@@ -33,3 +46,27 @@ class Tool(TimestampMixin, Base):
     security_level: Mapped[str] = mapped_column(String(20), server_default=text("'safe'"))
     is_enabled: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     usage_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+
+
+class ToolExecution(CreatedAtMixin, Base):
+    """One invocation of a tool by an agent (seed 000 `tool_executions`), secrets excluded."""
+
+    __tablename__ = "tool_executions"
+    __table_args__ = (Index(None, "tenant_id", "created_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), primary_key=True, server_default=text("gen_random_uuid()")
+    )
+    tenant_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("tenants.id"), nullable=False, index=True
+    )
+    agent_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    tool_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    tool_name: Mapped[str] = mapped_column(String(255), nullable=False)
+    input_parameters: Mapped[dict] = mapped_column(JSONB, nullable=False)
+    output_result: Mapped[dict | None] = mapped_column(JSONB)
+    status: Mapped[str] = mapped_column(String(20), nullable=False, index=True)
+    execution_time_ms: Mapped[int | None] = mapped_column(Integer)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,114 @@
+"""/api/v1/agents, and the agent-runtime endpoints for an agent's tools."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, status
+
+from orchestrator_service.agents import service
+from orchestrator_service.agents.schemas import (
+    AgentCreate,
+    AgentOut,
+    AgentUpdate,
+    RenderOut,
+    RenderRequest,
+)
+from orchestrator_service.auth.dependencies import CurrentActor, require
+from orchestrator_service.auth.principal import Principal
+from orchestrator_service.db.session import Session
+from orchestrator_service.pagination import Page, PageParams, page_params
+from orchestrator_service.tools import invoker
+from orchestrator_service.tools import service as tool_service
+from orchestrator_service.tools.schemas import FunctionTool, InvokeRequest, InvokeResult
+
+router = APIRouter(prefix="/agents", tags=["agents"])
+Reader = Annotated[Principal, Depends(require("agents:read"))]
+Writer = Annotated[Principal, Depends(require("agents:write"))]
+Invoker = Annotated[Principal, Depends(require("tools:write"))]
+Paging = Annotated[PageParams, Depends(page_params)]
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+async def create_agent(
+    data: AgentCreate, principal: Writer, actor: CurrentActor, session: Session
+) -> AgentOut:
+    """Create an agent."""
+    agent = await service.create_agent(
+        session, tenant_id=principal.tenant_id, data=data, actor=actor, user_id=principal.user_id
+    )
+    return AgentOut.model_validate(agent)
+
+
+@router.get("")
+async def list_agents(principal: Reader, session: Session, page: Paging) -> Page[AgentOut]:
+    """List the tenant's agents."""
+    agents, cursor = await service.list_agents(session, tenant_id=principal.tenant_id, page=page)
+    return Page(items=[AgentOut.model_validate(a) for a in agents], next_cursor=cursor)
+
+
+@router.get("/{agent_id}")
+async def get_agent(agent_id: int, principal: Reader, session: Session) -> AgentOut:
+    """Show one agent."""
+    agent = await service.get_agent(session, tenant_id=principal.tenant_id, agent_id=agent_id)
+    return AgentOut.model_validate(agent)
+
+
+@router.patch("/{agent_id}")
+async def update_agent(
+    agent_id: int, data: AgentUpdate, principal: Writer, actor: CurrentActor, session: Session
+) -> AgentOut:
+    """Change an agent."""
+    agent = await service.update_agent(
+        session, tenant_id=principal.tenant_id, agent_id=agent_id, data=data, actor=actor
+    )
+    return AgentOut.model_validate(agent)
+
+
+@router.delete("/{agent_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_agent(
+    agent_id: int, principal: Writer, actor: CurrentActor, session: Session
+) -> None:
+    """Delete an agent."""
+    await service.delete_agent(
+        session, tenant_id=principal.tenant_id, agent_id=agent_id, actor=actor
+    )
+
+
+@router.post("/{agent_id}/render")
+async def render_prompt(
+    agent_id: int, data: RenderRequest, principal: Reader, session: Session
+) -> RenderOut:
+    """Render the agent's system prompt with the given variables; report the missing ones."""
+    return await service.render_prompt(
+        session, tenant_id=principal.tenant_id, agent_id=agent_id, variables=data.variables
+    )
+
+
+@router.get("/{agent_id}/tools")
+async def agent_tools(agent_id: int, principal: Reader, session: Session) -> Page[FunctionTool]:
+    """The agent's enabled tools as OpenAI function-calling definitions (one page, complete)."""
+    tools = await tool_service.agent_tools(
+        session, tenant_id=principal.tenant_id, agent_id=agent_id
+    )
+    return Page(items=tools, next_cursor=None)
+
+
+@router.post("/{agent_id}/tools/{tool_name}/invoke")
+async def invoke_tool(
+    agent_id: int,
+    tool_name: str,
+    data: InvokeRequest,
+    request: Request,
+    principal: Invoker,
+    actor: CurrentActor,
+    session: Session,
+) -> InvokeResult:
+    """Run one of the agent's tools with arguments checked against its schema."""
+    return await invoker.invoke(
+        session,
+        request.app.state.runtime,
+        tenant_id=principal.tenant_id,
+        agent_id=agent_id,
+        tool_name=tool_name,
+        request=data,
+        actor=actor,
+    )

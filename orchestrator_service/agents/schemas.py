@@ -1,0 +1,113 @@
+"""Request and response bodies of /agents."""
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import Field, StringConstraints, field_validator
+
+from orchestrator_service.agents.templates import template_variables
+from orchestrator_service.schemas import Input, Output
+
+Provider = Literal[
+    "openai",
+    "azure_openai",
+    "anthropic",
+    "google",
+    "mistral",
+    "groq",
+    "deepseek",
+    "openrouter",
+    "ollama",
+    "openai_compatible",
+]
+Channel = Literal["whatsapp", "instagram", "facebook", "web"]
+Text = Annotated[str, StringConstraints(max_length=20_000)]
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+ToolName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+Collection = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+Template = Annotated[str, StringConstraints(min_length=1, max_length=50_000)]
+
+
+def _parses(template: str | None) -> str | None:
+    if template is not None:
+        template_variables(template)
+    return template
+
+
+class AgentFields(Input):
+    """Fields shared by creation and update."""
+
+    role: ShortText | None = None
+    description: Text | None = None
+    personality: Text | None = None
+    expertise: Text | None = None
+    model_provider: Provider | None = None
+    model_version: ShortText | None = None
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    max_tokens: int | None = Field(default=None, ge=1, le=1_000_000)
+    enabled_tools: list[ToolName] | None = Field(default=None, max_length=128)
+    channels: list[Channel] | None = None
+    config: dict | None = None
+    template_type: Annotated[str, StringConstraints(max_length=50)] | None = None
+    is_active: bool | None = None
+    memory_enabled: bool | None = None
+    memory_limit: int | None = Field(default=None, ge=0, le=10_000_000)
+    knowledge_collections: list[Collection] | None = Field(default=None, max_length=64)
+
+
+class AgentCreate(AgentFields):
+    """A new agent; omitted fields take the seed's defaults."""
+
+    name: ShortText
+    system_prompt_template: Template
+
+    _template = field_validator("system_prompt_template")(_parses)
+
+
+class AgentUpdate(AgentFields):
+    """Changes to an agent; omitted fields stay as they are."""
+
+    name: ShortText | None = None
+    system_prompt_template: Template | None = None
+
+    _template = field_validator("system_prompt_template")(_parses)
+
+
+class AgentOut(Output):
+    """An agent."""
+
+    id: int
+    name: str
+    role: str | None
+    description: str | None
+    personality: str | None
+    expertise: str | None
+    model_provider: str | None
+    model_version: str | None
+    temperature: float | None
+    max_tokens: int
+    system_prompt_template: str
+    enabled_tools: list[str] | None
+    channels: list[str] | None
+    config: dict | None
+    template_type: str | None
+    is_active: bool | None
+    memory_enabled: bool
+    memory_limit: int
+    knowledge_collections: list[str]
+    created_at: datetime | None
+    updated_at: datetime | None
+
+
+class RenderRequest(Input):
+    """Values for the template's variables."""
+
+    variables: dict[str, str | int | float | bool] = Field(default_factory=dict)
+
+
+class RenderOut(Output):
+    """The rendered prompt, and the variables the template uses but were not given."""
+
+    rendered: str
+    variables: list[str]
+    missing: list[str]

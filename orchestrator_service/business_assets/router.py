@@ -1,0 +1,70 @@
+"""/api/v1/business-assets."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, status
+
+from orchestrator_service.auth.dependencies import CurrentActor, require
+from orchestrator_service.auth.principal import Principal
+from orchestrator_service.business_assets import service
+from orchestrator_service.business_assets.schemas import AssetCreate, AssetOut, AssetUpdate
+from orchestrator_service.db.session import Session
+from orchestrator_service.pagination import Page, PageParams, page_params
+
+router = APIRouter(prefix="/business-assets", tags=["business-assets"])
+Reader = Annotated[Principal, Depends(require("business_assets:read"))]
+Writer = Annotated[Principal, Depends(require("business_assets:write"))]
+Paging = Annotated[PageParams, Depends(page_params)]
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+async def create_asset(
+    data: AssetCreate, principal: Writer, actor: CurrentActor, session: Session
+) -> AssetOut:
+    """Create a business asset."""
+    asset = await service.create_asset(
+        session, tenant_id=principal.tenant_id, data=data, actor=actor
+    )
+    return AssetOut.model_validate(asset)
+
+
+@router.get("")
+async def list_assets(
+    principal: Reader,
+    session: Session,
+    page: Paging,
+    asset_type: Annotated[str | None, Query(max_length=50)] = None,
+) -> Page[AssetOut]:
+    """List the tenant's business assets."""
+    assets, cursor = await service.list_assets(
+        session, tenant_id=principal.tenant_id, page=page, asset_type=asset_type
+    )
+    return Page(items=[AssetOut.model_validate(a) for a in assets], next_cursor=cursor)
+
+
+@router.get("/{asset_id}")
+async def get_asset(asset_id: str, principal: Reader, session: Session) -> AssetOut:
+    """Show one business asset."""
+    asset = await service.get_asset(session, tenant_id=principal.tenant_id, asset_id=asset_id)
+    return AssetOut.model_validate(asset)
+
+
+@router.patch("/{asset_id}")
+async def update_asset(
+    asset_id: str, data: AssetUpdate, principal: Writer, actor: CurrentActor, session: Session
+) -> AssetOut:
+    """Change a business asset."""
+    asset = await service.update_asset(
+        session, tenant_id=principal.tenant_id, asset_id=asset_id, data=data, actor=actor
+    )
+    return AssetOut.model_validate(asset)
+
+
+@router.delete("/{asset_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_asset(
+    asset_id: str, principal: Writer, actor: CurrentActor, session: Session
+) -> None:
+    """Delete a business asset."""
+    await service.delete_asset(
+        session, tenant_id=principal.tenant_id, asset_id=asset_id, actor=actor
+    )

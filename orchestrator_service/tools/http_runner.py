@@ -1,0 +1,183 @@
+"""Running an HTTP tool: templates filled at call time, the SSRF guard on every hop, bounded
+time and size, retries only for idempotent methods, credentials never sent to another host."""
+
+import asyncio
+import json
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import quote, urljoin, urlsplit
+
+import httpx
+
+from orchestrator_service.errors import OrchestratorError
+from orchestrator_service.tools.schemas import HttpToolConfig
+from orchestrator_service.tools.ssrf import Guard, GuardedTransport
+
+_PLACEHOLDER = re.compile(r"\{\{\s*(credential:)?([A-Za-z0-9_.:-]+)\s*\}\}")
+_IDEMPOTENT = {"GET", "HEAD", "PUT", "DELETE", "OPTIONS"}
+_MAX_REDIRECTS = 5
+SecretLookup = Callable[[str, str], Awaitable[str]]
+
+
+class ToolCallFailed(OrchestratorError):
+    """The tool's service failed (error status, bad answer, too large)."""
+
+    status_code = 502
+    code = "tool_failed"
+
+
+class ToolTimeout(OrchestratorError):
+    """The tool's service did not answer in time."""
+
+    status_code = 504
+    code = "tool_timeout"
+
+
+class _Renderer:
+    """Fills `{{arg}}` and `{{credential:NAME}}`; remembers which headers carry secrets."""
+
+    def __init__(self, arguments: dict, secret: SecretLookup, destination: str) -> None:
+        self.arguments = arguments
+        self.secret = secret
+        self.destination = destination
+
+    async def text(self, template: str, *, url: bool = False) -> tuple[str, bool]:
+        parts: list[str] = []
+        position, secret_used = 0, False
+        for match in _PLACEHOLDER.finditer(template):
+            parts.append(template[position : match.start()])
+            if match.group(1):
+                value = await self.secret(match.group(2), self.destination)
+                secret_used = True
+            else:
+                value = self._argument(match.group(2))
+                value = value if isinstance(value, str) else json.dumps(value)
+                value = quote(value, safe="") if url else value
+            parts.append(value)
+            position = match.end()
+        parts.append(template[position:])
+        return "".join(parts), secret_used
+
+    async def value(self, template: Any) -> Any:
+        if isinstance(template, str):
+            whole = _PLACEHOLDER.fullmatch(template.strip())
+            if whole and not whole.group(1):
+                return self._argument(whole.group(2))  # keeps the argument's JSON type
+            return (await self.text(template))[0]
+        if isinstance(template, dict):
+            return {k: await self.value(v) for k, v in template.items()}
+        if isinstance(template, list):
+            return [await self.value(v) for v in template]
+        return template
+
+    def _argument(self, path: str) -> Any:
+        value: Any = self.arguments
+        for part in path.removeprefix("args.").split("."):
+            if not isinstance(value, dict) or part not in value:
+                return ""
+            value = value[part]
+        return value
+
+
+async def call_http_tool(
+    config: HttpToolConfig,
+    url_template: str,
+    arguments: dict,
+    *,
+    guard: Guard,
+    secret: SecretLookup,
+) -> Any:
+    """Call the tool's service and return its answer (JSON if it sends JSON, else text)."""
+    url, _ = await _Renderer(arguments, secret, "").text(url_template, url=True)
+    renderer = _Renderer(arguments, secret, url)
+    headers: dict[str, str] = {}
+    secret_headers: set[str] = set()
+    for name, template in config.headers.items():
+        headers[name], carries_secret = await renderer.text(template)
+        if carries_secret:
+            secret_headers.add(name.lower())
+    body = await renderer.value(config.body) if config.body is not None else None
+    attempts = config.retries + 1 if config.method in _IDEMPOTENT else 1
+    timeout = httpx.Timeout(config.timeout_s)
+    async with httpx.AsyncClient(transport=GuardedTransport(guard), timeout=timeout) as client:
+        for attempt in range(attempts):
+            try:
+                async with asyncio.timeout(config.timeout_s):
+                    return await _follow(client, config, url, headers, secret_headers, body)
+            except (TimeoutError, httpx.TimeoutException):
+                if attempt + 1 == attempts:
+                    raise ToolTimeout(
+                        f"The tool's service did not answer within {config.timeout_s:g} s"
+                    ) from None
+            except (httpx.TransportError, _Retryable) as exc:
+                if attempt + 1 == attempts:
+                    raise ToolCallFailed(f"The tool's service failed: {exc}") from None
+            await asyncio.sleep(0.2 * 2**attempt)
+    raise AssertionError("unreachable")
+
+
+class _Retryable(Exception):
+    """A 5xx answer, worth another try for idempotent methods."""
+
+
+async def _follow(
+    client: httpx.AsyncClient,
+    config: HttpToolConfig,
+    url: str,
+    headers: dict[str, str],
+    secret_headers: set[str],
+    body: Any,
+) -> Any:
+    method, origin = config.method, urlsplit(url).netloc
+    for _ in range(_MAX_REDIRECTS + 1):
+        request = client.build_request(
+            method, url, headers=headers, json=body if body is not None else None
+        )
+        response = await client.send(request, stream=True)
+        try:
+            if response.is_redirect:
+                target = urljoin(url, response.headers["location"])
+                if urlsplit(target).netloc != origin:
+                    # Never carry credentials to another host.
+                    headers = {k: v for k, v in headers.items() if k.lower() not in secret_headers}
+                    headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
+                if response.status_code == 303:
+                    method, body = "GET", None
+                url = target
+                continue
+            payload = await _read_capped(response, config.max_response_bytes)
+        finally:
+            await response.aclose()
+        if response.status_code >= 500:
+            raise _Retryable(f"it answered {response.status_code}")
+        if response.status_code >= 400:
+            raise ToolCallFailed(
+                f"The tool's service answered {response.status_code}",
+                details={"status": response.status_code},
+            )
+        return _decode(payload, response.headers.get("content-type", ""))
+    raise ToolCallFailed(f"The tool's service redirected more than {_MAX_REDIRECTS} times")
+
+
+async def _read_capped(response: httpx.Response, limit: int) -> bytes:
+    chunks, size = [], 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > limit:
+            raise ToolCallFailed(
+                f"The tool's answer is larger than {limit} bytes; it was cut off and discarded",
+                details={"max_response_bytes": limit},
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _decode(payload: bytes, content_type: str) -> Any:
+    text = payload.decode("utf-8", errors="replace")
+    if "json" in content_type:
+        try:
+            return json.loads(text)
+        except ValueError:
+            raise ToolCallFailed("The tool's service sent invalid JSON") from None
+    return text

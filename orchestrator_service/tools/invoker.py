@@ -1,0 +1,176 @@
+"""Tool invocation for agent runtimes: check, run, record in `tool_executions`, answer.
+
+The execution row is written in transactions of its own, so a failed call is on record even
+though the request that made it answers with an error.
+"""
+
+import json
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from orchestrator_service.agents.models import Agent
+from orchestrator_service.audit.service import Actor
+from orchestrator_service.credentials.scrub import scrub
+from orchestrator_service.credentials.service import resolve_secret
+from orchestrator_service.db.runtime import Runtime
+from orchestrator_service.db.tenancy import get_scoped
+from orchestrator_service.errors import Conflict, InvalidInput, NotFound, OrchestratorError
+from orchestrator_service.tools.builtins import BUILTINS, ToolContext
+from orchestrator_service.tools.http_runner import call_http_tool
+from orchestrator_service.tools.models import Tool, ToolExecution
+from orchestrator_service.tools.schemas import (
+    HttpToolConfig,
+    InvokeRequest,
+    InvokeResult,
+    parameters_of,
+)
+from orchestrator_service.tools.service import count_use, resolve_tool
+
+
+class ConfirmationRequired(Conflict):
+    """The tool asks for an explicit confirmation flag."""
+
+    code = "confirmation_required"
+
+
+def _check_arguments(tool: Tool, arguments: dict) -> None:
+    validator = Draft202012Validator(parameters_of(tool.function_schema))
+    errors = sorted(validator.iter_errors(arguments), key=lambda e: list(e.absolute_path))
+    if errors:
+        raise InvalidInput(
+            f"Arguments for {tool.name!r} do not match its schema: "
+            + "; ".join(f"{e.json_path}: {e.message}" for e in errors[:5]),
+            details=[{"path": e.json_path, "message": e.message} for e in errors],
+        )
+
+
+async def _enabled_tool(session: AsyncSession, tenant_id: int, agent: Agent, name: str) -> Tool:
+    tool = None
+    if name in (agent.enabled_tools or []):
+        tool = await resolve_tool(session, tenant_id=tenant_id, name=name)
+    if tool is None or not tool.is_enabled:
+        raise NotFound(f"Agent {agent.id} has no enabled tool {name!r}")
+    return tool
+
+
+def _safe(value: Any) -> Any:
+    """A JSON value with every known secret scrubbed out."""
+    return json.loads(scrub(json.dumps(value, default=str)))
+
+
+async def invoke(
+    session: AsyncSession,
+    runtime: Runtime,
+    *,
+    tenant_id: int,
+    agent_id: int,
+    tool_name: str,
+    request: InvokeRequest,
+    actor: Actor,
+) -> InvokeResult:
+    """Run one of the agent's tools and record the execution, succeeded or failed."""
+    agent = await get_scoped(session, Agent, tenant_id, agent_id, what="Agent")
+    tool = await _enabled_tool(session, tenant_id, agent, tool_name)
+    if tool.requires_confirmation and not request.confirm:
+        raise ConfirmationRequired(
+            f'Tool {tool.name!r} requires confirmation: send "confirm": true to run it'
+        )
+    _check_arguments(tool, request.arguments)
+    execution = ToolExecution(
+        tenant_id=tenant_id,
+        agent_id=agent.id,
+        tool_id=tool.id,
+        tool_name=tool.name,
+        input_parameters=_safe(request.arguments),
+        status="running",
+        started_at=datetime.now(UTC),
+    )
+    async with runtime.sessionmaker.begin() as own:
+        own.add(execution)
+    started = time.perf_counter()
+    try:
+        output = await _run(session, runtime, tool, agent, request.arguments, actor)
+    except OrchestratorError as exc:
+        await _finish(runtime, execution, started, status="failed", error=scrub(exc.message))
+        raise
+    output = _safe(output)
+    duration = await _finish(runtime, execution, started, status="completed", output=output)
+    await count_use(session, tool)
+    return InvokeResult(
+        execution_id=execution.id,
+        tool=tool.name,
+        status="completed",
+        output=output,
+        duration_ms=duration,
+    )
+
+
+async def _run(
+    session: AsyncSession,
+    runtime: Runtime,
+    tool: Tool,
+    agent: Agent,
+    arguments: dict,
+    actor: Actor,
+) -> Any:
+    if tool.type == "internal":
+        builtin = BUILTINS.get(tool.name)
+        if builtin is None:
+            raise InvalidInput(f"Internal tool {tool.name!r} is not built into this service")
+        context = ToolContext(
+            tenant_id=agent.tenant_id,
+            agent_id=agent.id,
+            collections=tuple(agent.knowledge_collections or ()),
+        )
+        return await builtin[0](arguments, context)
+    config = HttpToolConfig.model_validate(tool.config or {})
+
+    async def secret(name: str, destination: str) -> str:
+        return await resolve_secret(
+            session,
+            runtime.sessionmaker,
+            runtime.vault,
+            tenant_id=agent.tenant_id,
+            name=name,
+            consumer=f"tool:{tool.name}",
+            destination=destination,
+            actor=actor,
+        )
+
+    return await call_http_tool(
+        config,
+        config.url or tool.service_url,
+        arguments,
+        guard=runtime.tool_guard,
+        secret=secret,
+    )
+
+
+async def _finish(
+    runtime: Runtime,
+    execution: ToolExecution,
+    started: float,
+    *,
+    status: str,
+    output: Any = None,
+    error: str | None = None,
+) -> int:
+    duration = int((time.perf_counter() - started) * 1000)
+    async with runtime.sessionmaker.begin() as own:
+        await own.execute(
+            update(ToolExecution)
+            .where(ToolExecution.id == execution.id)
+            .values(
+                status=status,
+                output_result=None if output is None else {"result": output},
+                error_message=error,
+                execution_time_ms=duration,
+                completed_at=datetime.now(UTC),
+            )
+        )
+    return duration

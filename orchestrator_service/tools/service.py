@@ -1,0 +1,181 @@
+"""The tool registry: global tools (platform admins) and tenant tools, which shadow globals."""
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from orchestrator_service.agents.models import Agent
+from orchestrator_service.audit.service import Actor, record
+from orchestrator_service.db.integrity import flush_or_conflict
+from orchestrator_service.db.tenancy import get_scoped
+from orchestrator_service.errors import InvalidInput, NotFound
+from orchestrator_service.pagination import PageParams, paginate
+from orchestrator_service.tools.builtins import BUILTINS
+from orchestrator_service.tools.models import Tool
+from orchestrator_service.tools.schemas import (
+    FunctionDefinition,
+    FunctionTool,
+    ToolCreate,
+    ToolUpdate,
+    parameters_of,
+)
+
+_UNIQUE = {"uq_tools_tenant_id_name": "A tool with this name already exists"}
+_AUDITED = ("name", "type", "service_url", "is_enabled", "requires_confirmation", "config")
+
+
+def _audit_view(tool: Tool) -> dict:
+    return {field: getattr(tool, field) for field in _AUDITED}
+
+
+def _visible(tenant_id: int | None):
+    """Tools a caller sees: a tenant its own and the global ones; a platform admin the global."""
+    stmt = select(Tool)
+    if tenant_id is None:
+        return stmt.where(Tool.tenant_id.is_(None))
+    return stmt.where(or_(Tool.tenant_id == tenant_id, Tool.tenant_id.is_(None)))
+
+
+async def ensure_builtin_tools(session: AsyncSession) -> None:
+    """Register the internal tools as global tools, once."""
+    existing = set(
+        await session.scalars(
+            select(Tool.name).where(Tool.tenant_id.is_(None), Tool.name.in_(BUILTINS))
+        )
+    )
+    for name, (_, spec) in BUILTINS.items():
+        if name not in existing:
+            session.add(
+                Tool(tenant_id=None, name=name, type="internal", category="builtin", **spec)
+            )
+    await session.flush()
+
+
+async def create_tool(
+    session: AsyncSession, *, owner: int | None, data: ToolCreate, actor: Actor
+) -> Tool:
+    """Register a tool for the owner (a tenant, or None for a global tool)."""
+    if data.type == "internal" and data.name not in BUILTINS:
+        raise InvalidInput(
+            f"Internal tools are built in ({', '.join(sorted(BUILTINS))}); use type 'http'"
+        )
+    tool = Tool(tenant_id=owner, **data.model_dump(exclude_none=True))
+    session.add(tool)
+    await flush_or_conflict(session, _UNIQUE)
+    await session.refresh(tool)
+    await record(
+        session,
+        actor,
+        action="create",
+        resource_type="tool",
+        resource_id=tool.id,
+        new=_audit_view(tool),
+        tenant_id=owner,
+    )
+    return tool
+
+
+async def list_tools(
+    session: AsyncSession, *, owner: int | None, page: PageParams
+) -> tuple[list[Tool], str | None]:
+    """The tools the owner sees, newest first."""
+    return await paginate(session, _visible(owner), Tool, page)
+
+
+async def get_tool(session: AsyncSession, *, owner: int | None, tool_id: int) -> Tool:
+    """A tool the owner sees (its own or a global one), or 404."""
+    tool = await session.scalar(_visible(owner).where(Tool.id == tool_id))
+    if tool is None:
+        raise NotFound("Tool not found")
+    return tool
+
+
+async def _owned_tool(session: AsyncSession, owner: int | None, tool_id: int) -> Tool:
+    """A tool the owner may change: a tenant only its own, a platform admin only globals."""
+    if owner is None:
+        tool = await session.scalar(_visible(None).where(Tool.id == tool_id))
+        if tool is None:
+            raise NotFound("Tool not found")
+        return tool
+    return await get_scoped(session, Tool, owner, tool_id, what="Tool")
+
+
+async def update_tool(
+    session: AsyncSession, *, owner: int | None, tool_id: int, data: ToolUpdate, actor: Actor
+) -> Tool:
+    """Change a tool the owner owns."""
+    tool = await _owned_tool(session, owner, tool_id)
+    old = _audit_view(tool)
+    for field, value in data.model_dump(exclude_unset=True).items():
+        setattr(tool, field, value)
+    await flush_or_conflict(session, _UNIQUE)
+    await session.refresh(tool)
+    await record(
+        session,
+        actor,
+        action="update",
+        resource_type="tool",
+        resource_id=tool.id,
+        old=old,
+        new=_audit_view(tool),
+        tenant_id=owner,
+    )
+    return tool
+
+
+async def delete_tool(
+    session: AsyncSession, *, owner: int | None, tool_id: int, actor: Actor
+) -> None:
+    """Delete a tool the owner owns."""
+    tool = await _owned_tool(session, owner, tool_id)
+    old = _audit_view(tool)
+    await session.delete(tool)
+    await session.flush()
+    await record(
+        session,
+        actor,
+        action="delete",
+        resource_type="tool",
+        resource_id=tool_id,
+        old=old,
+        tenant_id=owner,
+    )
+
+
+async def resolve_tool(session: AsyncSession, *, tenant_id: int, name: str) -> Tool | None:
+    """The tool `name` as the tenant sees it: its own if it has one, else the global one."""
+    return await session.scalar(
+        _visible(tenant_id).where(Tool.name == name).order_by(Tool.tenant_id.is_(None)).limit(1)
+    )
+
+
+async def agent_tools(
+    session: AsyncSession, *, tenant_id: int, agent_id: int
+) -> list[FunctionTool]:
+    """The agent's enabled tools as OpenAI function-calling definitions."""
+    agent = await get_scoped(session, Agent, tenant_id, agent_id, what="Agent")
+    names = list(agent.enabled_tools or [])
+    chosen: dict[str, Tool] = {}
+    for tool in await session.scalars(_visible(tenant_id).where(Tool.name.in_(names))):
+        if tool.name not in chosen or tool.tenant_id is not None:  # the tenant's shadows
+            chosen[tool.name] = tool
+    return [
+        FunctionTool(
+            function=FunctionDefinition(
+                name=tool.name,
+                description=tool.description or tool.display_name or tool.name,
+                parameters=parameters_of(tool.function_schema),
+            ),
+            prompt_injection=tool.prompt_injection,
+            response_guide=tool.response_guide,
+            requires_confirmation=tool.requires_confirmation,
+        )
+        for tool in (chosen.get(name) for name in names)
+        if tool is not None and tool.is_enabled
+    ]
+
+
+async def count_use(session: AsyncSession, tool: Tool) -> None:
+    """Add one to the tool's usage count."""
+    await session.execute(
+        update(Tool).where(Tool.id == tool.id).values(usage_count=Tool.usage_count + 1)
+    )
