@@ -65,8 +65,13 @@ def _entry(
     new: dict | None,
     tenant_id: int | None,
 ) -> AuditLog:
+    tenant_id = tenant_id if tenant_id is not None else actor.tenant_id
+    if tenant_id is not None and actor.tenant_id is None:
+        # A platform operator acting on a tenant: the tenant sees what was done, not the
+        # operator's key, address or client.
+        actor = Actor(tenant_id=None, user_id=None, key_id=None, label="platform")
     return AuditLog(
-        tenant_id=tenant_id if tenant_id is not None else actor.tenant_id,
+        tenant_id=tenant_id,
         user_id=actor.user_id,
         api_key_id=actor.key_id,
         actor=actor.label,

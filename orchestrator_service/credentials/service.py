@@ -18,7 +18,7 @@ from orchestrator_service.credentials.schemas import (
 from orchestrator_service.credentials.vault import Vault
 from orchestrator_service.db.integrity import flush_or_conflict
 from orchestrator_service.db.tenancy import get_scoped, scoped
-from orchestrator_service.errors import Forbidden, NotFound, VaultError
+from orchestrator_service.errors import Forbidden, InvalidInput, NotFound, VaultError
 from orchestrator_service.pagination import PageParams, paginate
 
 _UNIQUE = {"uq_credentials_name_tenant_id": "A credential with this name already exists"}
@@ -33,6 +33,15 @@ def _audit_view(credential: Credential) -> dict:
         "allowed_hosts": credential.allowed_hosts,
         "status": credential.status,
     }
+
+
+def _global_needs_hosts(owner: int | None, allowed_hosts: list[str]) -> None:
+    """Every tenant can reference a global credential, so it must say where it may go."""
+    if owner is None and not allowed_hosts:
+        raise InvalidInput(
+            "A global credential needs allowed_hosts: every tenant's tools can use it, so it "
+            "may only be sent to the hosts listed"
+        )
 
 
 def host_allowed(host: str, allowed: list[str]) -> bool:
@@ -52,6 +61,7 @@ async def create_credential(
     session: AsyncSession, vault: Vault, *, owner: int | None, data: CredentialCreate, actor: Actor
 ) -> Credential:
     """Encrypt and store a secret for the owner (a tenant, or None for a global one)."""
+    _global_needs_hosts(owner, data.allowed_hosts)
     credential = Credential(
         id_uuid=uuid.uuid4(),
         tenant_id=owner,
@@ -138,6 +148,7 @@ async def update_credential(
     if data.category is not None:
         credential.category = data.category
     if data.allowed_hosts is not None:
+        _global_needs_hosts(owner, data.allowed_hosts)
         credential.allowed_hosts = data.allowed_hosts
     if new_secret is not None:
         vault.seal(credential, new_secret, await vault.current_data_key(session, owner))

@@ -21,5 +21,5 @@ async def flush_or_conflict(session: AsyncSession, messages: dict[str, str]) -> 
     except IntegrityError as exc:
         name = _constraint_name(exc)
         if name in messages:
-            raise Conflict(messages[name], details={"constraint": name}) from None
+            raise Conflict(messages[name]) from None
         raise

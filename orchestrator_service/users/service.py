@@ -14,7 +14,7 @@ from orchestrator_service.users.schemas import UserCreate, UserUpdate
 
 _UNIQUE = {
     "uq_users_email": "A user with this email already exists",
-    "uq_users_username": "This username is taken",
+    "uq_users_tenant_id_username": "This username is taken",
 }
 _AUDITED = ("email", "username", "full_name", "role", "is_active", "timezone", "settings")
 

@@ -41,6 +41,7 @@ async def test_duplicate_name_is_409_per_owner(
         await client.post("/api/v1/credentials", headers=tenant_b.headers, json=body)
     ).status_code == 201
     # Global rows (no tenant) are unique too: the seed's UNIQUE(name, tenant_id) was not.
+    body = {**body, "allowed_hosts": ["api.openai.com"]}
     assert (
         await client.post("/api/v1/credentials", headers=platform_admin.headers, json=body)
     ).status_code == 201
@@ -88,3 +89,14 @@ async def test_viewers_read_but_cannot_write(client, tenant_a: Caller) -> None:
         "/api/v1/credentials", headers=viewer, json={"name": "K", "value": "abc"}
     )
     assert denied.status_code == 403
+
+
+async def test_a_global_credential_must_name_its_hosts(client, platform_admin: Caller) -> None:
+    response = await client.post(
+        "/api/v1/credentials",
+        headers=platform_admin.headers,
+        json={"name": "PLATFORM_KEY", "value": "sk-platform-0123456789"},
+    )
+
+    assert response.status_code == 422
+    assert "allowed_hosts" in response.json()["error"]["message"]

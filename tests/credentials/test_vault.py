@@ -132,7 +132,7 @@ async def test_ciphertext_copied_elsewhere_fails_to_decrypt(
 async def test_tenant_credential_shadows_global_and_hosts_are_enforced(
     client, runtime: Runtime, tenant_a: Caller, tenant_b: Caller, platform_admin: Caller
 ) -> None:
-    await _store(client, platform_admin, "SHARED", SECRET_B)
+    await _store(client, platform_admin, "SHARED", SECRET_B, allowed_hosts=["x.test"])
     await _store(client, tenant_a, "SHARED", SECRET_A, allowed_hosts=["api.example.com"])
 
     assert await _resolve(runtime, tenant_b.tenant_id, "SHARED", "https://x.test/") == SECRET_B

