@@ -9,6 +9,7 @@ from orchestrator_service.credentials.models import Credential, VaultDataKey, Va
 from orchestrator_service.db.base import Base, VectorBase
 from orchestrator_service.executions.models import Execution, ExecutionMetric, ExecutionStep
 from orchestrator_service.rag.models import RagDocument
+from orchestrator_service.rag.vector_models import DocumentChunk
 from orchestrator_service.tenants.models import Tenant
 from orchestrator_service.tools.models import Tool, ToolExecution
 from orchestrator_service.users.models import User
@@ -22,6 +23,7 @@ __all__ = [
     "ChatConversation",
     "ChatMessage",
     "Credential",
+    "DocumentChunk",
     "Execution",
     "ExecutionMetric",
     "ExecutionStep",

@@ -7,6 +7,8 @@ it). Each step must be safe to run on a database that already has the change, be
 database gets the models' current shape from `create_all` before the steps run.
 """
 
+from pgqueuer.adapters.persistence.qb import QueryBuilderEnvironment
+
 from orchestrator_service.db.heal.steps import Step
 
 STEPS: tuple[Step, ...] = (
@@ -48,6 +50,46 @@ BEGIN
         ALTER TABLE business_assets ADD CONSTRAINT fk_business_assets_tenant_id_tenants
             FOREIGN KEY (tenant_id) REFERENCES tenants (id);
     END IF;
+END
+$$
+""",
+    ),
+    Step(
+        id="0002_pgqueuer_install",
+        description=(
+            "Install the tables of the job queue (pgqueuer) that runs ingestion. Its script has "
+            "no IF NOT EXISTS, so the step is skipped where the queue is already installed; a "
+            "pgqueuer upgrade changes the script and is reported as an edited step."
+        ),
+        sql=QueryBuilderEnvironment().build_install_query(create_schema=False),
+        skip_if="SELECT to_regclass('public.pgqueuer') IS NOT NULL",
+    ),
+    Step(
+        id="0003_match_documents",
+        database="vectors",
+        description=(
+            "match_documents(query_embedding, match_count, filter): the LangChain-compatible "
+            "search RPC, with its LIMIT inside (so the HNSW index is used) and refusing to run "
+            "without a tenant_id in the filter."
+        ),
+        sql="""
+CREATE OR REPLACE FUNCTION match_documents(
+    query_embedding vector(384), match_count integer, filter jsonb DEFAULT '{}'::jsonb
+) RETURNS TABLE (
+    id uuid, content text, metadata jsonb, similarity double precision
+) LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF filter IS NULL OR NOT (filter ? 'tenant_id') THEN
+        RAISE EXCEPTION 'match_documents needs a tenant_id in its filter';
+    END IF;
+    RETURN QUERY
+    SELECT d.id, d.content, d.metadata, 1 - (d.embedding <=> query_embedding)
+    FROM documents d
+    WHERE d.tenant_id = (filter ->> 'tenant_id')::integer
+      AND (NOT (filter ? 'collection') OR d.collection = filter ->> 'collection')
+      AND (NOT (filter ? 'source_id') OR d.source_id = filter ->> 'source_id')
+    ORDER BY d.embedding <=> query_embedding
+    LIMIT match_count;
 END
 $$
 """,

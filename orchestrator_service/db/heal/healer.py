@@ -244,7 +244,8 @@ class Healer:
 
             async def apply(step=step, started=started) -> None:
                 async with conn.transaction():
-                    await conn.execute(step.sql)
+                    if not (step.skip_if and await conn.fetchval(step.skip_if)):
+                        await conn.execute(step.sql)
                     await conn.execute(
                         f"INSERT INTO {STEPS_TABLE} "
                         "(step_id, checksum, description, duration_ms, host) "

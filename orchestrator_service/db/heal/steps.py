@@ -16,9 +16,13 @@ class Step:
     description: str
     sql: str
     database: Database = "metadata"
+    # A query returning true when the change is already there (for SQL that cannot say
+    # IF NOT EXISTS itself, such as a library's install script); the step is then recorded
+    # without running.
+    skip_if: str | None = None
 
     @property
     def checksum(self) -> str:
         """SHA-256 of the SQL with whitespace collapsed, so reformatting is not an edit."""
-        normalized = re.sub(r"\s+", " ", self.sql).strip()
+        normalized = re.sub(r"\s+", " ", f"{self.sql}\n{self.skip_if or ''}").strip()
         return hashlib.sha256(normalized.encode()).hexdigest()

@@ -1,0 +1,55 @@
+"""The remote (Supabase) vector table, owned by the healer like the local schema.
+
+Compatible with LangChain's SupabaseVectorStore (`id`, `content`, `metadata`, `embedding`)
+plus real, indexed columns for what every query filters on, so tenant isolation is a column
+predicate inside the vector query and never a filter applied afterwards.
+"""
+
+import uuid
+from datetime import datetime
+
+from pgvector.sqlalchemy import Vector
+from sqlalchemy import DateTime, Index, Integer, String, Text, func, text
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.orm import Mapped, mapped_column
+
+from orchestrator_service.db.base import VectorBase
+from orchestrator_service.rag.embedders.local import DIMENSIONS
+
+
+class DocumentChunk(VectorBase):
+    """One chunk of a document with its embedding."""
+
+    __tablename__ = "documents"
+    __table_args__ = (
+        Index(None, "tenant_id", "source_id"),
+        Index(None, "tenant_id", "collection"),
+        # LangChain-style deletes filter on metadata->>'source_id'; without this index each
+        # such delete scans the whole table.
+        Index("ix_documents_metadata_source_id", text("(metadata ->> 'source_id')")),
+        Index(
+            "ix_documents_embedding_hnsw",
+            "embedding",
+            postgresql_using="hnsw",
+            postgresql_with={"m": 16, "ef_construction": 64},
+            postgresql_ops={"embedding": "vector_cosine_ops"},
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), primary_key=True, server_default=text("gen_random_uuid()")
+    )
+    content: Mapped[str] = mapped_column(Text, nullable=False)
+    meta: Mapped[dict] = mapped_column("metadata", JSONB, nullable=False)
+    embedding: Mapped[list[float]] = mapped_column(Vector(DIMENSIONS), nullable=False)
+    tenant_id: Mapped[int] = mapped_column(Integer, nullable=False)
+    source_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    collection: Mapped[str] = mapped_column(String(100), nullable=False)
+    chunk_index: Mapped[int] = mapped_column(Integer, nullable=False)
+    embedding_model: Mapped[str] = mapped_column(String(200), nullable=False)
+    # Which ingestion wrote the chunk: a replace or reindex writes a new generation first
+    # and deletes the old one only after it succeeded.
+    generation: Mapped[str] = mapped_column(String(64), nullable=False)
+    created_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
