@@ -64,9 +64,19 @@ def configure_logging(level: str = "INFO") -> None:
 class RequestContextMiddleware:
     """Gives each request an id (the client's, if well-formed) and refuses oversized bodies."""
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, *, max_body_bytes: int, large_bodies: dict[str, int] | None = None
+    ) -> None:
         self.app = app
-        self.max_body_bytes = max_body_bytes
+        self.default_limit = max_body_bytes
+        self.large_bodies = large_bodies or {}
+
+    def _limit(self, path: str) -> int:
+        """The body limit of a path: JSON routes get the default, upload routes their own."""
+        for prefix, limit in self.large_bodies.items():
+            if path.startswith(prefix):
+                return limit
+        return self.default_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Run one request with its id set and its body size bounded."""
@@ -77,17 +87,28 @@ class RequestContextMiddleware:
         given = headers.get(REQUEST_ID_HEADER.lower(), "")
         request_id = given if _CLIENT_REQUEST_ID.match(given) else uuid.uuid4().hex
         token = request_id_var.set(request_id)
-        started, status = time.perf_counter(), [500]
+        started, status, response_started = time.perf_counter(), [500], [False]
+        limit = self._limit(scope["path"])
         try:
             declared = headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > self.max_body_bytes:
+            if declared.isdigit() and int(declared) > limit:
                 status[0] = 413
-                await self._too_large(scope, receive, send)
+                await self._too_large(scope, receive, send, limit)
                 return
-            await self.app(scope, self._bounded(receive), self._with_id(send, request_id, status))
-        except _BodyTooLarge:
+            await self.app(
+                scope,
+                self._bounded(receive, limit),
+                self._with_id(send, request_id, status, response_started),
+            )
+        except BodyTooLarge:
             status[0] = 413
-            await self._too_large(scope, receive, send)
+            await self._too_large(scope, receive, send, limit)
+        except Exception as exc:
+            # Answered here, inside the request context, so the 500 carries the request id.
+            log.error("unhandled error: %s", type(exc).__name__, exc_info=exc)
+            if not response_started[0]:
+                response = error_response(500, "internal_error", "An unexpected error occurred")
+                await response(scope, receive, send)
         finally:
             access_log.info(
                 "%s %s %s %.1fms",
@@ -98,7 +119,8 @@ class RequestContextMiddleware:
             )
             request_id_var.reset(token)
 
-    def _bounded(self, receive: Receive) -> Receive:
+    @staticmethod
+    def _bounded(receive: Receive, limit: int) -> Receive:
         seen = 0
 
         async def bounded() -> Message:
@@ -106,43 +128,50 @@ class RequestContextMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_body_bytes:
-                    raise _BodyTooLarge
+                if seen > limit:
+                    raise BodyTooLarge(limit)
             return message
 
         return bounded
 
     @staticmethod
-    def _with_id(send: Send, request_id: str, status: list[int]) -> Send:
+    def _with_id(send: Send, request_id: str, status: list[int], started: list[bool]) -> Send:
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                status[0] = message["status"]
-                message.setdefault("headers", [])
+                status[0], started[0] = message["status"], True
+                name = REQUEST_ID_HEADER.lower().encode()
                 message["headers"] = [
-                    *message["headers"],
-                    (REQUEST_ID_HEADER.lower().encode(), request_id.encode()),
+                    *(h for h in message.get("headers", []) if h[0].lower() != name),
+                    (name, request_id.encode()),
                 ]
             await send(message)
 
         return send_with_id
 
-    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+    @staticmethod
+    async def _too_large(scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         response = error_response(
-            413,
-            "body_too_large",
-            f"The request body exceeds {self.max_body_bytes} bytes",
-            {"max_bytes": self.max_body_bytes},
+            413, "body_too_large", f"The request body exceeds {limit} bytes", {"max_bytes": limit}
         )
         await response(scope, receive, send)
 
 
-class _BodyTooLarge(Exception):
-    """Raised inside the app when a streamed body passes the limit."""
+class BodyTooLarge(StarletteHTTPException):
+    """A streamed body passed the limit. An HTTPException, so FastAPI's body parsing lets it
+    through instead of turning it into a 400."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"The request body exceeds {limit} bytes")
+        self.limit = limit
 
 
-def install_http_conventions(app: FastAPI, *, max_body_bytes: int) -> None:
+def install_http_conventions(
+    app: FastAPI, *, max_body_bytes: int, large_bodies: dict[str, int] | None = None
+) -> None:
     """Add the request-context middleware and map every error to the one error body."""
-    app.add_middleware(RequestContextMiddleware, max_body_bytes=max_body_bytes)
+    app.add_middleware(
+        RequestContextMiddleware, max_body_bytes=max_body_bytes, large_bodies=large_bodies
+    )
 
     @app.exception_handler(OrchestratorError)
     async def domain_error(_: Request, exc: OrchestratorError) -> JSONResponse:
@@ -161,11 +190,8 @@ def install_http_conventions(app: FastAPI, *, max_body_bytes: int) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if isinstance(exc, BodyTooLarge):
+            return error_response(413, "body_too_large", str(exc.detail), {"max_bytes": exc.limit})
         return error_response(
             exc.status_code, f"http_{exc.status_code}", str(exc.detail), None, exc.headers
         )
-
-    @app.exception_handler(Exception)
-    async def unexpected_error(_: Request, exc: Exception) -> JSONResponse:
-        log.error("unhandled error: %s", type(exc).__name__, exc_info=exc)
-        return error_response(500, "internal_error", "An unexpected error occurred")

@@ -56,8 +56,13 @@ def _decode(cursor: str, id_type: type) -> tuple[datetime, Any]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         created, id_ = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        return datetime.fromisoformat(created), id_type(id_)
-    except (ValueError, TypeError) as exc:
+        if not (isinstance(created, str) and isinstance(id_, str)):
+            raise TypeError("not a cursor")
+        key = id_type(id_)
+        if isinstance(key, int) and not 0 < key < 2**31:
+            raise ValueError("id out of range")
+        return datetime.fromisoformat(created), key
+    except (ValueError, TypeError, AttributeError, OverflowError) as exc:
         raise InvalidInput(
             "The cursor is not one this API issued; pass `next_cursor` from the previous page",
             details={"field": "cursor"},

@@ -94,4 +94,13 @@ END
 $$
 """,
     ),
+    Step(
+        id="0004_users_username_unique_per_tenant",
+        description=(
+            "Usernames became unique per tenant (a global rule revealed other tenants' users); "
+            "drop the global constraint that earlier versions created. The healer adds the "
+            "per-tenant one."
+        ),
+        sql="ALTER TABLE users DROP CONSTRAINT IF EXISTS uq_users_username",
+    ),
 )

@@ -16,7 +16,6 @@ from sqlalchemy.engine import URL
 
 from orchestrator_service.db.heal.ledger import STEPS_TABLE
 from orchestrator_service.db.heal.targets import METADATA
-from scripts.migration_steps import STEPS
 from tests.conftest import sql, url_string
 
 ORCHESTRATOR = str(Path(sys.executable).parent / "orchestrator")
@@ -61,7 +60,7 @@ async def test_eight_processes_heal_one_empty_database_at_once(
     # Exactly one process did the work; the others found it done.
     assert sum(1 for r in reports if r["applied"]) == 1
     ledger = await sql(fresh_db, f"SELECT step_id, count(*) AS n FROM {STEPS_TABLE} GROUP BY 1")
-    assert {r["step_id"]: r["n"] for r in ledger} == {s.id: 1 for s in STEPS}
+    assert {r["step_id"]: r["n"] for r in ledger} == {s.id: 1 for s in METADATA.steps}
 
 
 async def test_a_heal_killed_midway_is_completed_by_the_next_boot(

@@ -545,3 +545,10 @@ async def test_public_routes_are_exactly_the_expected_ones(client: httpx.AsyncCl
         assert (method, path) in routes, f"public route {method} {path} is not in the schema"
         response = await client.request(method, path)
         assert response.status_code != 401, f"{method} {path}: {_show(response)}"
+
+
+@factory("document_id")
+async def _make_document(owner: Owner, made: dict[str, Any]) -> str:
+    """A RAG document of tenant A (queued; no worker runs in this test)."""
+    files = {"file": (f"{_unique()}.txt", f"tenant A notes {_unique()}".encode(), "text/plain")}
+    return (await owner.call("POST", f"{PREFIX}/rag/documents", 202, files=files))["id"]

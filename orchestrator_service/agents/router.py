@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, status
+from fastapi import APIRouter, Depends, Path, Request, status
 
 from orchestrator_service.agents import service
 from orchestrator_service.agents.schemas import (
@@ -16,6 +16,7 @@ from orchestrator_service.auth.dependencies import CurrentActor, require
 from orchestrator_service.auth.principal import Principal
 from orchestrator_service.db.session import Session
 from orchestrator_service.pagination import Page, PageParams, page_params
+from orchestrator_service.schemas import IntId
 from orchestrator_service.tools import invoker
 from orchestrator_service.tools import service as tool_service
 from orchestrator_service.tools.schemas import FunctionTool, InvokeRequest, InvokeResult
@@ -46,7 +47,7 @@ async def list_agents(principal: Reader, session: Session, page: Paging) -> Page
 
 
 @router.get("/{agent_id}")
-async def get_agent(agent_id: int, principal: Reader, session: Session) -> AgentOut:
+async def get_agent(agent_id: IntId, principal: Reader, session: Session) -> AgentOut:
     """Show one agent."""
     agent = await service.get_agent(session, tenant_id=principal.tenant_id, agent_id=agent_id)
     return AgentOut.model_validate(agent)
@@ -54,7 +55,7 @@ async def get_agent(agent_id: int, principal: Reader, session: Session) -> Agent
 
 @router.patch("/{agent_id}")
 async def update_agent(
-    agent_id: int, data: AgentUpdate, principal: Writer, actor: CurrentActor, session: Session
+    agent_id: IntId, data: AgentUpdate, principal: Writer, actor: CurrentActor, session: Session
 ) -> AgentOut:
     """Change an agent."""
     agent = await service.update_agent(
@@ -65,7 +66,7 @@ async def update_agent(
 
 @router.delete("/{agent_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_agent(
-    agent_id: int, principal: Writer, actor: CurrentActor, session: Session
+    agent_id: IntId, principal: Writer, actor: CurrentActor, session: Session
 ) -> None:
     """Delete an agent."""
     await service.delete_agent(
@@ -75,7 +76,7 @@ async def delete_agent(
 
 @router.post("/{agent_id}/render")
 async def render_prompt(
-    agent_id: int, data: RenderRequest, principal: Reader, session: Session
+    agent_id: IntId, data: RenderRequest, principal: Reader, session: Session
 ) -> RenderOut:
     """Render the agent's system prompt with the given variables; report the missing ones."""
     return await service.render_prompt(
@@ -84,7 +85,7 @@ async def render_prompt(
 
 
 @router.get("/{agent_id}/tools")
-async def agent_tools(agent_id: int, principal: Reader, session: Session) -> Page[FunctionTool]:
+async def agent_tools(agent_id: IntId, principal: Reader, session: Session) -> Page[FunctionTool]:
     """The agent's enabled tools as OpenAI function-calling definitions (one page, complete)."""
     tools = await tool_service.agent_tools(
         session, tenant_id=principal.tenant_id, agent_id=agent_id
@@ -94,8 +95,8 @@ async def agent_tools(agent_id: int, principal: Reader, session: Session) -> Pag
 
 @router.post("/{agent_id}/tools/{tool_name}/invoke")
 async def invoke_tool(
-    agent_id: int,
-    tool_name: str,
+    agent_id: IntId,
+    tool_name: Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$")],
     data: InvokeRequest,
     request: Request,
     principal: Invoker,

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 from pydantic import Field, StringConstraints, field_validator
 
 from orchestrator_service.agents.templates import template_variables
-from orchestrator_service.schemas import Input, Output
+from orchestrator_service.schemas import Input, Output, Patch
 
 Provider = Literal[
     "openai",
@@ -64,8 +64,10 @@ class AgentCreate(AgentFields):
     _template = field_validator("system_prompt_template")(_parses)
 
 
-class AgentUpdate(AgentFields):
+class AgentUpdate(Patch, AgentFields):
     """Changes to an agent; omitted fields stay as they are."""
+
+    nullable = frozenset({"description", "personality", "expertise"})
 
     name: ShortText | None = None
     system_prompt_template: Template | None = None

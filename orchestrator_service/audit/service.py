@@ -65,11 +65,6 @@ def _entry(
     new: dict | None,
     tenant_id: int | None,
 ) -> AuditLog:
-    tenant_id = tenant_id if tenant_id is not None else actor.tenant_id
-    if tenant_id is not None and actor.tenant_id is None:
-        # A platform operator acting on a tenant: the tenant sees what was done, not the
-        # operator's key, address or client.
-        actor = Actor(tenant_id=None, user_id=None, key_id=None, label="platform")
     return AuditLog(
         tenant_id=tenant_id,
         user_id=actor.user_id,
@@ -97,18 +92,30 @@ async def record(
     new: dict | None = None,
     tenant_id: int | None = None,
 ) -> None:
-    """Add an entry in the caller's transaction, so it commits with the change it records."""
-    session.add(
-        _entry(
-            actor,
-            action=action,
-            resource_type=resource_type,
-            resource_id=resource_id,
-            old=old,
-            new=new,
-            tenant_id=tenant_id,
+    """Add an entry in the caller's transaction, so it commits with the change it records.
+
+    A platform operator acting on a tenant is recorded twice: in the tenant's log without the
+    operator's key, address and client, and in full in the platform log (no tenant).
+    """
+    entry = {
+        "action": action,
+        "resource_type": resource_type,
+        "resource_id": resource_id,
+        "old": old,
+        "new": new,
+    }
+    owner = tenant_id if tenant_id is not None else actor.tenant_id
+    if owner is not None and actor.tenant_id is None:
+        anonymous = Actor(
+            tenant_id=None,
+            user_id=None,
+            key_id=None,
+            label="platform",
+            request_id=actor.request_id,
         )
-    )
+        session.add(_entry(anonymous, tenant_id=owner, **entry))
+        owner = None
+    session.add(_entry(actor, tenant_id=owner, **entry))
 
 
 async def record_standalone(

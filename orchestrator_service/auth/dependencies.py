@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 
 from orchestrator_service.audit.service import Actor
 from orchestrator_service.auth.models import ApiKey, UserSession
-from orchestrator_service.auth.principal import Principal
+from orchestrator_service.auth.principal import Principal, role_rank
 from orchestrator_service.auth.tokens import parse_token, token_matches
 from orchestrator_service.db.session import Session
 from orchestrator_service.errors import Forbidden, Unauthorized
@@ -32,7 +32,7 @@ def _bearer(request: Request) -> str:
 async def _from_key(session: Session, token: str, prefix: str, now: datetime) -> Principal:
     row = (
         await session.execute(
-            select(ApiKey, User.is_active, Tenant.is_active)
+            select(ApiKey, User.is_active, User.role, Tenant.is_active)
             .outerjoin(User, User.id == ApiKey.user_id)
             .outerjoin(Tenant, Tenant.id == ApiKey.tenant_id)
             .where(ApiKey.prefix == prefix)
@@ -40,7 +40,7 @@ async def _from_key(session: Session, token: str, prefix: str, now: datetime) ->
     ).first()
     if row is None or not token_matches(token, row[0].key_hash):
         raise Unauthorized("Invalid API key")
-    key, user_active, tenant_active = row
+    key, user_active, user_role, tenant_active = row
     if key.revoked_at is not None:
         raise Unauthorized("This API key has been revoked")
     if key.expires_at is not None and key.expires_at <= now:
@@ -51,12 +51,15 @@ async def _from_key(session: Session, token: str, prefix: str, now: datetime) ->
         raise Unauthorized("This tenant is disabled")
     if key.last_used_at is None or key.last_used_at < now - _LAST_USED_RESOLUTION:
         await session.execute(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now))
+    role = key.role
+    if user_role is not None and role_rank(user_role) < role_rank(role):
+        role = user_role  # a key never outranks the user who owns it, even after a demotion
     return Principal(
         tenant_id=key.tenant_id,
         user_id=key.user_id,
         key_id=key.id,
         session_id=None,
-        role=key.role,
+        role=role,
         scopes=frozenset(key.scopes or ()),
     )
 

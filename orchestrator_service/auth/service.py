@@ -79,6 +79,13 @@ async def create_key(
     role = data.role or principal.role
     if role_rank(role) > role_rank(principal.role):
         raise Forbidden(f"A {principal.role} cannot create a key with role {role}")
+    if "*" not in principal.scopes:
+        wider = sorted(set(data.scopes) - principal.scopes)
+        if wider:
+            raise Forbidden(
+                "A key cannot create a key with scopes it does not have itself",
+                details={"scopes": wider},
+            )
     return await issue_key(
         session,
         tenant_id=principal.tenant_id,

@@ -10,6 +10,7 @@ from orchestrator_service.business_assets import service
 from orchestrator_service.business_assets.schemas import AssetCreate, AssetOut, AssetUpdate
 from orchestrator_service.db.session import Session
 from orchestrator_service.pagination import Page, PageParams, page_params
+from orchestrator_service.schemas import TextId
 
 router = APIRouter(prefix="/business-assets", tags=["business-assets"])
 Reader = Annotated[Principal, Depends(require("business_assets:read"))]
@@ -43,7 +44,7 @@ async def list_assets(
 
 
 @router.get("/{asset_id}")
-async def get_asset(asset_id: str, principal: Reader, session: Session) -> AssetOut:
+async def get_asset(asset_id: TextId, principal: Reader, session: Session) -> AssetOut:
     """Show one business asset."""
     asset = await service.get_asset(session, tenant_id=principal.tenant_id, asset_id=asset_id)
     return AssetOut.model_validate(asset)
@@ -51,7 +52,7 @@ async def get_asset(asset_id: str, principal: Reader, session: Session) -> Asset
 
 @router.patch("/{asset_id}")
 async def update_asset(
-    asset_id: str, data: AssetUpdate, principal: Writer, actor: CurrentActor, session: Session
+    asset_id: TextId, data: AssetUpdate, principal: Writer, actor: CurrentActor, session: Session
 ) -> AssetOut:
     """Change a business asset."""
     asset = await service.update_asset(
@@ -62,7 +63,7 @@ async def update_asset(
 
 @router.delete("/{asset_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_asset(
-    asset_id: str, principal: Writer, actor: CurrentActor, session: Session
+    asset_id: TextId, principal: Writer, actor: CurrentActor, session: Session
 ) -> None:
     """Delete a business asset."""
     await service.delete_asset(

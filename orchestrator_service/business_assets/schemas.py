@@ -5,7 +5,7 @@ from typing import Annotated
 
 from pydantic import StringConstraints
 
-from orchestrator_service.schemas import Input, Output
+from orchestrator_service.schemas import Input, Output, Patch
 
 AssetType = Annotated[str, StringConstraints(min_length=1, max_length=50, pattern=r"^[\w.-]+$")]
 
@@ -18,7 +18,7 @@ class AssetCreate(Input):
     is_active: bool = True
 
 
-class AssetUpdate(Input):
+class AssetUpdate(Patch):
     """Changes to an asset; omitted fields stay as they are."""
 
     asset_type: AssetType | None = None

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, StringConstraints, field_validator
 
-from orchestrator_service.schemas import Input, Output
+from orchestrator_service.schemas import Input, Output, Patch
 
 MAX_SECRET_BYTES = 64 * 1024
 Category = Literal["openai", "anthropic", "google", "smtp", "http", "oauth", "database", "general"]
@@ -40,7 +40,7 @@ class CredentialCreate(Input):
     _secret = field_validator("value")(_check_secret)
 
 
-class CredentialUpdate(Input):
+class CredentialUpdate(Patch):
     """Changes; a `value` equal to the hint or to the placeholder keeps the stored secret."""
 
     name: Name | None = None

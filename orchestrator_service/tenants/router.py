@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends, status
 from orchestrator_service.auth.dependencies import CurrentActor, PlatformAdmin
 from orchestrator_service.db.session import Session
 from orchestrator_service.pagination import Page, PageParams, page_params
+from orchestrator_service.schemas import IntId
 from orchestrator_service.tenants import service
 from orchestrator_service.tenants.schemas import (
     TenantCreate,
@@ -36,14 +37,14 @@ async def list_tenants(_: PlatformAdmin, session: Session, page: Paging) -> Page
 
 
 @router.get("/{tenant_id}")
-async def get_tenant(tenant_id: int, _: PlatformAdmin, session: Session) -> TenantOut:
+async def get_tenant(tenant_id: IntId, _: PlatformAdmin, session: Session) -> TenantOut:
     """Show one tenant."""
     return TenantOut.model_validate(await service.get_tenant(session, tenant_id=tenant_id))
 
 
 @router.patch("/{tenant_id}")
 async def update_tenant(
-    tenant_id: int, data: TenantUpdate, _: PlatformAdmin, actor: CurrentActor, session: Session
+    tenant_id: IntId, data: TenantUpdate, _: PlatformAdmin, actor: CurrentActor, session: Session
 ) -> TenantOut:
     """Rename, disable or re-enable a tenant."""
     tenant = await service.update_tenant(session, tenant_id=tenant_id, data=data, actor=actor)
@@ -52,7 +53,7 @@ async def update_tenant(
 
 @router.delete("/{tenant_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_tenant(
-    tenant_id: int, _: PlatformAdmin, actor: CurrentActor, session: Session
+    tenant_id: IntId, _: PlatformAdmin, actor: CurrentActor, session: Session
 ) -> None:
     """Delete a tenant with everything it owns, its vault data key included."""
     await service.delete_tenant(session, tenant_id=tenant_id, actor=actor)

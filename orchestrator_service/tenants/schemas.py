@@ -5,7 +5,7 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints
 
-from orchestrator_service.schemas import Input, Output
+from orchestrator_service.schemas import Input, Output, Patch
 
 TenantName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 
@@ -17,7 +17,7 @@ class TenantCreate(Input):
     settings: dict = Field(default_factory=dict)
 
 
-class TenantUpdate(Input):
+class TenantUpdate(Patch):
     """Fields of a tenant that may change; a disabled tenant's keys stop working."""
 
     name: TenantName | None = None

@@ -3,7 +3,7 @@
 from dataclasses import replace
 
 from sqlalchemy import delete, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from orchestrator_service.audit.service import Actor, record
 from orchestrator_service.auth.principal import PLATFORM_ADMIN
@@ -116,3 +116,14 @@ async def delete_tenant(session: AsyncSession, *, tenant_id: int, actor: Actor) 
         resource_id=tenant_id,
         old=old,
     )
+
+
+async def resolve_tenant(sessionmaker: async_sessionmaker[AsyncSession], ref: str) -> int:
+    """A tenant's id from its id or its name (for the command line)."""
+    async with sessionmaker() as session:
+        column = Tenant.id if ref.isdigit() else Tenant.name
+        value = int(ref) if ref.isdigit() else ref
+        tenant_id = await session.scalar(select(Tenant.id).where(column == value))
+    if tenant_id is None:
+        raise NotFound(f"No tenant {ref!r}")
+    return tenant_id

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends, status
 from orchestrator_service.auth.dependencies import CurrentActor, tenant_or_global
 from orchestrator_service.db.session import Session
 from orchestrator_service.pagination import Page, PageParams, page_params
+from orchestrator_service.schemas import IntId
 from orchestrator_service.tools import service
 from orchestrator_service.tools.schemas import ToolCreate, ToolOut, ToolUpdate
 
@@ -36,14 +37,14 @@ async def list_tools(owner: Reader, session: Session, page: Paging) -> Page[Tool
 
 
 @router.get("/{tool_id}")
-async def get_tool(tool_id: int, owner: Reader, session: Session) -> ToolOut:
+async def get_tool(tool_id: IntId, owner: Reader, session: Session) -> ToolOut:
     """Show one tool."""
     return ToolOut.model_validate(await service.get_tool(session, owner=owner, tool_id=tool_id))
 
 
 @router.patch("/{tool_id}")
 async def update_tool(
-    tool_id: int, data: ToolUpdate, owner: Writer, actor: CurrentActor, session: Session
+    tool_id: IntId, data: ToolUpdate, owner: Writer, actor: CurrentActor, session: Session
 ) -> ToolOut:
     """Change a tool the caller owns."""
     tool = await service.update_tool(session, owner=owner, tool_id=tool_id, data=data, actor=actor)
@@ -51,6 +52,6 @@ async def update_tool(
 
 
 @router.delete("/{tool_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_tool(tool_id: int, owner: Writer, actor: CurrentActor, session: Session) -> None:
+async def delete_tool(tool_id: IntId, owner: Writer, actor: CurrentActor, session: Session) -> None:
     """Delete a tool the caller owns."""
     await service.delete_tool(session, owner=owner, tool_id=tool_id, actor=actor)

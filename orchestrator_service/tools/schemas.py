@@ -8,7 +8,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
-from orchestrator_service.schemas import Input, Output
+from orchestrator_service.schemas import Input, Output, Patch
 
 ToolName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]
@@ -83,8 +83,20 @@ class ToolCreate(ToolFields):
         return self
 
 
-class ToolUpdate(ToolFields):
+class ToolUpdate(Patch, ToolFields):
     """Changes to a tool; omitted fields stay as they are."""
+
+    nullable = frozenset(
+        {
+            "display_name",
+            "description",
+            "category",
+            "function_schema",
+            "prompt_injection",
+            "response_guide",
+            "service_url",
+        }
+    )
 
 
 class ToolOut(Output):

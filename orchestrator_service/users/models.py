@@ -11,6 +11,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    UniqueConstraint,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
@@ -23,7 +24,12 @@ class User(TimestampMixin, Base):
     """A person inside a tenant, with a role and an optional password."""
 
     __tablename__ = "users"
-    __table_args__ = (CheckConstraint("role IN ('admin', 'member', 'viewer')", name="role"),)
+    __table_args__ = (
+        CheckConstraint("role IN ('admin', 'member', 'viewer')", name="role"),
+        # Per tenant, so a taken username reveals nothing about another tenant. Emails stay
+        # globally unique: they are the login identity (see README, "Tenant isolation").
+        UniqueConstraint("tenant_id", "username"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(
         UUID(as_uuid=True), primary_key=True, server_default=text("gen_random_uuid()")

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import EmailStr, Field, StringConstraints
 
-from orchestrator_service.schemas import Input, Output
+from orchestrator_service.schemas import Input, Output, Patch
 
 Role = Literal["admin", "member", "viewer"]
 Password = Annotated[str, StringConstraints(min_length=10, max_length=256)]
@@ -25,8 +25,10 @@ class UserCreate(Input):
     settings: dict = Field(default_factory=dict)
 
 
-class UserUpdate(Input):
+class UserUpdate(Patch):
     """Fields of a user that may change; omitted fields stay as they are."""
+
+    nullable = frozenset({"username", "full_name"})
 
     username: Username | None = None
     full_name: Annotated[str, StringConstraints(max_length=255)] | None = None

@@ -14,7 +14,6 @@ from orchestrator_service.db.heal.steps import Step
 from orchestrator_service.db.heal.targets import METADATA, VECTORS
 from orchestrator_service.db.urls import asyncpg_dsn
 from orchestrator_service.errors import HealError
-from scripts.migration_steps import STEPS
 from tests.conftest import sql
 
 # Seed 003's nine tables and seed 004's three, named here so a model left unregistered fails.
@@ -63,7 +62,9 @@ async def test_fresh_database_gets_the_full_schema_and_a_second_run_applies_noth
     assert ("create_schema", "agent_execution") in _kinds(first.applied)
     assert first.drift == []
     ledger = await sql(fresh_db, f"SELECT step_id, checksum, host FROM {STEPS_TABLE}")
-    assert {(r["step_id"], r["checksum"]) for r in ledger} == {(s.id, s.checksum) for s in STEPS}
+    assert {(r["step_id"], r["checksum"]) for r in ledger} == {
+        (s.id, s.checksum) for s in METADATA.steps
+    }
     assert all(r["host"] for r in ledger)
 
     second = await heal(METADATA, fresh_db, settings)
@@ -88,7 +89,7 @@ async def test_dry_run_lists_the_changes_and_makes_none(fresh_db: URL, settings:
     report = await heal(METADATA, fresh_db, settings, dry_run=True)
 
     assert ("create_table", "public.agents") in _kinds(report.applied)
-    assert ("apply_step", STEPS[0].id) in _kinds(report.applied)
+    assert ("apply_step", METADATA.steps[0].id) in _kinds(report.applied)
     assert not report.verified
     assert await _tables(fresh_db) == set()
 
