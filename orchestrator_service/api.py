@@ -9,6 +9,7 @@ from orchestrator_service.auth.router import public_router as auth_public_router
 from orchestrator_service.auth.router import router as auth_router
 from orchestrator_service.business_assets.router import router as business_assets_router
 from orchestrator_service.credentials.router import router as credentials_router
+from orchestrator_service.rag.router import router as rag_router
 from orchestrator_service.tenants.router import router as tenants_router
 from orchestrator_service.tools.router import router as tools_router
 from orchestrator_service.users.router import router as users_router
@@ -31,6 +32,7 @@ def api_router() -> APIRouter:
         agents_router,
         tools_router,
         business_assets_router,
+        rag_router,
     ):
         protected.include_router(router)
     api.include_router(protected)

@@ -5,6 +5,7 @@ import asyncio
 import json
 import signal
 import sys
+from pathlib import Path
 
 from pydantic import ValidationError
 
@@ -14,6 +15,9 @@ from orchestrator_service.credentials.rotation import rotate
 from orchestrator_service.db.runtime import Runtime, boot, heal_databases, open_databases
 from orchestrator_service.errors import ConfigError, OrchestratorError
 from orchestrator_service.http import configure_logging
+from orchestrator_service.rag import service as rag_service
+from orchestrator_service.rag.jobs import running_worker
+from orchestrator_service.rag.remote_sql import remote_schema_sql
 from orchestrator_service.tenants import service as tenant_service
 from orchestrator_service.tenants.schemas import TenantCreate
 
@@ -60,6 +64,15 @@ def _parser() -> argparse.ArgumentParser:
         "--reencrypt", action="store_true", help="also re-encrypt every value under fresh data keys"
     )
     rotate.add_argument("--json", action="store_true", help="print one JSON report")
+
+    rag = commands.add_parser("rag", help="documents and the vector store").add_subparsers(
+        dest="action", required=True
+    )
+    ingest = rag.add_parser("ingest", help="upload files and folders and ingest them")
+    ingest.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    ingest.add_argument("--tenant", required=True, help="tenant id or name")
+    ingest.add_argument("--collection", default="General")
+    rag.add_parser("supabase-sql", help="print the SQL that prepares a Supabase project")
     return parser
 
 
@@ -151,6 +164,51 @@ async def _vault_rotate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+async def _rag_ingest(args: argparse.Namespace) -> int:
+    files = sorted(
+        f for p in args.paths for f in ([p] if p.is_file() else p.rglob("*")) if f.is_file()
+    )
+    if not files:
+        raise ConfigError("No files found under the given paths")
+    async with boot(_settings()) as runtime:
+        if runtime.vector_store is None:
+            raise ConfigError("No vector store is configured (ORCH_VECTOR_DATABASE_URL)")
+        tenant_id = await tenant_service.resolve_tenant(runtime.sessionmaker, args.tenant)
+        ids = []
+        for path in files:
+            async with runtime.sessionmaker.begin() as session:
+                document, _ = await rag_service.upload(
+                    session,
+                    runtime.settings,
+                    tenant_id=tenant_id,
+                    filename=path.name,
+                    data=path.read_bytes(),
+                    collection=args.collection,
+                    metadata={},
+                    replace=False,
+                    actor=CLI_ACTOR,
+                )
+            ids.append(document.id)
+        async with running_worker(runtime):
+            states = await rag_service.wait_for(runtime.sessionmaker, ids, progress=_progress_bar)
+    failed = [(s.filename, s.error) for s in states if s.status == "failed"]
+    print(f"\n{len(states) - len(failed)} ready, {len(failed)} failed", file=sys.stderr)
+    for name, error in failed:
+        print(f"  {name}: {error}", file=sys.stderr)
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _progress_bar(done: int, total: int) -> None:
+    width = 30
+    filled = width * done // max(total, 1)
+    print(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total}", end="", file=sys.stderr)
+
+
+async def _supabase_sql(_: argparse.Namespace) -> int:
+    print(remote_schema_sql())
+    return EXIT_OK
+
+
 async def _first_tenant(runtime: Runtime, base_url: str) -> None:
     """On the embedded default, a newcomer gets a tenant and a key to call the API at once."""
     async with runtime.sessionmaker.begin() as session:
@@ -174,7 +232,7 @@ async def _serve(args: argparse.Namespace) -> int:
     from orchestrator_service.main import create_app
 
     settings = _settings()
-    async with boot(settings) as runtime:
+    async with boot(settings) as runtime, running_worker(runtime):
         if runtime.databases.embedded is not None:
             await _first_tenant(runtime, f"http://{args.host}:{args.port}")
         config = uvicorn.Config(
@@ -209,6 +267,8 @@ def main(argv: list[str] | None = None) -> int:
         ("tenant", "create"): _tenant_create,
         ("platform-key", "create"): _platform_key_create,
         ("vault", "rotate"): _vault_rotate,
+        ("rag", "ingest"): _rag_ingest,
+        ("rag", "supabase-sql"): _supabase_sql,
     }[(args.command, getattr(args, "action", None))]
     try:
         return asyncio.run(command(args))

@@ -39,6 +39,12 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=1_048_576, gt=0, description="Largest JSON request body accepted."
     )
+    max_upload_bytes: int = Field(
+        default=50 * 1024 * 1024, gt=0, description="Largest document upload accepted."
+    )
+    ingest_lease_seconds: float = Field(
+        default=60.0, gt=0, description="A job whose worker stops beating this long is retried."
+    )
     log_level: str = "INFO"
 
 

@@ -6,11 +6,13 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from orchestrator_service import __version__, health
+from orchestrator_service.api import PREFIX as API_PREFIX
 from orchestrator_service.api import api_router
 from orchestrator_service.config import Settings, get_settings
 from orchestrator_service.credentials.scrub import install_log_scrubbing
 from orchestrator_service.db.runtime import Runtime, boot
 from orchestrator_service.http import install_http_conventions
+from orchestrator_service.rag.jobs import running_worker
 
 
 def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> FastAPI:
@@ -24,14 +26,20 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             app.state.runtime = runtime
             yield
             return
-        async with boot(settings) as booted:
+        async with boot(settings) as booted, running_worker(booted):
             app.state.runtime = booted
             yield
 
     app = FastAPI(title="orchestrator_service", version=__version__, lifespan=lifespan)
     app.state.settings = settings
     app.state.runtime = runtime
-    install_http_conventions(app, max_body_bytes=settings.max_body_bytes)
+    # Multipart framing adds a little to the file itself.
+    upload_limit = settings.max_upload_bytes + 64 * 1024
+    install_http_conventions(
+        app,
+        max_body_bytes=settings.max_body_bytes,
+        large_bodies={f"{API_PREFIX}/rag/documents": upload_limit},
+    )
     app.include_router(health.router)
     app.include_router(api_router())
     return app

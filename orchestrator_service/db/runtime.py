@@ -21,6 +21,10 @@ from orchestrator_service.db.embedded import EmbeddedPostgres
 from orchestrator_service.db.heal.healer import HealReport, heal
 from orchestrator_service.db.heal.targets import METADATA, VECTORS
 from orchestrator_service.db.urls import normalize_url
+from orchestrator_service.rag.embedders import Embedder
+from orchestrator_service.rag.embedders.local import DIMENSIONS, LocalEmbedder
+from orchestrator_service.rag.vector_store import VectorStore
+from orchestrator_service.rag.vector_store.sql import SqlVectorStore
 from orchestrator_service.tools.service import ensure_builtin_tools
 from orchestrator_service.tools.ssrf import Guard
 
@@ -51,6 +55,8 @@ class Runtime:
     sessionmaker: async_sessionmaker[AsyncSession]
     vault: Vault
     tool_guard: Guard
+    embedder: Embedder
+    vector_store: VectorStore | None
     heal_reports: dict[str, HealReport] = field(default_factory=dict)
 
     @property
@@ -101,11 +107,20 @@ def create_engine(url: URL, settings: Settings) -> AsyncEngine:
     )
 
 
+def _vector_store(databases: Databases, settings: Settings) -> VectorStore | None:
+    """The vector store over SQL when a vector database is configured (or embedded)."""
+    if databases.vectors is None:
+        return None
+    return SqlVectorStore(
+        databases.vectors, dimensions=DIMENSIONS, timeout=settings.connect_timeout
+    )
+
+
 @asynccontextmanager
 async def boot(settings: Settings) -> AsyncIterator[Runtime]:
     """Open and heal the databases, check the vault, yield the runtime, release on exit."""
     databases = await open_databases(settings)
-    engine = None
+    engine = vector_store = None
     try:
         reports = await heal_databases(databases, settings)
         engine = create_engine(databases.metadata, settings)
@@ -113,6 +128,7 @@ async def boot(settings: Settings) -> AsyncIterator[Runtime]:
         vault = await open_vault(settings, sessionmaker)
         async with sessionmaker.begin() as session:
             await ensure_builtin_tools(session)
+        vector_store = _vector_store(databases, settings)
         yield Runtime(
             settings=settings,
             databases=databases,
@@ -120,9 +136,13 @@ async def boot(settings: Settings) -> AsyncIterator[Runtime]:
             sessionmaker=sessionmaker,
             vault=vault,
             tool_guard=Guard(settings.tool_allowed_hosts.split(",")),
+            embedder=LocalEmbedder(),
+            vector_store=vector_store,
             heal_reports=reports,
         )
     finally:
+        if vector_store is not None:
+            await vector_store.close()
         if engine is not None:
             await engine.dispose()
         databases.close()

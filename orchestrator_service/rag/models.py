@@ -13,7 +13,18 @@ class RagDocument(Base):
     """An uploaded document; its chunks and embeddings live in the vector store."""
 
     __tablename__ = "rag_documents"
-    __table_args__ = (Index(None, "tenant_id", "collection", "status"),)
+    __table_args__ = (
+        Index(None, "tenant_id", "collection", "status"),
+        # One live copy of the same bytes per tenant and collection (dedup, race-free).
+        Index(
+            "uq_rag_documents_live_content",
+            "tenant_id",
+            "collection",
+            "content_hash",
+            unique=True,
+            postgresql_where=text("status NOT IN ('failed', 'deleting')"),
+        ),
+    )
 
     id: Mapped[str] = mapped_column(String, primary_key=True)
     tenant_id: Mapped[int] = mapped_column(
@@ -36,6 +47,10 @@ class RagDocument(Base):
     error: Mapped[str | None] = mapped_column(Text)
     embedding_model: Mapped[str | None] = mapped_column(String(200))
     meta: Mapped[dict] = mapped_column("metadata", JSONB, server_default=text("'{}'::jsonb"))
+    # The vector-store generation that search shows; a replace or reindex writes a new one
+    # first and switches this column in one metadata update.
+    generation: Mapped[str | None] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     updated_at: Mapped[datetime | None] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )

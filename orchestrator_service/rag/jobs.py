@@ -1,0 +1,88 @@
+"""Ingestion as background jobs on pgqueuer (PostgreSQL-backed): any replica runs them, and a
+job whose worker stopped heartbeating for a lease is picked up again by another."""
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+import asyncpg
+from pgqueuer import AsyncpgDriver, Job, Queries, QueueManager
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from orchestrator_service.db.connect import connect
+
+if TYPE_CHECKING:
+    from orchestrator_service.db.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+INGEST = "rag.ingest"
+
+
+async def enqueue_ingest(session: AsyncSession, document_id: str) -> None:
+    """Queue a document's ingestion in the caller's transaction: both commit, or neither."""
+    connection = await session.connection()
+    raw = (await connection.get_raw_connection()).driver_connection
+    await Queries(AsyncpgDriver(raw)).enqueue(
+        INGEST, document_id.encode(), dedupe_key=f"ingest:{document_id}", on_conflict="skip"
+    )
+
+
+class IngestionWorker:
+    """Runs ingestion jobs in this process until stopped."""
+
+    def __init__(self, runtime: "Runtime", *, concurrency: int = 1) -> None:
+        self.runtime = runtime
+        self.concurrency = concurrency
+        self._connection: asyncpg.Connection | None = None
+        self._manager: QueueManager | None = None
+        self._task: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        """Connect and start taking jobs."""
+        from orchestrator_service.rag.ingest import ingest_document
+
+        settings = self.runtime.settings
+        self._connection = await connect(
+            self.runtime.databases.metadata, timeout=settings.connect_timeout
+        )
+        manager = QueueManager(Queries(AsyncpgDriver(self._connection)))
+
+        @manager.entrypoint(INGEST)
+        async def ingest(job: Job) -> None:
+            await ingest_document(self.runtime, job.payload.decode())
+
+        self._manager = manager
+        self._task = asyncio.create_task(
+            manager.run(
+                batch_size=1,
+                max_concurrent_tasks=max(2, 2 * self.concurrency),
+                heartbeat_timeout=timedelta(seconds=settings.ingest_lease_seconds),
+                dequeue_timeout=timedelta(seconds=5),
+            ),
+            name="ingestion-worker",
+        )
+
+    async def stop(self) -> None:
+        """Stop taking jobs, let the running ones finish, and disconnect."""
+        if self._manager is not None:
+            self._manager.shutdown.set()
+        if self._task is not None:
+            await self._task
+        if self._connection is not None:
+            await self._connection.close()
+
+
+@asynccontextmanager
+async def running_worker(runtime: "Runtime") -> AsyncIterator[IngestionWorker]:
+    """An ingestion worker for the duration of the block (when a vector store is set up)."""
+    worker = IngestionWorker(runtime)
+    if runtime.vector_store is not None:
+        await worker.start()
+    try:
+        yield worker
+    finally:
+        await worker.stop()

@@ -1,0 +1,21 @@
+"""The remote vector schema as SQL, for teams that can only paste SQL into Supabase."""
+
+from sqlalchemy.schema import CreateIndex, CreateTable
+
+from orchestrator_service.db.heal.desired import DIALECT
+from orchestrator_service.db.heal.targets import VECTORS
+from orchestrator_service.rag.vector_models import DocumentChunk
+
+
+def remote_schema_sql() -> str:
+    """Extension, `documents` table, its indexes and `match_documents`, idempotent."""
+    table = DocumentChunk.__table__
+    statements = [f'CREATE EXTENSION IF NOT EXISTS "{e}"' for e in VECTORS.extensions]
+    create = str(CreateTable(table, if_not_exists=True).compile(dialect=DIALECT)).strip()
+    statements.append(create)
+    statements += [
+        str(CreateIndex(index, if_not_exists=True).compile(dialect=DIALECT)).strip()
+        for index in sorted(table.indexes, key=lambda i: str(i.name))
+    ]
+    statements += [step.sql.strip() for step in VECTORS.steps]
+    return ";\n\n".join(statements) + ";\n"

@@ -1,0 +1,103 @@
+"""/api/v1/rag: document uploads, status and collections."""
+
+import json
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile, status
+from fastapi.responses import JSONResponse
+from pydantic import StringConstraints
+
+from orchestrator_service.auth.dependencies import CurrentActor, require
+from orchestrator_service.auth.principal import Principal
+from orchestrator_service.db.session import Session
+from orchestrator_service.errors import InvalidInput
+from orchestrator_service.pagination import Page, PageParams, page_params
+from orchestrator_service.rag import service
+from orchestrator_service.rag.schemas import CollectionOut, DocumentOut, DocumentStatus
+from orchestrator_service.schemas import TextId
+
+router = APIRouter(prefix="/rag", tags=["rag"])
+Reader = Annotated[Principal, Depends(require("rag:read"))]
+Writer = Annotated[Principal, Depends(require("rag:write"))]
+Paging = Annotated[PageParams, Depends(page_params)]
+CollectionName = Annotated[
+    str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)
+]
+
+
+def _metadata(raw: str | None) -> dict:
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        raise InvalidInput("`metadata` must be a JSON object") from None
+    if not isinstance(value, dict):
+        raise InvalidInput("`metadata` must be a JSON object")
+    return value
+
+
+@router.post(
+    "/documents",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={200: {"model": DocumentOut, "description": "Already uploaded: the existing one"}},
+)
+async def upload_document(
+    request: Request,
+    principal: Writer,
+    actor: CurrentActor,
+    session: Session,
+    file: Annotated[UploadFile, File(description="The document")],
+    collection: Annotated[CollectionName, Form()] = "General",
+    metadata: Annotated[str | None, Form(description="A JSON object")] = None,
+    on_duplicate: Annotated[Literal["return", "replace"], Query()] = "return",
+) -> DocumentOut:
+    """Upload a document; it is ingested in the background (202, poll its status)."""
+    settings = request.app.state.runtime.settings
+    data = await file.read(settings.max_upload_bytes + 1)
+    document, created = await service.upload(
+        session,
+        settings,
+        tenant_id=principal.tenant_id,
+        filename=file.filename,
+        data=data,
+        collection=collection,
+        metadata=_metadata(metadata),
+        replace=on_duplicate == "replace",
+        actor=actor,
+    )
+    body = DocumentOut.model_validate(document)
+    if not created:
+        return JSONResponse(body.model_dump(mode="json"), status_code=status.HTTP_200_OK)
+    return body
+
+
+@router.get("/documents")
+async def list_documents(
+    principal: Reader,
+    session: Session,
+    page: Paging,
+    collection: Annotated[str | None, Query(max_length=100)] = None,
+    status: DocumentStatus | None = None,
+) -> Page[DocumentOut]:
+    """List the tenant's documents, by collection and status."""
+    documents, cursor = await service.list_documents(
+        session, tenant_id=principal.tenant_id, page=page, collection=collection, status=status
+    )
+    return Page(items=[DocumentOut.model_validate(d) for d in documents], next_cursor=cursor)
+
+
+@router.get("/documents/{document_id}")
+async def get_document(document_id: TextId, principal: Reader, session: Session) -> DocumentOut:
+    """A document's status, progress, failure reason and integrity data."""
+    document = await service.get_document(
+        session, tenant_id=principal.tenant_id, document_id=document_id
+    )
+    return DocumentOut.model_validate(document)
+
+
+@router.get("/collections")
+async def list_collections(principal: Reader, session: Session) -> Page[CollectionOut]:
+    """The tenant's collections (the seed's three always exist)."""
+    collections = await service.list_collections(session, tenant_id=principal.tenant_id)
+    return Page(items=collections, next_cursor=None)

@@ -1,0 +1,94 @@
+"""The vector store port: where chunks and embeddings live (Supabase pgvector in production)."""
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from orchestrator_service.errors import OrchestratorError
+
+
+class VectorStoreError(OrchestratorError):
+    """The vector store refused or could not be reached; the message says which."""
+
+    status_code = 503
+    code = "vector_store_unavailable"
+
+
+@dataclass(frozen=True)
+class VectorRecord:
+    """One chunk to store."""
+
+    tenant_id: int
+    source_id: str
+    collection: str
+    chunk_index: int
+    content: str
+    embedding: list[float]
+    embedding_model: str
+    generation: str
+    metadata: dict = field(default_factory=dict)
+
+    def document_metadata(self) -> dict:
+        """The LangChain-style `metadata` column: the chunk's own plus where it belongs."""
+        return {
+            **self.metadata,
+            "tenant_id": self.tenant_id,
+            "source_id": self.source_id,
+            "collection": self.collection,
+            "chunk_index": self.chunk_index,
+        }
+
+
+@dataclass(frozen=True)
+class Match:
+    """A chunk found by a search."""
+
+    id: str
+    content: str
+    metadata: dict
+    similarity: float
+
+
+class VectorStore(Protocol):
+    """Writes, deletes and searches chunks; every operation is scoped to one tenant."""
+
+    dimensions: int
+
+    async def add(self, records: list[VectorRecord]) -> None:
+        """Store chunks (a batch at a time)."""
+        ...
+
+    async def delete_source(
+        self, tenant_id: int, source_id: str, *, keep_generation: str | None = None
+    ) -> int:
+        """Delete a document's chunks (all, or all but one generation); idempotent."""
+        ...
+
+    async def count(self, tenant_id: int, source_id: str, generation: str | None = None) -> int:
+        """How many chunks a document has (in one generation, if given)."""
+        ...
+
+    async def search(
+        self, tenant_id: int, embedding: list[float], k: int, collection: str | None = None
+    ) -> list[Match]:
+        """The k nearest chunks of the tenant (in one collection, if given)."""
+        ...
+
+    async def verify(self) -> None:
+        """Check the remote schema (table and RPC) exists; raise `VectorStoreError` if not."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+def check_dimensions(records: list[VectorRecord], dimensions: int) -> None:
+    """Refuse vectors of the wrong length clearly, never truncate them."""
+    for record in records:
+        if len(record.embedding) != dimensions:
+            raise VectorStoreError(
+                f"Embedding dimension mismatch: the vector store holds vector({dimensions}) but "
+                f"the embedder {record.embedding_model!r} produced {len(record.embedding)} "
+                "dimensions; reindex into a store of the right dimension",
+                details={"expected": dimensions, "got": len(record.embedding)},
+            )

@@ -1,0 +1,205 @@
+"""The supabase-py adapter: the same store over Supabase's REST API (PostgREST), for teams that
+have only the project URL and a service key.
+
+It cannot heal the remote schema; `orchestrator rag supabase-sql` prints it and `verify` checks
+at boot that `match_documents` answers.
+"""
+
+import httpx
+from postgrest import APIError
+from postgrest.types import CountMethod, ReturnMethod
+from supabase import AsyncClient, AsyncClientOptions, SupabaseException
+
+from orchestrator_service.errors import ConfigError
+from orchestrator_service.rag.vector_store import (
+    Match,
+    VectorRecord,
+    VectorStoreError,
+    check_dimensions,
+)
+
+BATCH_ROWS = 500
+# Like the SQL adapter's command timeout: a 500-row insert can take longer than a connect.
+REQUEST_TIMEOUT = 60.0
+SCHEMA_HINT = (
+    "run `orchestrator rag supabase-sql` and paste its output into the Supabase SQL editor"
+)
+# PostgREST's codes for a table or function missing from its schema cache, and PostgreSQL's
+# for the same when met inside a function.
+_MISSING_SCHEMA = {"PGRST202", "PGRST205", "42P01", "42883"}
+# A bodiless (HEAD) refusal only carries its status; PostgREST's JWT and privilege errors.
+_KEY_REFUSED = {"401", "403", "PGRST301", "PGRST302", "42501"}
+
+
+def vector_literal(embedding: list[float]) -> str:
+    """pgvector's text form, `[0.1,0.2,...]`, which PostgREST casts into a `vector` column."""
+    return "[" + ",".join(str(float(x)) for x in embedding) + "]"
+
+
+class PostgrestVectorStore:
+    """pgvector over supabase-py: batched inserts, filtered deletes and `rpc('match_documents')`."""
+
+    def __init__(
+        self,
+        url: str,
+        key: str,
+        *,
+        dimensions: int,
+        timeout: float,
+        http_client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.url = url
+        self.dimensions = dimensions
+        # An injected client (tests use an ASGI transport) keeps its own timeouts and is the
+        # caller's to close.
+        self._owns_http = http_client is None
+        self._http = http_client or httpx.AsyncClient(
+            timeout=httpx.Timeout(REQUEST_TIMEOUT, connect=timeout)
+        )
+        self._key = key
+        try:
+            self._client = AsyncClient(
+                url,
+                key,
+                AsyncClientOptions(
+                    httpx_client=self._http, auto_refresh_token=False, persist_session=False
+                ),
+            )
+        except SupabaseException as exc:
+            raise ConfigError(f"ORCH_SUPABASE_URL / ORCH_SUPABASE_KEY: {exc.message}") from None
+        self._location = httpx.URL(url).host or url
+
+    def _failure(self, action: str, exc: Exception) -> VectorStoreError:
+        """A `VectorStoreError` saying what failed and what to do, never quoting the key."""
+        if isinstance(exc, APIError):
+            code = exc.code or ""
+            if code in _MISSING_SCHEMA:
+                message = (
+                    f"The Supabase project at {self._location} lacks the documents table or "
+                    f"the match_documents function ({exc.message}); {SCHEMA_HINT}"
+                )
+            else:
+                message = f"The Supabase REST API at {self._location} refused to {action}: "
+                message += f"{exc.message or 'no message'} [{code or 'no code'}]"
+                if exc.hint:
+                    message += f"; {exc.hint}"
+                if code in _KEY_REFUSED:
+                    message += "; check that ORCH_SUPABASE_KEY holds the service-role key"
+        elif isinstance(exc, httpx.TimeoutException):
+            message = f"The Supabase REST API at {self._location} timed out trying to {action}"
+        else:
+            message = (
+                f"The Supabase REST API at {self._location} is unreachable: "
+                f"{str(exc) or type(exc).__name__}"
+            )
+        return VectorStoreError(message.replace(self._key, "***"))
+
+    async def add(self, records: list[VectorRecord]) -> None:
+        """Insert chunks, `BATCH_ROWS` per request; each request is atomic, a call is not."""
+        check_dimensions(records, self.dimensions)
+        rows = [
+            {
+                "content": r.content,
+                "metadata": r.document_metadata(),
+                "embedding": vector_literal(r.embedding),
+                "tenant_id": r.tenant_id,
+                "source_id": r.source_id,
+                "collection": r.collection,
+                "chunk_index": r.chunk_index,
+                "embedding_model": r.embedding_model,
+                "generation": r.generation,
+            }
+            for r in records
+        ]
+        try:
+            for start in range(0, len(rows), BATCH_ROWS):
+                batch = rows[start : start + BATCH_ROWS]
+                await (
+                    self._client.table("documents")
+                    .insert(batch, returning=ReturnMethod.minimal)
+                    .execute()
+                )
+        except (APIError, httpx.HTTPError) as exc:
+            raise self._failure("store chunks", exc) from None
+
+    async def delete_source(
+        self, tenant_id: int, source_id: str, *, keep_generation: str | None = None
+    ) -> int:
+        """Delete a document's chunks, or all but one generation of them."""
+        query = (
+            self._client.table("documents")
+            .delete(count=CountMethod.exact, returning=ReturnMethod.minimal)
+            .eq("tenant_id", tenant_id)
+            .eq("source_id", source_id)
+        )
+        if keep_generation is not None:
+            query = query.neq("generation", keep_generation)
+        try:
+            response = await query.execute()
+        except (APIError, httpx.HTTPError) as exc:
+            raise self._failure("delete chunks", exc) from None
+        return response.count or 0
+
+    async def count(self, tenant_id: int, source_id: str, generation: str | None = None) -> int:
+        """How many chunks a document has, from PostgREST's exact count (no rows sent)."""
+        query = (
+            self._client.table("documents")
+            .select("id", count=CountMethod.exact, head=True)
+            .eq("tenant_id", tenant_id)
+            .eq("source_id", source_id)
+        )
+        if generation is not None:
+            query = query.eq("generation", generation)
+        try:
+            response = await query.execute()
+        except (APIError, httpx.HTTPError) as exc:
+            raise self._failure("count chunks", exc) from None
+        if response.count is None:
+            raise VectorStoreError(
+                f"The Supabase REST API at {self._location} answered a count without one"
+            )
+        return response.count
+
+    async def _match(self, embedding: list[float], k: int, query_filter: dict) -> list[dict]:
+        response = await self._client.rpc(
+            "match_documents",
+            {
+                "query_embedding": vector_literal(embedding),
+                "match_count": k,
+                "filter": query_filter,
+            },
+        ).execute()
+        return response.data
+
+    async def search(
+        self, tenant_id: int, embedding: list[float], k: int, collection: str | None = None
+    ) -> list[Match]:
+        """The k nearest chunks of the tenant through `match_documents`."""
+        query_filter: dict = {"tenant_id": tenant_id}
+        if collection is not None:
+            query_filter["collection"] = collection
+        try:
+            rows = await self._match(embedding, k, query_filter)
+        except (APIError, httpx.HTTPError) as exc:
+            raise self._failure("search", exc) from None
+        return [
+            Match(
+                id=str(r["id"]),
+                content=r["content"],
+                metadata=r["metadata"],
+                similarity=float(r["similarity"]),
+            )
+            for r in rows
+        ]
+
+    async def verify(self) -> None:
+        """`match_documents` answers (a zero vector, tenant 0), which needs the table too."""
+        try:
+            await self._match([0.0] * self.dimensions, 1, {"tenant_id": 0})
+        except (APIError, httpx.HTTPError) as exc:
+            raise self._failure("call match_documents", exc) from None
+
+    async def close(self) -> None:
+        """Close the HTTP client if this store opened it."""
+        if self._owns_http:
+            await self._http.aclose()

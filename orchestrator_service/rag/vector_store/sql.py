@@ -1,0 +1,139 @@
+"""The direct-PostgreSQL adapter (default): Supabase's direct or pooled URL, or the embedded
+`vectors` database. Its schema is healed at boot like the local one."""
+
+import json
+
+import asyncpg
+from pgvector.asyncpg import register_vector
+from sqlalchemy.engine import URL
+
+from orchestrator_service.db.urls import asyncpg_dsn, describe_location
+from orchestrator_service.rag.vector_store import (
+    Match,
+    VectorRecord,
+    VectorStoreError,
+    check_dimensions,
+)
+
+_INSERT = """
+INSERT INTO documents (content, metadata, embedding, tenant_id, source_id, collection,
+                       chunk_index, embedding_model, generation)
+VALUES ($1, $2::jsonb, $3, $4, $5, $6, $7, $8, $9)
+"""
+_DELETE = """
+DELETE FROM documents
+WHERE tenant_id = $1 AND source_id = $2 AND ($3::text IS NULL OR generation <> $3)
+"""
+_COUNT = """
+SELECT count(*) FROM documents
+WHERE tenant_id = $1 AND source_id = $2 AND ($3::text IS NULL OR generation = $3)
+"""
+
+
+class SqlVectorStore:
+    """pgvector over asyncpg."""
+
+    def __init__(self, url: URL, *, dimensions: int, timeout: float) -> None:
+        self.url = url
+        self.dimensions = dimensions
+        self.timeout = timeout
+        self._pool: asyncpg.Pool | None = None
+
+    async def _connection_pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            try:
+                self._pool = await asyncpg.create_pool(
+                    asyncpg_dsn(self.url),
+                    min_size=0,
+                    max_size=10,
+                    timeout=self.timeout,
+                    command_timeout=60,
+                    init=register_vector,
+                )
+            except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+                raise self._unavailable(exc) from None
+        return self._pool
+
+    def _unavailable(self, exc: BaseException) -> VectorStoreError:
+        return VectorStoreError(
+            f"The vector store at {describe_location(self.url)} is unavailable: "
+            f"{str(exc) or type(exc).__name__}"
+        )
+
+    async def _run(self, method: str, sql: str, *args: object) -> object:
+        pool = await self._connection_pool()
+        try:
+            async with pool.acquire(timeout=self.timeout) as conn:
+                return await getattr(conn, method)(sql, *args)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+            raise self._unavailable(exc) from None
+
+    async def add(self, records: list[VectorRecord]) -> None:
+        """Insert a batch of chunks in one round trip."""
+        check_dimensions(records, self.dimensions)
+        rows = [
+            (
+                r.content,
+                json.dumps(r.document_metadata()),
+                r.embedding,
+                r.tenant_id,
+                r.source_id,
+                r.collection,
+                r.chunk_index,
+                r.embedding_model,
+                r.generation,
+            )
+            for r in records
+        ]
+        await self._run("executemany", _INSERT, rows)
+
+    async def delete_source(
+        self, tenant_id: int, source_id: str, *, keep_generation: str | None = None
+    ) -> int:
+        """Delete a document's chunks, or all but one generation of them."""
+        status = await self._run("execute", _DELETE, tenant_id, source_id, keep_generation)
+        return int(str(status).rsplit(" ", 1)[-1])
+
+    async def count(self, tenant_id: int, source_id: str, generation: str | None = None) -> int:
+        """How many chunks a document has."""
+        return int(await self._run("fetchval", _COUNT, tenant_id, source_id, generation))
+
+    async def search(
+        self, tenant_id: int, embedding: list[float], k: int, collection: str | None = None
+    ) -> list[Match]:
+        """The k nearest chunks through the same `match_documents` RPC Supabase clients call."""
+        query_filter = {"tenant_id": tenant_id}
+        if collection is not None:
+            query_filter["collection"] = collection
+        rows = await self._run(
+            "fetch",
+            "SELECT * FROM match_documents($1, $2, $3::jsonb)",
+            embedding,
+            k,
+            json.dumps(query_filter),
+        )
+        return [
+            Match(
+                id=str(r["id"]),
+                content=r["content"],
+                metadata=json.loads(r["metadata"]),
+                similarity=float(r["similarity"]),
+            )
+            for r in rows
+        ]
+
+    async def verify(self) -> None:
+        """The `documents` table and the `match_documents` function exist."""
+        ok = await self._run(
+            "fetchval",
+            "SELECT to_regclass('public.documents') IS NOT NULL "
+            "AND to_regproc('public.match_documents') IS NOT NULL",
+        )
+        if not ok:
+            raise VectorStoreError("The vector store lacks the documents table or match_documents")
+
+    async def close(self) -> None:
+        """Close the pool."""
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
