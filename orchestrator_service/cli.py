@@ -16,6 +16,7 @@ from orchestrator_service.db.runtime import Runtime, boot, heal_databases, open_
 from orchestrator_service.errors import ConfigError, OrchestratorError
 from orchestrator_service.http import configure_logging
 from orchestrator_service.rag import service as rag_service
+from orchestrator_service.rag.ingest import ingest_document
 from orchestrator_service.rag.jobs import running_worker
 from orchestrator_service.rag.remote_sql import remote_schema_sql
 from orchestrator_service.tenants import service as tenant_service
@@ -72,6 +73,12 @@ def _parser() -> argparse.ArgumentParser:
     ingest.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     ingest.add_argument("--tenant", required=True, help="tenant id or name")
     ingest.add_argument("--collection", default="General")
+    reindex = rag.add_parser(
+        "reindex", help="re-embed a tenant's documents with another embedder, without downtime"
+    )
+    reindex.add_argument("--tenant", required=True, help="tenant id or name")
+    reindex.add_argument("--collection")
+    reindex.add_argument("--embedder", required=True, choices=["local", "openai"])
     rag.add_parser("supabase-sql", help="print the SQL that prepares a Supabase project")
     return parser
 
@@ -198,6 +205,25 @@ async def _rag_ingest(args: argparse.Namespace) -> int:
     return EXIT_FAILED if failed else EXIT_OK
 
 
+async def _rag_reindex(args: argparse.Namespace) -> int:
+    async with boot(_settings()) as runtime:
+        if runtime.vector_store is None:
+            raise ConfigError("No vector store is configured (ORCH_VECTOR_DATABASE_URL)")
+        tenant_id = await tenant_service.resolve_tenant(runtime.sessionmaker, args.tenant)
+        ids = await rag_service.ready_documents(
+            runtime.sessionmaker, tenant_id=tenant_id, collection=args.collection
+        )
+        for done, document_id in enumerate(ids, start=1):
+            await ingest_document(runtime, document_id, embedder_name=args.embedder)
+            _progress_bar(done, len(ids))
+        states = await rag_service.wait_for(runtime.sessionmaker, ids, progress=lambda *_: None)
+    unchanged = [s.filename for s in states if s.error]
+    print(f"\nreindexed {len(ids) - len(unchanged)} of {len(ids)} document(s)", file=sys.stderr)
+    for name in unchanged:
+        print(f"  {name}: kept its previous embeddings (see its error)", file=sys.stderr)
+    return EXIT_FAILED if unchanged else EXIT_OK
+
+
 def _progress_bar(done: int, total: int) -> None:
     width = 30
     filled = width * done // max(total, 1)
@@ -268,6 +294,7 @@ def main(argv: list[str] | None = None) -> int:
         ("platform-key", "create"): _platform_key_create,
         ("vault", "rotate"): _vault_rotate,
         ("rag", "ingest"): _rag_ingest,
+        ("rag", "reindex"): _rag_reindex,
         ("rag", "supabase-sql"): _supabase_sql,
     }[(args.command, getattr(args, "action", None))]
     try:

@@ -45,6 +45,11 @@ class Settings(BaseSettings):
     ingest_lease_seconds: float = Field(
         default=60.0, gt=0, description="A job whose worker stops beating this long is retried."
     )
+    openai_embedding_base_url: str = "https://api.openai.com/v1"
+    openai_embedding_model: str = "text-embedding-3-small"
+    openai_embedding_credential: str = Field(
+        default="OPENAI_API_KEY", description="Vault credential (per tenant) holding the key."
+    )
     log_level: str = "INFO"
 
 

@@ -12,10 +12,14 @@ import uuid
 
 from sqlalchemy import update
 
+from orchestrator_service.audit.service import Actor
+from orchestrator_service.credentials.service import resolve_secret
 from orchestrator_service.db.runtime import Runtime
 from orchestrator_service.rag import storage
 from orchestrator_service.rag.chunking import chunk
 from orchestrator_service.rag.documents import Chunk, ParseError
+from orchestrator_service.rag.embedders import Embedder
+from orchestrator_service.rag.embedders.openai import OpenAIEmbedder
 from orchestrator_service.rag.models import RagDocument
 from orchestrator_service.rag.parsers import parse
 from orchestrator_service.rag.vector_store import VectorRecord
@@ -25,8 +29,42 @@ log = logging.getLogger(__name__)
 BATCH = 64
 
 
-async def ingest_document(runtime: Runtime, document_id: str) -> None:
-    """Ingest one document; on failure the document says why, and nothing half-written stays."""
+SYSTEM = "system:ingestion"
+
+
+async def embedder_for(runtime: Runtime, tenant_id: int, name: str) -> Embedder:
+    """The embedder called `name` for a tenant; `openai` uses the tenant's vault key."""
+    if name == "local":
+        return runtime.embedder
+    settings = runtime.settings
+    actor = Actor(tenant_id=tenant_id, user_id=None, key_id=None, label=SYSTEM)
+    async with runtime.sessionmaker.begin() as session:
+        api_key = await resolve_secret(
+            session,
+            runtime.sessionmaker,
+            runtime.vault,
+            tenant_id=tenant_id,
+            name=settings.openai_embedding_credential,
+            consumer="embedder",
+            destination=settings.openai_embedding_base_url,
+            actor=actor,
+        )
+    return OpenAIEmbedder(
+        base_url=settings.openai_embedding_base_url,
+        model=settings.openai_embedding_model,
+        dimensions=runtime.vector_store.dimensions,
+        api_key=api_key,
+    )
+
+
+async def ingest_document(
+    runtime: Runtime, document_id: str, *, embedder_name: str | None = None
+) -> None:
+    """Ingest one document; on failure the document says why, and nothing half-written stays.
+
+    A ready document is re-ingested (replace, or reindex into `embedder_name`) while its ready
+    copy stays searchable; the new copy replaces it in one metadata update.
+    """
     async with runtime.sessionmaker.begin() as session:
         doc = await session.get(RagDocument, document_id, with_for_update=True)
         if doc is None or doc.status in ("deleting", "failed"):
@@ -40,14 +78,20 @@ async def ingest_document(runtime: Runtime, document_id: str) -> None:
         participant = (doc.meta or {}).get("participant")
     generation = uuid.uuid4().hex
     store = runtime.vector_store
+    embedder: Embedder | None = None
     try:
+        embedder = await embedder_for(
+            runtime, tenant_id, embedder_name or runtime.settings.embedder
+        )
         data = await storage.load(storage.upload_path(runtime.settings, tenant_id, document_id))
         parsed = await asyncio.to_thread(parse, data, filename)
         chunks = await asyncio.to_thread(
-            chunk, parsed, max_tokens=runtime.embedder.max_tokens, participant=participant
+            chunk, parsed, max_tokens=embedder.max_tokens, participant=participant
         )
         await _set(runtime, document_id, chunks_total=len(chunks), file_type=parsed.kind)
-        await _embed_and_write(runtime, document_id, tenant_id, collection, generation, chunks)
+        await _embed_and_write(
+            runtime, embedder, document_id, tenant_id, collection, generation, chunks
+        )
         async with runtime.sessionmaker.begin() as session:
             doc = await session.get(RagDocument, document_id, with_for_update=True)
             if doc is None or doc.status == "deleting":
@@ -55,7 +99,7 @@ async def ingest_document(runtime: Runtime, document_id: str) -> None:
                 return
             doc.status, doc.generation = "ready", generation
             doc.chunk_count = doc.chunks_done = len(chunks)
-            doc.embedding_model = runtime.embedder.model_id
+            doc.embedding_model = embedder.model_id
         await store.delete_source(tenant_id, document_id, keep_generation=generation)
     except (ParseError, FileNotFoundError) as exc:
         reason = exc.message if isinstance(exc, ParseError) else "The uploaded file is missing"
@@ -63,10 +107,14 @@ async def ingest_document(runtime: Runtime, document_id: str) -> None:
     except Exception as exc:
         log.exception("ingestion of %s failed", document_id)
         await _fail(runtime, document_id, tenant_id, previous, _describe(exc))
+    finally:
+        if isinstance(embedder, OpenAIEmbedder):
+            await embedder.close()
 
 
 async def _embed_and_write(
     runtime: Runtime,
+    embedder: Embedder,
     document_id: str,
     tenant_id: int,
     collection: str,
@@ -77,7 +125,7 @@ async def _embed_and_write(
     writing: asyncio.Task | None = None
     for start in range(0, len(chunks), BATCH):
         batch = chunks[start : start + BATCH]
-        vectors = await runtime.embedder.embed([c.content for c in batch])
+        vectors = await embedder.embed([c.content for c in batch])
         records = [
             VectorRecord(
                 tenant_id=tenant_id,
@@ -86,7 +134,7 @@ async def _embed_and_write(
                 chunk_index=c.index,
                 content=c.content,
                 embedding=vector,
-                embedding_model=runtime.embedder.model_id,
+                embedding_model=embedder.model_id,
                 generation=generation,
                 metadata=c.metadata,
             )

@@ -97,7 +97,7 @@ def _decode(data: bytes) -> tuple[str, str] | None:
     controls = sum(
         1 for char in sample if unicodedata.category(char) == "Cc" and char not in "\t\n\r\f\v"
     )
-    if controls > len(sample) // 100:
+    if controls * 20 > len(sample):  # binary data decoded as latin-1 is ~25% control codes
         return None
     return text.replace("\r\n", "\n").replace("\r", "\n"), encoding
 
@@ -261,11 +261,16 @@ class _HTMLText(HTMLParser):
     """Collects visible text, with line breaks at block elements, and the page title."""
 
     _HIDDEN = frozenset({"script", "style", "noscript", "template", "svg"})
-    _BLOCKS = frozenset(
-        {"address", "article", "aside", "blockquote", "br", "dd", "div", "dl", "dt"}
-        | {"figcaption", "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr"}
-        | {"li", "main", "nav", "ol", "p", "pre", "section", "table", "td", "th", "title"}
-        | {"tr", "ul"}
+    _PARAGRAPHS = frozenset(
+        {"address", "article", "aside", "blockquote", "div", "dl", "figcaption", "footer"}
+        | {"form", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "main", "nav", "ol"}
+        | {"p", "pre", "section", "table", "title", "ul"}
+    )
+    # What starts an element: a blank line for blocks, a line break for items, a space for cells.
+    _BREAKS = (
+        dict.fromkeys(_PARAGRAPHS, "\n\n")
+        | dict.fromkeys(("br", "dd", "dt", "li", "tr"), "\n")
+        | {"td": " ", "th": " "}
     )
 
     def __init__(self) -> None:
@@ -278,15 +283,14 @@ class _HTMLText(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list) -> None:
         self._hidden += tag in self._HIDDEN
         self._in_title = self._in_title or tag == "title"
-        if tag in self._BLOCKS:
-            self.parts.append("\n")
+        self.parts.append(self._BREAKS.get(tag, ""))
 
     def handle_endtag(self, tag: str) -> None:
         if tag in self._HIDDEN:
             self._hidden = max(0, self._hidden - 1)
         self._in_title = self._in_title and tag != "title"
-        if tag in self._BLOCKS:
-            self.parts.append("\n")
+        if tag in self._PARAGRAPHS:
+            self.parts.append("\n\n")
 
     def handle_data(self, data: str) -> None:
         if not self._hidden:

@@ -156,3 +156,16 @@ async def wait_for(
         if done == len(documents):
             return documents
         await asyncio.sleep(poll_seconds)
+
+
+async def ready_documents(
+    sessionmaker: async_sessionmaker[AsyncSession], *, tenant_id: int, collection: str | None
+) -> list[str]:
+    """Ids of the tenant's ready documents (in one collection, if given)."""
+    stmt = select(RagDocument.id).where(
+        RagDocument.tenant_id == tenant_id, RagDocument.status == "ready"
+    )
+    if collection is not None:
+        stmt = stmt.where(RagDocument.collection == collection)
+    async with sessionmaker() as session:
+        return list(await session.scalars(stmt.order_by(RagDocument.created_at)))

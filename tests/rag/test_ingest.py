@@ -11,7 +11,6 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import asyncpg
 import docx
 import httpx
 import pytest
@@ -19,7 +18,6 @@ from sqlalchemy.engine import URL
 
 from orchestrator_service.config import Settings
 from orchestrator_service.db.runtime import Runtime, boot
-from orchestrator_service.db.urls import asyncpg_dsn, with_database
 from orchestrator_service.main import create_app
 from orchestrator_service.rag.jobs import running_worker
 from tests.conftest import Caller, new_tenant, sql, url_string
@@ -28,19 +26,6 @@ from tests.test_embedded import _free_port
 
 SAMPLES = Path(__file__).parent / "samples"
 DOCS = "/api/v1/rag/documents"
-
-
-@pytest.fixture
-async def vectors_db(pg_base_url: URL) -> AsyncIterator[URL]:
-    """A vector database of the test's own."""
-    name = f"v_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(asyncpg_dsn(pg_base_url))
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        yield with_database(pg_base_url, name)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ at boot that `match_documents` answers.
 import httpx
 from postgrest import APIError
 from postgrest.types import CountMethod, ReturnMethod
-from supabase import AsyncClient, AsyncClientOptions, SupabaseException
+from supabase import AsyncClient, AsyncClientOptions, AsyncSupabaseException
 
 from orchestrator_service.errors import ConfigError
 from orchestrator_service.rag.vector_store import (
@@ -27,7 +27,8 @@ SCHEMA_HINT = (
 # PostgREST's codes for a table or function missing from its schema cache, and PostgreSQL's
 # for the same when met inside a function.
 _MISSING_SCHEMA = {"PGRST202", "PGRST205", "42P01", "42883"}
-# A bodiless (HEAD) refusal only carries its status; PostgREST's JWT and privilege errors.
+# Refusals of the key or of its rights: the bare status of a bodiless (HEAD) answer,
+# PostgREST's JWT errors and PostgreSQL's insufficient_privilege.
 _KEY_REFUSED = {"401", "403", "PGRST301", "PGRST302", "42501"}
 
 
@@ -65,34 +66,39 @@ class PostgrestVectorStore:
                     httpx_client=self._http, auto_refresh_token=False, persist_session=False
                 ),
             )
-        except SupabaseException as exc:
+        # supabase.SupabaseException is the sync client's class; the async one has its own.
+        except AsyncSupabaseException as exc:
             raise ConfigError(f"ORCH_SUPABASE_URL / ORCH_SUPABASE_KEY: {exc.message}") from None
         self._location = httpx.URL(url).host or url
 
+    def _scrub(self, text: object) -> str:
+        """Server or transport text, with the key masked should anything echo it."""
+        return str(text).replace(self._key, "***")
+
     def _failure(self, action: str, exc: Exception) -> VectorStoreError:
         """A `VectorStoreError` saying what failed and what to do, never quoting the key."""
+        where = f"The Supabase REST API at {self._location}"
         if isinstance(exc, APIError):
             code = exc.code or ""
+            said = self._scrub(exc.message or "no message")
             if code in _MISSING_SCHEMA:
                 message = (
                     f"The Supabase project at {self._location} lacks the documents table or "
-                    f"the match_documents function ({exc.message}); {SCHEMA_HINT}"
+                    f"the match_documents function ({said}); {SCHEMA_HINT}"
                 )
             else:
-                message = f"The Supabase REST API at {self._location} refused to {action}: "
-                message += f"{exc.message or 'no message'} [{code or 'no code'}]"
+                message = f"{where} refused to {action}: {said}"
+                if code:
+                    message += f" [{code}]"
                 if exc.hint:
-                    message += f"; {exc.hint}"
+                    message += f"; {self._scrub(exc.hint)}"
                 if code in _KEY_REFUSED:
                     message += "; check that ORCH_SUPABASE_KEY holds the service-role key"
         elif isinstance(exc, httpx.TimeoutException):
-            message = f"The Supabase REST API at {self._location} timed out trying to {action}"
+            message = f"{where} timed out trying to {action}"
         else:
-            message = (
-                f"The Supabase REST API at {self._location} is unreachable: "
-                f"{str(exc) or type(exc).__name__}"
-            )
-        return VectorStoreError(message.replace(self._key, "***"))
+            message = f"{where} is unreachable: {self._scrub(str(exc) or type(exc).__name__)}"
+        return VectorStoreError(message)
 
     async def add(self, records: list[VectorRecord]) -> None:
         """Insert chunks, `BATCH_ROWS` per request; each request is atomic, a call is not."""

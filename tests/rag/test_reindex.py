@@ -1,0 +1,134 @@
+"""Re-embedding into another model without downtime, through an OpenAI-compatible embeddings
+server that the test runs on loopback (the external edge, faked)."""
+
+import hashlib
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
+import numpy as np
+import pytest
+from pydantic import SecretStr
+
+from orchestrator_service.db.runtime import boot
+from orchestrator_service.main import create_app
+from orchestrator_service.rag.ingest import ingest_document
+from orchestrator_service.rag.jobs import running_worker
+from tests.conftest import new_tenant, sql, url_string
+from tests.rag.test_ingest import DOCS, _upload, _wait
+
+API_KEY = "sk-embeddings-Narwhal-5e7d9c"
+
+
+def _vector(text: str) -> list[float]:
+    seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
+    vector = np.random.default_rng(seed).standard_normal(384)
+    return (vector / np.linalg.norm(vector)).tolist()
+
+
+@pytest.fixture
+def embeddings_server() -> Iterator[tuple[str, list[dict]]]:
+    """An OpenAI-compatible /v1/embeddings on loopback; records what it was sent."""
+    seen: list[dict] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            seen.append({"auth": self.headers.get("Authorization"), "body": body})
+            data = [
+                {"index": i, "embedding": _vector(text), "object": "embedding"}
+                for i, text in enumerate(body["input"])
+            ]
+            payload = json.dumps({"data": data, "model": body["model"]}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args: object) -> None:
+            """Silence the default request log."""
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1", seen
+    server.shutdown()
+    server.server_close()
+
+
+async def test_reindex_writes_the_new_model_first_then_switches_and_cleans_up(
+    settings, vectors_db, embeddings_server
+) -> None:
+    base_url, seen = embeddings_server
+    configured = settings.model_copy(
+        update={
+            "vector_database_url": SecretStr(url_string(vectors_db)),
+            "openai_embedding_base_url": base_url,
+            "openai_embedding_model": "text-embedding-3-small",
+        }
+    )
+    async with boot(configured) as runtime, running_worker(runtime):
+        tenant = await new_tenant(runtime, "reindex")
+        app = create_app(configured, runtime=runtime)
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://rag.test"
+        ) as client:
+            await client.post(
+                "/api/v1/credentials",
+                headers=tenant.headers,
+                json={"name": "OPENAI_API_KEY", "value": API_KEY, "category": "openai"},
+            )
+            uploaded = await _upload(client, tenant, "faq.txt", b"Returns are free in Peru.")
+            document = await _wait(client, tenant, uploaded.json()["id"])
+            assert document["embedding_model"] == runtime.embedder.model_id
+
+            await ingest_document(runtime, document["id"], embedder_name="openai")
+
+            after = (await client.get(f"{DOCS}/{document['id']}", headers=tenant.headers)).json()
+            logs = (
+                await client.get("/api/v1/audit-logs?action=use", headers=tenant.headers)
+            ).json()
+
+    assert after["status"] == "ready" and after["error"] is None
+    assert after["embedding_model"] == "openai:text-embedding-3-small:384"
+    rows = await sql(
+        vectors_db,
+        "SELECT DISTINCT embedding_model FROM documents WHERE source_id = $1",
+        document["id"],
+    )
+    assert [r["embedding_model"] for r in rows] == ["openai:text-embedding-3-small:384"]
+    assert seen and seen[0]["auth"] == f"Bearer {API_KEY}"
+    assert seen[0]["body"]["dimensions"] == 384
+    assert any(e["new_values"]["consumer"] == "embedder" for e in logs["items"])
+    assert API_KEY not in json.dumps(logs)
+
+
+async def test_a_failed_reindex_keeps_the_ready_copy(settings, vectors_db) -> None:
+    configured = settings.model_copy(
+        update={
+            "vector_database_url": SecretStr(url_string(vectors_db)),
+            "openai_embedding_base_url": "http://127.0.0.1:9/v1",
+        }
+    )
+    async with boot(configured) as runtime, running_worker(runtime):
+        tenant = await new_tenant(runtime, "reindex-fail")
+        app = create_app(configured, runtime=runtime)
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://rag.test"
+        ) as client:
+            document = await _wait(
+                client, tenant, (await _upload(client, tenant, "a.txt", b"Hola.")).json()["id"]
+            )
+            # No OPENAI_API_KEY credential in this tenant's vault: the reindex cannot start.
+            await ingest_document(runtime, document["id"], embedder_name="openai")
+            after = (await client.get(f"{DOCS}/{document['id']}", headers=tenant.headers)).json()
+
+    assert after["status"] == "ready"
+    assert "OPENAI_API_KEY" in after["error"]
+    assert after["embedding_model"] == document["embedding_model"]
+    rows = await sql(
+        vectors_db, "SELECT count(*) AS n FROM documents WHERE source_id = $1", document["id"]
+    )
+    assert rows[0]["n"] == document["chunk_count"]
