@@ -24,6 +24,7 @@ from orchestrator_service.db.urls import normalize_url
 from orchestrator_service.rag.embedders import Embedder
 from orchestrator_service.rag.embedders.local import DIMENSIONS, LocalEmbedder
 from orchestrator_service.rag.vector_store import VectorStore
+from orchestrator_service.rag.vector_store.postgrest import PostgrestVectorStore
 from orchestrator_service.rag.vector_store.sql import SqlVectorStore
 from orchestrator_service.tools.service import ensure_builtin_tools
 from orchestrator_service.tools.ssrf import Guard
@@ -108,12 +109,20 @@ def create_engine(url: URL, settings: Settings) -> AsyncEngine:
 
 
 def _vector_store(databases: Databases, settings: Settings) -> VectorStore | None:
-    """The vector store over SQL when a vector database is configured (or embedded)."""
-    if databases.vectors is None:
-        return None
-    return SqlVectorStore(
-        databases.vectors, dimensions=DIMENSIONS, timeout=settings.connect_timeout
-    )
+    """The vector store: over SQL when a vector database is configured (or embedded), over
+    PostgREST when only a Supabase project URL and key are."""
+    if databases.vectors is not None:
+        return SqlVectorStore(
+            databases.vectors, dimensions=DIMENSIONS, timeout=settings.connect_timeout
+        )
+    if settings.supabase_url and settings.supabase_key is not None:
+        return PostgrestVectorStore(
+            settings.supabase_url,
+            settings.supabase_key.get_secret_value(),
+            dimensions=DIMENSIONS,
+            timeout=settings.connect_timeout,
+        )
+    return None
 
 
 @asynccontextmanager
@@ -129,6 +138,8 @@ async def boot(settings: Settings) -> AsyncIterator[Runtime]:
         async with sessionmaker.begin() as session:
             await ensure_builtin_tools(session)
         vector_store = _vector_store(databases, settings)
+        if isinstance(vector_store, PostgrestVectorStore):
+            await vector_store.verify()  # its schema is not healed from here: check it is there
         yield Runtime(
             settings=settings,
             databases=databases,

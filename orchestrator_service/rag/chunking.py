@@ -112,18 +112,28 @@ def _chat_chunks(
     if not lines:
         return []
     windows = _windows(lines, capacity, overlap)
-    pairs = _pairs(turns, participant) if participant is not None else None
     contents = ["\n".join(line.text for line in lines[start:end]) for start, end in windows]
     # Each turn is "introduced" by one window (the first to reach it): its media and the pair
     # it answers are counted there only, even when the next window repeats it.
     ends = [lines[end - 1].turn + 1 for _, end in windows[:-1]] + [len(turns)]
-    introduced = [range(start, end) for start, end in zip([0, *ends], ends, strict=False)]
-    return [
-        Chunk(index, content, tokens, _window_metadata(turns, lines[start:end], new, pairs))
-        for index, ((start, end), content, tokens, new) in enumerate(
-            zip(windows, contents, count_tokens(contents), introduced, strict=True)
-        )
-    ]
+    media = [sum(t.media for t in turns[a:b]) for a, b in zip([0, *ends], ends, strict=False)]
+    pairs = _pairs_by_window(_pairs(turns, participant), ends) if participant else None
+    chunks = []
+    for index, ((start, end), content, tokens) in enumerate(
+        zip(windows, contents, count_tokens(contents), strict=True)
+    ):
+        window_pairs = None if pairs is None else pairs[index]
+        metadata = _window_metadata(turns, lines[start:end], media[index], window_pairs)
+        chunks.append(Chunk(index, content, tokens, metadata))
+    return chunks
+
+
+def _pairs_by_window(pairs: list[tuple[int, dict]], ends: list[int]) -> list[list[dict]]:
+    """Pairs grouped by the window that introduces their response (`ends` are exclusive)."""
+    grouped: list[list[dict]] = [[] for _ in ends]
+    for turn, pair in pairs:
+        grouped[bisect_right(ends, turn)].append(pair)
+    return grouped
 
 
 def _chat_lines(turns: list[Turn], capacity: int) -> list[_Line]:
@@ -182,19 +192,19 @@ def _next_start(lines: list[_Line], start: int, end: int, budget: int) -> int:
 
 
 def _window_metadata(
-    turns: list[Turn], window: list[_Line], introduced: range, pairs: list[tuple[int, dict]] | None
+    turns: list[Turn], window: list[_Line], media: int, pairs: list[dict] | None
 ) -> dict:
-    """Authors and time span of a window; media and pairs of the turns it introduces."""
+    """Authors, time span and turn count of a window, with its media count and pairs."""
     first, last = turns[window[0].turn], turns[window[-1].turn]
     metadata = {
         "authors": list(dict.fromkeys(turns[line.turn].author for line in window)),
         "first_timestamp": first.timestamp.isoformat() if first.timestamp else None,
         "last_timestamp": last.timestamp.isoformat() if last.timestamp else None,
         "turns": len({line.turn for line in window}),
-        "media": sum(1 for index in introduced if turns[index].media),
+        "media": media,
     }
     if pairs is not None:
-        metadata["pairs"] = [pair for index, pair in pairs if index in introduced]
+        metadata["pairs"] = pairs
     return metadata
 
 

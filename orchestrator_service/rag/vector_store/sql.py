@@ -50,7 +50,7 @@ class SqlVectorStore:
                     command_timeout=60,
                     init=register_vector,
                 )
-            except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+            except (OSError, asyncpg.PostgresError, TimeoutError, ValueError) as exc:
                 raise self._unavailable(exc) from None
         return self._pool
 
@@ -65,7 +65,14 @@ class SqlVectorStore:
         try:
             async with pool.acquire(timeout=self.timeout) as conn:
                 return await getattr(conn, method)(sql, *args)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+        # ValueError: pgvector's codec cannot register where the extension is missing.
+        except (
+            OSError,
+            asyncpg.PostgresError,
+            asyncpg.InterfaceError,
+            TimeoutError,
+            ValueError,
+        ) as exc:
             raise self._unavailable(exc) from None
 
     async def add(self, records: list[VectorRecord]) -> None:

@@ -1,0 +1,274 @@
+"""One contract for every vector store adapter: the direct SQL one, and supabase-py talking to
+a PostgREST stand-in that runs the same SQL on the same kind of healed database."""
+
+import json
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from functools import partial
+
+import httpx
+import numpy as np
+import pytest
+from sqlalchemy.engine import URL
+
+from orchestrator_service.config import Settings
+from orchestrator_service.db.heal.healer import heal
+from orchestrator_service.db.heal.targets import VECTORS
+from orchestrator_service.rag.vector_store import VectorRecord, VectorStore, VectorStoreError
+from orchestrator_service.rag.vector_store.postgrest import BATCH_ROWS, PostgrestVectorStore
+from orchestrator_service.rag.vector_store.sql import SqlVectorStore
+from tests.conftest import sql
+from tests.rag.postgrest_standin import create_standin
+
+DIMENSIONS = 384
+SERVICE_KEY = "test-service-role-key"
+WRONG_SECRET = "wrong-secret-4f9c2d"
+
+
+def unit_vectors(count: int, seed: int = 7) -> list[list[float]]:
+    """Deterministic random unit vectors; in 384 dimensions they are nearly orthogonal."""
+    matrix = np.random.default_rng(seed).standard_normal((count, DIMENSIONS))
+    return (matrix / np.linalg.norm(matrix, axis=1, keepdims=True)).tolist()
+
+
+def nudged(vector: list[float], seed: int = 11) -> list[float]:
+    """A query vector close to `vector` but not equal to it."""
+    noisy = np.asarray(vector) + 0.02 * np.random.default_rng(seed).standard_normal(DIMENSIONS)
+    return (noisy / np.linalg.norm(noisy)).tolist()
+
+
+def chunk(
+    tenant_id: int,
+    source_id: str,
+    index: int,
+    embedding: list[float],
+    *,
+    collection: str = "General",
+    generation: str = "g1",
+) -> VectorRecord:
+    """A chunk whose content names where it belongs."""
+    return VectorRecord(
+        tenant_id=tenant_id,
+        source_id=source_id,
+        collection=collection,
+        chunk_index=index,
+        content=f"tenant {tenant_id} {source_id} {generation} chunk {index}",
+        embedding=embedding,
+        embedding_model="test-model",
+        generation=generation,
+        metadata={"page": index + 1},
+    )
+
+
+@dataclass
+class Backend:
+    """Opens stores of one adapter (`open(url, secret=...)`, by default on the test's database)."""
+
+    name: str
+    open: Callable[..., VectorStore]
+
+
+@pytest.fixture(params=["sql", "postgrest"])
+async def backend(request: pytest.FixtureRequest, fresh_db: URL) -> AsyncIterator[Backend]:
+    """One adapter; every store it opened is closed after the test, before the drop."""
+    opened: list[VectorStore] = []
+    clients: list[httpx.AsyncClient] = []
+
+    def open_store(url: URL = fresh_db, *, secret: str | None = None) -> VectorStore:
+        if request.param == "sql":
+            if secret is not None:
+                url = url.set(username="nobody", password=secret)
+            store: VectorStore = SqlVectorStore(url, dimensions=DIMENSIONS, timeout=5)
+        else:
+            transport = httpx.ASGITransport(app=create_standin(url, SERVICE_KEY))
+            clients.append(httpx.AsyncClient(transport=transport))
+            store = PostgrestVectorStore(
+                "http://project.supabase.test",
+                secret or SERVICE_KEY,
+                dimensions=DIMENSIONS,
+                timeout=5,
+                http_client=clients[-1],
+            )
+        opened.append(store)
+        return store
+
+    yield Backend(request.param, open_store)
+    for store in opened:
+        await store.close()
+    for client in clients:
+        await client.aclose()
+
+
+@pytest.fixture
+async def store(backend: Backend, fresh_db: URL, settings: Settings) -> VectorStore:
+    """A store on a freshly healed vector database."""
+    await heal(VECTORS, fresh_db, settings)
+    return backend.open()
+
+
+async def test_add_then_count(store: VectorStore, fresh_db: URL) -> None:
+    """Every chunk is stored with its tenant, source, collection, index and generation."""
+    vectors = unit_vectors(BATCH_ROWS + 3)
+    await store.add([chunk(1, "doc-a", i, v) for i, v in enumerate(vectors[: BATCH_ROWS + 1])])
+    await store.add([chunk(1, "doc-a", i, v, generation="g2") for i, v in enumerate(vectors[-2:])])
+
+    assert await store.count(1, "doc-a") == BATCH_ROWS + 3
+    assert await store.count(1, "doc-a", "g1") == BATCH_ROWS + 1
+    assert await store.count(1, "doc-a", "g2") == 2
+    assert await store.count(1, "doc-b") == 0
+    assert await store.count(2, "doc-a") == 0
+
+    [row] = await sql(
+        fresh_db,
+        "SELECT tenant_id, source_id, collection, chunk_index, embedding_model, generation, "
+        "metadata, vector_dims(embedding) AS dims "
+        "FROM documents WHERE generation = 'g2' AND chunk_index = 1",
+    )
+    assert {**row, "metadata": json.loads(row["metadata"])} == {
+        "tenant_id": 1,
+        "source_id": "doc-a",
+        "collection": "General",
+        "chunk_index": 1,
+        "embedding_model": "test-model",
+        "generation": "g2",
+        "metadata": {
+            "page": 2,
+            "tenant_id": 1,
+            "source_id": "doc-a",
+            "collection": "General",
+            "chunk_index": 1,
+        },
+        "dims": DIMENSIONS,
+    }
+
+
+async def test_search_finds_nearest_first_and_only_the_tenants(store: VectorStore) -> None:
+    """Two tenants with identical vectors: each search sees only its own tenant's chunks."""
+    vectors = unit_vectors(4)
+    for tenant_id in (1, 2):
+        await store.add([chunk(tenant_id, "doc-a", i, v) for i, v in enumerate(vectors)])
+
+    for tenant_id in (1, 2):
+        matches = await store.search(tenant_id, nudged(vectors[2]), k=10)
+        assert len(matches) == 4
+        assert matches[0].content == f"tenant {tenant_id} doc-a g1 chunk 2"
+        assert matches[0].similarity > 0.9
+        assert [m.similarity for m in matches] == sorted(
+            (m.similarity for m in matches), reverse=True
+        )
+        assert {m.metadata["tenant_id"] for m in matches} == {tenant_id}
+        assert matches[0].metadata["chunk_index"] == 2
+
+    assert len(await store.search(1, vectors[0], k=2)) == 2
+    assert await store.search(3, vectors[0], k=10) == []
+
+
+async def test_search_in_one_collection(store: VectorStore) -> None:
+    """A collection filter excludes nearer chunks of other collections."""
+    vectors = unit_vectors(3)
+    await store.add([chunk(1, "doc-a", 0, vectors[0], collection="General")])
+    await store.add(
+        [chunk(1, "doc-b", i, v, collection="ADN Personal") for i, v in enumerate(vectors[1:])]
+    )
+
+    matches = await store.search(1, nudged(vectors[0]), k=10, collection="ADN Personal")
+    assert {m.metadata["collection"] for m in matches} == {"ADN Personal"}
+    assert len(matches) == 2
+    assert (await store.search(1, nudged(vectors[0]), k=10))[0].metadata["source_id"] == "doc-a"
+    assert await store.search(1, vectors[0], k=10, collection="Shadow RAG") == []
+
+
+async def test_delete_source_by_generation_and_whole(store: VectorStore) -> None:
+    """Old generations go first, then the rest; a repeat deletes nothing; others stay."""
+    vectors = unit_vectors(3)
+    await store.add([chunk(1, "doc-a", i, v) for i, v in enumerate(vectors)])
+    await store.add([chunk(1, "doc-a", i, v, generation="g2") for i, v in enumerate(vectors[:2])])
+    await store.add([chunk(1, "doc-b", 0, vectors[0]), chunk(2, "doc-a", 0, vectors[0])])
+
+    assert await store.delete_source(1, "doc-a", keep_generation="g2") == 3
+    assert await store.delete_source(1, "doc-a", keep_generation="g2") == 0
+    assert await store.count(1, "doc-a") == await store.count(1, "doc-a", "g2") == 2
+
+    assert await store.delete_source(1, "doc-a") == 2
+    assert await store.delete_source(1, "doc-a") == 0
+    assert await store.count(1, "doc-a") == 0
+    assert await store.count(1, "doc-b") == 1
+    assert await store.count(2, "doc-a") == 1
+
+
+async def test_dimension_mismatch_is_refused_and_writes_nothing(
+    store: VectorStore, fresh_db: URL
+) -> None:
+    """A vector of the wrong length fails the whole call, naming both dimensions."""
+    vectors = unit_vectors(2)
+    records = [chunk(1, "doc-a", 0, vectors[0]), chunk(1, "doc-a", 1, vectors[1][:383])]
+
+    with pytest.raises(VectorStoreError) as refused:
+        await store.add(records)
+    assert "384" in refused.value.message and "383" in refused.value.message
+    assert await store.count(1, "doc-a") == 0
+    assert (await sql(fresh_db, "SELECT count(*) AS n FROM documents"))[0]["n"] == 0
+
+    # PostgreSQL ignores the vector(384) of a function argument; pgvector refuses the
+    # comparison itself, so a query of the wrong length fails once there is a chunk to compare.
+    await store.add(records[:1])
+    with pytest.raises(VectorStoreError) as refused:
+        await store.search(1, vectors[0][:383], k=3)
+    assert "384" in refused.value.message and "383" in refused.value.message
+
+
+async def test_verify_passes_on_a_healed_database(store: VectorStore) -> None:
+    """The healed schema has the table and the RPC."""
+    await store.verify()
+
+
+async def test_verify_fails_on_an_unhealed_database(backend: Backend, fresh_db: URL) -> None:
+    """pgvector enabled but no table and no function: a refusal naming what is missing."""
+    await sql(fresh_db, "CREATE EXTENSION vector")
+
+    with pytest.raises(VectorStoreError) as refused:
+        await backend.open().verify()
+    assert "match_documents" in refused.value.message
+    if backend.name == "postgrest":
+        assert "orchestrator rag supabase-sql" in refused.value.message
+
+
+async def test_verify_fails_on_an_empty_database(backend: Backend) -> None:
+    """Not even pgvector: still a `VectorStoreError`, not a crash."""
+    with pytest.raises(VectorStoreError):
+        await backend.open().verify()
+
+
+async def test_verify_fails_without_the_rpc(
+    backend: Backend, fresh_db: URL, settings: Settings
+) -> None:
+    """The table alone is not enough: search needs `match_documents`."""
+    await heal(VECTORS, fresh_db, settings)
+    await sql(fresh_db, "DROP FUNCTION match_documents")
+
+    with pytest.raises(VectorStoreError) as refused:
+        await backend.open().verify()
+    assert "match_documents" in refused.value.message
+    if backend.name == "postgrest":
+        assert "orchestrator rag supabase-sql" in refused.value.message
+
+
+async def test_wrong_credentials_fail_without_showing_them(
+    backend: Backend, fresh_db: URL, settings: Settings
+) -> None:
+    """Every operation refuses clearly; the secret appears in no message."""
+    await heal(VECTORS, fresh_db, settings)
+    store = backend.open(secret=WRONG_SECRET)
+    vector = unit_vectors(1)[0]
+    operations = [
+        partial(store.verify),
+        partial(store.add, [chunk(1, "doc-a", 0, vector)]),
+        partial(store.count, 1, "doc-a"),
+        partial(store.search, 1, vector, k=3),
+        partial(store.delete_source, 1, "doc-a"),
+    ]
+    for operation in operations:
+        with pytest.raises(VectorStoreError) as refused:
+            await operation()
+        assert WRONG_SECRET not in str(refused.value)
+        assert WRONG_SECRET not in repr(refused.value.details)
