@@ -237,5 +237,6 @@ async def resolve_secret(
     credential, data_key_row = row
     secret = vault.open(credential, vault.unwrap(data_key_row))
     credential.last_used_at = datetime.now(UTC)
-    await record(session, actor, **entry)
+    # On record even if the call it is used for fails and the request rolls back.
+    await record_standalone(sessionmaker, actor, **entry)
     return secret

@@ -66,7 +66,9 @@ def parse(data: bytes, filename: str) -> ParsedDocument:
 
 
 def _unsupported(guess: filetype.Type | None) -> ParseError:
-    what = f"{guess.extension} ({guess.mime})" if guess else "binary data of an unknown type"
+    what = (
+        f"{guess.extension.upper()} ({guess.mime})" if guess else "binary data of an unknown type"
+    )
     return ParseError(
         f"This file is {what}, which cannot be indexed. Supported: {SUPPORTED}.",
         details={"detected": guess.mime if guess else None},
@@ -164,18 +166,21 @@ def _parse_pdf(data: bytes) -> ParsedDocument:
 def _parse_zip(data: bytes, label: str) -> ParsedDocument:
     with _reading(label):
         archive = zipfile.ZipFile(io.BytesIO(data))
+    with archive:
         members = archive.infolist()
-    if sum(member.file_size for member in members) > _MAX_UNZIPPED:
-        raise ParseError(f"The {label} expands to more than 512 MiB; it cannot be indexed.")
-    if any(member.filename == "word/document.xml" for member in members):
-        return _parse_docx(data)
-    chat = _chat_member(members)
-    if chat is None:
-        raise ParseError(
-            "The zip archive holds neither a Word document nor a WhatsApp chat (.txt). Upload "
-            "the document itself, or the zip that WhatsApp's 'Export chat' produces."
-        )
-    return _parse_chat_file(archive, chat)
+        if sum(member.file_size for member in members) > _MAX_UNZIPPED:
+            raise ParseError(
+                f"The {label} expands to more than {_MAX_UNZIPPED >> 20} MiB; it cannot be indexed."
+            )
+        if any(member.filename == "word/document.xml" for member in members):
+            return _parse_docx(data)
+        chat = _chat_member(members)
+        if chat is None:
+            raise ParseError(
+                "The zip archive holds neither a Word document nor a WhatsApp chat (.txt). "
+                "Upload the document itself, or the zip that WhatsApp's 'Export chat' produces."
+            )
+        return _parse_chat_file(archive, chat)
 
 
 def _chat_member(members: list[zipfile.ZipInfo]) -> zipfile.ZipInfo | None:
@@ -390,7 +395,7 @@ _STAMP = re.compile(
 _MEDIA_ONLY = re.compile(
     r"<?(?:media omitted|multimedia omitido|medios omitidos|archivo omitido"
     r"|(?:image|video|audio|sticker|gif|document|contact card) omitted"
-    r"|(?:imagen|video|audio|sticker|gif|documento) omitid[oa]|tarjeta de contacto omitida)>?",
+    r"|(?:imagen|v[ií]deo|audio|sticker|gif|documento) omitid[oa]|tarjeta de contacto omitida)>?",
     re.IGNORECASE,
 )
 _ATTACHMENT = re.compile(
@@ -398,7 +403,9 @@ _ATTACHMENT = re.compile(
     r"|\S+\.\w{2,4} \((?:file attached|archivo adjunto)\)",
     re.IGNORECASE,
 )
-_EDITED = re.compile(r"\s*<(?:this message was edited|se editó este mensaje\.?)>$", re.IGNORECASE)
+_EDITED = re.compile(
+    r"[\s\u200e]*<(?:this message was edited|se editó este mensaje\.?)>$", re.IGNORECASE
+)
 _DELETED = re.compile(
     r"(?:this message was deleted|you deleted this message|se eliminó este mensaje"
     r"|eliminaste este mensaje|este mensaje fue eliminado)\.?",

@@ -9,8 +9,8 @@ import uuid
 from datetime import datetime
 
 from pgvector.sqlalchemy import Vector
-from sqlalchemy import DateTime, Index, Integer, String, Text, func, text
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy import Computed, DateTime, Index, Integer, String, Text, func, text
+from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from orchestrator_service.db.base import VectorBase
@@ -27,6 +27,7 @@ class DocumentChunk(VectorBase):
         # LangChain-style deletes filter on metadata->>'source_id'; without this index each
         # such delete scans the whole table.
         Index("ix_documents_metadata_source_id", text("(metadata ->> 'source_id')")),
+        Index("ix_documents_content_tsv", "content_tsv", postgresql_using="gin"),
         Index(
             "ix_documents_embedding_hnsw",
             "embedding",
@@ -52,4 +53,13 @@ class DocumentChunk(VectorBase):
     generation: Mapped[str] = mapped_column(String(64), nullable=False)
     created_at: Mapped[datetime | None] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
+    )
+    # Full-text search in both languages the seeds' users write (hybrid mode).
+    content_tsv: Mapped[str] = mapped_column(
+        TSVECTOR,
+        Computed(
+            "to_tsvector('spanish'::regconfig, content) "
+            "|| to_tsvector('english'::regconfig, content)",
+            persisted=True,
+        ),
     )

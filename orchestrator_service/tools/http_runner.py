@@ -5,6 +5,7 @@ import asyncio
 import json
 import re
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
 
@@ -35,36 +36,39 @@ class ToolTimeout(OrchestratorError):
 
 
 class _Renderer:
-    """Fills `{{arg}}` and `{{credential:NAME}}`; remembers which headers carry secrets."""
+    """Fills `{{arg}}` and `{{credential:NAME}}` and remembers whether a secret went in."""
 
     def __init__(self, arguments: dict, secret: SecretLookup, destination: str) -> None:
         self.arguments = arguments
         self.secret = secret
         self.destination = destination
+        self.secret_used = False
 
-    async def text(self, template: str, *, url: bool = False) -> tuple[str, bool]:
+    async def text(self, template: str, *, url: bool = False, secrets: bool = True) -> str:
         parts: list[str] = []
-        position, secret_used = 0, False
+        position = 0
         for match in _PLACEHOLDER.finditer(template):
             parts.append(template[position : match.start()])
-            if match.group(1):
+            if match.group(1) and not secrets:
+                parts.append(match.group(0))  # filled in a later pass
+            elif match.group(1):
                 value = await self.secret(match.group(2), self.destination)
-                secret_used = True
+                parts.append(quote(value, safe="") if url else value)
+                self.secret_used = True
             else:
                 value = self._argument(match.group(2))
                 value = value if isinstance(value, str) else json.dumps(value)
-                value = quote(value, safe="") if url else value
-            parts.append(value)
+                parts.append(quote(value, safe="") if url else value)
             position = match.end()
         parts.append(template[position:])
-        return "".join(parts), secret_used
+        return "".join(parts)
 
     async def value(self, template: Any) -> Any:
         if isinstance(template, str):
             whole = _PLACEHOLDER.fullmatch(template.strip())
             if whole and not whole.group(1):
                 return self._argument(whole.group(2))  # keeps the argument's JSON type
-            return (await self.text(template))[0]
+            return await self.text(template)
         if isinstance(template, dict):
             return {k: await self.value(v) for k, v in template.items()}
         if isinstance(template, list):
@@ -80,6 +84,49 @@ class _Renderer:
         return value
 
 
+@dataclass
+class _Call:
+    """One rendered request, and what in it carries a secret."""
+
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: Any
+    secret_headers: set[str]
+    secret_in_body: bool
+
+
+async def _render(
+    config: HttpToolConfig, url_template: str, arguments: dict, secret: SecretLookup
+) -> _Call:
+    """Fill the templates. The destination is known (arguments filled) before any secret is
+    looked up, so a credential is checked against the host it will really be sent to."""
+    partial = await _Renderer(arguments, secret, "").text(url_template, url=True, secrets=False)
+    try:
+        host = urlsplit(partial).hostname
+    except ValueError:
+        host = None
+    if not host or "{{" in (urlsplit(partial).netloc if host else partial):
+        raise ToolCallFailed("The tool's URL has no valid host (credentials may not name it)")
+    url = await _Renderer(arguments, secret, partial).text(partial, url=True)
+    headers, secret_headers = {}, set()
+    for name, template in config.headers.items():
+        renderer = _Renderer(arguments, secret, partial)
+        headers[name] = await renderer.text(template)
+        if renderer.secret_used:
+            secret_headers.add(name.lower())
+    body_renderer = _Renderer(arguments, secret, partial)
+    body = await body_renderer.value(config.body) if config.body is not None else None
+    return _Call(
+        method=config.method,
+        url=url,
+        headers=headers,
+        body=body,
+        secret_headers=secret_headers,
+        secret_in_body=body_renderer.secret_used,
+    )
+
+
 async def call_http_tool(
     config: HttpToolConfig,
     url_template: str,
@@ -89,22 +136,14 @@ async def call_http_tool(
     secret: SecretLookup,
 ) -> Any:
     """Call the tool's service and return its answer (JSON if it sends JSON, else text)."""
-    url, _ = await _Renderer(arguments, secret, "").text(url_template, url=True)
-    renderer = _Renderer(arguments, secret, url)
-    headers: dict[str, str] = {}
-    secret_headers: set[str] = set()
-    for name, template in config.headers.items():
-        headers[name], carries_secret = await renderer.text(template)
-        if carries_secret:
-            secret_headers.add(name.lower())
-    body = await renderer.value(config.body) if config.body is not None else None
+    call = await _render(config, url_template, arguments, secret)
     attempts = config.retries + 1 if config.method in _IDEMPOTENT else 1
     timeout = httpx.Timeout(config.timeout_s)
     async with httpx.AsyncClient(transport=GuardedTransport(guard), timeout=timeout) as client:
         for attempt in range(attempts):
             try:
                 async with asyncio.timeout(config.timeout_s):
-                    return await _follow(client, config, url, headers, secret_headers, body)
+                    return await _follow(client, config, call)
             except (TimeoutError, httpx.TimeoutException):
                 if attempt + 1 == attempts:
                     raise ToolTimeout(
@@ -113,6 +152,8 @@ async def call_http_tool(
             except (httpx.TransportError, _Retryable) as exc:
                 if attempt + 1 == attempts:
                     raise ToolCallFailed(f"The tool's service failed: {exc}") from None
+            except (httpx.InvalidURL, ValueError) as exc:
+                raise ToolCallFailed(f"The tool's URL is not valid: {exc}") from None
             await asyncio.sleep(0.2 * 2**attempt)
     raise AssertionError("unreachable")
 
@@ -121,29 +162,31 @@ class _Retryable(Exception):
     """A 5xx answer, worth another try for idempotent methods."""
 
 
-async def _follow(
-    client: httpx.AsyncClient,
-    config: HttpToolConfig,
-    url: str,
-    headers: dict[str, str],
-    secret_headers: set[str],
-    body: Any,
-) -> Any:
-    method, origin = config.method, urlsplit(url).netloc
+async def _follow(client: httpx.AsyncClient, config: HttpToolConfig, call: _Call) -> Any:
+    method, url, headers, body = call.method, call.url, dict(call.headers), call.body
+    origin = urlsplit(url).netloc
     for _ in range(_MAX_REDIRECTS + 1):
-        request = client.build_request(
-            method, url, headers=headers, json=body if body is not None else None
-        )
+        request = client.build_request(method, url, headers=headers, json=body)
         response = await client.send(request, stream=True)
         try:
             if response.is_redirect:
                 target = urljoin(url, response.headers["location"])
+                if response.status_code == 303 or (
+                    response.status_code in (301, 302) and method != "GET"
+                ):
+                    method, body = "GET", None
                 if urlsplit(target).netloc != origin:
                     # Never carry credentials to another host.
-                    headers = {k: v for k, v in headers.items() if k.lower() not in secret_headers}
-                    headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
-                if response.status_code == 303:
-                    method, body = "GET", None
+                    headers = {
+                        k: v
+                        for k, v in headers.items()
+                        if k.lower() not in call.secret_headers and k.lower() != "authorization"
+                    }
+                    if body is not None and call.secret_in_body:
+                        raise ToolCallFailed(
+                            "The tool's service redirected a request carrying a credential to "
+                            "another host; refused"
+                        )
                 url = target
                 continue
             payload = await _read_capped(response, config.max_response_bytes)

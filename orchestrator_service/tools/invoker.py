@@ -24,12 +24,11 @@ from orchestrator_service.tools.builtins import BUILTINS, ToolContext
 from orchestrator_service.tools.http_runner import call_http_tool
 from orchestrator_service.tools.models import Tool, ToolExecution
 from orchestrator_service.tools.schemas import (
-    HttpToolConfig,
     InvokeRequest,
     InvokeResult,
     parameters_of,
 )
-from orchestrator_service.tools.service import count_use, resolve_tool
+from orchestrator_service.tools.service import count_use, http_config, resolve_tool
 
 
 class ConfirmationRequired(Conflict):
@@ -95,8 +94,9 @@ async def invoke(
     started = time.perf_counter()
     try:
         output = await _run(session, runtime, tool, agent, request.arguments, actor)
-    except OrchestratorError as exc:
-        await _finish(runtime, execution, started, status="failed", error=scrub(exc.message))
+    except Exception as exc:
+        message = exc.message if isinstance(exc, OrchestratorError) else "internal error"
+        await _finish(runtime, execution, started, status="failed", error=scrub(message))
         raise
     output = _safe(output)
     duration = await _finish(runtime, execution, started, status="completed", output=output)
@@ -128,7 +128,7 @@ async def _run(
             collections=tuple(agent.knowledge_collections or ()),
         )
         return await builtin[0](arguments, context)
-    config = HttpToolConfig.model_validate(tool.config or {})
+    config = http_config(tool)
 
     async def secret(name: str, destination: str) -> str:
         return await resolve_secret(
@@ -144,7 +144,7 @@ async def _run(
 
     return await call_http_tool(
         config,
-        config.url or tool.service_url,
+        config.url or tool.service_url or "",
         arguments,
         guard=runtime.tool_guard,
         secret=secret,

@@ -1,5 +1,6 @@
 """The tool registry: global tools (platform admins) and tenant tools, which shadow globals."""
 
+from pydantic import ValidationError
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -14,6 +15,7 @@ from orchestrator_service.tools.models import Tool
 from orchestrator_service.tools.schemas import (
     FunctionDefinition,
     FunctionTool,
+    HttpToolConfig,
     ToolCreate,
     ToolUpdate,
     parameters_of,
@@ -33,6 +35,20 @@ def _visible(tenant_id: int | None):
     if tenant_id is None:
         return stmt.where(Tool.tenant_id.is_(None))
     return stmt.where(or_(Tool.tenant_id == tenant_id, Tool.tenant_id.is_(None)))
+
+
+def http_config(tool: Tool) -> HttpToolConfig:
+    """An HTTP tool's configuration, checked; `InvalidInput` says what is wrong with it."""
+    try:
+        config = HttpToolConfig.model_validate(tool.config or {})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg']}" for e in exc.errors()
+        )
+        raise InvalidInput(f"Tool {tool.name!r} has an invalid config: {problems}") from None
+    if not (config.url or tool.service_url):
+        raise InvalidInput(f"Tool {tool.name!r} needs config.url or service_url")
+    return config
 
 
 async def ensure_builtin_tools(session: AsyncSession) -> None:
@@ -107,6 +123,8 @@ async def update_tool(
     old = _audit_view(tool)
     for field, value in data.model_dump(exclude_unset=True).items():
         setattr(tool, field, value)
+    if tool.type == "http":
+        http_config(tool)
     await flush_or_conflict(session, _UNIQUE)
     await session.refresh(tool)
     await record(
