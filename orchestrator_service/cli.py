@@ -18,6 +18,7 @@ from orchestrator_service.http import configure_logging
 from orchestrator_service.rag import service as rag_service
 from orchestrator_service.rag.ingest import ingest_document
 from orchestrator_service.rag.jobs import running_worker
+from orchestrator_service.rag.reconcile import reconcile
 from orchestrator_service.rag.remote_sql import remote_schema_sql
 from orchestrator_service.tenants import service as tenant_service
 from orchestrator_service.tenants.schemas import TenantCreate
@@ -80,6 +81,12 @@ def _parser() -> argparse.ArgumentParser:
     reindex.add_argument("--collection")
     reindex.add_argument("--embedder", required=True, choices=["local", "openai"])
     rag.add_parser("supabase-sql", help="print the SQL that prepares a Supabase project")
+
+    reconcile = commands.add_parser(
+        "reconcile", help="remove orphans between the metadata and vector stores and the disk"
+    )
+    reconcile.add_argument("--dry-run", action="store_true", help="list, change nothing")
+    reconcile.add_argument("--json", action="store_true", help="print one JSON report")
     return parser
 
 
@@ -235,6 +242,18 @@ async def _supabase_sql(_: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+async def _reconcile(args: argparse.Namespace) -> int:
+    async with boot(_settings()) as runtime:
+        report = await reconcile(runtime, dry_run=args.dry_run)
+    if args.json:
+        print(json.dumps(report.as_dict()))
+    else:
+        verb = "found" if args.dry_run else "removed"
+        for kind, count in report.counts().items():
+            print(f"{kind.replace('_', ' ')}: {count} {verb}")
+    return EXIT_OK
+
+
 async def _first_tenant(runtime: Runtime, base_url: str) -> None:
     """On the embedded default, a newcomer gets a tenant and a key to call the API at once."""
     async with runtime.sessionmaker.begin() as session:
@@ -296,6 +315,7 @@ def main(argv: list[str] | None = None) -> int:
         ("rag", "ingest"): _rag_ingest,
         ("rag", "reindex"): _rag_reindex,
         ("rag", "supabase-sql"): _supabase_sql,
+        ("reconcile", None): _reconcile,
     }[(args.command, getattr(args, "action", None))]
     try:
         return asyncio.run(command(args))

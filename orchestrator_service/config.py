@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     openai_embedding_credential: str = Field(
         default="OPENAI_API_KEY", description="Vault credential (per tenant) holding the key."
     )
+    reconcile_interval_seconds: float = Field(
+        default=300.0, gt=0, description="How often the reconciler runs in a serving process."
+    )
     log_level: str = "INFO"
 
 

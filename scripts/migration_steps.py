@@ -280,4 +280,21 @@ $$
         ),
         sql=SEARCH_FUNCTIONS_SQL,
     ),
+    Step(
+        id="0006_orch_sources",
+        database="vectors",
+        description=(
+            "orch_sources(): every (tenant, document, generation) in the store with its chunk "
+            "count, in one grouped scan, for the reconciler (an RPC on Supabase)."
+        ),
+        sql="""
+CREATE OR REPLACE FUNCTION orch_sources()
+RETURNS TABLE (tenant_id integer, source_id text, generation text, chunks integer)
+LANGUAGE sql STABLE AS $$
+    SELECT d.tenant_id, d.source_id::text, d.generation::text, count(*)::integer
+    FROM documents d
+    GROUP BY d.tenant_id, d.source_id, d.generation
+$$
+""",
+    ),
 )

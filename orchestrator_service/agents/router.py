@@ -16,6 +16,8 @@ from orchestrator_service.auth.dependencies import CurrentActor, require
 from orchestrator_service.auth.principal import Principal
 from orchestrator_service.db.session import Session
 from orchestrator_service.pagination import Page, PageParams, page_params
+from orchestrator_service.rag import search
+from orchestrator_service.rag.search import SearchRequest, SearchResult
 from orchestrator_service.schemas import IntId
 from orchestrator_service.tools import invoker
 from orchestrator_service.tools import service as tool_service
@@ -113,3 +115,19 @@ async def invoke_tool(
         request=data,
         actor=actor,
     )
+
+
+@router.post("/{agent_id}/knowledge/search")
+async def search_agent_knowledge(
+    agent_id: IntId, data: SearchRequest, request: Request, principal: Reader, session: Session
+) -> Page[SearchResult]:
+    """Search only the agent's knowledge collections."""
+    agent = await service.get_agent(session, tenant_id=principal.tenant_id, agent_id=agent_id)
+    results = await search.search(
+        session,
+        request.app.state.runtime,
+        tenant_id=principal.tenant_id,
+        request=data,
+        allowed_collections=list(agent.knowledge_collections or []),
+    )
+    return Page(items=results, next_cursor=None)

@@ -4,7 +4,7 @@ import json
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile, status
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import StringConstraints
 
 from orchestrator_service.auth.dependencies import CurrentActor, require
@@ -12,8 +12,9 @@ from orchestrator_service.auth.principal import Principal
 from orchestrator_service.db.session import Session
 from orchestrator_service.errors import InvalidInput
 from orchestrator_service.pagination import Page, PageParams, page_params
-from orchestrator_service.rag import service
+from orchestrator_service.rag import deletion, search, service
 from orchestrator_service.rag.schemas import CollectionOut, DocumentOut, DocumentStatus
+from orchestrator_service.rag.search import SearchRequest, SearchResult
 from orchestrator_service.schemas import TextId
 
 router = APIRouter(prefix="/rag", tags=["rag"])
@@ -101,3 +102,38 @@ async def list_collections(principal: Reader, session: Session) -> Page[Collecti
     """The tenant's collections (the seed's three always exist)."""
     collections = await service.list_collections(session, tenant_id=principal.tenant_id)
     return Page(items=collections, next_cursor=None)
+
+
+@router.delete(
+    "/documents/{document_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={202: {"model": DocumentOut, "description": "Hidden; vector delete pending"}},
+)
+async def delete_document(
+    document_id: TextId, request: Request, principal: Writer, actor: CurrentActor
+) -> Response:
+    """Delete a document from both stores; 202 when the vector store is down (it vanishes from
+    search at once and the reconciler finishes the delete)."""
+    done = await deletion.delete_document(
+        request.app.state.runtime,
+        tenant_id=principal.tenant_id,
+        document_id=document_id,
+        actor=actor,
+    )
+    if done:
+        return Response(status_code=status.HTTP_204_NO_CONTENT)
+    return JSONResponse(
+        {"id": document_id, "status": "deleting", "pending": "vector store unavailable"},
+        status_code=status.HTTP_202_ACCEPTED,
+    )
+
+
+@router.post("/search")
+async def search_knowledge(
+    data: SearchRequest, request: Request, principal: Reader, session: Session
+) -> Page[SearchResult]:
+    """Search the tenant's ready documents (vector, or hybrid with full text)."""
+    results = await search.search(
+        session, request.app.state.runtime, tenant_id=principal.tenant_id, request=data
+    )
+    return Page(items=results, next_cursor=None)

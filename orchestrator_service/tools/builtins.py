@@ -3,18 +3,26 @@
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from orchestrator_service.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from orchestrator_service.db.runtime import Runtime
 
 
 @dataclass(frozen=True)
 class ToolContext:
-    """What an internal tool may know of its caller."""
+    """What an internal tool may know of its caller, and the service it runs in."""
 
     tenant_id: int
     agent_id: int
     collections: tuple[str, ...]
+    runtime: "Runtime"
+    session: AsyncSession
 
 
 Builtin = Callable[[dict, ToolContext], Awaitable[dict]]
@@ -31,13 +39,25 @@ async def get_current_time(arguments: dict, context: ToolContext) -> dict:
 
 
 async def search_knowledge(arguments: dict, context: ToolContext) -> dict:
-    """Knowledge search over the agent's collections (not configured until RAG lands)."""
-    return {
-        "status": "not_configured",
-        "message": "Knowledge search is not configured on this service yet",
-        "collections": list(context.collections),
-        "results": [],
-    }
+    """Knowledge search over the agent's collections, through the RAG search service."""
+    from orchestrator_service.rag.search import SearchRequest, search
+
+    if context.runtime.vector_store is None or not context.collections:
+        return {
+            "status": "not_configured",
+            "message": "This agent has no knowledge collections, or no vector store is set up",
+            "results": [],
+        }
+    results = await search(
+        context.session,
+        context.runtime,
+        tenant_id=context.tenant_id,
+        request=SearchRequest(
+            query=arguments["query"], top_k=arguments.get("top_k", 5), mode="hybrid"
+        ),
+        allowed_collections=list(context.collections),
+    )
+    return {"status": "ok", "results": [r.model_dump(mode="json") for r in results]}
 
 
 BUILTINS: dict[str, tuple[Builtin, dict]] = {

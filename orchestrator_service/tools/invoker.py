@@ -126,6 +126,8 @@ async def _run(
             tenant_id=agent.tenant_id,
             agent_id=agent.id,
             collections=tuple(agent.knowledge_collections or ()),
+            runtime=runtime,
+            session=session,
         )
         return await builtin[0](arguments, context)
     config = http_config(tool)

@@ -32,12 +32,36 @@ FILTERABLE = {
 COLUMNS = {*FILTERABLE, "content", "metadata", "embedding", "created_at"}
 OPERATORS = {"eq": "=", "neq": "<>"}
 NOT_FILTERS = {"select", "columns"}
-MATCH_DOCUMENTS_ARGS = {"query_embedding", "match_count", "filter"}
-MATCH_DOCUMENTS = """
+# name -> (required arguments, allowed arguments, the SQL PostgREST would run)
+RPCS = {
+    "match_documents": (
+        {"query_embedding", "match_count"},
+        {"query_embedding", "match_count", "filter"},
+        """
 SELECT coalesce(json_agg(m), '[]')::text
 FROM json_to_record($1::json) AS a(query_embedding vector, match_count integer, filter jsonb),
      match_documents(a.query_embedding, a.match_count, coalesce(a.filter, '{}')) AS m
-"""
+""",
+    ),
+    "hybrid_match_documents": (
+        {"query_embedding", "query_text", "match_count"},
+        {"query_embedding", "query_text", "match_count", "filter"},
+        """
+SELECT coalesce(json_agg(m), '[]')::text
+FROM json_to_record($1::json)
+         AS a(query_embedding vector, query_text text, match_count integer, filter jsonb),
+     hybrid_match_documents(a.query_embedding, a.query_text, a.match_count,
+                            coalesce(a.filter, '{}')) AS m
+""",
+    ),
+    "orch_sources": (
+        set(),
+        set(),
+        # $1 (the empty argument object) is unused: every RPC query takes the body.
+        "SELECT coalesce(json_agg(s), '[]')::text FROM orch_sources() AS s "
+        "WHERE $1::text IS NOT NULL",
+    ),
+}
 
 
 class PostgrestError(Exception):
@@ -177,12 +201,11 @@ def create_standin(database_url: URL, api_key: str) -> Starlette:
 
     async def rpc(request: Request) -> Response:
         arguments = await request.json()
-        if request.path_params["function"] != "match_documents" or not (
-            {"query_embedding", "match_count"} <= arguments.keys() <= MATCH_DOCUMENTS_ARGS
-        ):
+        required, allowed, query = RPCS.get(request.path_params["function"], (None, set(), ""))
+        if required is None or not (required <= arguments.keys() <= allowed):
             raise unknown_function(request, arguments)
         try:
-            body = await run("fetchval", MATCH_DOCUMENTS, (await request.body()).decode())
+            body = await run("fetchval", query, (await request.body()).decode())
         # No function, or not even the `vector` type: both absent from PostgREST's cache.
         except (asyncpg.UndefinedFunctionError, asyncpg.UndefinedObjectError):
             raise unknown_function(request, arguments) from None

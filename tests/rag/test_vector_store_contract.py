@@ -171,11 +171,11 @@ async def test_search_in_one_collection(store: VectorStore) -> None:
         [chunk(1, "doc-b", i, v, collection="ADN Personal") for i, v in enumerate(vectors[1:])]
     )
 
-    matches = await store.search(1, nudged(vectors[0]), k=10, collection="ADN Personal")
+    matches = await store.search(1, nudged(vectors[0]), k=10, filter={"collection": "ADN Personal"})
     assert {m.metadata["collection"] for m in matches} == {"ADN Personal"}
     assert len(matches) == 2
     assert (await store.search(1, nudged(vectors[0]), k=10))[0].metadata["source_id"] == "doc-a"
-    assert await store.search(1, vectors[0], k=10, collection="Shadow RAG") == []
+    assert await store.search(1, vectors[0], k=10, filter={"collection": "Shadow RAG"}) == []
 
 
 async def test_delete_source_by_generation_and_whole(store: VectorStore) -> None:

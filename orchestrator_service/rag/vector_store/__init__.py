@@ -40,12 +40,23 @@ class VectorRecord:
 
 @dataclass(frozen=True)
 class Match:
-    """A chunk found by a search."""
+    """A chunk found by a search; `score` is the fused rank score in hybrid mode."""
 
     id: str
     content: str
     metadata: dict
     similarity: float
+    score: float | None = None
+
+
+@dataclass(frozen=True)
+class SourceCount:
+    """How many chunks one generation of one document has in the store."""
+
+    tenant_id: int
+    source_id: str
+    generation: str
+    chunks: int
 
 
 class VectorStore(Protocol):
@@ -68,9 +79,21 @@ class VectorStore(Protocol):
         ...
 
     async def search(
-        self, tenant_id: int, embedding: list[float], k: int, collection: str | None = None
+        self,
+        tenant_id: int,
+        embedding: list[float],
+        k: int,
+        *,
+        filter: dict | None = None,
+        query_text: str | None = None,
     ) -> list[Match]:
-        """The k nearest chunks of the tenant (in one collection, if given)."""
+        """The tenant's k best chunks: nearest, or with `query_text` fused with full-text
+        matches. `filter` may hold `collections`, `sources` ({id: generation}: only those
+        generations), `source_id` and `metadata` (the filter grammar)."""
+        ...
+
+    async def sources(self) -> list[SourceCount]:
+        """Every (tenant, document, generation) in the store with its chunk count."""
         ...
 
     async def verify(self) -> None:

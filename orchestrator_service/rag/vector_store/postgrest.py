@@ -13,6 +13,7 @@ from supabase import AsyncClient, AsyncClientOptions, AsyncSupabaseException
 from orchestrator_service.errors import ConfigError
 from orchestrator_service.rag.vector_store import (
     Match,
+    SourceCount,
     VectorRecord,
     VectorStoreError,
     check_dimensions,
@@ -178,14 +179,31 @@ class PostgrestVectorStore:
         return response.data
 
     async def search(
-        self, tenant_id: int, embedding: list[float], k: int, collection: str | None = None
+        self,
+        tenant_id: int,
+        embedding: list[float],
+        k: int,
+        *,
+        filter: dict | None = None,
+        query_text: str | None = None,
     ) -> list[Match]:
-        """The k nearest chunks of the tenant through `match_documents`."""
-        query_filter: dict = {"tenant_id": tenant_id}
-        if collection is not None:
-            query_filter["collection"] = collection
+        """Through the `match_documents` / `hybrid_match_documents` RPCs."""
+        query_filter = {**(filter or {}), "tenant_id": tenant_id}
         try:
-            rows = await self._match(embedding, k, query_filter)
+            if query_text is None:
+                rows = await self._match(embedding, k, query_filter)
+            else:
+                rows = (
+                    await self._client.rpc(
+                        "hybrid_match_documents",
+                        {
+                            "query_embedding": vector_literal(embedding),
+                            "query_text": query_text,
+                            "match_count": k,
+                            "filter": query_filter,
+                        },
+                    ).execute()
+                ).data
         except (APIError, httpx.HTTPError) as exc:
             raise self._failure("search", exc) from None
         return [
@@ -194,9 +212,18 @@ class PostgrestVectorStore:
                 content=r["content"],
                 metadata=r["metadata"],
                 similarity=float(r["similarity"]),
+                score=None if r.get("score") is None else float(r["score"]),
             )
             for r in rows
         ]
+
+    async def sources(self) -> list[SourceCount]:
+        """Through the `orch_sources` RPC."""
+        try:
+            rows = (await self._client.rpc("orch_sources", {}).execute()).data
+        except (APIError, httpx.HTTPError) as exc:
+            raise self._failure("list sources", exc) from None
+        return [SourceCount(**r) for r in rows]
 
     async def verify(self) -> None:
         """`match_documents` answers (a zero vector, tenant 0), which needs the table too."""

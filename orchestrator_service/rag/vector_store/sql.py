@@ -10,6 +10,7 @@ from sqlalchemy.engine import URL
 from orchestrator_service.db.urls import asyncpg_dsn, describe_location
 from orchestrator_service.rag.vector_store import (
     Match,
+    SourceCount,
     VectorRecord,
     VectorStoreError,
     check_dimensions,
@@ -106,28 +107,48 @@ class SqlVectorStore:
         return int(await self._run("fetchval", _COUNT, tenant_id, source_id, generation))
 
     async def search(
-        self, tenant_id: int, embedding: list[float], k: int, collection: str | None = None
+        self,
+        tenant_id: int,
+        embedding: list[float],
+        k: int,
+        *,
+        filter: dict | None = None,
+        query_text: str | None = None,
     ) -> list[Match]:
-        """The k nearest chunks through the same `match_documents` RPC Supabase clients call."""
-        query_filter = {"tenant_id": tenant_id}
-        if collection is not None:
-            query_filter["collection"] = collection
-        rows = await self._run(
-            "fetch",
-            "SELECT * FROM match_documents($1, $2, $3::jsonb)",
-            embedding,
-            k,
-            json.dumps(query_filter),
-        )
+        """Through the same SQL functions Supabase clients call as RPCs."""
+        query_filter = json.dumps({**(filter or {}), "tenant_id": tenant_id})
+        if query_text is None:
+            rows = await self._run(
+                "fetch",
+                "SELECT *, NULL AS score FROM match_documents($1, $2, $3::jsonb)",
+                embedding,
+                k,
+                query_filter,
+            )
+        else:
+            rows = await self._run(
+                "fetch",
+                "SELECT * FROM hybrid_match_documents($1, $2, $3, $4::jsonb)",
+                embedding,
+                query_text,
+                k,
+                query_filter,
+            )
         return [
             Match(
                 id=str(r["id"]),
                 content=r["content"],
                 metadata=json.loads(r["metadata"]),
                 similarity=float(r["similarity"]),
+                score=None if r["score"] is None else float(r["score"]),
             )
             for r in rows
         ]
+
+    async def sources(self) -> list[SourceCount]:
+        """One grouped scan of the store."""
+        rows = await self._run("fetch", "SELECT * FROM orch_sources()")
+        return [SourceCount(**dict(r)) for r in rows]
 
     async def verify(self) -> None:
         """The `documents` table and the `match_documents` function exist."""

@@ -1,0 +1,300 @@
+"""Search (vector, hybrid, filtered top-k, isolation) and the dual delete with the reconciler,
+against a vector store that is its own PostgreSQL cluster, stopped and started for real."""
+
+import json
+import subprocess
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from pydantic import SecretStr
+from sqlalchemy.engine import URL
+
+from orchestrator_service.config import Settings
+from orchestrator_service.db.runtime import Runtime, boot
+from orchestrator_service.main import create_app
+from orchestrator_service.rag.jobs import running_worker
+from orchestrator_service.rag.reconcile import reconcile
+from orchestrator_service.rag.vector_store import VectorRecord
+from tests.conftest import Caller, new_tenant, sql, url_string
+from tests.rag.test_ingest import DOCS, _upload, _wait
+from tests.test_cli import ORCHESTRATOR, cli_env
+
+SEARCH = "/api/v1/rag/search"
+
+
+@pytest.fixture
+async def served(
+    settings: Settings, vector_cluster
+) -> AsyncIterator[tuple[Runtime, httpx.AsyncClient, Caller, Caller, object, URL]]:
+    """A service whose vector store can be stopped, with two tenants and a worker."""
+    cluster, vectors = vector_cluster
+    configured = settings.model_copy(update={"vector_database_url": SecretStr(url_string(vectors))})
+    async with boot(configured) as runtime, running_worker(runtime):
+        app = create_app(configured, runtime=runtime)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://rag.test") as client:
+            a = await new_tenant(runtime, "search-a")
+            b = await new_tenant(runtime, "search-b")
+            yield runtime, client, a, b, cluster, vectors
+
+
+async def _ready(client, caller, name, text, collection="General") -> dict:
+    uploaded = await _upload(client, caller, name, text.encode(), collection)
+    return await _wait(client, caller, uploaded.json()["id"])
+
+
+async def _search(client, caller, **body) -> httpx.Response:
+    return await client.post(SEARCH, headers=caller.headers, json=body)
+
+
+async def test_vector_and_hybrid_search_find_the_right_chunk_and_never_another_tenant(
+    served,
+) -> None:
+    _, client, a, b, *_ = served
+    office = await _ready(client, a, "office.txt", "The office opens at nine in the morning.")
+    await _ready(client, a, "envios.txt", "Los envíos a Lima tardan tres días hábiles.")
+    secret = await _ready(client, b, "b.txt", "The office opens at nine in the morning.")
+
+    found = (await _search(client, a, query="When does the office open?")).json()["items"]
+    assert found[0]["document_id"] == office["id"]
+    assert found[0]["filename"] == "office.txt" and found[0]["collection"] == "General"
+    assert found[0]["chunk_index"] == 0 and found[0]["content"].startswith("The office")
+    assert secret["id"] not in json.dumps(found)
+
+    hybrid = (await _search(client, a, query="envíos Lima", mode="hybrid")).json()["items"]
+    assert hybrid[0]["filename"] == "envios.txt"
+    # Whatever the filter says, tenant B's chunk is out of reach.
+    sneaky = await _search(
+        client, a, query="office", filters={"$or": [{"tenant_id": b.tenant_id}, {"x": 1}]}
+    )
+    assert secret["id"] not in sneaky.text
+
+
+async def test_filtered_top_k_is_complete_when_the_filter_matches_one_percent(
+    served,
+) -> None:
+    runtime, client, a, *_ = served
+    document = await _ready(client, a, "seed.txt", "placeholder")
+    generation = (
+        await sql(
+            runtime.databases.metadata,
+            "SELECT generation FROM rag_documents WHERE id = $1",
+            document["id"],
+        )
+    )[0]["generation"]
+    rng = np.random.default_rng(7)
+    vectors = rng.standard_normal((3000, 384))
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    await runtime.vector_store.add(
+        [
+            VectorRecord(
+                tenant_id=a.tenant_id,
+                source_id=document["id"],
+                collection="General",
+                chunk_index=1000 + i,
+                content=f"chunk {i}",
+                embedding=v.tolist(),
+                embedding_model=runtime.embedder.model_id,
+                generation=generation,
+                metadata={"bucket": i % 100},
+            )
+            for i, v in enumerate(vectors)
+        ]
+    )
+
+    response = await _search(
+        client, a, query="anything at all", top_k=10, filters={"bucket": {"$eq": 7}}
+    )
+
+    items = response.json()["items"]
+    assert len(items) == 10
+    assert {item["metadata"]["bucket"] for item in items} == {7}
+    ranged = await _search(
+        client,
+        a,
+        query="x",
+        top_k=50,
+        filters={"$and": [{"bucket": {"$gte": 10}}, {"bucket": {"$lt": 12}}]},
+    )
+    assert len(ranged.json()["items"]) == 50
+    assert {i["metadata"]["bucket"] for i in ranged.json()["items"]} <= {10, 11}
+
+
+@pytest.mark.parametrize(
+    ("filters", "fragment"),
+    [
+        ({"bucket": {"$regex": "x"}}, "unknown operator $regex"),
+        ({"$not": {"a": 1}}, "unknown operator $not"),
+        ({"bucket": {"$in": "7"}}, "$in takes a list"),
+        ({"$or": []}, "non-empty list"),
+        ({"bad field!": 1}, "not a metadata field name"),
+        ({"a": [1, 2]}, "a scalar or an object"),
+    ],
+)
+async def test_invalid_filters_are_422_with_the_reason(served, filters, fragment) -> None:
+    _, client, a, *_ = served
+    response = await _search(client, a, query="q", filters=filters)
+    assert response.status_code == 422
+    assert fragment in response.json()["error"]["message"]
+
+
+async def test_agent_search_is_limited_to_its_collections(served) -> None:
+    _, client, a, *_ = served
+    await _ready(client, a, "general.txt", "The warranty lasts two years.")
+    dna = await _ready(client, a, "voz.txt", "The warranty lasts two years, amigo.", "ADN Personal")
+    agent = (
+        await client.post(
+            "/api/v1/agents",
+            headers=a.headers,
+            json={
+                "name": "A",
+                "system_prompt_template": "Hi",
+                "knowledge_collections": ["ADN Personal"],
+                "enabled_tools": ["search_knowledge"],
+            },
+        )
+    ).json()
+
+    response = await client.post(
+        f"/api/v1/agents/{agent['id']}/knowledge/search",
+        headers=a.headers,
+        json={"query": "warranty", "top_k": 5},
+    )
+    assert {i["document_id"] for i in response.json()["items"]} == {dna["id"]}
+    invoked = await client.post(
+        f"/api/v1/agents/{agent['id']}/tools/search_knowledge/invoke",
+        headers=a.headers,
+        json={"arguments": {"query": "warranty"}},
+    )
+    output = invoked.json()["output"]
+    assert output["status"] == "ok"
+    assert {r["document_id"] for r in output["results"]} == {dna["id"]}
+
+
+async def test_a_delete_removes_vectors_metadata_and_file(served) -> None:
+    runtime, client, a, _, _, vectors = served
+    document = await _ready(client, a, "gone.txt", "Delete me completely.")
+    path = Path(
+        (
+            await sql(
+                runtime.databases.metadata,
+                "SELECT file_path FROM rag_documents WHERE id = $1",
+                document["id"],
+            )
+        )[0]["file_path"]
+    )
+    assert path.exists()
+
+    response = await client.delete(f"{DOCS}/{document['id']}", headers=a.headers)
+
+    assert response.status_code == 204
+    assert (await client.get(f"{DOCS}/{document['id']}", headers=a.headers)).status_code == 404
+    rows = await sql(
+        vectors, "SELECT count(*) AS n FROM documents WHERE source_id = $1", document["id"]
+    )
+    assert rows[0]["n"] == 0 and not path.exists()
+
+
+async def test_vector_store_down_during_delete_and_search(served) -> None:
+    runtime, client, a, _, cluster, vectors = served
+    keep = await _ready(client, a, "keep.txt", "Lima has a port called Callao.")
+    doomed = await _ready(client, a, "doomed.txt", "Callao is the port of Lima.")
+
+    cluster.stop()
+    try:
+        deleted = await client.delete(f"{DOCS}/{doomed['id']}", headers=a.headers)
+        assert deleted.status_code == 202
+        assert deleted.json()["status"] == "deleting"
+        state = (await client.get(f"{DOCS}/{doomed['id']}", headers=a.headers)).json()
+        assert state["status"] == "deleting"
+        down = await _search(client, a, query="port of Lima")
+        assert down.status_code == 503
+        assert down.json()["error"]["code"] == "vector_store_unavailable"
+    finally:
+        cluster.start()
+
+    # Back up: the document is already gone from search though its vectors still exist.
+    results = (await _search(client, a, query="port of Lima", top_k=10)).json()["items"]
+    assert {r["document_id"] for r in results} == {keep["id"]}
+    left = await sql(
+        vectors, "SELECT count(*) AS n FROM documents WHERE source_id = $1", doomed["id"]
+    )
+    assert left[0]["n"] > 0
+
+    report = await reconcile(runtime)
+    assert report.pending_deletes == [doomed["id"]]
+    again = await reconcile(runtime, dry_run=True)
+    assert again.counts() == {
+        "pending_deletes": 0,
+        "orphan_vectors": 0,
+        "orphan_files": 0,
+        "expired_ingestions": 0,
+    }
+    assert (await client.get(f"{DOCS}/{doomed['id']}", headers=a.headers)).status_code == 404
+
+
+async def test_planted_orphans_are_listed_by_a_dry_run_and_removed_by_the_reconciler(
+    served, fresh_db: URL, settings: Settings, tmp_path: Path
+) -> None:
+    runtime, client, a, _, _, vectors = served
+    stuck = await _ready(client, a, "stuck.txt", "Stuck in deleting.")
+    await sql(fresh_db, "UPDATE rag_documents SET status = 'deleting' WHERE id = $1", stuck["id"])
+    ghost = str(uuid.uuid4())
+    await runtime.vector_store.add(
+        [
+            VectorRecord(
+                tenant_id=a.tenant_id,
+                source_id=ghost,
+                collection="General",
+                chunk_index=0,
+                content="no metadata",
+                embedding=[1.0] + [0.0] * 383,
+                embedding_model=runtime.embedder.model_id,
+                generation="g",
+            )
+        ]
+    )
+    stray = Path(settings.data_dir).resolve() / "uploads" / str(a.tenant_id) / str(uuid.uuid4())
+    stray.parent.mkdir(parents=True, exist_ok=True)
+    stray.write_bytes(b"no metadata either")
+
+    env = cli_env(
+        tmp_path,
+        ORCH_DATABASE_URL=url_string(fresh_db),
+        ORCH_VECTOR_DATABASE_URL=url_string(vectors),
+    )
+    env["ORCH_DATA_DIR"] = str(settings.data_dir)
+
+    def run(*args: str) -> dict:
+        done = subprocess.run(
+            [ORCHESTRATOR, "reconcile", "--json", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    listed = run("--dry-run")
+    assert listed["pending_deletes"] == [stuck["id"]]
+    assert [o["source_id"] for o in listed["orphan_vectors"]] == [ghost]
+    assert listed["orphan_files"] == [str(stray)]
+    assert stray.exists()
+    assert (await sql(vectors, "SELECT count(*) AS n FROM documents WHERE source_id = $1", ghost))[
+        0
+    ]["n"] == 1
+
+    fixed = run()
+    assert fixed["counts"]["pending_deletes"] == 1 and fixed["counts"]["orphan_files"] == 1
+    assert run("--dry-run")["counts"] == {
+        "pending_deletes": 0,
+        "orphan_vectors": 0,
+        "orphan_files": 0,
+        "expired_ingestions": 0,
+    }
+    assert not stray.exists()
