@@ -8,7 +8,9 @@ from orchestrator_service.auth.dependencies import authenticate
 from orchestrator_service.auth.router import public_router as auth_public_router
 from orchestrator_service.auth.router import router as auth_router
 from orchestrator_service.business_assets.router import router as business_assets_router
+from orchestrator_service.conversations.router import router as conversations_router
 from orchestrator_service.credentials.router import router as credentials_router
+from orchestrator_service.executions.router import router as executions_router
 from orchestrator_service.rag.router import router as rag_router
 from orchestrator_service.tenants.router import router as tenants_router
 from orchestrator_service.tools.router import router as tools_router
@@ -33,6 +35,8 @@ def api_router() -> APIRouter:
         tools_router,
         business_assets_router,
         rag_router,
+        conversations_router,
+        executions_router,
     ):
         protected.include_router(router)
     api.include_router(protected)

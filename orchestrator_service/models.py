@@ -1,6 +1,6 @@
 """Import every model so that `Base.metadata` is complete wherever the schema is needed."""
 
-from orchestrator_service.agents.models import Agent
+from orchestrator_service.agents.models import Agent, AgentMemory
 from orchestrator_service.audit.models import AuditLog
 from orchestrator_service.auth.models import ApiKey, UserSession
 from orchestrator_service.business_assets.models import BusinessAsset
@@ -16,6 +16,7 @@ from orchestrator_service.users.models import User
 
 __all__ = [
     "Agent",
+    "AgentMemory",
     "ApiKey",
     "AuditLog",
     "Base",

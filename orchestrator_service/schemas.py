@@ -1,9 +1,12 @@
 """Base classes of request and response schemas, and the path-id types every router uses."""
 
+from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar
 
 from fastapi import Path
 from pydantic import BaseModel, ConfigDict, model_validator
+
+from orchestrator_service.errors import InvalidInput
 
 # Integer ids are PostgreSQL INTEGERs: anything outside that range is refused up front.
 IntId = Annotated[int, Path(ge=1, le=2**31 - 1)]
@@ -55,6 +58,17 @@ class Patch(Input):
                     f"{', '.join(refused)} cannot be null; omit a field to leave it unchanged"
                 )
         return data
+
+
+def as_utc(value: datetime | None, name: str) -> datetime | None:
+    """A time filter as an aware UTC instant (naive values are read as UTC), or 422."""
+    if value is None:
+        return None
+    try:
+        aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return aware.astimezone(UTC)
+    except OverflowError:
+        raise InvalidInput(f"`{name}` is outside the supported range of dates") from None
 
 
 class Output(BaseModel):

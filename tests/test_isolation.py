@@ -552,3 +552,27 @@ async def _make_document(owner: Owner, made: dict[str, Any]) -> str:
     """A RAG document of tenant A (queued; no worker runs in this test)."""
     files = {"file": (f"{_unique()}.txt", f"tenant A notes {_unique()}".encode(), "text/plain")}
     return (await owner.call("POST", f"{PREFIX}/rag/documents", 202, files=files))["id"]
+
+
+@factory("conversation_id")
+async def _make_conversation(owner: Owner, made: dict[str, Any]) -> str:
+    """A conversation of tenant A."""
+    body = {"channel": "whatsapp", "display_name": _unique()}
+    return (await owner.create(f"{PREFIX}/conversations", body))["id"]
+
+
+@factory("execution_id")
+async def _make_execution(owner: Owner, made: dict[str, Any]) -> str:
+    """A queued (background) run of one of tenant A's agents; no worker runs it here."""
+    agent = await _make_agent(owner, made)
+    body = {"input": f"hello {_unique()}", "background": True}
+    return (await owner.call("POST", f"{PREFIX}/agents/{agent}/runs", 202, json=body))[
+        "execution_id"
+    ]
+
+
+@factory("memory_id")
+async def _make_memory(owner: Owner, made: dict[str, Any]) -> str:
+    """A fact tenant A's agent (made for `agent_id`) keeps."""
+    body = {"user_key": _unique(), "key": "likes", "value": "tea"}
+    return (await owner.create(f"{PREFIX}/agents/{made['agent_id']}/memories", body))["id"]

@@ -1,12 +1,13 @@
 """Agents: seed 003's columns plus description, limits, memory and knowledge (seeds 000, 001)."""
 
 import uuid
+from datetime import datetime
 
-from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from orchestrator_service.db.base import Base, TimestampMixin
+from orchestrator_service.db.base import Base, CreatedAtMixin, TimestampMixin
 
 
 class Agent(TimestampMixin, Base):
@@ -43,3 +44,30 @@ class Agent(TimestampMixin, Base):
     created_by: Mapped[uuid.UUID | None] = mapped_column(
         UUID(as_uuid=True), ForeignKey("users.id", ondelete="SET NULL")
     )
+
+
+class AgentMemory(CreatedAtMixin, Base):
+    """A fact an agent keeps about a user (seed 001 `agent_memory`)."""
+
+    __tablename__ = "agent_memory"
+    __table_args__ = (Index(None, "tenant_id", "agent_id", "user_key"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), primary_key=True, server_default=text("gen_random_uuid()")
+    )
+    tenant_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("tenants.id"), nullable=False, index=True
+    )
+    agent_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("agents.id", ondelete="CASCADE"), nullable=False
+    )
+    # Who the fact is about: a user id, a phone number, a conversation's contact.
+    user_key: Mapped[str] = mapped_column(String(255), nullable=False)
+    memory_type: Mapped[str] = mapped_column(String(50), nullable=False)
+    key: Mapped[str | None] = mapped_column(String(255))
+    value: Mapped[dict] = mapped_column(JSONB, nullable=False)
+    context: Mapped[str | None] = mapped_column(Text)
+    importance_score: Mapped[int] = mapped_column(Integer, server_default=text("5"))
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    accessed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    access_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))

@@ -1,22 +1,30 @@
 """/api/v1/agents, and the agent-runtime endpoints for an agent's tools."""
 
+import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request, status
+from fastapi import APIRouter, Depends, Path, Query, Request, status
+from fastapi.responses import JSONResponse, StreamingResponse
 
-from orchestrator_service.agents import service
+from orchestrator_service.agents import memory, runs, service
+from orchestrator_service.agents.runs import RunRequest
 from orchestrator_service.agents.schemas import (
     AgentCreate,
     AgentOut,
     AgentUpdate,
+    MemoryCreate,
+    MemoryOut,
     RenderOut,
     RenderRequest,
+    RunOut,
 )
 from orchestrator_service.auth.dependencies import CurrentActor, require
 from orchestrator_service.auth.principal import Principal
 from orchestrator_service.db.session import Session
+from orchestrator_service.errors import NotFound
 from orchestrator_service.pagination import Page, PageParams, page_params
 from orchestrator_service.rag import search
+from orchestrator_service.rag.jobs import enqueue_run
 from orchestrator_service.rag.search import SearchRequest, SearchResult
 from orchestrator_service.schemas import IntId
 from orchestrator_service.tools import invoker
@@ -27,6 +35,7 @@ router = APIRouter(prefix="/agents", tags=["agents"])
 Reader = Annotated[Principal, Depends(require("agents:read"))]
 Writer = Annotated[Principal, Depends(require("agents:write"))]
 Invoker = Annotated[Principal, Depends(require("tools:write"))]
+Runner = Annotated[Principal, Depends(require("executions:write"))]
 Paging = Annotated[PageParams, Depends(page_params)]
 
 
@@ -131,3 +140,71 @@ async def search_agent_knowledge(
         allowed_collections=list(agent.knowledge_collections or []),
     )
     return Page(items=results, next_cursor=None)
+
+
+@router.post(
+    "/{agent_id}/runs",
+    responses={202: {"description": "Started in the background: poll the execution"}},
+)
+async def run_agent(
+    agent_id: IntId, data: RunRequest, request: Request, principal: Runner, actor: CurrentActor
+) -> RunOut:
+    """Run the agent on an input: answer (200), stream it as server-sent events, or start it
+    in the background (202) and poll `GET /executions/{id}`."""
+    runtime = request.app.state.runtime
+    execution = await runs.start_run(
+        runtime, tenant_id=principal.tenant_id, agent_id=agent_id, request=data, actor=actor
+    )
+    if data.background:
+        async with runtime.sessionmaker.begin() as session:
+            await enqueue_run(session, str(execution.id))
+        return JSONResponse(
+            RunOut.model_validate(execution).model_dump(mode="json"), status_code=202
+        )
+    if data.stream:
+        return StreamingResponse(
+            runs.stream_run(runtime, execution.id), media_type="text/event-stream"
+        )
+    return RunOut.model_validate(await runs.execute_run(runtime, execution.id))
+
+
+@router.get("/{agent_id}/memories")
+async def list_memories(
+    agent_id: IntId,
+    principal: Reader,
+    session: Session,
+    user_key: Annotated[str | None, Query(max_length=255)] = None,
+) -> Page[MemoryOut]:
+    """The agent's unexpired memories (of one user, if given)."""
+    await service.get_agent(session, tenant_id=principal.tenant_id, agent_id=agent_id)
+    facts = await memory.recall_facts(
+        session, tenant_id=principal.tenant_id, agent_id=agent_id, user_key=user_key, limit=200
+    )
+    return Page(items=[MemoryOut.model_validate(f) for f in facts], next_cursor=None)
+
+
+@router.post("/{agent_id}/memories", status_code=status.HTTP_201_CREATED)
+async def add_memory(
+    agent_id: IntId, data: MemoryCreate, principal: Writer, session: Session
+) -> MemoryOut:
+    """Teach the agent a fact about a user."""
+    await service.get_agent(session, tenant_id=principal.tenant_id, agent_id=agent_id)
+    fact = await memory.remember_fact(
+        session,
+        tenant_id=principal.tenant_id,
+        agent_id=agent_id,
+        **data.model_dump(exclude={"importance"}),
+        importance=data.importance,
+    )
+    return MemoryOut.model_validate(fact)
+
+
+@router.delete("/{agent_id}/memories/{memory_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_memory(
+    agent_id: IntId, memory_id: uuid.UUID, principal: Writer, session: Session
+) -> None:
+    """Forget one fact."""
+    if not await memory.forget(
+        session, tenant_id=principal.tenant_id, agent_id=agent_id, memory_id=memory_id
+    ):
+        raise NotFound("Memory not found")

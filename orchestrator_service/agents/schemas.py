@@ -1,5 +1,6 @@
 """Request and response bodies of /agents."""
 
+import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -113,3 +114,39 @@ class RenderOut(Output):
     rendered: str
     variables: list[str]
     missing: list[str]
+
+
+class RunOut(Output):
+    """A run: its execution, conversation, status and answer."""
+
+    execution_id: uuid.UUID = Field(validation_alias="id")
+    conversation_id: uuid.UUID | None
+    status: str
+    output: str | None = Field(validation_alias="output_response")
+    tokens_used: int | None
+    execution_time_ms: int | None
+
+
+class MemoryCreate(Input):
+    """A fact about a user."""
+
+    user_key: Annotated[str, StringConstraints(min_length=1, max_length=255)]
+    key: Annotated[str, StringConstraints(min_length=1, max_length=255)]
+    value: str | int | float | bool
+    memory_type: Literal["fact", "preference", "short_term", "long_term"] = "fact"
+    importance: int = Field(default=5, ge=1, le=10)
+    ttl_seconds: int | None = Field(default=None, ge=1, le=10 * 365 * 24 * 3600)
+    context: Annotated[str, StringConstraints(max_length=2000)] | None = None
+
+
+class MemoryOut(Output):
+    """A remembered fact."""
+
+    id: uuid.UUID
+    user_key: str
+    key: str | None
+    value: dict
+    memory_type: str
+    importance_score: int
+    expires_at: datetime | None
+    created_at: datetime | None

@@ -1,7 +1,7 @@
 """/api/v1/audit-logs."""
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
@@ -11,24 +11,13 @@ from orchestrator_service.audit.schemas import AuditLogOut
 from orchestrator_service.auth.dependencies import require
 from orchestrator_service.auth.principal import Principal
 from orchestrator_service.db.session import Session
-from orchestrator_service.errors import InvalidInput
 from orchestrator_service.pagination import Page, PageParams, page_params
+from orchestrator_service.schemas import as_utc
 
 router = APIRouter(prefix="/audit-logs", tags=["audit"])
 Reader = Annotated[Principal, Depends(require("audit:read"))]
 Paging = Annotated[PageParams, Depends(page_params)]
 Filter = Annotated[str | None, Query(max_length=255, pattern=r"^[^\x00]*$")]
-
-
-def _instant(value: datetime | None, name: str) -> datetime | None:
-    """A time filter as an aware UTC instant; naive values are read as UTC."""
-    if value is None:
-        return None
-    try:
-        aware = value if value.tzinfo else value.replace(tzinfo=UTC)
-        return aware.astimezone(UTC)
-    except OverflowError:
-        raise InvalidInput(f"`{name}` is outside the supported range of dates") from None
 
 
 @router.get("")
@@ -52,8 +41,8 @@ async def list_logs(
         action=action,
         resource_type=resource_type,
         resource_id=resource_id,
-        since=_instant(since, "since"),
-        until=_instant(until, "until"),
+        since=as_utc(since, "since"),
+        until=as_utc(until, "until"),
     )
     return Page(items=[AuditLogOut.model_validate(x) for x in logs], next_cursor=cursor)
 

@@ -58,6 +58,9 @@ class Execution(Base):
     model_name: Mapped[str | None] = mapped_column(String(100))
     created_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     meta: Mapped[dict | None] = mapped_column("metadata", JSONB)
+    created_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
 
 
 class ExecutionStep(Base):

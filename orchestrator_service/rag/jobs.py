@@ -3,8 +3,9 @@ job whose worker stopped heartbeating for a lease is picked up again by another.
 
 import asyncio
 import logging
+import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -20,19 +21,30 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 INGEST = "rag.ingest"
+RUN = "agents.run"
 
 
-async def enqueue_ingest(session: AsyncSession, document_id: str) -> None:
-    """Queue a document's ingestion in the caller's transaction: both commit, or neither."""
+async def _enqueue(session: AsyncSession, entrypoint: str, key: str) -> None:
+    """Queue a job in the caller's transaction: both commit, or neither."""
     connection = await session.connection()
     raw = (await connection.get_raw_connection()).driver_connection
     await Queries(AsyncpgDriver(raw)).enqueue(
-        INGEST, document_id.encode(), dedupe_key=f"ingest:{document_id}", on_conflict="skip"
+        entrypoint, key.encode(), dedupe_key=f"{entrypoint}:{key}", on_conflict="skip"
     )
 
 
+async def enqueue_ingest(session: AsyncSession, document_id: str) -> None:
+    """Queue a document's ingestion."""
+    await _enqueue(session, INGEST, document_id)
+
+
+async def enqueue_run(session: AsyncSession, execution_id: str) -> None:
+    """Queue a background agent run."""
+    await _enqueue(session, RUN, execution_id)
+
+
 class IngestionWorker:
-    """Runs ingestion jobs in this process until stopped."""
+    """Runs background jobs (ingestions, agent runs) in this process until stopped."""
 
     def __init__(self, runtime: "Runtime", *, concurrency: int = 1) -> None:
         self.runtime = runtime
@@ -43,6 +55,7 @@ class IngestionWorker:
 
     async def start(self) -> None:
         """Connect and start taking jobs."""
+        from orchestrator_service.agents.runs import RunFailed, execute_run
         from orchestrator_service.rag.ingest import ingest_document
 
         settings = self.runtime.settings
@@ -54,6 +67,11 @@ class IngestionWorker:
         @manager.entrypoint(INGEST)
         async def ingest(job: Job) -> None:
             await ingest_document(self.runtime, job.payload.decode())
+
+        @manager.entrypoint(RUN)
+        async def run(job: Job) -> None:
+            with suppress(RunFailed):  # the failure is on the execution's record
+                await execute_run(self.runtime, uuid.UUID(job.payload.decode()))
 
         self._manager = manager
         self._task = asyncio.create_task(

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from sqlalchemy import select, text
 
+from orchestrator_service.agents.memory import purge_expired
 from orchestrator_service.db.runtime import Runtime
 from orchestrator_service.rag import storage
 from orchestrator_service.rag.deletion import finish_delete, mark_failed
@@ -155,6 +156,8 @@ async def reconcile_periodically(runtime: Runtime, interval_seconds: float) -> N
             report = await reconcile(runtime)
             if any(report.counts().values()):
                 log.info("reconciled: %s", report.counts())
+            async with runtime.sessionmaker.begin() as session:
+                await purge_expired(session)
         except Exception:  # a failed round is retried at the next one
             log.exception("reconciliation failed")
         await asyncio.sleep(interval_seconds)

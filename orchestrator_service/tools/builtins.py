@@ -23,6 +23,7 @@ class ToolContext:
     collections: tuple[str, ...]
     runtime: "Runtime"
     session: AsyncSession
+    user_key: str  # whom agent memory is about: a conversation's contact, or the caller
 
 
 Builtin = Callable[[dict, ToolContext], Awaitable[dict]]
@@ -60,6 +61,41 @@ async def search_knowledge(arguments: dict, context: ToolContext) -> dict:
     return {"status": "ok", "results": [r.model_dump(mode="json") for r in results]}
 
 
+async def remember(arguments: dict, context: ToolContext) -> dict:
+    """Store a fact about the current user in the agent's memory."""
+    from orchestrator_service.agents.memory import remember_fact
+
+    fact = await remember_fact(
+        context.session,
+        tenant_id=context.tenant_id,
+        agent_id=context.agent_id,
+        user_key=context.user_key,
+        key=arguments["key"],
+        value=arguments["value"],
+        memory_type=arguments.get("memory_type", "fact"),
+        importance=arguments.get("importance", 5),
+        ttl_seconds=arguments.get("ttl_seconds"),
+    )
+    return {"status": "remembered", "id": str(fact.id), "key": fact.key}
+
+
+async def recall(arguments: dict, context: ToolContext) -> dict:
+    """The unexpired facts the agent keeps about the current user."""
+    from orchestrator_service.agents.memory import recall_facts
+
+    facts = await recall_facts(
+        context.session,
+        tenant_id=context.tenant_id,
+        agent_id=context.agent_id,
+        user_key=context.user_key,
+        key=arguments.get("key"),
+        limit=arguments.get("limit", 20),
+    )
+    return {
+        "facts": [{"key": f.key, "value": f.value["value"], "type": f.memory_type} for f in facts]
+    }
+
+
 BUILTINS: dict[str, tuple[Builtin, dict]] = {
     "get_current_time": (
         get_current_time,
@@ -88,6 +124,41 @@ BUILTINS: dict[str, tuple[Builtin, dict]] = {
                     "top_k": {"type": "integer", "minimum": 1, "maximum": 50},
                 },
                 "required": ["query"],
+                "additionalProperties": False,
+            },
+        },
+    ),
+    "remember": (
+        remember,
+        {
+            "description": "Remember a fact about the user for later conversations.",
+            "function_schema": {
+                "type": "object",
+                "properties": {
+                    "key": {"type": "string", "minLength": 1, "maxLength": 255},
+                    "value": {"type": ["string", "number", "boolean"]},
+                    "memory_type": {
+                        "type": "string",
+                        "enum": ["fact", "preference", "short_term", "long_term"],
+                    },
+                    "importance": {"type": "integer", "minimum": 1, "maximum": 10},
+                    "ttl_seconds": {"type": "integer", "minimum": 1},
+                },
+                "required": ["key", "value"],
+                "additionalProperties": False,
+            },
+        },
+    ),
+    "recall": (
+        recall,
+        {
+            "description": "Recall what is remembered about the user (optionally one key).",
+            "function_schema": {
+                "type": "object",
+                "properties": {
+                    "key": {"type": "string", "maxLength": 255},
+                    "limit": {"type": "integer", "minimum": 1, "maximum": 100},
+                },
                 "additionalProperties": False,
             },
         },

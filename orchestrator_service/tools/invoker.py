@@ -71,6 +71,7 @@ async def invoke(
     tool_name: str,
     request: InvokeRequest,
     actor: Actor,
+    user_key: str | None = None,
 ) -> InvokeResult:
     """Run one of the agent's tools and record the execution, succeeded or failed."""
     agent = await get_scoped(session, Agent, tenant_id, agent_id, what="Agent")
@@ -93,7 +94,7 @@ async def invoke(
         own.add(execution)
     started = time.perf_counter()
     try:
-        output = await _run(session, runtime, tool, agent, request.arguments, actor)
+        output = await _run(session, runtime, tool, agent, request.arguments, actor, user_key)
     except Exception as exc:
         message = exc.message if isinstance(exc, OrchestratorError) else "internal error"
         await _finish(runtime, execution, started, status="failed", error=scrub(message))
@@ -117,6 +118,7 @@ async def _run(
     agent: Agent,
     arguments: dict,
     actor: Actor,
+    request_user_key: str | None,
 ) -> Any:
     if tool.type == "internal":
         builtin = BUILTINS.get(tool.name)
@@ -128,6 +130,7 @@ async def _run(
             collections=tuple(agent.knowledge_collections or ()),
             runtime=runtime,
             session=session,
+            user_key=request_user_key or actor.label,
         )
         return await builtin[0](arguments, context)
     config = http_config(tool)

@@ -1,0 +1,454 @@
+"""Agent runs: render the prompt, retrieve knowledge, call the model, run the tools it asks
+for, repeat up to a step limit, answer. Every step and metric is on record (seed 004).
+
+Each step is written in a transaction of its own, so a run's record survives its failure and
+shows how far it got; the conversation's messages are written as the run goes.
+"""
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import Field
+from sqlalchemy import update
+
+from orchestrator_service.agents.llm import ChatClient, Completion, ModelFailed
+from orchestrator_service.agents.models import Agent
+from orchestrator_service.agents.templates import render
+from orchestrator_service.audit.service import Actor
+from orchestrator_service.conversations import service as conversations
+from orchestrator_service.conversations.models import ChatConversation
+from orchestrator_service.conversations.schemas import ConversationCreate, MessageCreate
+from orchestrator_service.credentials.service import resolve_secret
+from orchestrator_service.db.runtime import Runtime
+from orchestrator_service.db.tenancy import get_scoped
+from orchestrator_service.errors import OrchestratorError
+from orchestrator_service.executions.models import Execution, ExecutionMetric, ExecutionStep
+from orchestrator_service.rag.search import SearchRequest, search
+from orchestrator_service.schemas import Input
+from orchestrator_service.tools import invoker
+from orchestrator_service.tools import service as tool_service
+from orchestrator_service.tools.schemas import InvokeRequest
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+DEFAULT_KEY_CREDENTIAL = "OPENAI_API_KEY"
+MAX_STEPS = 8
+HISTORY = 20
+MODEL_TIMEOUT = 60.0
+
+
+class RunRequest(Input):
+    """An agent run: the user's input, optionally in an existing conversation."""
+
+    input: str = Field(min_length=1, max_length=100_000)
+    conversation_id: uuid.UUID | None = None
+    variables: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    stream: bool = False
+    background: bool = False
+
+
+class RunFailed(OrchestratorError):
+    """The run ended as failed; the execution record says why."""
+
+    status_code = 502
+    code = "run_failed"
+
+
+Emit = Callable[[str, dict], Awaitable[None]]
+
+
+async def start_run(
+    runtime: Runtime, *, tenant_id: int, agent_id: int, request: RunRequest, actor: Actor
+) -> Execution:
+    """Check the agent and conversation, and record the run as queued."""
+    async with runtime.sessionmaker.begin() as session:
+        agent = await get_scoped(session, Agent, tenant_id, agent_id, what="Agent")
+        if request.conversation_id is not None:
+            conversation = await conversations.get_conversation(
+                session, tenant_id=tenant_id, conversation_id=request.conversation_id
+            )
+        else:
+            conversation = await conversations.create_conversation(
+                session,
+                tenant_id=tenant_id,
+                data=ConversationCreate(channel="web", agent_id=agent.id),
+                actor=actor,
+            )
+        execution = Execution(
+            tenant_id=tenant_id,
+            agent_id=agent.id,
+            user_id=actor.user_id,
+            conversation_id=conversation.id,
+            status="queued",
+            input_prompt=request.input,
+            model_name=agent.model_version,
+            created_by=actor.user_id,
+            meta={"variables": request.variables, "actor": actor.label},
+        )
+        session.add(execution)
+    return execution
+
+
+class _Run:
+    """The state of one run while it executes."""
+
+    def __init__(self, runtime: Runtime, execution: Execution, actor: Actor, emit: Emit) -> None:
+        self.runtime = runtime
+        self.execution = execution
+        self.actor = actor
+        self.emit = emit
+        self.step_index = 0
+        self.tokens_in = self.tokens_out = self.tool_calls = 0
+
+    async def step(
+        self, step_type: str, name: str, work: Callable[[], Awaitable[Any]], *, record_input: Any
+    ) -> Any:
+        """Run `work` as a recorded step; a failure is recorded and re-raised."""
+        started, begun = time.perf_counter(), datetime.now(UTC)
+        index, self.step_index = self.step_index, self.step_index + 1
+        row = ExecutionStep(
+            execution_id=self.execution.id,
+            tenant_id=self.execution.tenant_id,
+            step_type=step_type,
+            step_name=name,
+            status="running",
+            step_index=index,
+            started_at=begun,
+            input=record_input,
+        )
+        try:
+            result = await work()
+        except OrchestratorError as exc:
+            await self._save_step(row, started, status="failed", error=exc)
+            raise
+        await self._save_step(row, started, status="completed", output=_recordable(result))
+        return result
+
+    async def _save_step(
+        self,
+        row: ExecutionStep,
+        started: float,
+        *,
+        status: str,
+        output: Any = None,
+        error: OrchestratorError | None = None,
+    ) -> None:
+        row.status, row.output = status, output
+        row.completed_at = datetime.now(UTC)
+        row.execution_time_ms = int((time.perf_counter() - started) * 1000)
+        if error is not None:
+            row.error_code, row.error_message = error.code, error.message
+        async with self.runtime.sessionmaker.begin() as session:
+            session.add(row)
+
+
+def _recordable(result: Any) -> Any:
+    if isinstance(result, Completion):
+        return {
+            "content": result.content,
+            "tool_calls": result.tool_calls,
+            "tokens_in": result.tokens_in,
+            "tokens_out": result.tokens_out,
+        }
+    return result
+
+
+async def execute_run(
+    runtime: Runtime, execution_id: uuid.UUID, *, stream: bool = False, emit: Emit | None = None
+) -> Execution:
+    """Run a queued execution to its end; the finished record, or `RunFailed` (recorded)."""
+
+    async def quiet(_: str, __: dict) -> None:
+        return None
+
+    async with runtime.sessionmaker.begin() as session:
+        execution = await session.get(Execution, execution_id, with_for_update=True)
+        if execution is None or execution.status != "queued":
+            raise RunFailed("This run is not waiting to start")
+        execution.status = "running"
+        execution.started_at = datetime.now(UTC)
+    actor = Actor(
+        tenant_id=execution.tenant_id,
+        user_id=execution.user_id,
+        key_id=None,
+        label=(execution.meta or {}).get("actor", "agent-run"),
+    )
+    run = _Run(runtime, execution, actor, emit or quiet)
+    started = time.perf_counter()
+    try:
+        answer = await _loop(run, stream=stream)
+    except OrchestratorError as exc:
+        await _finish(run, started, status="failed", error=exc)
+        raise RunFailed(
+            f"The run failed: {exc.message}",
+            details={"execution_id": str(execution.id), "reason": exc.code},
+        ) from None
+    await _finish(run, started, status="completed", output=answer)
+    return run.execution
+
+
+async def _loop(run: _Run, *, stream: bool) -> str:
+    runtime, execution = run.runtime, run.execution
+    tenant_id = execution.tenant_id
+    async with runtime.sessionmaker.begin() as session:
+        agent = await get_scoped(session, Agent, tenant_id, execution.agent_id, what="Agent")
+        conversation = await session.get(ChatConversation, execution.conversation_id)
+        past = await conversations.history(session, conversation, HISTORY)
+        tools = await tool_service.agent_tools(session, tenant_id=tenant_id, agent_id=agent.id)
+    config = agent.config or {}
+    base_url = config.get("base_url") or DEFAULT_BASE_URL
+    variables = (execution.meta or {}).get("variables", {})
+
+    async def prompt() -> dict:
+        text, missing = render(agent.system_prompt_template, variables)
+        return {"prompt": text, "missing": missing}
+
+    system = await run.step("prompt", "render_system_prompt", prompt, record_input=variables)
+    messages = [{"role": "system", "content": system["prompt"]}]
+    if agent.knowledge_collections and runtime.vector_store is not None:
+        knowledge = await run.step(
+            "retrieval",
+            "search_knowledge",
+            lambda: _retrieve(runtime, agent, execution.input_prompt),
+            record_input={"query": execution.input_prompt},
+        )
+        if knowledge:
+            context = "\n\n".join(f"[{k['filename']}] {k['content']}" for k in knowledge)
+            messages.append({"role": "system", "content": f"Relevant knowledge:\n{context}"})
+    messages += [_as_model_message(m) for m in past]
+    messages.append({"role": "user", "content": execution.input_prompt})
+    await _store_message(
+        runtime, conversation, MessageCreate(role="user", content=execution.input_prompt)
+    )
+
+    async with runtime.sessionmaker.begin() as session:
+        api_key = await resolve_secret(
+            session,
+            runtime.sessionmaker,
+            runtime.vault,
+            tenant_id=tenant_id,
+            name=config.get("api_key_credential") or DEFAULT_KEY_CREDENTIAL,
+            consumer=f"agent:{agent.id}",
+            destination=base_url,
+            actor=run.actor,
+        )
+    client = ChatClient(
+        base_url=base_url,
+        api_key=api_key,
+        model=agent.model_version,
+        guard=runtime.tool_guard,
+        timeout=float(config.get("timeout_s", MODEL_TIMEOUT)),
+    )
+    options = {"temperature": agent.temperature, "max_tokens": agent.max_tokens}
+    definitions = [{"type": "function", "function": t.function.model_dump()} for t in tools]
+    known = {t.function.name for t in tools}
+    try:
+        for _ in range(int(config.get("max_steps", MAX_STEPS))):
+            completion = await run.step(
+                "llm",
+                "chat_completion",
+                lambda: _call(client, run, messages, definitions, options, stream),
+                record_input={"messages": len(messages), "tools": sorted(known)},
+            )
+            run.tokens_in += completion.tokens_in
+            run.tokens_out += completion.tokens_out
+            if not completion.tool_calls:
+                answer = completion.content or ""
+                await _store_message(
+                    runtime,
+                    conversation,
+                    MessageCreate(
+                        role="assistant", content=answer, tokens_used=completion.tokens_out
+                    ),
+                )
+                return answer
+            messages.append(
+                {
+                    "role": "assistant",
+                    "content": completion.content,
+                    "tool_calls": completion.tool_calls,
+                }
+            )
+            await _store_message(
+                runtime,
+                conversation,
+                MessageCreate(
+                    role="assistant",
+                    content=completion.content or "",
+                    tool_calls=completion.tool_calls,
+                    tokens_used=completion.tokens_out,
+                ),
+            )
+            for call in completion.tool_calls:
+                result = await _tool(run, agent, conversation, call, known)
+                messages.append(
+                    {
+                        "role": "tool",
+                        "tool_call_id": call.get("id", ""),
+                        "content": json.dumps(result),
+                    }
+                )
+                await _store_message(
+                    runtime,
+                    conversation,
+                    MessageCreate(
+                        role="tool", content=json.dumps(result), tool_call_id=call.get("id")
+                    ),
+                )
+    finally:
+        await client.aclose()
+    raise ModelFailed(f"The model kept calling tools past the step limit ({MAX_STEPS})")
+
+
+async def _call(
+    client: ChatClient,
+    run: _Run,
+    messages: list[dict],
+    tools: list[dict],
+    options: dict,
+    stream: bool,
+) -> Completion:
+    if not stream:
+        return await client.complete(messages, tools, **options)
+    completion = None
+    async for part in client.stream(messages, tools, **options):
+        if isinstance(part, Completion):
+            completion = part
+        else:
+            await run.emit("delta", {"content": part})
+    return completion
+
+
+async def _tool(
+    run: _Run, agent: Agent, conversation: ChatConversation, call: dict, known: set[str]
+) -> Any:
+    """Run one tool call; an unknown tool fails the run, a tool error goes back to the model."""
+    function = call.get("function") or {}
+    name = function.get("name", "")
+    if name not in known:
+        raise ModelFailed(f"The model asked for a tool this agent does not have: {name!r}")
+    try:
+        arguments = json.loads(function.get("arguments") or "{}")
+    except ValueError:
+        return {"error": "the arguments were not valid JSON"}
+    run.tool_calls += 1
+    await run.emit("tool", {"name": name})
+
+    async def invoke() -> Any:
+        async with run.runtime.sessionmaker.begin() as session:
+            try:
+                result = await invoker.invoke(
+                    session,
+                    run.runtime,
+                    tenant_id=agent.tenant_id,
+                    agent_id=agent.id,
+                    tool_name=name,
+                    request=InvokeRequest(arguments=arguments),
+                    actor=run.actor,
+                    user_key=conversation.display_name or str(conversation.id),
+                )
+            except OrchestratorError as exc:  # told to the model, which may recover
+                return {"error": exc.message}
+            return result.output
+
+    return await run.step("tool", name, invoke, record_input=arguments)
+
+
+async def _retrieve(runtime: Runtime, agent: Agent, query: str) -> list[dict]:
+    async with runtime.sessionmaker() as session:
+        results = await search(
+            session,
+            runtime,
+            tenant_id=agent.tenant_id,
+            request=SearchRequest(query=query[:4000], top_k=4, mode="hybrid"),
+            allowed_collections=list(agent.knowledge_collections),
+        )
+    return [r.model_dump(mode="json", include={"filename", "content", "score"}) for r in results]
+
+
+def _as_model_message(message: Any) -> dict:
+    item: dict = {"role": message.role, "content": message.content}
+    if message.tool_calls:
+        item["tool_calls"] = message.tool_calls
+    if message.tool_call_id:
+        item["tool_call_id"] = message.tool_call_id
+    return item
+
+
+async def _store_message(
+    runtime: Runtime, conversation: ChatConversation, data: MessageCreate
+) -> None:
+    async with runtime.sessionmaker.begin() as session:
+        await conversations.add_message(session, conversation=conversation, data=data)
+
+
+async def _finish(
+    run: _Run,
+    started: float,
+    *,
+    status: str,
+    output: str | None = None,
+    error: OrchestratorError | None = None,
+) -> None:
+    elapsed = int((time.perf_counter() - started) * 1000)
+    values = {
+        "status": status,
+        "completed_at": datetime.now(UTC),
+        "execution_time_ms": elapsed,
+        "output_response": output,
+        "tokens_used": run.tokens_in + run.tokens_out,
+    }
+    if error is not None:
+        values |= {"error_code": error.code, "error_message": error.message}
+    metrics = {
+        "latency_ms": elapsed,
+        "tokens_in": run.tokens_in,
+        "tokens_out": run.tokens_out,
+        "tool_calls": run.tool_calls,
+    }
+    async with run.runtime.sessionmaker.begin() as session:
+        await session.execute(
+            update(Execution).where(Execution.id == run.execution.id).values(**values)
+        )
+        session.add_all(
+            ExecutionMetric(
+                execution_id=run.execution.id,
+                tenant_id=run.execution.tenant_id,
+                metric_name=name,
+                metric_value=float(value),
+            )
+            for name, value in metrics.items()
+        )
+    for field, value in values.items():
+        setattr(run.execution, field, value)
+
+
+async def stream_run(runtime: Runtime, execution_id: uuid.UUID) -> AsyncIterator[bytes]:
+    """Server-sent events of a run: `delta` text, `tool` calls, then `done` or `error`."""
+    queue: asyncio.Queue[tuple[str, dict] | None] = asyncio.Queue()
+
+    async def emit(event: str, data: dict) -> None:
+        await queue.put((event, data))
+
+    async def go() -> None:
+        try:
+            execution = await execute_run(runtime, execution_id, stream=True, emit=emit)
+            await emit(
+                "done", {"execution_id": str(execution.id), "output": execution.output_response}
+            )
+        except OrchestratorError as exc:
+            await emit("error", {"code": exc.code, "message": exc.message, "details": exc.details})
+        finally:
+            await queue.put(None)
+
+    task = asyncio.create_task(go())
+    try:
+        while (item := await queue.get()) is not None:
+            event, data = item
+            yield f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
+    finally:
+        await task

@@ -1,0 +1,116 @@
+"""/api/v1/conversations and their messages."""
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, status
+
+from orchestrator_service.auth.dependencies import CurrentActor, require
+from orchestrator_service.auth.principal import Principal
+from orchestrator_service.conversations import service
+from orchestrator_service.conversations.schemas import (
+    ConversationCreate,
+    ConversationOut,
+    ConversationUpdate,
+    MessageCreate,
+    MessageOut,
+)
+from orchestrator_service.conversations.shadow import file_in_shadow_rag
+from orchestrator_service.db.session import Session
+from orchestrator_service.pagination import Page, PageParams, page_params
+
+router = APIRouter(prefix="/conversations", tags=["conversations"])
+Reader = Annotated[Principal, Depends(require("conversations:read"))]
+Writer = Annotated[Principal, Depends(require("conversations:write"))]
+Paging = Annotated[PageParams, Depends(page_params)]
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+async def create_conversation(
+    data: ConversationCreate, principal: Writer, actor: CurrentActor, session: Session
+) -> ConversationOut:
+    """Open a conversation."""
+    conversation = await service.create_conversation(
+        session, tenant_id=principal.tenant_id, data=data, actor=actor
+    )
+    return ConversationOut.model_validate(conversation)
+
+
+@router.get("")
+async def list_conversations(
+    principal: Reader,
+    session: Session,
+    page: Paging,
+    agent_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+) -> Page[ConversationOut]:
+    """List the tenant's conversations."""
+    rows, cursor = await service.list_conversations(
+        session, tenant_id=principal.tenant_id, page=page, agent_id=agent_id
+    )
+    return Page(items=[ConversationOut.model_validate(c) for c in rows], next_cursor=cursor)
+
+
+@router.get("/{conversation_id}")
+async def get_conversation(
+    conversation_id: uuid.UUID, principal: Reader, session: Session
+) -> ConversationOut:
+    """Show one conversation."""
+    conversation = await service.get_conversation(
+        session, tenant_id=principal.tenant_id, conversation_id=conversation_id
+    )
+    return ConversationOut.model_validate(conversation)
+
+
+@router.patch("/{conversation_id}")
+async def update_conversation(
+    conversation_id: uuid.UUID,
+    data: ConversationUpdate,
+    request: Request,
+    principal: Writer,
+    actor: CurrentActor,
+    session: Session,
+) -> ConversationOut:
+    """Change a conversation; closing it files it in Shadow RAG if its agent wants that."""
+    conversation, closed = await service.update_conversation(
+        session,
+        tenant_id=principal.tenant_id,
+        conversation_id=conversation_id,
+        data=data,
+        actor=actor,
+    )
+    if closed:
+        await file_in_shadow_rag(session, request.app.state.runtime, conversation, actor=actor)
+    return ConversationOut.model_validate(conversation)
+
+
+@router.delete("/{conversation_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_conversation(
+    conversation_id: uuid.UUID, principal: Writer, actor: CurrentActor, session: Session
+) -> None:
+    """Delete a conversation and its messages."""
+    await service.delete_conversation(
+        session, tenant_id=principal.tenant_id, conversation_id=conversation_id, actor=actor
+    )
+
+
+@router.post("/{conversation_id}/messages", status_code=status.HTTP_201_CREATED)
+async def add_message(
+    conversation_id: uuid.UUID, data: MessageCreate, principal: Writer, session: Session
+) -> MessageOut:
+    """Append a message (the conversation's totals follow)."""
+    conversation = await service.get_conversation(
+        session, tenant_id=principal.tenant_id, conversation_id=conversation_id
+    )
+    message = await service.add_message(session, conversation=conversation, data=data)
+    return MessageOut.model_validate(message)
+
+
+@router.get("/{conversation_id}/messages")
+async def list_messages(
+    conversation_id: uuid.UUID, principal: Reader, session: Session, page: Paging
+) -> Page[MessageOut]:
+    """The conversation's message history, newest first."""
+    rows, cursor = await service.list_messages(
+        session, tenant_id=principal.tenant_id, conversation_id=conversation_id, page=page
+    )
+    return Page(items=[MessageOut.model_validate(m) for m in rows], next_cursor=cursor)

@@ -1,0 +1,45 @@
+"""Shadow RAG (seed 003): a finished conversation becomes a document in the tenant's
+"Shadow RAG" collection, when its agent has `config.shadow_rag` on."""
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from orchestrator_service.agents.models import Agent
+from orchestrator_service.audit.service import Actor
+from orchestrator_service.conversations.models import ChatConversation
+from orchestrator_service.conversations.service import history
+from orchestrator_service.db.runtime import Runtime
+from orchestrator_service.rag import service as rag_service
+
+COLLECTION = "Shadow RAG"
+MAX_MESSAGES = 10_000
+
+
+async def file_in_shadow_rag(
+    session: AsyncSession, runtime: Runtime, conversation: ChatConversation, *, actor: Actor
+) -> str | None:
+    """Queue the conversation's transcript for ingestion; the document id, or None if the
+    agent does not keep a Shadow RAG (or there is nothing to keep)."""
+    if conversation.agent_id is None:
+        return None
+    agent = await session.get(Agent, conversation.agent_id)
+    if agent is None or not (agent.config or {}).get("shadow_rag"):
+        return None
+    lines = [
+        f"{message.role}: {message.content}"
+        for message in await history(session, conversation, MAX_MESSAGES)
+        if message.role in ("user", "assistant") and message.content.strip()
+    ]
+    if not lines:
+        return None
+    document, _ = await rag_service.upload(
+        session,
+        runtime.settings,
+        tenant_id=conversation.tenant_id,
+        filename=f"conversation-{conversation.id}.txt",
+        data="\n\n".join(lines).encode(),
+        collection=COLLECTION,
+        metadata={"conversation_id": str(conversation.id), "agent_id": agent.id},
+        replace=False,
+        actor=actor,
+    )
+    return document.id
