@@ -286,6 +286,7 @@ async def _serve(args: argparse.Namespace) -> int:
             port=args.port,
             log_level=settings.log_level.lower(),
             access_log=False,  # The request-context middleware logs each request with its id.
+            timeout_graceful_shutdown=int(settings.shutdown_timeout),
         )
         # uvicorn re-raises the stop signal once it has shut down gracefully; with a no-op
         # handler in place the process goes on to release the databases and exits 0.
@@ -305,7 +306,11 @@ def _ignore(_signum: int, _frame: object) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `orchestrator` console script."""
     args = _parser().parse_args(argv)
-    configure_logging()
+    try:
+        logging_settings = Settings()
+        configure_logging(logging_settings.log_level, logging_settings.log_format)
+    except ValidationError:
+        configure_logging()  # the command reports the configuration error itself
     command = {
         ("serve", None): _serve,
         ("migrate", None): _migrate,

@@ -53,7 +53,13 @@ class Settings(BaseSettings):
     reconcile_interval_seconds: float = Field(
         default=300.0, gt=0, description="How often the reconciler runs in a serving process."
     )
-    log_level: str = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="`json` for one JSON object per line (containers)."
+    )
+    shutdown_timeout: float = Field(
+        default=30.0, gt=0, description="Seconds SIGTERM waits for requests and jobs in flight."
+    )
 
 
 @lru_cache

@@ -1,6 +1,7 @@
 """HTTP conventions shared by every route: request ids, body limits, one error body."""
 
 import contextvars
+import json
 import logging
 import re
 import time
@@ -14,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from orchestrator_service.credentials.scrub import install_log_scrubbing
 from orchestrator_service.errors import OrchestratorError
+from orchestrator_service.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("orchestrator_service.access")
@@ -45,16 +47,42 @@ class RequestIdLogFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Attach `request_id` (or "-") and keep the record."""
-        record.request_id = request_id_var.get() or "-"
+        if not hasattr(record, "request_id"):
+            record.request_id = request_id_var.get() or "-"
         return True
 
 
-def configure_logging(level: str = "INFO") -> None:
-    """Log lines that carry the request id of the request they belong to."""
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, request id and the request's
+    tenant, route, status and duration when the record has them."""
+
+    _EXTRAS = ("tenant_id", "method", "route", "status", "duration_ms")
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Render the record as JSON."""
+        entry = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "request_id": getattr(record, "request_id", None),
+        }
+        entry |= {k: getattr(record, k) for k in self._EXTRAS if hasattr(record, k)}
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        elif record.exc_text:
+            entry["exception"] = record.exc_text
+        return json.dumps(entry, default=str)
+
+
+def configure_logging(level: str = "INFO", log_format: str = "text") -> None:
+    """Log lines (text, or JSON) that carry the request id of the request they belong to."""
     handler = logging.StreamHandler()
     handler.addFilter(RequestIdLogFilter())
     handler.setFormatter(
-        logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
+        JsonFormatter()
+        if log_format == "json"
+        else logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
     )
     logging.basicConfig(level=level, handlers=[handler], force=True)
     install_log_scrubbing()
@@ -110,12 +138,25 @@ class RequestContextMiddleware:
                 response = error_response(500, "internal_error", "An unexpected error occurred")
                 await response(scope, receive, send)
         finally:
+            elapsed = time.perf_counter() - started
+            route = _route_label(scope)
+            principal = scope.get("state", {}).get("principal")
+            HTTP_REQUESTS.labels(scope["method"], route, str(status[0])).inc()
+            HTTP_LATENCY.labels(scope["method"], route).observe(elapsed)
             access_log.info(
                 "%s %s %s %.1fms",
                 scope["method"],
                 scope["path"],
                 status[0],
-                (time.perf_counter() - started) * 1000,
+                elapsed * 1000,
+                extra={
+                    "request_id": request_id,
+                    "tenant_id": getattr(principal, "tenant_id", None),
+                    "method": scope["method"],
+                    "route": route,
+                    "status": status[0],
+                    "duration_ms": round(elapsed * 1000, 1),
+                },
             )
             request_id_var.reset(token)
 
@@ -163,6 +204,20 @@ class BodyTooLarge(StarletteHTTPException):
     def __init__(self, limit: int) -> None:
         super().__init__(413, f"The request body exceeds {limit} bytes")
         self.limit = limit
+
+
+def _route_label(scope: Scope) -> str:
+    """The matched route's full template (`/api/v1/users/{user_id}`), for bounded metric labels.
+
+    Routes of nested routers carry templates relative to their router, so the concrete path's
+    leading segments stand in for the prefixes (path parameters never contain a slash here).
+    """
+    route = getattr(scope.get("route"), "path", None)
+    if route is None:
+        return "unmatched"
+    depth = route.rstrip("/").count("/")
+    prefix = "/".join(scope["path"].rstrip("/").split("/")[: -depth or None])
+    return f"{prefix}{route}" if depth else scope["path"]
 
 
 def install_http_conventions(

@@ -12,6 +12,7 @@ from orchestrator_service.config import Settings, get_settings
 from orchestrator_service.credentials.scrub import install_log_scrubbing
 from orchestrator_service.db.runtime import Runtime, boot
 from orchestrator_service.http import install_http_conventions
+from orchestrator_service.metrics import metrics_endpoint
 from orchestrator_service.rag.jobs import running_worker
 
 
@@ -40,6 +41,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         max_body_bytes=settings.max_body_bytes,
         large_bodies={f"{API_PREFIX}/rag/documents": upload_limit},
     )
+    app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
     app.include_router(health.router)
     app.include_router(api_router())
     return app

@@ -27,6 +27,7 @@ from orchestrator_service.credentials.keys import NONCE_BYTES, KeyProvider, load
 from orchestrator_service.credentials.models import Credential, VaultDataKey, VaultState
 from orchestrator_service.credentials.scrub import remember_secret
 from orchestrator_service.errors import VaultError
+from orchestrator_service.metrics import VAULT_DECRYPTIONS
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +134,7 @@ class Vault:
                 raw[:NONCE_BYTES], raw[NONCE_BYTES:], value_context(credential)
             )
         except (ValueError, InvalidTag):
+            VAULT_DECRYPTIONS.labels("refused").inc()
             raise VaultError(
                 f"Credential {credential.name!r} ({credential.id_uuid}) cannot be decrypted: its "
                 "ciphertext is not bound to this record (copied from another credential or "
@@ -140,6 +142,7 @@ class Vault:
             ) from None
         secret_text = secret.decode()
         remember_secret(secret_text)
+        VAULT_DECRYPTIONS.labels("ok").inc()
         return secret_text
 
     async def data_key_of(self, session: AsyncSession, credential: Credential) -> DataKey:

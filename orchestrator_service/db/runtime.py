@@ -21,6 +21,8 @@ from orchestrator_service.db.embedded import EmbeddedPostgres
 from orchestrator_service.db.heal.healer import HealReport, heal
 from orchestrator_service.db.heal.targets import METADATA, VECTORS
 from orchestrator_service.db.urls import normalize_url
+from orchestrator_service.errors import OrchestratorError
+from orchestrator_service.metrics import HEAL_DURATION, HEALS
 from orchestrator_service.rag.embedders import Embedder
 from orchestrator_service.rag.embedders.local import DIMENSIONS, LocalEmbedder
 from orchestrator_service.rag.vector_store import VectorStore
@@ -91,9 +93,19 @@ async def heal_databases(
     databases: Databases, settings: Settings, *, dry_run: bool = False
 ) -> dict[str, HealReport]:
     """Heal the metadata database, then the vector database when it is reached over SQL."""
-    reports = {"metadata": await heal(METADATA, databases.metadata, settings, dry_run=dry_run)}
+    targets = [(METADATA, databases.metadata)]
     if databases.vectors is not None:
-        reports["vectors"] = await heal(VECTORS, databases.vectors, settings, dry_run=dry_run)
+        targets.append((VECTORS, databases.vectors))
+    reports = {}
+    for target, url in targets:
+        try:
+            report = await heal(target, url, settings, dry_run=dry_run)
+        except OrchestratorError:
+            HEALS.labels(target.name, "failed").inc()
+            raise
+        HEALS.labels(target.name, "fast_path" if report.fast_path else "healed").inc()
+        HEAL_DURATION.labels(target.name).set(report.duration_ms / 1000)
+        reports[target.name] = report
     return reports
 
 

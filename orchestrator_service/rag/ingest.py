@@ -15,6 +15,7 @@ from sqlalchemy import update
 from orchestrator_service.audit.service import Actor
 from orchestrator_service.credentials.service import resolve_secret
 from orchestrator_service.db.runtime import Runtime
+from orchestrator_service.metrics import INGESTED_CHUNKS, INGESTION_JOBS
 from orchestrator_service.rag import storage
 from orchestrator_service.rag.chunking import chunk
 from orchestrator_service.rag.documents import Chunk, ParseError
@@ -101,6 +102,8 @@ async def ingest_document(
             doc.chunk_count = doc.chunks_done = len(chunks)
             doc.embedding_model = embedder.model_id
         await store.delete_source(tenant_id, document_id, keep_generation=generation)
+        INGESTION_JOBS.labels("ready").inc()
+        INGESTED_CHUNKS.inc(len(chunks))
     except (ParseError, FileNotFoundError) as exc:
         reason = exc.message if isinstance(exc, ParseError) else "The uploaded file is missing"
         await _fail(runtime, document_id, tenant_id, previous, reason)
@@ -167,6 +170,7 @@ async def _fail(
     runtime: Runtime, document_id: str, tenant_id: int, previous: str | None, reason: str
 ) -> None:
     """Delete the attempt's vectors and record why; a replace keeps the ready copy."""
+    INGESTION_JOBS.labels("failed").inc()
     try:
         await runtime.vector_store.delete_source(tenant_id, document_id, keep_generation=previous)
     except Exception:  # the reconciler removes what could not be deleted now

@@ -85,11 +85,16 @@ class IngestionWorker:
         )
 
     async def stop(self) -> None:
-        """Stop taking jobs, let the running ones finish, and disconnect."""
+        """Stop taking jobs and let the running ones finish within the shutdown timeout; a job
+        still running then is cancelled and, its heartbeat gone, picked up again by another
+        worker after its lease."""
         if self._manager is not None:
             self._manager.shutdown.set()
         if self._task is not None:
-            await self._task
+            try:
+                await asyncio.wait_for(self._task, self.runtime.settings.shutdown_timeout)
+            except TimeoutError:
+                log.warning("jobs still running at shutdown were handed back to the queue")
         if self._connection is not None:
             await self._connection.close()
 

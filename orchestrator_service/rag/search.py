@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from orchestrator_service.db.runtime import Runtime
 from orchestrator_service.errors import InvalidInput
+from orchestrator_service.metrics import SEARCH_LATENCY
 from orchestrator_service.rag.embedders.local import MODEL_ID as LOCAL_MODEL
 from orchestrator_service.rag.filters import check_filter
 from orchestrator_service.rag.ingest import embedder_for
@@ -55,6 +56,24 @@ async def search(
     allowed_collections: list[str] | None = None,
 ) -> list[SearchResult]:
     """The best `top_k` chunks of the tenant's ready documents for the query."""
+    with SEARCH_LATENCY.labels(request.mode).time():
+        return await _search(
+            session,
+            runtime,
+            tenant_id=tenant_id,
+            request=request,
+            allowed_collections=allowed_collections,
+        )
+
+
+async def _search(
+    session: AsyncSession,
+    runtime: Runtime,
+    *,
+    tenant_id: int,
+    request: SearchRequest,
+    allowed_collections: list[str] | None,
+) -> list[SearchResult]:
     if request.filters is not None:
         check_filter(request.filters)
     if runtime.vector_store is None:

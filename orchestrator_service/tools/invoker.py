@@ -20,6 +20,7 @@ from orchestrator_service.credentials.service import resolve_secret
 from orchestrator_service.db.runtime import Runtime
 from orchestrator_service.db.tenancy import get_scoped
 from orchestrator_service.errors import Conflict, InvalidInput, NotFound, OrchestratorError
+from orchestrator_service.metrics import TOOL_INVOCATIONS
 from orchestrator_service.tools.builtins import BUILTINS, ToolContext
 from orchestrator_service.tools.http_runner import call_http_tool
 from orchestrator_service.tools.models import Tool, ToolExecution
@@ -98,7 +99,9 @@ async def invoke(
     except Exception as exc:
         message = exc.message if isinstance(exc, OrchestratorError) else "internal error"
         await _finish(runtime, execution, started, status="failed", error=scrub(message))
+        TOOL_INVOCATIONS.labels(tool.type, getattr(exc, "code", "internal_error")).inc()
         raise
+    TOOL_INVOCATIONS.labels(tool.type, "completed").inc()
     output = _safe(output)
     duration = await _finish(runtime, execution, started, status="completed", output=output)
     await count_use(session, tool)

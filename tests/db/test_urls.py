@@ -55,3 +55,19 @@ def test_bad_urls_are_refused_with_a_reason(raw: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message) as info:
         normalize_url(raw)
     assert ":p@" not in info.value.message
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "postgresql://postgres.ref:pw@aws-0-us-east-1.pooler.supabase.com:6543/postgres",
+        "postgresql://u:pw@pgbouncer.internal:5432/db?pgbouncer=true",
+    ],
+)
+def test_a_transaction_pooler_is_refused_before_healing(raw: str) -> None:
+    from orchestrator_service.db.heal.healer import refuse_transaction_pooler
+    from orchestrator_service.errors import HealError
+
+    with pytest.raises(HealError, match="session lock") as info:
+        refuse_transaction_pooler(normalize_url(raw))
+    assert "pw@" not in info.value.message

@@ -360,8 +360,24 @@ class Healer:
         self.report.applied.append({"kind": kind, "object": obj})
 
 
+# Supabase's transaction-mode pooler: each statement may run on another server session.
+TRANSACTION_POOLER_PORT = 6543
+
+
+def refuse_transaction_pooler(url: URL) -> None:
+    """The heal holds a session-level advisory lock, which a transaction-mode pooler cannot
+    keep; refuse with the URL to use instead rather than heal unprotected."""
+    if url.port == TRANSACTION_POOLER_PORT or url.query.get("pgbouncer") == "true":
+        raise HealError(
+            f"{url.host}:{url.port} looks like a transaction-mode connection pooler, which "
+            "cannot hold the heal's session lock. Use the direct connection string "
+            "(db.<project>.supabase.co:5432) or the pooler's session mode (port 5432)."
+        )
+
+
 async def heal(
     target: HealTarget, url: URL, settings: Settings, *, dry_run: bool = False
 ) -> HealReport:
     """Heal one database and return the report; raise `HealError` if it cannot be healed."""
+    refuse_transaction_pooler(url)
     return await Healer(target, url, settings).run(dry_run=dry_run)
