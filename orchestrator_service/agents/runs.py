@@ -198,6 +198,10 @@ async def _loop(run: _Run, *, stream: bool) -> str:
         agent = await get_scoped(session, Agent, tenant_id, execution.agent_id, what="Agent")
         conversation = await session.get(ChatConversation, execution.conversation_id)
         past = await conversations.history(session, conversation, HISTORY)
+        # A window that starts mid-exchange (a tool result without its call) is refused by
+        # chat-completions APIs: start it at a user message.
+        while past and past[0].role != "user":
+            past.pop(0)
         tools = await tool_service.agent_tools(session, tenant_id=tenant_id, agent_id=agent.id)
     config = agent.config or {}
     base_url = config.get("base_url") or DEFAULT_BASE_URL
@@ -246,8 +250,9 @@ async def _loop(run: _Run, *, stream: bool) -> str:
     options = {"temperature": agent.temperature, "max_tokens": agent.max_tokens}
     definitions = [{"type": "function", "function": t.function.model_dump()} for t in tools]
     known = {t.function.name for t in tools}
+    limit = int(config.get("max_steps", MAX_STEPS))
     try:
-        for _ in range(int(config.get("max_steps", MAX_STEPS))):
+        for _ in range(limit):
             completion = await run.step(
                 "llm",
                 "chat_completion",
@@ -301,7 +306,7 @@ async def _loop(run: _Run, *, stream: bool) -> str:
                 )
     finally:
         await client.aclose()
-    raise ModelFailed(f"The model kept calling tools past the step limit ({MAX_STEPS})")
+    raise ModelFailed(f"The model kept calling tools past the step limit ({limit})")
 
 
 async def _call(
@@ -438,7 +443,12 @@ async def stream_run(runtime: Runtime, execution_id: uuid.UUID) -> AsyncIterator
         try:
             execution = await execute_run(runtime, execution_id, stream=True, emit=emit)
             await emit(
-                "done", {"execution_id": str(execution.id), "output": execution.output_response}
+                "done",
+                {
+                    "execution_id": str(execution.id),
+                    "conversation_id": str(execution.conversation_id),
+                    "output": execution.output_response,
+                },
             )
         except OrchestratorError as exc:
             await emit("error", {"code": exc.code, "message": exc.message, "details": exc.details})

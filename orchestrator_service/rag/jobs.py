@@ -101,21 +101,18 @@ class IngestionWorker:
 
 @asynccontextmanager
 async def running_worker(runtime: "Runtime") -> AsyncIterator[IngestionWorker]:
-    """An ingestion worker, and the reconciler on its schedule (first run at once), for the
-    duration of the block, when a vector store is set up."""
+    """A job worker (ingestions, background runs) and the reconciler on its schedule (first
+    run at once), for the duration of the block."""
     from orchestrator_service.rag.reconcile import reconcile_periodically
 
     worker = IngestionWorker(runtime)
-    sweeper = None
-    if runtime.vector_store is not None:
-        await worker.start()
-        sweeper = asyncio.create_task(
-            reconcile_periodically(runtime, runtime.settings.reconcile_interval_seconds),
-            name="reconciler",
-        )
+    await worker.start()
+    sweeper = asyncio.create_task(
+        reconcile_periodically(runtime, runtime.settings.reconcile_interval_seconds),
+        name="reconciler",
+    )
     try:
         yield worker
     finally:
-        if sweeper is not None:
-            sweeper.cancel()
+        sweeper.cancel()
         await worker.stop()

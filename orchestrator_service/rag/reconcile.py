@@ -150,14 +150,14 @@ async def _expired(
 
 
 async def reconcile_periodically(runtime: Runtime, interval_seconds: float) -> None:
-    """Reconcile now and then every `interval_seconds`, logging what was fixed."""
+    """Purge expired agent memories and reconcile, now and every `interval_seconds`."""
     while True:
         try:
+            async with runtime.sessionmaker.begin() as session:
+                await purge_expired(session)
             report = await reconcile(runtime)
             if any(report.counts().values()):
                 log.info("reconciled: %s", report.counts())
-            async with runtime.sessionmaker.begin() as session:
-                await purge_expired(session)
         except Exception:  # a failed round is retried at the next one
             log.exception("reconciliation failed")
         await asyncio.sleep(interval_seconds)

@@ -47,6 +47,7 @@ async def search_knowledge(arguments: dict, context: ToolContext) -> dict:
         return {
             "status": "not_configured",
             "message": "This agent has no knowledge collections, or no vector store is set up",
+            "collections": list(context.collections),
             "results": [],
         }
     results = await search(

@@ -5,6 +5,7 @@ import json
 import subprocess
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -14,24 +15,20 @@ from pydantic import SecretStr
 from sqlalchemy.engine import URL
 
 from orchestrator_service.config import Settings
-from orchestrator_service.db.runtime import Runtime, boot
+from orchestrator_service.db.runtime import boot
 from orchestrator_service.main import create_app
 from orchestrator_service.rag.jobs import running_worker
 from orchestrator_service.rag.reconcile import reconcile
 from orchestrator_service.rag.vector_store import VectorRecord
-from tests.conftest import Caller, new_tenant, sql, url_string
+from tests.conftest import new_tenant, sql, url_string
 from tests.rag.test_ingest import DOCS, _upload, _wait
 from tests.test_cli import ORCHESTRATOR, cli_env
 
 SEARCH = "/api/v1/rag/search"
 
 
-@pytest.fixture
-async def served(
-    settings: Settings, vector_cluster
-) -> AsyncIterator[tuple[Runtime, httpx.AsyncClient, Caller, Caller, object, URL]]:
-    """A service whose vector store can be stopped, with two tenants and a worker."""
-    cluster, vectors = vector_cluster
+@asynccontextmanager
+async def _serving(settings: Settings, vectors: URL) -> AsyncIterator[tuple]:
     configured = settings.model_copy(update={"vector_database_url": SecretStr(url_string(vectors))})
     async with boot(configured) as runtime, running_worker(runtime):
         app = create_app(configured, runtime=runtime)
@@ -39,7 +36,22 @@ async def served(
         async with httpx.AsyncClient(transport=transport, base_url="http://rag.test") as client:
             a = await new_tenant(runtime, "search-a")
             b = await new_tenant(runtime, "search-b")
-            yield runtime, client, a, b, cluster, vectors
+            yield runtime, client, a, b, vectors
+
+
+@pytest.fixture
+async def served(settings: Settings, vectors_db: URL) -> AsyncIterator[tuple]:
+    """A service with a vector database, two tenants and a worker."""
+    async with _serving(settings, vectors_db) as service:
+        yield service
+
+
+@pytest.fixture
+async def served_stoppable(settings: Settings, vector_cluster) -> AsyncIterator[tuple]:
+    """The same, with the vector store in a cluster of its own that the test can stop."""
+    cluster, vectors = vector_cluster
+    async with _serving(settings, vectors) as service:
+        yield (*service, cluster)
 
 
 async def _ready(client, caller, name, text, collection="General") -> dict:
@@ -176,7 +188,7 @@ async def test_agent_search_is_limited_to_its_collections(served) -> None:
 
 
 async def test_a_delete_removes_vectors_metadata_and_file(served) -> None:
-    runtime, client, a, _, _, vectors = served
+    runtime, client, a, _, vectors = served
     document = await _ready(client, a, "gone.txt", "Delete me completely.")
     path = Path(
         (
@@ -199,8 +211,8 @@ async def test_a_delete_removes_vectors_metadata_and_file(served) -> None:
     assert rows[0]["n"] == 0 and not path.exists()
 
 
-async def test_vector_store_down_during_delete_and_search(served) -> None:
-    runtime, client, a, _, cluster, vectors = served
+async def test_vector_store_down_during_delete_and_search(served_stoppable) -> None:
+    runtime, client, a, _, vectors, cluster = served_stoppable
     keep = await _ready(client, a, "keep.txt", "Lima has a port called Callao.")
     doomed = await _ready(client, a, "doomed.txt", "Callao is the port of Lima.")
 
@@ -240,7 +252,7 @@ async def test_vector_store_down_during_delete_and_search(served) -> None:
 async def test_planted_orphans_are_listed_by_a_dry_run_and_removed_by_the_reconciler(
     served, fresh_db: URL, settings: Settings, tmp_path: Path
 ) -> None:
-    runtime, client, a, _, _, vectors = served
+    runtime, client, a, _, vectors = served
     stuck = await _ready(client, a, "stuck.txt", "Stuck in deleting.")
     await sql(fresh_db, "UPDATE rag_documents SET status = 'deleting' WHERE id = $1", stuck["id"])
     ghost = str(uuid.uuid4())

@@ -57,7 +57,7 @@ async def test_builtins_exist_as_global_internal_tools(client, tenant_a: Caller)
     listed = (await client.get("/api/v1/tools", headers=tenant_a.headers)).json()["items"]
     builtins = {t["name"]: t for t in listed if t["type"] == "internal"}
 
-    assert set(builtins) == {"get_current_time", "search_knowledge"}
+    assert set(builtins) == {"get_current_time", "search_knowledge", "remember", "recall"}
     for tool in builtins.values():
         assert tool["tenant_id"] is None
         assert tool["is_enabled"] is True

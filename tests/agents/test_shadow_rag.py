@@ -1,0 +1,83 @@
+"""Shadow RAG: closing a conversation of an agent with `config.shadow_rag` files its transcript
+(user and assistant turns) as a document of the tenant's "Shadow RAG" collection, which the
+worker ingests until searchable; an agent without it leaves nothing behind."""
+
+from orchestrator_service.rag.jobs import running_worker
+from tests.agents.conftest import (
+    Call,
+    Say,
+    ScriptedModel,
+    Service,
+    create_agent,
+    eventually,
+    get_json,
+    run_agent,
+)
+
+SHADOW = "Shadow RAG"
+QUESTION = "When does the Miraflores shop open?"
+ANSWER = "The Miraflores shop opens at nine in the morning."
+
+
+async def test_closing_a_conversation_files_it_in_shadow_rag_only_when_the_agent_wants(
+    vector_service: Service, model: ScriptedModel
+) -> None:
+    client, tenant = vector_service.client, vector_service.tenant
+    keeper = await create_agent(client, tenant, model, config={"shadow_rag": True})
+    forgetter = await create_agent(client, tenant, model, name="Forgetful")
+    model.play(Call("get_current_time"), Say(ANSWER), Say("Shipping takes five days."))
+    kept = (await run_agent(client, tenant, keeper["id"], QUESTION)).json()
+    forgotten = (await run_agent(client, tenant, forgetter["id"], "How long is shipping?")).json()
+    assert kept["status"] == forgotten["status"] == "completed"
+
+    for run in (kept, forgotten):
+        closed = await client.patch(
+            f"/api/v1/conversations/{run['conversation_id']}",
+            headers=tenant.headers,
+            json={"status": "closed"},
+        )
+        assert closed.status_code == 200, closed.text
+        assert closed.json()["status"] == "closed"
+
+    async with running_worker(vector_service.runtime):
+        documents = await eventually(
+            lambda: get_json(client, tenant, "/rag/documents"),
+            lambda page: (
+                bool(page["items"])
+                and all(d["status"] in ("ready", "failed") for d in page["items"])
+            ),
+        )
+
+    [document] = documents["items"]
+    assert document["status"] == "ready", document
+    assert document["collection"] == SHADOW
+    assert document["filename"] == f"conversation-{kept['conversation_id']}.txt"
+    assert document["metadata"] == {
+        "conversation_id": kept["conversation_id"],
+        "agent_id": keeper["id"],
+    }
+    assert document["chunk_count"] >= 1
+
+    found = await client.post(
+        "/api/v1/rag/search",
+        headers=tenant.headers,
+        json={"query": "shop opening hours", "collections": [SHADOW]},
+    )
+    assert found.status_code == 200, found.text
+    results = found.json()["items"]
+    assert {r["document_id"] for r in results} == {document["id"]}
+    transcript = "\n".join(r["content"] for r in results)
+    assert f"user: {QUESTION}" in transcript
+    assert f"assistant: {ANSWER}" in transcript
+    assert "tool:" not in transcript and "get_current_time" not in transcript
+
+    # Closing it again files nothing more.
+    again = await client.patch(
+        f"/api/v1/conversations/{kept['conversation_id']}",
+        headers=tenant.headers,
+        json={"status": "closed"},
+    )
+    assert again.status_code == 200, again.text
+    assert [d["id"] for d in (await get_json(client, tenant, "/rag/documents"))["items"]] == [
+        document["id"]
+    ]
