@@ -183,7 +183,9 @@ async def test_builtin_get_current_time(client, tenant_a: Caller, fresh_db) -> N
     ]
 
 
-async def test_builtin_search_knowledge_without_a_vector_store_says_so(client, tenant_a: Caller) -> None:
+async def test_builtin_search_knowledge_without_a_vector_store_says_so(
+    client, tenant_a: Caller
+) -> None:
     agent = await create_agent(
         client,
         tenant_a,
