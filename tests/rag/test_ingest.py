@@ -285,3 +285,49 @@ async def test_a_worker_killed_midway_is_replaced_and_leaves_one_clean_copy(
     assert len(rows) == 1 and rows[0]["n"] == document["chunk_count"]
     attempts = await sql(fresh_db, "SELECT attempts FROM rag_documents WHERE id = $1", document_id)
     assert attempts[0]["attempts"] == 2
+
+
+def test_rag_ingest_loads_a_folder_with_progress(
+    rag_settings: Settings, fresh_db: URL, vectors_db: URL, tmp_path: Path
+) -> None:
+    folder = tmp_path / "docs"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "a.txt").write_text("Bulk loaded notes about the Callao port.")
+    (folder / "sub" / "b.md").write_text("# Heading\n\nMore **bulk** notes about Lima.")
+    (folder / "empty.txt").write_text("  ")
+    env = cli_env(
+        tmp_path,
+        ORCH_DATABASE_URL=url_string(fresh_db),
+        ORCH_VECTOR_DATABASE_URL=url_string(vectors_db),
+    )
+    env["ORCH_DATA_DIR"] = str(rag_settings.data_dir)
+    created = subprocess.run(
+        [ORCHESTRATOR, "tenant", "create", "bulk", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert created.returncode == 0, created.stderr
+
+    result = subprocess.run(
+        [ORCHESTRATOR, "rag", "ingest", str(folder), "--tenant", "bulk", "--collection", "Docs"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+    assert result.returncode == 1  # one file could not be ingested, and the command says so
+    assert "3/3" in result.stderr and "2 ready, 1 failed" in result.stderr
+    assert "empty.txt" in result.stderr
+    rows = asyncio.run(_count(fresh_db))
+    assert rows == {"ready": 2, "failed": 1}
+
+
+async def _count(url: URL) -> dict[str, int]:
+    rows = await sql(
+        url,
+        "SELECT status, count(*) AS n FROM rag_documents WHERE collection = 'Docs' GROUP BY status",
+    )
+    return {r["status"]: r["n"] for r in rows}
