@@ -8,6 +8,7 @@ from `orchestrator reconcile [--dry-run] [--json]`.
 
 import asyncio
 import logging
+import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 
 # An ingestion untouched for this many leases, with no job queued or running, is given up on.
 _LEASES_BEFORE_FAILING = 5
+_FILE_GRACE_SECONDS = 600
 
 
 @dataclass
@@ -97,7 +99,16 @@ async def _orphan_vectors(runtime: Runtime, documents: dict, report: ReconcileRe
     store = runtime.vector_store
     if store is None:
         return
-    for source in await store.sources():
+    sources = await store.sources()
+    # Documents created after this round's snapshot may already have vectors: not orphans.
+    unknown = [s.source_id for s in sources if s.source_id not in documents]
+    if unknown:
+        async with runtime.sessionmaker() as session:
+            newer = set(
+                await session.scalars(select(RagDocument.id).where(RagDocument.id.in_(unknown)))
+            )
+        sources = [s for s in sources if s.source_id not in newer]
+    for source in sources:
         doc = documents.get(source.source_id)
         if doc is not None and doc.tenant_id == source.tenant_id:
             if doc.status in ("queued", "processing", "deleting"):
@@ -121,8 +132,11 @@ def _orphan_files(runtime: Runtime, documents: dict, report: ReconcileReport) ->
     root = Path(runtime.settings.data_dir).resolve() / "uploads"
     if not root.exists():
         return
+    # An upload writes its file just before its row commits: a young file may belong to a
+    # document this round cannot see yet.
+    cutoff = time.time() - _FILE_GRACE_SECONDS
     for path in root.glob("*/*"):
-        if path.is_file() and path.name not in documents:
+        if path.is_file() and path.name not in documents and path.stat().st_mtime < cutoff:
             report.orphan_files.append(str(path))
             if not report.dry_run:
                 storage.remove(path)

@@ -36,7 +36,7 @@ def rag_settings(settings: Settings, vectors_db: URL) -> Settings:
     return settings.model_copy(
         update={
             "vector_database_url": SecretStr(url_string(vectors_db)),
-            "ingest_lease_seconds": 3.0,
+            "ingest_lease_seconds": 30.0,
         }
     )
 
@@ -126,7 +126,7 @@ async def test_every_format_reaches_ready_with_its_chunks_in_the_vector_store(
     kinds = {}
     for name, document_id in ids.items():
         document = await _wait(client, tenant, document_id)
-        assert document["status"] == "ready", document
+        assert document["status"] == "ready", document["error"]
         assert document["chunk_count"] >= 1
         assert document["chunks_done"] == document["chunk_count"]
         assert document["embedding_model"] == runtime.embedder.model_id
@@ -169,6 +169,7 @@ async def test_same_bytes_return_the_existing_document_and_replace_reingests(
         )
     )[0]["generation"]
 
+    assert document["status"] == "ready", document["error"]
     again = await _upload(client, tenant, "renamed.txt", data)
     assert again.status_code == 200 and again.json()["id"] == document["id"]
     elsewhere = await _upload(client, tenant, "a.txt", data, collection="Other")
@@ -229,9 +230,10 @@ async def test_uploads_over_the_limit_are_413(rag_settings: Settings) -> None:
 async def test_a_worker_killed_midway_is_replaced_and_leaves_one_clean_copy(
     rag_settings: Settings, fresh_db: URL, vectors_db: URL, tmp_path: Path
 ) -> None:
+    rag_settings = rag_settings.model_copy(update={"ingest_lease_seconds": 3.0})
     long_text = "\n\n".join(
         f"Section {i}. " + " ".join(f"word{i}_{j} is described in detail here." for j in range(40))
-        for i in range(120)
+        for i in range(400)  # several embedding groups, so progress shows before the end
     ).encode()
     async with boot(rag_settings) as runtime:
         tenant = await new_tenant(runtime, "kill")

@@ -2,7 +2,9 @@
 against a vector store that is its own PostgreSQL cluster, stopped and started for real."""
 
 import json
+import os
 import subprocess
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -273,6 +275,8 @@ async def test_planted_orphans_are_listed_by_a_dry_run_and_removed_by_the_reconc
     stray = Path(settings.data_dir).resolve() / "uploads" / str(a.tenant_id) / str(uuid.uuid4())
     stray.parent.mkdir(parents=True, exist_ok=True)
     stray.write_bytes(b"no metadata either")
+    an_hour_ago = time.time() - 3600  # younger files may belong to uploads still committing
+    os.utime(stray, (an_hour_ago, an_hour_ago))
 
     env = cli_env(
         tmp_path,
