@@ -27,10 +27,10 @@ from orchestrator_service.rag.vector_store import VectorRecord
 
 log = logging.getLogger(__name__)
 
-# Chunks handed to the embedder at once: it sorts them by length and pads per sub-batch, so
-# bigger groups waste fewer padded tokens; progress is reported once per group.
-EMBED_GROUP = 256
-WRITE_BATCH = 64
+# Chunks embedded per call. The whole document is sorted by token count first, so each call
+# pads as little as the embedder alone would, writes overlap the next call, and progress moves
+# every batch.
+BATCH = 64
 
 
 SYSTEM = "system:ingestion"
@@ -127,10 +127,11 @@ async def _embed_and_write(
     generation: str,
     chunks: list[Chunk],
 ) -> None:
-    """Embed group n+1 while group n is written, so writing costs (almost) no extra time."""
+    """Embed batch n+1 while batch n is written, so writing costs (almost) no extra time."""
     writing: asyncio.Task | None = None
-    for start in range(0, len(chunks), EMBED_GROUP):
-        batch = chunks[start : start + EMBED_GROUP]
+    ordered = sorted(chunks, key=lambda c: c.tokens)
+    for start in range(0, len(ordered), BATCH):
+        batch = ordered[start : start + BATCH]
         vectors = await embedder.embed([c.content for c in batch])
         records = [
             VectorRecord(
@@ -158,8 +159,7 @@ async def _embed_and_write(
 async def _write(
     runtime: Runtime, document_id: str, records: list[VectorRecord], *, done: int
 ) -> None:
-    for start in range(0, len(records), WRITE_BATCH):
-        await runtime.vector_store.add(records[start : start + WRITE_BATCH])
+    await runtime.vector_store.add(records)
     await _set(runtime, document_id, chunks_done=done)
 
 

@@ -233,7 +233,7 @@ async def test_a_worker_killed_midway_is_replaced_and_leaves_one_clean_copy(
     rag_settings = rag_settings.model_copy(update={"ingest_lease_seconds": 3.0})
     long_text = "\n\n".join(
         f"Section {i}. " + " ".join(f"word{i}_{j} is described in detail here." for j in range(40))
-        for i in range(400)  # several embedding groups, so progress shows before the end
+        for i in range(120)
     ).encode()
     async with boot(rag_settings) as runtime:
         tenant = await new_tenant(runtime, "kill")
