@@ -31,6 +31,7 @@ from pathlib import Path
 import asyncpg
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from report import markdown_table  # bench/ is on sys.path when run
 from sqlalchemy import Connection
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -320,18 +321,6 @@ def build_rows(noop: dict, compile_ms: dict, empty: dict, boots: dict) -> list[d
             "verdict": boots_verdict(boots["rounds"]),
         },
     ]
-
-
-def markdown_table(rows: list[dict]) -> str:
-    """The rows as a padded markdown table."""
-    columns = list(rows[0])
-    widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in columns}
-    lines = [
-        "| " + " | ".join(c.ljust(widths[c]) for c in columns) + " |",
-        "|" + "|".join("-" * (widths[c] + 2) for c in columns) + "|",
-    ]
-    lines += ["| " + " | ".join(r[c].ljust(widths[c]) for c in columns) + " |" for r in rows]
-    return "\n".join(lines)
 
 
 async def server_version(base: URL) -> str:

@@ -54,6 +54,7 @@ from pathlib import Path
 import asyncpg
 import psutil
 from pydantic import SecretStr
+from report import markdown_table  # bench/ is on sys.path when run
 from sqlalchemy.engine import URL
 
 from orchestrator_service.audit.service import Actor
@@ -797,18 +798,6 @@ def breakdown_rows(rounds: list[dict]) -> list[dict]:
         }
         for stage, seconds, calls in rows
     ]
-
-
-def markdown_table(rows: list[dict]) -> str:
-    """The rows as a padded markdown table."""
-    columns = list(rows[0])
-    widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in columns}
-    lines = [
-        "| " + " | ".join(c.ljust(widths[c]) for c in columns) + " |",
-        "|" + "|".join("-" * (widths[c] + 2) for c in columns) + "|",
-    ]
-    lines += ["| " + " | ".join(r[c].ljust(widths[c]) for c in columns) + " |" for r in rows]
-    return "\n".join(lines)
 
 
 def thread_settings(runtime: Runtime) -> dict:

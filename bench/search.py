@@ -51,6 +51,7 @@ from pathlib import Path
 import asyncpg
 import numpy as np
 from pgvector.asyncpg import register_vector
+from report import markdown_table  # bench/ is on sys.path when run
 from sqlalchemy.engine import URL
 
 from orchestrator_service.config import Settings
@@ -565,18 +566,6 @@ def build_rows(loaded: dict, found: dict, fallback: dict) -> list[dict]:
             "PASS" if filtered_k == QUERIES else f"FAIL: {QUERIES - filtered_k} short",
         ),
     ]
-
-
-def markdown_table(rows: list[dict]) -> str:
-    """The rows as a padded markdown table."""
-    columns = list(rows[0])
-    widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in columns}
-    lines = [
-        "| " + " | ".join(c.ljust(widths[c]) for c in columns) + " |",
-        "|" + "|".join("-" * (widths[c] + 2) for c in columns) + "|",
-    ]
-    lines += ["| " + " | ".join(r[c].ljust(widths[c]) for c in columns) + " |" for r in rows]
-    return "\n".join(lines)
 
 
 async def check_plans(conn: asyncpg.Connection, vector: np.ndarray) -> dict[str, bool]:
