@@ -16,7 +16,6 @@ refused and fails the test.
 import asyncio
 import json
 import re
-import socket
 import socketserver
 import threading
 import time
@@ -28,7 +27,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TypeVar
 
 import asyncpg
-import httpcore
 import httpx
 import pytest
 from pydantic import SecretStr
@@ -40,49 +38,14 @@ from orchestrator_service.db.urls import asyncpg_dsn, with_database
 from orchestrator_service.main import create_app
 from orchestrator_service.tools.ssrf import Guard
 from tests.conftest import Caller, new_tenant, url_string
+from tests.network import network  # noqa: F401 (autouse fence)
 
-LOOPBACK = frozenset({"127.0.0.1", "::1"})
-LOOPBACK_NAMES = LOOPBACK | {"localhost", None}
 LLM_KEY = f"sk-scripted-{uuid.uuid4().hex}"
 TEMPLATE = "You are {{ bot }}, the assistant of {{ company }}. Greet {{ customer }} by name."
 VARIABLES = {"bot": "Ana", "company": "Acme Peru", "customer": "Rosa"}
 RENDERED = "You are Ana, the assistant of Acme Peru. Greet Rosa by name."
 
 T = TypeVar("T")
-
-
-class OutsideLoopback(AssertionError):
-    """A test tried to reach beyond loopback."""
-
-
-@pytest.fixture(autouse=True)
-def network(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    """Refuse, and fail the test for, any connection or name lookup beyond loopback."""
-    refused: list[str] = []
-    connect_tcp = httpcore.AnyIOBackend.connect_tcp
-    getaddrinfo = socket.getaddrinfo
-
-    async def fenced_connect_tcp(
-        self: httpcore.AnyIOBackend, host: str, port: int, **kwargs: Any
-    ) -> httpcore.AsyncNetworkStream:
-        """Connect to loopback only."""
-        if host not in LOOPBACK:
-            refused.append(f"{host}:{port}")
-            raise OutsideLoopback(f"a test tried to connect to {host}:{port}")
-        return await connect_tcp(self, host, port, **kwargs)
-
-    def fenced_getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
-        """Resolve loopback names only."""
-        name = host.decode() if isinstance(host, bytes) else host
-        if name not in LOOPBACK_NAMES:
-            refused.append(f"lookup {name}")
-            raise socket.gaierror(socket.EAI_NONAME, f"no DNS in tests ({name})")
-        return getaddrinfo(host, *args, **kwargs)
-
-    monkeypatch.setattr(httpcore.AnyIOBackend, "connect_tcp", fenced_connect_tcp)
-    monkeypatch.setattr(socket, "getaddrinfo", fenced_getaddrinfo)
-    yield refused
-    assert not refused, f"traffic beyond loopback: {refused}"
 
 
 # --- the scripted model ---------------------------------------------------------------------

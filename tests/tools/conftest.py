@@ -12,12 +12,11 @@ import socket
 import socketserver
 import threading
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import httpcore
 import httpx
 import pytest
 from sqlalchemy.engine import URL
@@ -27,9 +26,8 @@ from orchestrator_service.db.runtime import Runtime
 from orchestrator_service.main import create_app
 from orchestrator_service.tools.ssrf import Guard
 from tests.conftest import Caller, sql
+from tests.network import network  # noqa: F401 (autouse fence)
 
-LOOPBACK = frozenset({"127.0.0.1", "::1"})
-LOOPBACK_NAMES = LOOPBACK | {"localhost", None}
 FAKE_DNS = {
     "localhost": ["127.0.0.1", "::1"],
     "tools.test": ["127.0.0.1"],
@@ -39,52 +37,6 @@ FAKE_DNS = {
 }
 SLOW_SECONDS = 2.0
 HUGE_BYTES = 256 * 1024
-
-
-class OutsideLoopback(AssertionError):
-    """A test tried to reach beyond loopback."""
-
-
-@dataclass
-class NetworkSpy:
-    """Every TCP connection the guarded HTTP client asked for, and every name looked up."""
-
-    connections: list[tuple[str, int]] = field(default_factory=list)
-    lookups: list[str] = field(default_factory=list)
-
-    @property
-    def beyond_loopback(self) -> list[tuple[str, int]]:
-        """The connection attempts to anything but loopback."""
-        return [(host, port) for host, port in self.connections if host not in LOOPBACK]
-
-
-@pytest.fixture(autouse=True)
-def network(monkeypatch: pytest.MonkeyPatch) -> Iterator[NetworkSpy]:
-    """Record outbound connections; any beyond loopback is refused and fails the test."""
-    spy = NetworkSpy()
-    connect_tcp = httpcore.AnyIOBackend.connect_tcp
-    getaddrinfo = socket.getaddrinfo
-
-    async def spying_connect_tcp(
-        self: httpcore.AnyIOBackend, host: str, port: int, **kwargs: Any
-    ) -> httpcore.AsyncNetworkStream:
-        spy.connections.append((host, port))
-        if host not in LOOPBACK:
-            raise OutsideLoopback(f"a test tried to connect to {host}:{port}")
-        return await connect_tcp(self, host, port, **kwargs)
-
-    def fenced_getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
-        name = host.decode() if isinstance(host, bytes) else host
-        if name not in LOOPBACK_NAMES:
-            spy.lookups.append(name)
-            raise socket.gaierror(socket.EAI_NONAME, f"no DNS in tests ({name})")
-        return getaddrinfo(host, *args, **kwargs)
-
-    monkeypatch.setattr(httpcore.AnyIOBackend, "connect_tcp", spying_connect_tcp)
-    monkeypatch.setattr(socket, "getaddrinfo", fenced_getaddrinfo)
-    yield spy
-    assert not spy.beyond_loopback, f"connections beyond loopback: {spy.beyond_loopback}"
-    assert not spy.lookups, f"system name lookups: {spy.lookups}"
 
 
 async def fake_resolver(host: str, port: int) -> list[str]:

@@ -9,8 +9,8 @@ from urllib.parse import quote
 import pytest
 
 from tests.conftest import Caller
+from tests.network import NetworkSpy
 from tests.tools.conftest import (
-    NetworkSpy,
     ToolServer,
     audit_entries,
     create_agent,

@@ -5,8 +5,8 @@ by a name resolving there, or by a redirect hop; each refusal is a failed `tool_
 from urllib.parse import quote
 
 from tests.conftest import Caller
+from tests.network import NetworkSpy
 from tests.tools.conftest import (
-    NetworkSpy,
     ToolServer,
     create_agent,
     error_of,
