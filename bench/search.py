@@ -510,7 +510,7 @@ def build_rows(loaded: dict, found: dict, fallback: dict) -> list[dict]:
             ratio(md["p99"], exact["p99"]),
         ),
         row(
-            f"Recall@{K} of match_documents (ef_search {EF_DEFAULT}, pinned by the function)",
+            f"Recall@{K} of match_documents (the ef_search the function sets for k={K})",
             fmt_recall(rec["match_documents"]),
             "1.000 (exact)",
             ratio(rec["match_documents"]["mean"], 1),
