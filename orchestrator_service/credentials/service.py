@@ -17,7 +17,7 @@ from orchestrator_service.credentials.schemas import (
 )
 from orchestrator_service.credentials.vault import Vault
 from orchestrator_service.db.integrity import flush_or_conflict
-from orchestrator_service.db.tenancy import get_scoped, scoped
+from orchestrator_service.db.tenancy import get_scoped, owned
 from orchestrator_service.errors import Forbidden, InvalidInput, NotFound, VaultError
 from orchestrator_service.pagination import PageParams, paginate
 
@@ -88,12 +88,6 @@ async def create_credential(
     return credential
 
 
-def _owned(owner: int | None):
-    if owner is None:
-        return select(Credential).where(Credential.tenant_id.is_(None))
-    return scoped(Credential, owner)
-
-
 async def list_credentials(
     session: AsyncSession,
     *,
@@ -103,7 +97,7 @@ async def list_credentials(
     category: str | None = None,
 ) -> tuple[list[Credential], str | None]:
     """The owner's credentials (metadata only), newest first."""
-    stmt = _owned(owner)
+    stmt = owned(Credential, owner)
     if status is not None:
         stmt = stmt.where(Credential.status == status)
     if category is not None:
@@ -115,12 +109,7 @@ async def get_credential(
     session: AsyncSession, *, owner: int | None, credential_id: uuid.UUID
 ) -> Credential:
     """One credential of the owner, or 404."""
-    if owner is not None:
-        return await get_scoped(session, Credential, owner, credential_id, what="Credential")
-    credential = await session.scalar(_owned(None).where(Credential.id_uuid == credential_id))
-    if credential is None:
-        raise NotFound("Credential not found")
-    return credential
+    return await get_scoped(session, Credential, owner, credential_id, what="Credential")
 
 
 async def update_credential(

@@ -15,17 +15,26 @@ def scoped(model: type[M], tenant_id: int) -> Select[tuple[M]]:
     return select(model).where(model.tenant_id == tenant_id)
 
 
+def owned(model: type[M], owner: int | None) -> Select[tuple[M]]:
+    """The rows of an owner: a tenant's, or with None the global rows (no tenant) that
+    platform-admin keys manage. Only for models that have global rows."""
+    if owner is None:
+        return select(model).where(model.tenant_id.is_(None))
+    return scoped(model, owner)
+
+
 async def get_scoped(
-    session: AsyncSession, model: type[M], tenant_id: int, object_id: Any, *, what: str
+    session: AsyncSession, model: type[M], tenant_id: int | None, object_id: Any, *, what: str
 ) -> M:
-    """The tenant's object with this id, or `NotFound` (also for another tenant's id)."""
+    """The object with this id among `owned(model, tenant_id)`, or `NotFound` (also for
+    another tenant's id)."""
     column = model.id
     kind = column.type.python_type
     try:
         key = object_id if isinstance(object_id, kind) else kind(str(object_id))
     except (TypeError, ValueError):
         raise NotFound(f"{what} not found") from None
-    row = await session.scalar(scoped(model, tenant_id).where(column == key))
+    row = await session.scalar(owned(model, tenant_id).where(column == key))
     if row is None:
         raise NotFound(f"{what} not found")
     return row

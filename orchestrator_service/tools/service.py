@@ -107,11 +107,6 @@ async def get_tool(session: AsyncSession, *, owner: int | None, tool_id: int) ->
 
 async def _owned_tool(session: AsyncSession, owner: int | None, tool_id: int) -> Tool:
     """A tool the owner may change: a tenant only its own, a platform admin only globals."""
-    if owner is None:
-        tool = await session.scalar(_visible(None).where(Tool.id == tool_id))
-        if tool is None:
-            raise NotFound("Tool not found")
-        return tool
     return await get_scoped(session, Tool, owner, tool_id, what="Tool")
 
 
