@@ -8,8 +8,10 @@ it import the `network` fixture.
 """
 
 import socket
+import socketserver
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from http.server import ThreadingHTTPServer
 from typing import Any
 
 import httpcore
@@ -63,3 +65,14 @@ def network(monkeypatch: pytest.MonkeyPatch) -> Iterator[NetworkSpy]:
     yield spy
     assert not spy.beyond_loopback, f"connections beyond loopback: {spy.beyond_loopback}"
     assert not spy.lookups, f"system name lookups: {spy.lookups}"
+
+
+class LoopbackHTTPServer(ThreadingHTTPServer):
+    """A threaded test HTTP server that binds without a reverse lookup of its address."""
+
+    daemon_threads = True
+
+    def server_bind(self) -> None:
+        """Bind without HTTPServer's reverse DNS lookup (no DNS in tests)."""
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = self.server_address[:2]

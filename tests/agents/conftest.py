@@ -16,14 +16,13 @@ refused and fails the test.
 import asyncio
 import json
 import re
-import socketserver
 import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, TypeVar
 
 import asyncpg
@@ -38,7 +37,7 @@ from orchestrator_service.db.urls import asyncpg_dsn, with_database
 from orchestrator_service.main import create_app
 from orchestrator_service.tools.ssrf import Guard
 from tests.conftest import Caller, new_tenant, url_string
-from tests.network import network  # noqa: F401 (autouse fence)
+from tests.network import LoopbackHTTPServer, network  # noqa: F401 (autouse fence)
 
 LLM_KEY = f"sk-scripted-{uuid.uuid4().hex}"
 TEMPLATE = "You are {{ bot }}, the assistant of {{ company }}. Greet {{ customer }} by name."
@@ -260,16 +259,10 @@ class _ModelHandler(BaseHTTPRequestHandler):
         """Keep the test output quiet."""
 
 
-class _ModelHttpServer(ThreadingHTTPServer):
+class _ModelHttpServer(LoopbackHTTPServer):
     """A threaded HTTP server that knows its ScriptedModel."""
 
-    daemon_threads = True
     model: "ScriptedModel"
-
-    def server_bind(self) -> None:
-        """Bind without HTTPServer's reverse lookup of the address (no DNS in tests)."""
-        socketserver.TCPServer.server_bind(self)
-        self.server_name, self.server_port = self.server_address[:2]
 
 
 class ScriptedModel:

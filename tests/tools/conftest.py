@@ -9,11 +9,10 @@ forgot to install the fake resolver. The tool servers are real HTTP servers on 1
 
 import json
 import socket
-import socketserver
 import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -26,7 +25,7 @@ from orchestrator_service.db.runtime import Runtime
 from orchestrator_service.main import create_app
 from orchestrator_service.tools.ssrf import Guard
 from tests.conftest import Caller, sql
-from tests.network import network  # noqa: F401 (autouse fence)
+from tests.network import LoopbackHTTPServer, network  # noqa: F401 (autouse fence)
 
 FAKE_DNS = {
     "localhost": ["127.0.0.1", "::1"],
@@ -139,16 +138,10 @@ def _echo(received: Received) -> dict:
     }
 
 
-class _Server(ThreadingHTTPServer):
+class _Server(LoopbackHTTPServer):
     """A threaded HTTP server that knows the ToolServer recording for it."""
 
-    daemon_threads = True
     tool: "ToolServer"
-
-    def server_bind(self) -> None:
-        """Bind without HTTPServer's reverse lookup of the address (no DNS in tests)."""
-        socketserver.TCPServer.server_bind(self)
-        self.server_name, self.server_port = self.server_address[:2]
 
 
 class ToolServer:
