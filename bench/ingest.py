@@ -60,7 +60,7 @@ from sqlalchemy.engine import URL
 from orchestrator_service.audit.service import Actor
 from orchestrator_service.config import Settings
 from orchestrator_service.db.embedded import EmbeddedPostgres
-from orchestrator_service.db.runtime import Runtime, boot
+from orchestrator_service.bootstrap import Runtime, boot
 from orchestrator_service.db.urls import asyncpg_dsn
 from orchestrator_service.rag import ingest, storage
 from orchestrator_service.rag import service as rag_service
@@ -395,7 +395,7 @@ def instrumented(runtime: Runtime, timings: Timings) -> Iterator[None]:
 @contextmanager
 def padding_counted(runtime: Runtime, into: dict[str, float]) -> Iterator[None]:
     """Add the tokens the model runs (batch x width: padding included) to `into`."""
-    session = runtime.embedder._session
+    session = runtime.embedders.local._session
     run = session.run
 
     def counted(output_names, feeds, *args, **kwargs):
@@ -501,7 +501,7 @@ async def measure_round(
                 used: dict[str, float] = defaultdict(float)
                 with meter.measure(used), padding_counted(runtime, used):
                     if kind == "embedder":
-                        runtime.embedder.embed_sync(texts)
+                        runtime.embedders.local.embed_sync(texts)
                     else:
                         ids.append(
                             await upload_and_ingest(
@@ -565,7 +565,7 @@ async def verify(
 async def warm_up(runtime: Runtime, tenant_id: int, largest: Document) -> dict:
     """Embed the largest document alone, then ingest it under tracemalloc; note memory."""
     rss = {"after_boot_and_corpus": max_rss_bytes()}
-    runtime.embedder.embed_sync([c.content for c in largest.chunks])
+    runtime.embedders.local.embed_sync([c.content for c in largest.chunks])
     rss["after_embedder_warm_up"] = max_rss_bytes()
     tracemalloc.start()
     try:
@@ -802,12 +802,12 @@ def breakdown_rows(rounds: list[dict]) -> list[dict]:
 
 def thread_settings(runtime: Runtime) -> dict:
     """onnxruntime's thread options as the embedder set them, and the relevant environment."""
-    options = runtime.embedder._session.get_session_options()
+    options = runtime.embedders.local._session.get_session_options()
     return {
         "intra_op_num_threads": options.intra_op_num_threads,
         "inter_op_num_threads": options.inter_op_num_threads,
         "execution_mode": str(options.execution_mode),
-        "providers": runtime.embedder._session.get_providers(),
+        "providers": runtime.embedders.local._session.get_providers(),
         "env": {
             name: os.environ.get(name)
             for name in ("OMP_NUM_THREADS", "TOKENIZERS_PARALLELISM", "RAYON_NUM_THREADS")

@@ -4,12 +4,12 @@ from fastapi import APIRouter, Depends
 
 from orchestrator_service.agents.router import router as agents_router
 from orchestrator_service.audit.router import router as audit_router
-from orchestrator_service.auth.dependencies import authenticate
 from orchestrator_service.auth.router import public_router as auth_public_router
 from orchestrator_service.auth.router import router as auth_router
 from orchestrator_service.business_assets.router import router as business_assets_router
 from orchestrator_service.conversations.router import router as conversations_router
 from orchestrator_service.credentials.router import router as credentials_router
+from orchestrator_service.deps import current_principal
 from orchestrator_service.executions.router import router as executions_router
 from orchestrator_service.rag.router import router as rag_router
 from orchestrator_service.tenants.router import router as tenants_router
@@ -24,7 +24,7 @@ def api_router() -> APIRouter:
     """All API routes; authentication is required by construction, not per route."""
     api = APIRouter(prefix=PREFIX)
     api.include_router(auth_public_router)
-    protected = APIRouter(dependencies=[Depends(authenticate)])
+    protected = APIRouter(dependencies=[Depends(current_principal)])
     for router in (
         auth_router,
         tenants_router,

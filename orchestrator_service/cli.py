@@ -7,18 +7,24 @@ import signal
 import sys
 from pathlib import Path
 
+import uvicorn
 from pydantic import ValidationError
 
 from orchestrator_service.audit.service import Actor
+from orchestrator_service.bootstrap import (
+    Runtime,
+    boot,
+    heal_databases,
+    open_databases,
+    running_jobs,
+)
 from orchestrator_service.config import Settings
 from orchestrator_service.credentials.rotation import rotate
-from orchestrator_service.db.runtime import Runtime, boot, heal_databases, open_databases
 from orchestrator_service.errors import ConfigError, OrchestratorError
 from orchestrator_service.http import configure_logging
+from orchestrator_service.jobs.schedule import sweep
+from orchestrator_service.main import create_app
 from orchestrator_service.rag import service as rag_service
-from orchestrator_service.rag.ingest import ingest_document
-from orchestrator_service.rag.jobs import running_worker
-from orchestrator_service.rag.reconcile import reconcile
 from orchestrator_service.rag.remote_sql import remote_schema_sql
 from orchestrator_service.tenants import service as tenant_service
 from orchestrator_service.tenants.schemas import TenantCreate
@@ -193,7 +199,8 @@ async def _rag_ingest(args: argparse.Namespace) -> int:
             async with runtime.sessionmaker.begin() as session:
                 document, _ = await rag_service.upload(
                     session,
-                    runtime.settings,
+                    runtime.files,
+                    max_bytes=runtime.settings.max_upload_bytes,
                     tenant_id=tenant_id,
                     filename=path.name,
                     data=path.read_bytes(),
@@ -203,7 +210,7 @@ async def _rag_ingest(args: argparse.Namespace) -> int:
                     actor=CLI_ACTOR,
                 )
             ids.append(document.id)
-        async with running_worker(runtime):
+        async with running_jobs(runtime):
             states = await rag_service.wait_for(runtime.sessionmaker, ids, progress=_progress_bar)
     failed = [(s.filename, s.error) for s in states if s.status == "failed"]
     print(f"\n{len(states) - len(failed)} ready, {len(failed)} failed", file=sys.stderr)
@@ -221,7 +228,7 @@ async def _rag_reindex(args: argparse.Namespace) -> int:
             runtime.sessionmaker, tenant_id=tenant_id, collection=args.collection
         )
         for done, document_id in enumerate(ids, start=1):
-            await ingest_document(runtime, document_id, embedder_name=args.embedder)
+            await runtime.ingestor.ingest(document_id, embedder_name=args.embedder)
             _progress_bar(done, len(ids))
         states = await rag_service.wait_for(runtime.sessionmaker, ids, progress=lambda *_: None)
     unchanged = [s.filename for s in states if s.error]
@@ -244,7 +251,7 @@ async def _supabase_sql(_: argparse.Namespace) -> int:
 
 async def _reconcile(args: argparse.Namespace) -> int:
     async with boot(_settings()) as runtime:
-        report = await reconcile(runtime, dry_run=args.dry_run)
+        report = await sweep(runtime.sessionmaker, runtime.reconciler, dry_run=args.dry_run)
     if args.json:
         print(json.dumps(report.as_dict()))
     else:
@@ -272,12 +279,8 @@ async def _first_tenant(runtime: Runtime, base_url: str) -> None:
 
 
 async def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from orchestrator_service.main import create_app
-
     settings = _settings()
-    async with boot(settings) as runtime, running_worker(runtime):
+    async with boot(settings) as runtime, running_jobs(runtime):
         if runtime.databases.embedded is not None:
             await _first_tenant(runtime, f"http://{args.host}:{args.port}")
         config = uvicorn.Config(

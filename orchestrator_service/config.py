@@ -1,10 +1,11 @@
 """The one settings object: every `ORCH_` variable the service reads is a field here."""
 
+import warnings
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -32,9 +33,10 @@ class Settings(BaseSettings):
     )
     heal_ddl_lock_timeout_ms: int = Field(default=500, gt=0)
     heal_ddl_retries: int = Field(default=8, ge=0)
-    tool_allowed_hosts: str = Field(
+    outbound_allowed_hosts: str = Field(
         default="",
-        description="Comma-separated hosts, IPs or networks tools may reach though private.",
+        description="Comma-separated hosts, IPs or networks that outbound calls (tools, model "
+        "and embedding APIs) may reach though private.",
     )
     max_body_bytes: int = Field(
         default=1_048_576, gt=0, description="Largest JSON request body accepted."
@@ -42,7 +44,7 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(
         default=50 * 1024 * 1024, gt=0, description="Largest document upload accepted."
     )
-    ingest_lease_seconds: float = Field(
+    job_lease_seconds: float = Field(
         default=60.0, gt=0, description="A job whose worker stops beating this long is retried."
     )
     openai_embedding_base_url: str = "https://api.openai.com/v1"
@@ -60,6 +62,31 @@ class Settings(BaseSettings):
     shutdown_timeout: float = Field(
         default=30.0, gt=0, description="Seconds SIGTERM waits for requests and jobs in flight."
     )
+
+    # Old names, still read: each warns and stands in for its new name when that is unset.
+    tool_allowed_hosts: str | None = Field(default=None, description="Old name.")
+    ingest_lease_seconds: float | None = Field(default=None, gt=0, description="Old name.")
+
+    @model_validator(mode="after")
+    def _renamed(self) -> Self:
+        for old, new in _RENAMED.items():
+            value = getattr(self, old)
+            if value is None:
+                continue
+            warnings.warn(
+                f"ORCH_{old.upper()} is deprecated: use ORCH_{new.upper()}",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            if new not in self.model_fields_set:
+                setattr(self, new, value)
+        return self
+
+
+_RENAMED = {
+    "tool_allowed_hosts": "outbound_allowed_hosts",
+    "ingest_lease_seconds": "job_lease_seconds",
+}
 
 
 @lru_cache

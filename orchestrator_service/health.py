@@ -1,9 +1,11 @@
 """Liveness and readiness; readiness carries the heal report."""
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
+
+from orchestrator_service.deps import ReadinessDep
 
 router = APIRouter(prefix="/health", tags=["health"])
 
@@ -15,9 +17,8 @@ async def live() -> dict:
 
 
 @router.get("/ready")
-async def ready(request: Request) -> JSONResponse:
+async def ready(runtime: ReadinessDep) -> JSONResponse:
     """Ready once every database healed and verified, and the metadata database answers."""
-    runtime = getattr(request.app.state, "runtime", None)
     if runtime is None or not runtime.healed:
         return JSONResponse({"ready": False, "reason": "schema not healed yet"}, status_code=503)
     heal = {name: report.as_dict() for name, report in runtime.heal_reports.items()}

@@ -8,12 +8,11 @@ from fastapi import FastAPI
 from orchestrator_service import __version__, health
 from orchestrator_service.api import PREFIX as API_PREFIX
 from orchestrator_service.api import api_router
+from orchestrator_service.bootstrap import Runtime, boot, running_jobs
 from orchestrator_service.config import Settings, get_settings
 from orchestrator_service.credentials.scrub import install_log_scrubbing
-from orchestrator_service.db.runtime import Runtime, boot
 from orchestrator_service.http import install_http_conventions
 from orchestrator_service.metrics import metrics_endpoint
-from orchestrator_service.rag.jobs import running_worker
 
 
 def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> FastAPI:
@@ -27,7 +26,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             app.state.runtime = runtime
             yield
             return
-        async with boot(settings) as booted, running_worker(booted):
+        async with boot(settings) as booted, running_jobs(booted):
             app.state.runtime = booted
             yield
 

@@ -7,10 +7,10 @@ repeated rows, unlike offsets) and cost the same at any depth.
 
 import base64
 import json
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
-from fastapi import Query
 from pydantic import BaseModel
 from sqlalchemy import Select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,16 +27,6 @@ class PageParams(BaseModel):
     cursor: str | None = None
 
 
-def page_params(
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page")] = 50,
-    cursor: Annotated[
-        str | None, Query(max_length=500, description="`next_cursor` of the previous page")
-    ] = None,
-) -> PageParams:
-    """Read the pagination parameters of a list request."""
-    return PageParams(limit=limit, cursor=cursor)
-
-
 T = TypeVar("T")
 
 
@@ -45,6 +35,13 @@ class Page(BaseModel, Generic[T]):
 
     items: list[T]
     next_cursor: str | None
+
+
+def page_of(schema: type[T], rows: Iterable[Any], cursor: str | None = None) -> Page[T]:
+    """A page of `schema` items made from rows (ORM objects or items already of `schema`)."""
+    validate = getattr(schema, "model_validate", None)
+    items = [row if isinstance(row, schema) or validate is None else validate(row) for row in rows]
+    return Page(items=items, next_cursor=cursor)
 
 
 def _encode(created_at: datetime, id_: Any) -> str:

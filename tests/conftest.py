@@ -16,9 +16,9 @@ import pytest
 from sqlalchemy.engine import URL
 
 from orchestrator_service.audit.service import Actor
+from orchestrator_service.bootstrap import Runtime, boot
 from orchestrator_service.config import Settings
 from orchestrator_service.db.embedded import EmbeddedPostgres
-from orchestrator_service.db.runtime import Runtime, boot
 from orchestrator_service.db.urls import asyncpg_dsn, normalize_url, with_database
 from orchestrator_service.main import create_app
 from orchestrator_service.tenants import service as tenant_service

@@ -3,10 +3,10 @@
 import httpx
 from sqlalchemy.engine import URL
 
+from orchestrator_service.bootstrap import boot
 from orchestrator_service.config import Settings
 from orchestrator_service.db.heal.healer import heal
 from orchestrator_service.db.heal.targets import METADATA
-from orchestrator_service.db.runtime import boot
 from orchestrator_service.main import create_app
 from tests.conftest import sql
 

@@ -74,9 +74,9 @@ async def test_sigterm_finishes_what_is_in_flight_and_stops_cleanly(
 ) -> None:
     env = cli_env(
         tmp_path,
-        ORCH_TOOL_ALLOWED_HOSTS="127.0.0.1",
+        ORCH_OUTBOUND_ALLOWED_HOSTS="127.0.0.1",
         ORCH_SHUTDOWN_TIMEOUT="60",
-        ORCH_INGEST_LEASE_SECONDS="3",
+        ORCH_JOB_LEASE_SECONDS="3",
     )
     port = _free_port()
     log = tmp_path / "serve.log"

@@ -4,7 +4,7 @@ Expired facts are never returned, and the reconciler's rounds purge them."""
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orchestrator_service.agents.models import AgentMemory
@@ -94,6 +94,16 @@ async def forget(
         )
     )
     return result.rowcount > 0
+
+
+async def count_expired(session: AsyncSession) -> int:
+    """How many facts have expired and wait for the purge."""
+    return (
+        await session.scalar(
+            select(func.count()).where(AgentMemory.expires_at <= datetime.now(UTC))
+        )
+        or 0
+    )
 
 
 async def purge_expired(session: AsyncSession) -> int:

@@ -3,11 +3,10 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request, status
+from fastapi import APIRouter, Depends, Path, Query, status
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from orchestrator_service.agents import memory, runs, service
-from orchestrator_service.agents.runs import RunRequest
+from orchestrator_service.agents import memory, service
 from orchestrator_service.agents.schemas import (
     AgentCreate,
     AgentOut,
@@ -17,18 +16,23 @@ from orchestrator_service.agents.schemas import (
     RenderOut,
     RenderRequest,
     RunOut,
+    RunRequest,
 )
-from orchestrator_service.auth.dependencies import CurrentActor, require
 from orchestrator_service.auth.principal import Principal
-from orchestrator_service.db.session import Session
+from orchestrator_service.deps import (
+    ActorDep,
+    AgentRunnerDep,
+    KnowledgeDep,
+    Paging,
+    SessionDep,
+    ToolRunnerDep,
+    require,
+)
 from orchestrator_service.errors import NotFound
-from orchestrator_service.pagination import Page, PageParams, page_params
-from orchestrator_service.rag import search
-from orchestrator_service.rag.jobs import enqueue_run
-from orchestrator_service.rag.search import SearchRequest, SearchResult
+from orchestrator_service.jobs.queue import enqueue_run
+from orchestrator_service.pagination import Page, page_of
+from orchestrator_service.rag.schemas import SearchRequest, SearchResult
 from orchestrator_service.schemas import IntId
-from orchestrator_service.tools import invoker
-from orchestrator_service.tools import service as tool_service
 from orchestrator_service.tools.schemas import FunctionTool, InvokeRequest, InvokeResult
 
 router = APIRouter(prefix="/agents", tags=["agents"])
@@ -36,12 +40,11 @@ Reader = Annotated[Principal, Depends(require("agents:read"))]
 Writer = Annotated[Principal, Depends(require("agents:write"))]
 Invoker = Annotated[Principal, Depends(require("tools:write"))]
 Runner = Annotated[Principal, Depends(require("executions:write"))]
-Paging = Annotated[PageParams, Depends(page_params)]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 async def create_agent(
-    data: AgentCreate, principal: Writer, actor: CurrentActor, session: Session
+    data: AgentCreate, principal: Writer, actor: ActorDep, session: SessionDep
 ) -> AgentOut:
     """Create an agent."""
     agent = await service.create_agent(
@@ -51,14 +54,14 @@ async def create_agent(
 
 
 @router.get("")
-async def list_agents(principal: Reader, session: Session, page: Paging) -> Page[AgentOut]:
+async def list_agents(principal: Reader, session: SessionDep, page: Paging) -> Page[AgentOut]:
     """List the tenant's agents."""
     agents, cursor = await service.list_agents(session, tenant_id=principal.tenant_id, page=page)
-    return Page(items=[AgentOut.model_validate(a) for a in agents], next_cursor=cursor)
+    return page_of(AgentOut, agents, cursor)
 
 
 @router.get("/{agent_id}")
-async def get_agent(agent_id: IntId, principal: Reader, session: Session) -> AgentOut:
+async def get_agent(agent_id: IntId, principal: Reader, session: SessionDep) -> AgentOut:
     """Show one agent."""
     agent = await service.get_agent(session, tenant_id=principal.tenant_id, agent_id=agent_id)
     return AgentOut.model_validate(agent)
@@ -66,7 +69,7 @@ async def get_agent(agent_id: IntId, principal: Reader, session: Session) -> Age
 
 @router.patch("/{agent_id}")
 async def update_agent(
-    agent_id: IntId, data: AgentUpdate, principal: Writer, actor: CurrentActor, session: Session
+    agent_id: IntId, data: AgentUpdate, principal: Writer, actor: ActorDep, session: SessionDep
 ) -> AgentOut:
     """Change an agent."""
     agent = await service.update_agent(
@@ -77,7 +80,7 @@ async def update_agent(
 
 @router.delete("/{agent_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_agent(
-    agent_id: IntId, principal: Writer, actor: CurrentActor, session: Session
+    agent_id: IntId, principal: Writer, actor: ActorDep, session: SessionDep
 ) -> None:
     """Delete an agent."""
     await service.delete_agent(
@@ -87,7 +90,7 @@ async def delete_agent(
 
 @router.post("/{agent_id}/render")
 async def render_prompt(
-    agent_id: IntId, data: RenderRequest, principal: Reader, session: Session
+    agent_id: IntId, data: RenderRequest, principal: Reader, session: SessionDep
 ) -> RenderOut:
     """Render the agent's system prompt with the given variables; report the missing ones."""
     return await service.render_prompt(
@@ -96,12 +99,12 @@ async def render_prompt(
 
 
 @router.get("/{agent_id}/tools")
-async def agent_tools(agent_id: IntId, principal: Reader, session: Session) -> Page[FunctionTool]:
+async def agent_tools(
+    agent_id: IntId, principal: Reader, session: SessionDep
+) -> Page[FunctionTool]:
     """The agent's enabled tools as OpenAI function-calling definitions (one page, complete)."""
-    tools = await tool_service.agent_tools(
-        session, tenant_id=principal.tenant_id, agent_id=agent_id
-    )
-    return Page(items=tools, next_cursor=None)
+    tools = await service.enabled_tools(session, tenant_id=principal.tenant_id, agent_id=agent_id)
+    return page_of(FunctionTool, tools)
 
 
 @router.post("/{agent_id}/tools/{tool_name}/invoke")
@@ -109,15 +112,12 @@ async def invoke_tool(
     agent_id: IntId,
     tool_name: Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$")],
     data: InvokeRequest,
-    request: Request,
     principal: Invoker,
-    actor: CurrentActor,
-    session: Session,
+    actor: ActorDep,
+    tools: ToolRunnerDep,
 ) -> InvokeResult:
     """Run one of the agent's tools with arguments checked against its schema."""
-    return await invoker.invoke(
-        session,
-        request.app.state.runtime,
+    return await tools.invoke(
         tenant_id=principal.tenant_id,
         agent_id=agent_id,
         tool_name=tool_name,
@@ -128,18 +128,20 @@ async def invoke_tool(
 
 @router.post("/{agent_id}/knowledge/search")
 async def search_agent_knowledge(
-    agent_id: IntId, data: SearchRequest, request: Request, principal: Reader, session: Session
+    agent_id: IntId,
+    data: SearchRequest,
+    principal: Reader,
+    session: SessionDep,
+    knowledge: KnowledgeDep,
 ) -> Page[SearchResult]:
     """Search only the agent's knowledge collections."""
     agent = await service.get_agent(session, tenant_id=principal.tenant_id, agent_id=agent_id)
-    results = await search.search(
-        session,
-        request.app.state.runtime,
+    results = await knowledge.search(
         tenant_id=principal.tenant_id,
         request=data,
         allowed_collections=list(agent.knowledge_collections or []),
     )
-    return Page(items=results, next_cursor=None)
+    return page_of(SearchResult, results)
 
 
 @router.post(
@@ -147,32 +149,33 @@ async def search_agent_knowledge(
     responses={202: {"description": "Started in the background: poll the execution"}},
 )
 async def run_agent(
-    agent_id: IntId, data: RunRequest, request: Request, principal: Runner, actor: CurrentActor
+    agent_id: IntId,
+    data: RunRequest,
+    principal: Runner,
+    actor: ActorDep,
+    runs: AgentRunnerDep,
+    session: SessionDep,
 ) -> RunOut:
     """Run the agent on an input: answer (200), stream it as server-sent events, or start it
     in the background (202) and poll `GET /executions/{id}`."""
-    runtime = request.app.state.runtime
-    execution = await runs.start_run(
-        runtime, tenant_id=principal.tenant_id, agent_id=agent_id, request=data, actor=actor
+    execution = await runs.start(
+        tenant_id=principal.tenant_id, agent_id=agent_id, request=data, actor=actor
     )
     if data.background:
-        async with runtime.sessionmaker.begin() as session:
-            await enqueue_run(session, str(execution.id))
+        await enqueue_run(session, str(execution.id))
         return JSONResponse(
             RunOut.model_validate(execution).model_dump(mode="json"), status_code=202
         )
     if data.stream:
-        return StreamingResponse(
-            runs.stream_run(runtime, execution.id), media_type="text/event-stream"
-        )
-    return RunOut.model_validate(await runs.execute_run(runtime, execution.id))
+        return StreamingResponse(runs.stream(execution.id), media_type="text/event-stream")
+    return RunOut.model_validate(await runs.execute(execution.id))
 
 
 @router.get("/{agent_id}/memories")
 async def list_memories(
     agent_id: IntId,
     principal: Reader,
-    session: Session,
+    session: SessionDep,
     user_key: Annotated[str | None, Query(max_length=255)] = None,
 ) -> Page[MemoryOut]:
     """The agent's unexpired memories (of one user, if given)."""
@@ -180,12 +183,12 @@ async def list_memories(
     facts = await memory.recall_facts(
         session, tenant_id=principal.tenant_id, agent_id=agent_id, user_key=user_key, limit=200
     )
-    return Page(items=[MemoryOut.model_validate(f) for f in facts], next_cursor=None)
+    return page_of(MemoryOut, facts, None)
 
 
 @router.post("/{agent_id}/memories", status_code=status.HTTP_201_CREATED)
 async def add_memory(
-    agent_id: IntId, data: MemoryCreate, principal: Writer, session: Session
+    agent_id: IntId, data: MemoryCreate, principal: Writer, session: SessionDep
 ) -> MemoryOut:
     """Teach the agent a fact about a user."""
     await service.get_agent(session, tenant_id=principal.tenant_id, agent_id=agent_id)
@@ -201,7 +204,7 @@ async def add_memory(
 
 @router.delete("/{agent_id}/memories/{memory_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_memory(
-    agent_id: IntId, memory_id: uuid.UUID, principal: Writer, session: Session
+    agent_id: IntId, memory_id: uuid.UUID, principal: Writer, session: SessionDep
 ) -> None:
     """Forget one fact."""
     if not await memory.forget(

@@ -10,45 +10,36 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import Field
 from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from orchestrator_service.agents.llm import ChatClient, Completion, ModelFailed
 from orchestrator_service.agents.models import Agent
+from orchestrator_service.agents.schemas import RunRequest
 from orchestrator_service.agents.templates import render
 from orchestrator_service.audit.service import Actor
 from orchestrator_service.conversations import service as conversations
 from orchestrator_service.conversations.models import ChatConversation
 from orchestrator_service.conversations.schemas import ConversationCreate, MessageCreate
-from orchestrator_service.credentials.service import resolve_secret
-from orchestrator_service.db.runtime import Runtime
+from orchestrator_service.credentials.service import SecretResolver
 from orchestrator_service.db.tenancy import get_scoped
 from orchestrator_service.errors import OrchestratorError
 from orchestrator_service.executions.models import Execution, ExecutionMetric, ExecutionStep
-from orchestrator_service.rag.search import SearchRequest, search
-from orchestrator_service.schemas import Input
-from orchestrator_service.tools import invoker
+from orchestrator_service.rag.search import KnowledgeSearch, SearchRequest
 from orchestrator_service.tools import service as tool_service
-from orchestrator_service.tools.schemas import InvokeRequest
+from orchestrator_service.tools.invoker import ToolRunner
+from orchestrator_service.tools.schemas import FunctionTool, InvokeRequest
+from orchestrator_service.tools.ssrf import Guard
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_KEY_CREDENTIAL = "OPENAI_API_KEY"
 MAX_STEPS = 8
 HISTORY = 20
 MODEL_TIMEOUT = 60.0
-
-
-class RunRequest(Input):
-    """An agent run: the user's input, optionally in an existing conversation."""
-
-    input: str = Field(min_length=1, max_length=100_000)
-    conversation_id: uuid.UUID | None = None
-    variables: dict[str, str | int | float | bool] = Field(default_factory=dict)
-    stream: bool = False
-    background: bool = False
 
 
 class RunFailed(OrchestratorError):
@@ -61,43 +52,17 @@ class RunFailed(OrchestratorError):
 Emit = Callable[[str, dict], Awaitable[None]]
 
 
-async def start_run(
-    runtime: Runtime, *, tenant_id: int, agent_id: int, request: RunRequest, actor: Actor
-) -> Execution:
-    """Check the agent and conversation, and record the run as queued."""
-    async with runtime.sessionmaker.begin() as session:
-        agent = await get_scoped(session, Agent, tenant_id, agent_id, what="Agent")
-        if request.conversation_id is not None:
-            conversation = await conversations.get_conversation(
-                session, tenant_id=tenant_id, conversation_id=request.conversation_id
-            )
-        else:
-            conversation = await conversations.create_conversation(
-                session,
-                tenant_id=tenant_id,
-                data=ConversationCreate(channel="web", agent_id=agent.id),
-                actor=actor,
-            )
-        execution = Execution(
-            tenant_id=tenant_id,
-            agent_id=agent.id,
-            user_id=actor.user_id,
-            conversation_id=conversation.id,
-            status="queued",
-            input_prompt=request.input,
-            model_name=agent.model_version,
-            created_by=actor.user_id,
-            meta={"variables": request.variables, "actor": actor.label},
-        )
-        session.add(execution)
-    return execution
-
-
 class _Run:
     """The state of one run while it executes."""
 
-    def __init__(self, runtime: Runtime, execution: Execution, actor: Actor, emit: Emit) -> None:
-        self.runtime = runtime
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        execution: Execution,
+        actor: Actor,
+        emit: Emit,
+    ) -> None:
+        self.sessionmaker = sessionmaker
         self.execution = execution
         self.actor = actor
         self.emit = emit
@@ -142,7 +107,7 @@ class _Run:
         row.execution_time_ms = int((time.perf_counter() - started) * 1000)
         if error is not None:
             row.error_code, row.error_message = error.code, error.message
-        async with self.runtime.sessionmaker.begin() as session:
+        async with self.sessionmaker.begin() as session:
             session.add(row)
 
 
@@ -157,156 +122,310 @@ def _recordable(result: Any) -> Any:
     return result
 
 
-async def execute_run(
-    runtime: Runtime, execution_id: uuid.UUID, *, stream: bool = False, emit: Emit | None = None
-) -> Execution:
-    """Run a queued execution to its end; the finished record, or `RunFailed` (recorded)."""
+@dataclass
+class _Context:
+    """What a run reads before it starts talking to the model."""
 
-    async def quiet(_: str, __: dict) -> None:
-        return None
-
-    async with runtime.sessionmaker.begin() as session:
-        execution = await session.get(Execution, execution_id, with_for_update=True)
-        if execution is None or execution.status != "queued":
-            raise RunFailed("This run is not waiting to start")
-        execution.status = "running"
-        execution.started_at = datetime.now(UTC)
-    actor = Actor(
-        tenant_id=execution.tenant_id,
-        user_id=execution.user_id,
-        key_id=None,
-        label=(execution.meta or {}).get("actor", "agent-run"),
-    )
-    run = _Run(runtime, execution, actor, emit or quiet)
-    started = time.perf_counter()
-    try:
-        answer = await _loop(run, stream=stream)
-    except OrchestratorError as exc:
-        await _finish(run, started, status="failed", error=exc)
-        raise RunFailed(
-            f"The run failed: {exc.message}",
-            details={"execution_id": str(execution.id), "reason": exc.code},
-        ) from None
-    await _finish(run, started, status="completed", output=answer)
-    return run.execution
+    agent: Agent
+    conversation: ChatConversation
+    past: list[Any]
+    tools: list[FunctionTool]
 
 
-async def _loop(run: _Run, *, stream: bool) -> str:
-    runtime, execution = run.runtime, run.execution
-    tenant_id = execution.tenant_id
-    async with runtime.sessionmaker.begin() as session:
-        agent = await get_scoped(session, Agent, tenant_id, execution.agent_id, what="Agent")
-        conversation = await session.get(ChatConversation, execution.conversation_id)
-        past = await conversations.history(session, conversation, HISTORY)
-        # A window that starts mid-exchange (a tool result without its call) is refused by
-        # chat-completions APIs: start it at a user message.
-        while past and past[0].role != "user":
-            past.pop(0)
-        tools = await tool_service.agent_tools(session, tenant_id=tenant_id, agent_id=agent.id)
-    config = agent.config or {}
-    base_url = config.get("base_url") or DEFAULT_BASE_URL
-    variables = (execution.meta or {}).get("variables", {})
+class AgentRunner:
+    """Runs agents: prompt, retrieval, model calls and tool calls, every step on record."""
 
-    async def prompt() -> dict:
-        text, missing = render(agent.system_prompt_template, variables)
-        return {"prompt": text, "missing": missing}
+    def __init__(
+        self,
+        *,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        secrets: SecretResolver,
+        guard: Guard,
+        tools: ToolRunner,
+        knowledge: KnowledgeSearch,
+    ) -> None:
+        self._sessionmaker = sessionmaker
+        self._secrets = secrets
+        self._guard = guard
+        self._tools = tools
+        self._knowledge = knowledge
 
-    system = await run.step("prompt", "render_system_prompt", prompt, record_input=variables)
-    messages = [{"role": "system", "content": system["prompt"]}]
-    if agent.knowledge_collections and runtime.vector_store is not None:
-        knowledge = await run.step(
-            "retrieval",
-            "search_knowledge",
-            lambda: _retrieve(runtime, agent, execution.input_prompt),
-            record_input={"query": execution.input_prompt},
+    async def start(
+        self, *, tenant_id: int, agent_id: int, request: RunRequest, actor: Actor
+    ) -> Execution:
+        """Check the agent and conversation, and record the run as queued."""
+        async with self._sessionmaker.begin() as session:
+            agent = await get_scoped(session, Agent, tenant_id, agent_id, what="Agent")
+            if request.conversation_id is not None:
+                conversation = await conversations.get_conversation(
+                    session, tenant_id=tenant_id, conversation_id=request.conversation_id
+                )
+            else:
+                conversation = await conversations.create_conversation(
+                    session,
+                    tenant_id=tenant_id,
+                    data=ConversationCreate(channel="web", agent_id=agent.id),
+                    actor=actor,
+                )
+            execution = Execution(
+                tenant_id=tenant_id,
+                agent_id=agent.id,
+                user_id=actor.user_id,
+                conversation_id=conversation.id,
+                status="queued",
+                input_prompt=request.input,
+                model_name=agent.model_version,
+                created_by=actor.user_id,
+                meta={"variables": request.variables, "actor": actor.label},
+            )
+            session.add(execution)
+        return execution
+
+    async def execute(
+        self, execution_id: uuid.UUID, *, stream: bool = False, emit: Emit | None = None
+    ) -> Execution:
+        """Run a queued execution to its end; the finished record, or `RunFailed` (recorded)."""
+
+        async def quiet(_: str, __: dict) -> None:
+            return None
+
+        async with self._sessionmaker.begin() as session:
+            execution = await session.get(Execution, execution_id, with_for_update=True)
+            if execution is None or execution.status != "queued":
+                raise RunFailed("This run is not waiting to start")
+            execution.status = "running"
+            execution.started_at = datetime.now(UTC)
+        actor = Actor(
+            tenant_id=execution.tenant_id,
+            user_id=execution.user_id,
+            key_id=None,
+            label=(execution.meta or {}).get("actor", "agent-run"),
         )
-        if knowledge:
-            context = "\n\n".join(f"[{k['filename']}] {k['content']}" for k in knowledge)
-            messages.append({"role": "system", "content": f"Relevant knowledge:\n{context}"})
-    messages += [_as_model_message(m) for m in past]
-    messages.append({"role": "user", "content": execution.input_prompt})
-    await _store_message(
-        runtime, conversation, MessageCreate(role="user", content=execution.input_prompt)
-    )
+        run = _Run(self._sessionmaker, execution, actor, emit or quiet)
+        started = time.perf_counter()
+        try:
+            answer = await self._loop(run, stream=stream)
+        except OrchestratorError as exc:
+            await _finish(run, started, status="failed", error=exc)
+            raise RunFailed(
+                f"The run failed: {exc.message}",
+                details={"execution_id": str(execution.id), "reason": exc.code},
+            ) from None
+        await _finish(run, started, status="completed", output=answer)
+        return run.execution
 
-    async with runtime.sessionmaker.begin() as session:
-        api_key = await resolve_secret(
-            session,
-            runtime.sessionmaker,
-            runtime.vault,
-            tenant_id=tenant_id,
+    async def stream(self, execution_id: uuid.UUID) -> AsyncIterator[bytes]:
+        """Server-sent events of a run: `delta` text, `tool` calls, then `done` or `error`."""
+        queue: asyncio.Queue[tuple[str, dict] | None] = asyncio.Queue()
+
+        async def emit(event: str, data: dict) -> None:
+            await queue.put((event, data))
+
+        async def go() -> None:
+            try:
+                execution = await self.execute(execution_id, stream=True, emit=emit)
+                await emit(
+                    "done",
+                    {
+                        "execution_id": str(execution.id),
+                        "conversation_id": str(execution.conversation_id),
+                        "output": execution.output_response,
+                    },
+                )
+            except OrchestratorError as exc:
+                await emit(
+                    "error", {"code": exc.code, "message": exc.message, "details": exc.details}
+                )
+            finally:
+                await queue.put(None)
+
+        task = asyncio.create_task(go())
+        try:
+            while (item := await queue.get()) is not None:
+                event, data = item
+                yield f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
+        finally:
+            await task
+
+    async def _loop(self, run: _Run, *, stream: bool) -> str:
+        """Call the model and the tools it asks for until it answers or the step limit."""
+        context = await self._context(run.execution)
+        agent, conversation = context.agent, context.conversation
+        config = agent.config or {}
+        messages = await self._opening_messages(run, context)
+        client = await self._model_client(run, agent)
+        options = {"temperature": agent.temperature, "max_tokens": agent.max_tokens}
+        definitions = [
+            {"type": "function", "function": t.function.model_dump()} for t in context.tools
+        ]
+        known = {t.function.name for t in context.tools}
+        limit = int(config.get("max_steps", MAX_STEPS))
+        try:
+            for _ in range(limit):
+                completion = await run.step(
+                    "llm",
+                    "chat_completion",
+                    lambda: _call(client, run, messages, definitions, options, stream),
+                    record_input={"messages": len(messages), "tools": sorted(known)},
+                )
+                run.tokens_in += completion.tokens_in
+                run.tokens_out += completion.tokens_out
+                if not completion.tool_calls:
+                    answer = completion.content or ""
+                    await self._store_message(
+                        conversation,
+                        MessageCreate(
+                            role="assistant", content=answer, tokens_used=completion.tokens_out
+                        ),
+                    )
+                    return answer
+                await self._tool_turn(run, context, completion, messages, known)
+        finally:
+            await client.aclose()
+        raise ModelFailed(f"The model kept calling tools past the step limit ({limit})")
+
+    async def _context(self, execution: Execution) -> _Context:
+        async with self._sessionmaker.begin() as session:
+            agent = await get_scoped(
+                session, Agent, execution.tenant_id, execution.agent_id, what="Agent"
+            )
+            conversation = await session.get(ChatConversation, execution.conversation_id)
+            if conversation is None:
+                raise RunFailed("The run's conversation no longer exists")
+            past = await conversations.history(session, conversation, HISTORY)
+            # A window that starts mid-exchange (a tool result without its call) is refused by
+            # chat-completions APIs: start it at a user message.
+            while past and past[0].role != "user":
+                past.pop(0)
+            tools = await tool_service.agent_tools(
+                session, tenant_id=execution.tenant_id, agent_id=agent.id
+            )
+        return _Context(agent=agent, conversation=conversation, past=past, tools=tools)
+
+    async def _opening_messages(self, run: _Run, context: _Context) -> list[dict]:
+        """System prompt, retrieved knowledge, history and the user's input (now stored)."""
+        agent, execution = context.agent, run.execution
+        variables = (execution.meta or {}).get("variables", {})
+
+        async def prompt() -> dict:
+            text, missing = render(agent.system_prompt_template, variables)
+            return {"prompt": text, "missing": missing}
+
+        system = await run.step("prompt", "render_system_prompt", prompt, record_input=variables)
+        messages = [{"role": "system", "content": system["prompt"]}]
+        if agent.knowledge_collections and self._knowledge.vector_store is not None:
+            knowledge = await run.step(
+                "retrieval",
+                "search_knowledge",
+                lambda: self._retrieve(agent, execution.input_prompt),
+                record_input={"query": execution.input_prompt},
+            )
+            if knowledge:
+                found = "\n\n".join(f"[{k['filename']}] {k['content']}" for k in knowledge)
+                messages.append({"role": "system", "content": f"Relevant knowledge:\n{found}"})
+        messages += [_as_model_message(m) for m in context.past]
+        messages.append({"role": "user", "content": execution.input_prompt})
+        await self._store_message(
+            context.conversation, MessageCreate(role="user", content=execution.input_prompt)
+        )
+        return messages
+
+    async def _model_client(self, run: _Run, agent: Agent) -> ChatClient:
+        """A chat client for the agent's model, holding its key from the vault."""
+        config = agent.config or {}
+        base_url = config.get("base_url") or DEFAULT_BASE_URL
+        api_key = await self._secrets.resolve(
+            tenant_id=agent.tenant_id,
             name=config.get("api_key_credential") or DEFAULT_KEY_CREDENTIAL,
             consumer=f"agent:{agent.id}",
             destination=base_url,
             actor=run.actor,
         )
-    client = ChatClient(
-        base_url=base_url,
-        api_key=api_key,
-        model=agent.model_version,
-        guard=runtime.tool_guard,
-        timeout=float(config.get("timeout_s", MODEL_TIMEOUT)),
-    )
-    options = {"temperature": agent.temperature, "max_tokens": agent.max_tokens}
-    definitions = [{"type": "function", "function": t.function.model_dump()} for t in tools]
-    known = {t.function.name for t in tools}
-    limit = int(config.get("max_steps", MAX_STEPS))
-    try:
-        for _ in range(limit):
-            completion = await run.step(
-                "llm",
-                "chat_completion",
-                lambda: _call(client, run, messages, definitions, options, stream),
-                record_input={"messages": len(messages), "tools": sorted(known)},
+        return ChatClient(
+            base_url=base_url,
+            api_key=api_key,
+            model=agent.model_version,
+            guard=self._guard,
+            timeout=float(config.get("timeout_s", MODEL_TIMEOUT)),
+        )
+
+    async def _tool_turn(
+        self,
+        run: _Run,
+        context: _Context,
+        completion: Completion,
+        messages: list[dict],
+        known: set[str],
+    ) -> None:
+        """Record the model's tool calls, run each, and give the results back to it."""
+        messages.append(
+            {
+                "role": "assistant",
+                "content": completion.content,
+                "tool_calls": completion.tool_calls,
+            }
+        )
+        await self._store_message(
+            context.conversation,
+            MessageCreate(
+                role="assistant",
+                content=completion.content or "",
+                tool_calls=completion.tool_calls,
+                tokens_used=completion.tokens_out,
+            ),
+        )
+        for call in completion.tool_calls:
+            result = json.dumps(await self._tool(run, context, call, known))
+            messages.append({"role": "tool", "tool_call_id": call.get("id", ""), "content": result})
+            await self._store_message(
+                context.conversation,
+                MessageCreate(role="tool", content=result, tool_call_id=call.get("id")),
             )
-            run.tokens_in += completion.tokens_in
-            run.tokens_out += completion.tokens_out
-            if not completion.tool_calls:
-                answer = completion.content or ""
-                await _store_message(
-                    runtime,
-                    conversation,
-                    MessageCreate(
-                        role="assistant", content=answer, tokens_used=completion.tokens_out
-                    ),
+
+    async def _tool(self, run: _Run, context: _Context, call: dict, known: set[str]) -> Any:
+        """Run one tool call; an unknown tool fails the run, a tool error goes back to the
+        model."""
+        function = call.get("function") or {}
+        name = function.get("name", "")
+        if name not in known:
+            raise ModelFailed(f"The model asked for a tool this agent does not have: {name!r}")
+        try:
+            arguments = json.loads(function.get("arguments") or "{}")
+        except ValueError:
+            return {"error": "the arguments were not valid JSON"}
+        run.tool_calls += 1
+        await run.emit("tool", {"name": name})
+        agent, conversation = context.agent, context.conversation
+
+        async def invoke() -> Any:
+            try:
+                result = await self._tools.invoke(
+                    tenant_id=agent.tenant_id,
+                    agent_id=agent.id,
+                    tool_name=name,
+                    request=InvokeRequest(arguments=arguments),
+                    actor=run.actor,
+                    user_key=conversation.display_name or str(conversation.id),
                 )
-                return answer
-            messages.append(
-                {
-                    "role": "assistant",
-                    "content": completion.content,
-                    "tool_calls": completion.tool_calls,
-                }
-            )
-            await _store_message(
-                runtime,
-                conversation,
-                MessageCreate(
-                    role="assistant",
-                    content=completion.content or "",
-                    tool_calls=completion.tool_calls,
-                    tokens_used=completion.tokens_out,
-                ),
-            )
-            for call in completion.tool_calls:
-                result = await _tool(run, agent, conversation, call, known)
-                messages.append(
-                    {
-                        "role": "tool",
-                        "tool_call_id": call.get("id", ""),
-                        "content": json.dumps(result),
-                    }
-                )
-                await _store_message(
-                    runtime,
-                    conversation,
-                    MessageCreate(
-                        role="tool", content=json.dumps(result), tool_call_id=call.get("id")
-                    ),
-                )
-    finally:
-        await client.aclose()
-    raise ModelFailed(f"The model kept calling tools past the step limit ({limit})")
+            except OrchestratorError as exc:  # told to the model, which may recover
+                return {"error": exc.message}
+            return result.output
+
+        return await run.step("tool", name, invoke, record_input=arguments)
+
+    async def _retrieve(self, agent: Agent, query: str) -> list[dict]:
+        results = await self._knowledge.search(
+            tenant_id=agent.tenant_id,
+            request=SearchRequest(query=query[:4000], top_k=4, mode="hybrid"),
+            allowed_collections=list(agent.knowledge_collections),
+        )
+        return [
+            r.model_dump(mode="json", include={"filename", "content", "score"}) for r in results
+        ]
+
+    async def _store_message(self, conversation: ChatConversation, data: MessageCreate) -> None:
+        async with self._sessionmaker.begin() as session:
+            await conversations.add_message(session, conversation=conversation, data=data)
 
 
 async def _call(
@@ -328,53 +447,6 @@ async def _call(
     return completion
 
 
-async def _tool(
-    run: _Run, agent: Agent, conversation: ChatConversation, call: dict, known: set[str]
-) -> Any:
-    """Run one tool call; an unknown tool fails the run, a tool error goes back to the model."""
-    function = call.get("function") or {}
-    name = function.get("name", "")
-    if name not in known:
-        raise ModelFailed(f"The model asked for a tool this agent does not have: {name!r}")
-    try:
-        arguments = json.loads(function.get("arguments") or "{}")
-    except ValueError:
-        return {"error": "the arguments were not valid JSON"}
-    run.tool_calls += 1
-    await run.emit("tool", {"name": name})
-
-    async def invoke() -> Any:
-        async with run.runtime.sessionmaker.begin() as session:
-            try:
-                result = await invoker.invoke(
-                    session,
-                    run.runtime,
-                    tenant_id=agent.tenant_id,
-                    agent_id=agent.id,
-                    tool_name=name,
-                    request=InvokeRequest(arguments=arguments),
-                    actor=run.actor,
-                    user_key=conversation.display_name or str(conversation.id),
-                )
-            except OrchestratorError as exc:  # told to the model, which may recover
-                return {"error": exc.message}
-            return result.output
-
-    return await run.step("tool", name, invoke, record_input=arguments)
-
-
-async def _retrieve(runtime: Runtime, agent: Agent, query: str) -> list[dict]:
-    async with runtime.sessionmaker() as session:
-        results = await search(
-            session,
-            runtime,
-            tenant_id=agent.tenant_id,
-            request=SearchRequest(query=query[:4000], top_k=4, mode="hybrid"),
-            allowed_collections=list(agent.knowledge_collections),
-        )
-    return [r.model_dump(mode="json", include={"filename", "content", "score"}) for r in results]
-
-
 def _as_model_message(message: Any) -> dict:
     item: dict = {"role": message.role, "content": message.content}
     if message.tool_calls:
@@ -382,13 +454,6 @@ def _as_model_message(message: Any) -> dict:
     if message.tool_call_id:
         item["tool_call_id"] = message.tool_call_id
     return item
-
-
-async def _store_message(
-    runtime: Runtime, conversation: ChatConversation, data: MessageCreate
-) -> None:
-    async with runtime.sessionmaker.begin() as session:
-        await conversations.add_message(session, conversation=conversation, data=data)
 
 
 async def _finish(
@@ -415,7 +480,7 @@ async def _finish(
         "tokens_out": run.tokens_out,
         "tool_calls": run.tool_calls,
     }
-    async with run.runtime.sessionmaker.begin() as session:
+    async with run.sessionmaker.begin() as session:
         await session.execute(
             update(Execution).where(Execution.id == run.execution.id).values(**values)
         )
@@ -430,35 +495,3 @@ async def _finish(
         )
     for field, value in values.items():
         setattr(run.execution, field, value)
-
-
-async def stream_run(runtime: Runtime, execution_id: uuid.UUID) -> AsyncIterator[bytes]:
-    """Server-sent events of a run: `delta` text, `tool` calls, then `done` or `error`."""
-    queue: asyncio.Queue[tuple[str, dict] | None] = asyncio.Queue()
-
-    async def emit(event: str, data: dict) -> None:
-        await queue.put((event, data))
-
-    async def go() -> None:
-        try:
-            execution = await execute_run(runtime, execution_id, stream=True, emit=emit)
-            await emit(
-                "done",
-                {
-                    "execution_id": str(execution.id),
-                    "conversation_id": str(execution.conversation_id),
-                    "output": execution.output_response,
-                },
-            )
-        except OrchestratorError as exc:
-            await emit("error", {"code": exc.code, "message": exc.message, "details": exc.details})
-        finally:
-            await queue.put(None)
-
-    task = asyncio.create_task(go())
-    try:
-        while (item := await queue.get()) is not None:
-            event, data = item
-            yield f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
-    finally:
-        await task

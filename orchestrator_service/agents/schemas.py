@@ -150,3 +150,13 @@ class MemoryOut(Output):
     importance_score: int
     expires_at: datetime | None
     created_at: datetime | None
+
+
+class RunRequest(Input):
+    """An agent run: the user's input, optionally in an existing conversation."""
+
+    input: str = Field(min_length=1, max_length=100_000)
+    conversation_id: uuid.UUID | None = None
+    variables: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    stream: bool = False
+    background: bool = False

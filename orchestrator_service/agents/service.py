@@ -11,6 +11,8 @@ from orchestrator_service.audit.service import Actor, record
 from orchestrator_service.db.tenancy import get_scoped, scoped
 from orchestrator_service.errors import InvalidInput
 from orchestrator_service.pagination import PageParams, paginate
+from orchestrator_service.tools import service as tool_service
+from orchestrator_service.tools.schemas import FunctionTool
 
 _AUDITED = (
     "name",
@@ -110,3 +112,10 @@ async def render_prompt(
         raise InvalidInput(f"The agent's stored template does not parse: {exc}") from None
     rendered, missing = render(agent.system_prompt_template, variables)
     return RenderOut(rendered=rendered, variables=names, missing=missing)
+
+
+async def enabled_tools(
+    session: AsyncSession, *, tenant_id: int, agent_id: int
+) -> list[FunctionTool]:
+    """The agent's enabled tools as OpenAI function-calling definitions."""
+    return await tool_service.agent_tools(session, tenant_id=tenant_id, agent_id=agent_id)

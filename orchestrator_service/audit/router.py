@@ -8,22 +8,20 @@ from fastapi import APIRouter, Depends, Query
 
 from orchestrator_service.audit import service
 from orchestrator_service.audit.schemas import AuditLogOut
-from orchestrator_service.auth.dependencies import require
 from orchestrator_service.auth.principal import Principal
-from orchestrator_service.db.session import Session
-from orchestrator_service.pagination import Page, PageParams, page_params
+from orchestrator_service.deps import Paging, SessionDep, require
+from orchestrator_service.pagination import Page, page_of
 from orchestrator_service.schemas import as_utc
 
 router = APIRouter(prefix="/audit-logs", tags=["audit"])
 Reader = Annotated[Principal, Depends(require("audit:read"))]
-Paging = Annotated[PageParams, Depends(page_params)]
 Filter = Annotated[str | None, Query(max_length=255, pattern=r"^[^\x00]*$")]
 
 
 @router.get("")
 async def list_logs(
     principal: Reader,
-    session: Session,
+    session: SessionDep,
     page: Paging,
     actor: Filter = None,
     action: Filter = None,
@@ -44,11 +42,11 @@ async def list_logs(
         since=as_utc(since, "since"),
         until=as_utc(until, "until"),
     )
-    return Page(items=[AuditLogOut.model_validate(x) for x in logs], next_cursor=cursor)
+    return page_of(AuditLogOut, logs, cursor)
 
 
 @router.get("/{audit_log_id}")
-async def get_log(audit_log_id: uuid.UUID, principal: Reader, session: Session) -> AuditLogOut:
+async def get_log(audit_log_id: uuid.UUID, principal: Reader, session: SessionDep) -> AuditLogOut:
     """Show one audit entry."""
     entry = await service.get_log(session, tenant_id=principal.tenant_id, log_id=audit_log_id)
     return AuditLogOut.model_validate(entry)

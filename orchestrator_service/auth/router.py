@@ -3,15 +3,9 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, status
+from fastapi import APIRouter, Depends, status
 
 from orchestrator_service.auth import service
-from orchestrator_service.auth.dependencies import (
-    CurrentActor,
-    CurrentPrincipal,
-    request_info,
-    require,
-)
 from orchestrator_service.auth.principal import Principal
 from orchestrator_service.auth.schemas import (
     ApiKeyCreate,
@@ -21,44 +15,53 @@ from orchestrator_service.auth.schemas import (
     LoginResponse,
     MeOut,
 )
-from orchestrator_service.db.session import Session
-from orchestrator_service.pagination import Page, PageParams, page_params
+from orchestrator_service.deps import (
+    ActorDep,
+    Paging,
+    PrincipalDep,
+    RequestInfo,
+    SessionDep,
+    SessionmakerDep,
+    require,
+)
+from orchestrator_service.pagination import Page, page_of
 
 public_router = APIRouter(prefix="/auth", tags=["auth"])
 router = APIRouter(tags=["auth"])
 KeyReader = Annotated[Principal, Depends(require("api_keys:read"))]
 KeyWriter = Annotated[Principal, Depends(require("api_keys:write"))]
-Paging = Annotated[PageParams, Depends(page_params)]
 
 
 @public_router.post("/login")
-async def login(data: LoginRequest, request: Request, session: Session) -> LoginResponse:
+async def login(
+    data: LoginRequest, origin: RequestInfo, session: SessionDep, sessionmaker: SessionmakerDep
+) -> LoginResponse:
     """Exchange email and password for a session token."""
     token, expires_at = await service.login(
         session,
-        request.app.state.runtime.sessionmaker,
+        sessionmaker,
         email=data.email,
         password=data.password,
-        request_info=request_info(request),
+        request_info=origin,
     )
     return LoginResponse(token=token, expires_at=expires_at)
 
 
 @router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT)
-async def logout(principal: CurrentPrincipal, actor: CurrentActor, session: Session) -> None:
+async def logout(principal: PrincipalDep, actor: ActorDep, session: SessionDep) -> None:
     """End the current session."""
     await service.logout(session, principal=principal, actor=actor)
 
 
 @router.get("/me")
-async def me(principal: CurrentPrincipal, session: Session) -> MeOut:
+async def me(principal: PrincipalDep, session: SessionDep) -> MeOut:
     """Who the caller is: tenant, user, key, role and scopes."""
     return await service.describe(session, principal=principal)
 
 
 @router.post("/api-keys", status_code=status.HTTP_201_CREATED)
 async def create_key(
-    data: ApiKeyCreate, principal: KeyWriter, actor: CurrentActor, session: Session
+    data: ApiKeyCreate, principal: KeyWriter, actor: ActorDep, session: SessionDep
 ) -> ApiKeyCreated:
     """Create an API key; the response carries the key itself, this one time only."""
     key, plaintext = await service.create_key(session, principal=principal, data=data, actor=actor)
@@ -66,14 +69,14 @@ async def create_key(
 
 
 @router.get("/api-keys")
-async def list_keys(principal: KeyReader, session: Session, page: Paging) -> Page[ApiKeyOut]:
+async def list_keys(principal: KeyReader, session: SessionDep, page: Paging) -> Page[ApiKeyOut]:
     """List the tenant's keys: prefix and metadata, never the key."""
     keys, cursor = await service.list_keys(session, tenant_id=principal.tenant_id, page=page)
-    return Page(items=[ApiKeyOut.model_validate(k) for k in keys], next_cursor=cursor)
+    return page_of(ApiKeyOut, keys, cursor)
 
 
 @router.get("/api-keys/{key_id}")
-async def get_key(key_id: uuid.UUID, principal: KeyReader, session: Session) -> ApiKeyOut:
+async def get_key(key_id: uuid.UUID, principal: KeyReader, session: SessionDep) -> ApiKeyOut:
     """Show one key's metadata."""
     key = await service.get_key(session, tenant_id=principal.tenant_id, key_id=key_id)
     return ApiKeyOut.model_validate(key)
@@ -81,7 +84,7 @@ async def get_key(key_id: uuid.UUID, principal: KeyReader, session: Session) -> 
 
 @router.delete("/api-keys/{key_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def revoke_key(
-    key_id: uuid.UUID, principal: KeyWriter, actor: CurrentActor, session: Session
+    key_id: uuid.UUID, principal: KeyWriter, actor: ActorDep, session: SessionDep
 ) -> None:
     """Revoke a key; it stops working at once."""
     await service.revoke_key(session, tenant_id=principal.tenant_id, key_id=key_id, actor=actor)

@@ -3,9 +3,8 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, Depends, Query, status
 
-from orchestrator_service.auth.dependencies import CurrentActor, require
 from orchestrator_service.auth.principal import Principal
 from orchestrator_service.conversations import service
 from orchestrator_service.conversations.schemas import (
@@ -16,18 +15,24 @@ from orchestrator_service.conversations.schemas import (
     MessageOut,
 )
 from orchestrator_service.conversations.shadow import file_in_shadow_rag
-from orchestrator_service.db.session import Session
-from orchestrator_service.pagination import Page, PageParams, page_params
+from orchestrator_service.deps import (
+    ActorDep,
+    FilesDep,
+    Paging,
+    SessionDep,
+    SettingsDep,
+    require,
+)
+from orchestrator_service.pagination import Page, page_of
 
 router = APIRouter(prefix="/conversations", tags=["conversations"])
 Reader = Annotated[Principal, Depends(require("conversations:read"))]
 Writer = Annotated[Principal, Depends(require("conversations:write"))]
-Paging = Annotated[PageParams, Depends(page_params)]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 async def create_conversation(
-    data: ConversationCreate, principal: Writer, actor: CurrentActor, session: Session
+    data: ConversationCreate, principal: Writer, actor: ActorDep, session: SessionDep
 ) -> ConversationOut:
     """Open a conversation."""
     conversation = await service.create_conversation(
@@ -39,7 +44,7 @@ async def create_conversation(
 @router.get("")
 async def list_conversations(
     principal: Reader,
-    session: Session,
+    session: SessionDep,
     page: Paging,
     agent_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
 ) -> Page[ConversationOut]:
@@ -47,12 +52,12 @@ async def list_conversations(
     rows, cursor = await service.list_conversations(
         session, tenant_id=principal.tenant_id, page=page, agent_id=agent_id
     )
-    return Page(items=[ConversationOut.model_validate(c) for c in rows], next_cursor=cursor)
+    return page_of(ConversationOut, rows, cursor)
 
 
 @router.get("/{conversation_id}")
 async def get_conversation(
-    conversation_id: uuid.UUID, principal: Reader, session: Session
+    conversation_id: uuid.UUID, principal: Reader, session: SessionDep
 ) -> ConversationOut:
     """Show one conversation."""
     conversation = await service.get_conversation(
@@ -65,10 +70,11 @@ async def get_conversation(
 async def update_conversation(
     conversation_id: uuid.UUID,
     data: ConversationUpdate,
-    request: Request,
     principal: Writer,
-    actor: CurrentActor,
-    session: Session,
+    actor: ActorDep,
+    session: SessionDep,
+    files: FilesDep,
+    settings: SettingsDep,
 ) -> ConversationOut:
     """Change a conversation; closing it files it in Shadow RAG if its agent wants that."""
     conversation, closed = await service.update_conversation(
@@ -79,13 +85,15 @@ async def update_conversation(
         actor=actor,
     )
     if closed:
-        await file_in_shadow_rag(session, request.app.state.runtime, conversation, actor=actor)
+        await file_in_shadow_rag(
+            session, files, conversation, max_bytes=settings.max_upload_bytes, actor=actor
+        )
     return ConversationOut.model_validate(conversation)
 
 
 @router.delete("/{conversation_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_conversation(
-    conversation_id: uuid.UUID, principal: Writer, actor: CurrentActor, session: Session
+    conversation_id: uuid.UUID, principal: Writer, actor: ActorDep, session: SessionDep
 ) -> None:
     """Delete a conversation and its messages."""
     await service.delete_conversation(
@@ -95,7 +103,7 @@ async def delete_conversation(
 
 @router.post("/{conversation_id}/messages", status_code=status.HTTP_201_CREATED)
 async def add_message(
-    conversation_id: uuid.UUID, data: MessageCreate, principal: Writer, session: Session
+    conversation_id: uuid.UUID, data: MessageCreate, principal: Writer, session: SessionDep
 ) -> MessageOut:
     """Append a message (the conversation's totals follow)."""
     conversation = await service.get_conversation(
@@ -107,10 +115,10 @@ async def add_message(
 
 @router.get("/{conversation_id}/messages")
 async def list_messages(
-    conversation_id: uuid.UUID, principal: Reader, session: Session, page: Paging
+    conversation_id: uuid.UUID, principal: Reader, session: SessionDep, page: Paging
 ) -> Page[MessageOut]:
     """The conversation's message history, newest first."""
     rows, cursor = await service.list_messages(
         session, tenant_id=principal.tenant_id, conversation_id=conversation_id, page=page
     )
-    return Page(items=[MessageOut.model_validate(m) for m in rows], next_cursor=cursor)
+    return page_of(MessageOut, rows, cursor)

@@ -7,15 +7,20 @@ from orchestrator_service.agents.models import Agent
 from orchestrator_service.audit.service import Actor
 from orchestrator_service.conversations.models import ChatConversation
 from orchestrator_service.conversations.service import history
-from orchestrator_service.db.runtime import Runtime
 from orchestrator_service.rag import service as rag_service
+from orchestrator_service.rag.storage import FileStore
 
 COLLECTION = "Shadow RAG"
 MAX_MESSAGES = 10_000
 
 
 async def file_in_shadow_rag(
-    session: AsyncSession, runtime: Runtime, conversation: ChatConversation, *, actor: Actor
+    session: AsyncSession,
+    files: FileStore,
+    conversation: ChatConversation,
+    *,
+    max_bytes: int,
+    actor: Actor,
 ) -> str | None:
     """Queue the conversation's transcript for ingestion; the document id, or None if the
     agent does not keep a Shadow RAG (or there is nothing to keep)."""
@@ -33,7 +38,8 @@ async def file_in_shadow_rag(
         return None
     document, _ = await rag_service.upload(
         session,
-        runtime.settings,
+        files,
+        max_bytes=max_bytes,
         tenant_id=conversation.tenant_id,
         filename=f"conversation-{conversation.id}.txt",
         data="\n\n".join(lines).encode(),

@@ -4,9 +4,8 @@ platform-admin keys manage the global ones."""
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, status
+from fastapi import APIRouter, Depends, status
 
-from orchestrator_service.auth.dependencies import CurrentActor, tenant_or_global
 from orchestrator_service.credentials import service
 from orchestrator_service.credentials.schemas import (
     Category,
@@ -15,26 +14,19 @@ from orchestrator_service.credentials.schemas import (
     CredentialStatus,
     CredentialUpdate,
 )
-from orchestrator_service.credentials.vault import Vault
-from orchestrator_service.db.session import Session
-from orchestrator_service.pagination import Page, PageParams, page_params
+from orchestrator_service.deps import ActorDep, Paging, SessionDep, VaultDep, tenant_or_global
+from orchestrator_service.pagination import Page, page_of
 
 router = APIRouter(prefix="/credentials", tags=["credentials"])
-Paging = Annotated[PageParams, Depends(page_params)]
-
-
-def _vault(request: Request) -> Vault:
-    return request.app.state.runtime.vault
 
 
 Reader = Annotated[int | None, Depends(tenant_or_global("credentials:read"))]
 Writer = Annotated[int | None, Depends(tenant_or_global("credentials:write"))]
-VaultDep = Annotated[Vault, Depends(_vault)]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 async def create_credential(
-    data: CredentialCreate, owner: Writer, vault: VaultDep, actor: CurrentActor, session: Session
+    data: CredentialCreate, owner: Writer, vault: VaultDep, actor: ActorDep, session: SessionDep
 ) -> CredentialOut:
     """Store a secret, encrypted; the response never contains it."""
     credential = await service.create_credential(
@@ -46,7 +38,7 @@ async def create_credential(
 @router.get("")
 async def list_credentials(
     owner: Reader,
-    session: Session,
+    session: SessionDep,
     page: Paging,
     status: CredentialStatus | None = None,
     category: Category | None = None,
@@ -55,12 +47,12 @@ async def list_credentials(
     rows, cursor = await service.list_credentials(
         session, owner=owner, page=page, status=status, category=category
     )
-    return Page(items=[CredentialOut.model_validate(r) for r in rows], next_cursor=cursor)
+    return page_of(CredentialOut, rows, cursor)
 
 
 @router.get("/{credential_id}")
 async def get_credential(
-    credential_id: uuid.UUID, owner: Reader, session: Session
+    credential_id: uuid.UUID, owner: Reader, session: SessionDep
 ) -> CredentialOut:
     """Show one credential's metadata."""
     credential = await service.get_credential(session, owner=owner, credential_id=credential_id)
@@ -73,8 +65,8 @@ async def update_credential(
     data: CredentialUpdate,
     owner: Writer,
     vault: VaultDep,
-    actor: CurrentActor,
-    session: Session,
+    actor: ActorDep,
+    session: SessionDep,
 ) -> CredentialOut:
     """Change a credential; sending the hint or the placeholder back keeps the secret."""
     credential = await service.update_credential(
@@ -85,7 +77,7 @@ async def update_credential(
 
 @router.delete("/{credential_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_credential(
-    credential_id: uuid.UUID, owner: Writer, actor: CurrentActor, session: Session
+    credential_id: uuid.UUID, owner: Writer, actor: ActorDep, session: SessionDep
 ) -> None:
     """Delete a credential."""
     await service.delete_credential(session, owner=owner, credential_id=credential_id, actor=actor)

@@ -2,12 +2,13 @@
 
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import String, cast, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from orchestrator_service.audit.service import Actor, record, record_standalone
+from orchestrator_service.audit.service import Actor, record
 from orchestrator_service.credentials.models import Credential, VaultDataKey
 from orchestrator_service.credentials.schemas import (
     PLACEHOLDER,
@@ -18,7 +19,13 @@ from orchestrator_service.credentials.schemas import (
 from orchestrator_service.credentials.vault import Vault
 from orchestrator_service.db.integrity import flush_or_conflict
 from orchestrator_service.db.tenancy import get_scoped, owned
-from orchestrator_service.errors import Forbidden, InvalidInput, NotFound, VaultError
+from orchestrator_service.errors import (
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    OrchestratorError,
+    VaultError,
+)
 from orchestrator_service.pagination import PageParams, paginate
 
 _UNIQUE = {"uq_credentials_name_tenant_id": "A credential with this name already exists"}
@@ -176,56 +183,74 @@ async def delete_credential(
     )
 
 
-async def resolve_secret(
-    session: AsyncSession,
-    sessionmaker: async_sessionmaker[AsyncSession],
-    vault: Vault,
-    *,
-    tenant_id: int,
-    name: str,
-    consumer: str,
-    destination: str,
-    actor: Actor,
-) -> str:
-    """The plaintext of credential `name` (the tenant's, else the global one) for a call to
-    `destination`; every attempt, allowed or refused, is audited without the value."""
-    host = (urlsplit(destination).hostname or destination).lower()
-    # One statement reads the credential and its data key together, so a concurrent
-    # re-encryption cannot pair a new value with a deleted key.
-    row = (
-        await session.execute(
-            select(Credential, VaultDataKey)
-            .outerjoin(VaultDataKey, cast(VaultDataKey.id, String) == Credential.key_id)
-            .where(
-                Credential.name == name,
-                or_(Credential.tenant_id == tenant_id, Credential.tenant_id.is_(None)),
-            )
-            .order_by(Credential.tenant_id.is_(None))
-            .limit(1)
-        )
-    ).first()
-    outcome, error = "ok", None
+class SecretResolver:
+    """Resolves credentials by name for outbound calls, each in a transaction of its own."""
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], vault: Vault) -> None:
+        self._sessionmaker = sessionmaker
+        self._vault = vault
+
+    async def resolve(
+        self, *, tenant_id: int, name: str, consumer: str, destination: str, actor: Actor
+    ) -> str:
+        """The plaintext of credential `name` (the tenant's, else the global one) for a call to
+        `destination`; every attempt, allowed or refused, is audited without the value.
+
+        Its transaction commits before the caller goes out: no row lock outlives the lookup.
+        """
+        host = (urlsplit(destination).hostname or destination).lower()
+        async with self._sessionmaker.begin() as session:
+            # One statement reads the credential and its data key together, so a concurrent
+            # re-encryption cannot pair a new value with a deleted key.
+            row = (
+                await session.execute(
+                    select(Credential, VaultDataKey)
+                    .outerjoin(VaultDataKey, cast(VaultDataKey.id, String) == Credential.key_id)
+                    .where(
+                        Credential.name == name,
+                        or_(Credential.tenant_id == tenant_id, Credential.tenant_id.is_(None)),
+                    )
+                    .order_by(Credential.tenant_id.is_(None))
+                    .limit(1)
+                )
+            ).first()
+            error = _refusal(row, name, host)
+            entry = {
+                "action": "use",
+                "resource_type": "credential",
+                "resource_id": row[0].id_uuid if row else None,
+                "new": {
+                    "consumer": consumer,
+                    "destination_host": host,
+                    "outcome": "ok" if error is None else _OUTCOMES[type(error)],
+                    "name": name,
+                },
+                "tenant_id": tenant_id,
+            }
+            if error is None:
+                credential, data_key_row = row
+                secret = self._vault.open(credential, self._vault.unwrap(data_key_row))
+                credential.last_used_at = datetime.now(UTC)
+            # On record even if the call it is used for fails.
+            await record(session, actor, **entry)
+        if error is not None:
+            raise error
+        return secret
+
+
+_OUTCOMES: dict[type, str] = {
+    NotFound: "not_found",
+    VaultError: "needs_reentry",
+    Forbidden: "host_not_allowed",
+}
+
+
+def _refusal(row: Any, name: str, host: str) -> OrchestratorError | None:
+    """Why credential `name` may not be used for `host`, or None."""
     if row is None:
-        outcome, error = "not_found", NotFound(f"Credential {name!r} not found")
-    elif row[0].status != "ok" or row[1] is None:
-        outcome = "needs_reentry"
-        error = VaultError(f"Credential {name!r} must be entered again before it can be used")
-    elif not host_allowed(host, row[0].allowed_hosts):
-        outcome = "host_not_allowed"
-        error = Forbidden(f"Credential {name!r} may not be sent to {host}")
-    entry = {
-        "action": "use",
-        "resource_type": "credential",
-        "resource_id": row[0].id_uuid if row else None,
-        "new": {"consumer": consumer, "destination_host": host, "outcome": outcome, "name": name},
-        "tenant_id": tenant_id,
-    }
-    if error is not None:
-        await record_standalone(sessionmaker, actor, **entry)
-        raise error
-    credential, data_key_row = row
-    secret = vault.open(credential, vault.unwrap(data_key_row))
-    credential.last_used_at = datetime.now(UTC)
-    # On record even if the call it is used for fails and the request rolls back.
-    await record_standalone(sessionmaker, actor, **entry)
-    return secret
+        return NotFound(f"Credential {name!r} not found")
+    if row[0].status != "ok" or row[1] is None:
+        return VaultError(f"Credential {name!r} must be entered again before it can be used")
+    if not host_allowed(host, row[0].allowed_hosts):
+        return Forbidden(f"Credential {name!r} may not be sent to {host}")
+    return None

@@ -6,23 +6,21 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
 
-from orchestrator_service.auth.dependencies import require
 from orchestrator_service.auth.principal import Principal
-from orchestrator_service.db.session import Session
+from orchestrator_service.deps import Paging, SessionDep, require
 from orchestrator_service.executions import service
 from orchestrator_service.executions.schemas import ExecutionDetail, ExecutionOut
-from orchestrator_service.pagination import Page, PageParams, page_params
+from orchestrator_service.pagination import Page, page_of
 from orchestrator_service.schemas import as_utc
 
 router = APIRouter(prefix="/executions", tags=["executions"])
 Reader = Annotated[Principal, Depends(require("executions:read"))]
-Paging = Annotated[PageParams, Depends(page_params)]
 
 
 @router.get("")
 async def list_executions(
     principal: Reader,
-    session: Session,
+    session: SessionDep,
     page: Paging,
     agent_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
     status: Literal["queued", "running", "completed", "failed"] | None = None,
@@ -39,12 +37,12 @@ async def list_executions(
         since=as_utc(since, "since"),
         until=as_utc(until, "until"),
     )
-    return Page(items=[ExecutionOut.model_validate(e) for e in rows], next_cursor=cursor)
+    return page_of(ExecutionOut, rows, cursor)
 
 
 @router.get("/{execution_id}")
 async def get_execution(
-    execution_id: uuid.UUID, principal: Reader, session: Session
+    execution_id: uuid.UUID, principal: Reader, session: SessionDep
 ) -> ExecutionDetail:
     """One run with its steps and metrics."""
     return await service.get_execution(

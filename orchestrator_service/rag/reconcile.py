@@ -3,26 +3,22 @@
 It resumes pending deletes, deletes vectors whose document has no metadata (and stale
 generations of documents that have moved on), deletes stored files without metadata, and fails
 ingestions whose lease expired with no job left to retry them. At boot, on a schedule, and
-from `orchestrator reconcile [--dry-run] [--json]`.
+from `orchestrator reconcile [--dry-run] [--json]` (through `jobs.schedule`, which also purges
+expired agent memories and reports how many).
 """
 
-import asyncio
-import logging
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from orchestrator_service.agents.memory import purge_expired
-from orchestrator_service.db.runtime import Runtime
-from orchestrator_service.rag import storage
-from orchestrator_service.rag.deletion import finish_delete, mark_failed
-from orchestrator_service.rag.jobs import INGEST
+from orchestrator_service.jobs.queue import INGEST
+from orchestrator_service.rag.deletion import DocumentDeleter
 from orchestrator_service.rag.models import RagDocument
-
-log = logging.getLogger(__name__)
+from orchestrator_service.rag.storage import FileStore
+from orchestrator_service.rag.vector_store import VectorStore
 
 # An ingestion untouched for this many leases, with no job queued or running, is given up on.
 _LEASES_BEFORE_FAILING = 5
@@ -38,6 +34,8 @@ class ReconcileReport:
     orphan_vectors: list[dict] = field(default_factory=list)
     orphan_files: list[str] = field(default_factory=list)
     expired_ingestions: list[str] = field(default_factory=list)
+    # Filled by the sweep that runs the reconciler, which purges agent memory too.
+    expired_memories: int = 0
 
     def counts(self) -> dict[str, int]:
         """How many of each kind."""
@@ -46,6 +44,7 @@ class ReconcileReport:
             "orphan_vectors": sum(o["chunks"] for o in self.orphan_vectors),
             "orphan_files": len(self.orphan_files),
             "expired_ingestions": len(self.expired_ingestions),
+            "expired_memories": self.expired_memories,
         }
 
     def as_dict(self) -> dict:
@@ -53,125 +52,116 @@ class ReconcileReport:
         return {**asdict(self), "counts": self.counts()}
 
 
-async def reconcile(runtime: Runtime, *, dry_run: bool = False) -> ReconcileReport:
-    """Find every kind of orphan and, unless `dry_run`, remove it."""
-    report = ReconcileReport(dry_run=dry_run)
-    async with runtime.sessionmaker() as session:
-        documents = {
-            row.id: row
-            for row in (
-                await session.execute(
-                    select(
-                        RagDocument.id,
-                        RagDocument.tenant_id,
-                        RagDocument.status,
-                        RagDocument.generation,
-                        RagDocument.updated_at,
+class Reconciler:
+    """Finds every kind of orphan between the metadata, the vectors and the stored files."""
+
+    def __init__(
+        self,
+        *,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        vector_store: VectorStore | None,
+        files: FileStore,
+        deleter: DocumentDeleter,
+        lease_seconds: float,
+    ) -> None:
+        self._sessionmaker = sessionmaker
+        self._store = vector_store
+        self._files = files
+        self._deleter = deleter
+        self._lease_seconds = lease_seconds
+
+    async def reconcile(self, *, dry_run: bool = False) -> ReconcileReport:
+        """Find every kind of orphan and, unless `dry_run`, remove it."""
+        report = ReconcileReport(dry_run=dry_run)
+        async with self._sessionmaker() as session:
+            documents = {
+                row.id: row
+                for row in (
+                    await session.execute(
+                        select(
+                            RagDocument.id,
+                            RagDocument.tenant_id,
+                            RagDocument.status,
+                            RagDocument.generation,
+                            RagDocument.updated_at,
+                        )
                     )
-                )
-            ).all()
-        }
-        live_jobs = set(
-            await session.scalars(
-                text(
-                    "SELECT convert_from(payload, 'UTF8') FROM pgqueuer "
-                    "WHERE entrypoint = :entrypoint AND status IN ('queued', 'picked')"
-                ),
-                {"entrypoint": INGEST},
-            )
-        )
-    await _pending_deletes(runtime, documents, report)
-    await _orphan_vectors(runtime, documents, report)
-    _orphan_files(runtime, documents, report)
-    await _expired(runtime, documents, live_jobs, report)
-    return report
-
-
-async def _pending_deletes(runtime: Runtime, documents: dict, report: ReconcileReport) -> None:
-    for doc in documents.values():
-        if doc.status == "deleting":
-            report.pending_deletes.append(doc.id)
-            if not report.dry_run:
-                await finish_delete(runtime, tenant_id=doc.tenant_id, document_id=doc.id)
-
-
-async def _orphan_vectors(runtime: Runtime, documents: dict, report: ReconcileReport) -> None:
-    store = runtime.vector_store
-    if store is None:
-        return
-    sources = await store.sources()
-    # Documents created after this round's snapshot may already have vectors: not orphans.
-    unknown = [s.source_id for s in sources if s.source_id not in documents]
-    if unknown:
-        async with runtime.sessionmaker() as session:
-            newer = set(
-                await session.scalars(select(RagDocument.id).where(RagDocument.id.in_(unknown)))
-            )
-        sources = [s for s in sources if s.source_id not in newer]
-    for source in sources:
-        doc = documents.get(source.source_id)
-        if doc is not None and doc.tenant_id == source.tenant_id:
-            if doc.status in ("queued", "processing", "deleting"):
-                continue  # an ingestion or a delete owns these vectors right now
-            if doc.status == "ready" and source.generation == doc.generation:
-                continue
-        report.orphan_vectors.append(
-            {
-                "tenant_id": source.tenant_id,
-                "source_id": source.source_id,
-                "generation": source.generation,
-                "chunks": source.chunks,
+                ).all()
             }
-        )
-        if not report.dry_run:
-            keep = doc.generation if doc is not None and doc.status == "ready" else None
-            await store.delete_source(source.tenant_id, source.source_id, keep_generation=keep)
-
-
-def _orphan_files(runtime: Runtime, documents: dict, report: ReconcileReport) -> None:
-    root = Path(runtime.settings.data_dir).resolve() / "uploads"
-    if not root.exists():
-        return
-    # An upload writes its file just before its row commits: a young file may belong to a
-    # document this round cannot see yet.
-    cutoff = time.time() - _FILE_GRACE_SECONDS
-    for path in root.glob("*/*"):
-        if path.is_file() and path.name not in documents and path.stat().st_mtime < cutoff:
-            report.orphan_files.append(str(path))
-            if not report.dry_run:
-                storage.remove(path)
-
-
-async def _expired(
-    runtime: Runtime, documents: dict, live_jobs: set[str], report: ReconcileReport
-) -> None:
-    cutoff = datetime.now(UTC) - timedelta(
-        seconds=runtime.settings.ingest_lease_seconds * _LEASES_BEFORE_FAILING
-    )
-    for doc in documents.values():
-        stale = doc.updated_at is not None and doc.updated_at < cutoff
-        if doc.status in ("queued", "processing") and stale and doc.id not in live_jobs:
-            report.expired_ingestions.append(doc.id)
-            if not report.dry_run:
-                await mark_failed(
-                    runtime,
-                    doc.id,
-                    "The ingestion stopped (its worker was lost) and no job is left to retry "
-                    "it; upload the file again",
+            live_jobs = set(
+                await session.scalars(
+                    text(
+                        "SELECT convert_from(payload, 'UTF8') FROM pgqueuer "
+                        "WHERE entrypoint = :entrypoint AND status IN ('queued', 'picked')"
+                    ),
+                    {"entrypoint": INGEST},
                 )
-                if runtime.vector_store is not None:
-                    await runtime.vector_store.delete_source(doc.tenant_id, doc.id)
+            )
+        await self._pending_deletes(documents, report)
+        await self._orphan_vectors(documents, report)
+        self._orphan_files(documents, report)
+        await self._expired(documents, live_jobs, report)
+        return report
 
+    async def _pending_deletes(self, documents: dict, report: ReconcileReport) -> None:
+        for doc in documents.values():
+            if doc.status == "deleting":
+                report.pending_deletes.append(doc.id)
+                if not report.dry_run:
+                    await self._deleter.finish(tenant_id=doc.tenant_id, document_id=doc.id)
 
-async def reconcile_periodically(runtime: Runtime, interval_seconds: float) -> None:
-    """Purge expired agent memories and reconcile, now and every `interval_seconds`."""
-    while True:
-        try:
-            async with runtime.sessionmaker.begin() as session:
-                await purge_expired(session)
-            report = await reconcile(runtime)
-            if any(report.counts().values()):
-                log.info("reconciled: %s", report.counts())
-        except Exception:  # a failed round is retried at the next one
-            log.exception("reconciliation failed")
-        await asyncio.sleep(interval_seconds)
+    async def _orphan_vectors(self, documents: dict, report: ReconcileReport) -> None:
+        store = self._store
+        if store is None:
+            return
+        sources = await store.sources()
+        # Documents created after this round's snapshot may already have vectors: not orphans.
+        unknown = [s.source_id for s in sources if s.source_id not in documents]
+        if unknown:
+            async with self._sessionmaker() as session:
+                newer = set(
+                    await session.scalars(select(RagDocument.id).where(RagDocument.id.in_(unknown)))
+                )
+            sources = [s for s in sources if s.source_id not in newer]
+        for source in sources:
+            doc = documents.get(source.source_id)
+            if doc is not None and doc.tenant_id == source.tenant_id:
+                if doc.status in ("queued", "processing", "deleting"):
+                    continue  # an ingestion or a delete owns these vectors right now
+                if doc.status == "ready" and source.generation == doc.generation:
+                    continue
+            report.orphan_vectors.append(
+                {
+                    "tenant_id": source.tenant_id,
+                    "source_id": source.source_id,
+                    "generation": source.generation,
+                    "chunks": source.chunks,
+                }
+            )
+            if not report.dry_run:
+                keep = doc.generation if doc is not None and doc.status == "ready" else None
+                await store.delete_source(source.tenant_id, source.source_id, keep_generation=keep)
+
+    def _orphan_files(self, documents: dict, report: ReconcileReport) -> None:
+        # An upload writes its file just before its row commits: a young file may belong to a
+        # document this round cannot see yet.
+        for path in self._files.older_than(time.time() - _FILE_GRACE_SECONDS):
+            if path.name not in documents:
+                report.orphan_files.append(str(path))
+                if not report.dry_run:
+                    self._files.remove(path)
+
+    async def _expired(self, documents: dict, live_jobs: set[str], report: ReconcileReport) -> None:
+        cutoff = datetime.now(UTC) - timedelta(seconds=self._lease_seconds * _LEASES_BEFORE_FAILING)
+        for doc in documents.values():
+            stale = doc.updated_at is not None and doc.updated_at < cutoff
+            if doc.status in ("queued", "processing") and stale and doc.id not in live_jobs:
+                report.expired_ingestions.append(doc.id)
+                if not report.dry_run:
+                    await self._deleter.mark_failed(
+                        doc.id,
+                        "The ingestion stopped (its worker was lost) and no job is left to "
+                        "retry it; upload the file again",
+                    )
+                    if self._store is not None:
+                        await self._store.delete_source(doc.tenant_id, doc.id)

@@ -3,24 +3,36 @@
 import json
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile, status
+from fastapi import APIRouter, Depends, File, Form, Query, UploadFile, status
 from fastapi.responses import JSONResponse, Response
 from pydantic import StringConstraints
 
-from orchestrator_service.auth.dependencies import CurrentActor, require
 from orchestrator_service.auth.principal import Principal
-from orchestrator_service.db.session import Session
+from orchestrator_service.deps import (
+    ActorDep,
+    DeleterDep,
+    FilesDep,
+    KnowledgeDep,
+    Paging,
+    SessionDep,
+    SettingsDep,
+    require,
+)
 from orchestrator_service.errors import InvalidInput
-from orchestrator_service.pagination import Page, PageParams, page_params
-from orchestrator_service.rag import deletion, search, service
-from orchestrator_service.rag.schemas import CollectionOut, DocumentOut, DocumentStatus
-from orchestrator_service.rag.search import SearchRequest, SearchResult
+from orchestrator_service.pagination import Page, page_of
+from orchestrator_service.rag import service
+from orchestrator_service.rag.schemas import (
+    CollectionOut,
+    DocumentOut,
+    DocumentStatus,
+    SearchRequest,
+    SearchResult,
+)
 from orchestrator_service.schemas import TextId
 
 router = APIRouter(prefix="/rag", tags=["rag"])
 Reader = Annotated[Principal, Depends(require("rag:read"))]
 Writer = Annotated[Principal, Depends(require("rag:write"))]
-Paging = Annotated[PageParams, Depends(page_params)]
 CollectionName = Annotated[
     str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)
 ]
@@ -44,21 +56,22 @@ def _metadata(raw: str | None) -> dict:
     responses={200: {"model": DocumentOut, "description": "Already uploaded: the existing one"}},
 )
 async def upload_document(
-    request: Request,
+    settings: SettingsDep,
+    files: FilesDep,
     principal: Writer,
-    actor: CurrentActor,
-    session: Session,
+    actor: ActorDep,
+    session: SessionDep,
     file: Annotated[UploadFile, File(description="The document")],
     collection: Annotated[CollectionName, Form()] = "General",
     metadata: Annotated[str | None, Form(description="A JSON object")] = None,
     on_duplicate: Annotated[Literal["return", "replace"], Query()] = "return",
 ) -> DocumentOut:
     """Upload a document; it is ingested in the background (202, poll its status)."""
-    settings = request.app.state.runtime.settings
     data = await file.read(settings.max_upload_bytes + 1)
     document, created = await service.upload(
         session,
-        settings,
+        files,
+        max_bytes=settings.max_upload_bytes,
         tenant_id=principal.tenant_id,
         filename=file.filename,
         data=data,
@@ -76,7 +89,7 @@ async def upload_document(
 @router.get("/documents")
 async def list_documents(
     principal: Reader,
-    session: Session,
+    session: SessionDep,
     page: Paging,
     collection: Annotated[str | None, Query(max_length=100)] = None,
     status: DocumentStatus | None = None,
@@ -85,11 +98,11 @@ async def list_documents(
     documents, cursor = await service.list_documents(
         session, tenant_id=principal.tenant_id, page=page, collection=collection, status=status
     )
-    return Page(items=[DocumentOut.model_validate(d) for d in documents], next_cursor=cursor)
+    return page_of(DocumentOut, documents, cursor)
 
 
 @router.get("/documents/{document_id}")
-async def get_document(document_id: TextId, principal: Reader, session: Session) -> DocumentOut:
+async def get_document(document_id: TextId, principal: Reader, session: SessionDep) -> DocumentOut:
     """A document's status, progress, failure reason and integrity data."""
     document = await service.get_document(
         session, tenant_id=principal.tenant_id, document_id=document_id
@@ -98,10 +111,10 @@ async def get_document(document_id: TextId, principal: Reader, session: Session)
 
 
 @router.get("/collections")
-async def list_collections(principal: Reader, session: Session) -> Page[CollectionOut]:
+async def list_collections(principal: Reader, session: SessionDep) -> Page[CollectionOut]:
     """The tenant's collections (the seed's three always exist)."""
     collections = await service.list_collections(session, tenant_id=principal.tenant_id)
-    return Page(items=collections, next_cursor=None)
+    return page_of(CollectionOut, collections)
 
 
 @router.delete(
@@ -110,12 +123,11 @@ async def list_collections(principal: Reader, session: Session) -> Page[Collecti
     responses={202: {"model": DocumentOut, "description": "Hidden; vector delete pending"}},
 )
 async def delete_document(
-    document_id: TextId, request: Request, principal: Writer, actor: CurrentActor
+    document_id: TextId, principal: Writer, actor: ActorDep, deleter: DeleterDep
 ) -> Response:
     """Delete a document from both stores; 202 when the vector store is down (it vanishes from
     search at once and the reconciler finishes the delete)."""
-    done = await deletion.delete_document(
-        request.app.state.runtime,
+    done = await deleter.delete(
         tenant_id=principal.tenant_id,
         document_id=document_id,
         actor=actor,
@@ -130,10 +142,8 @@ async def delete_document(
 
 @router.post("/search")
 async def search_knowledge(
-    data: SearchRequest, request: Request, principal: Reader, session: Session
+    data: SearchRequest, principal: Reader, knowledge: KnowledgeDep
 ) -> Page[SearchResult]:
     """Search the tenant's ready documents (vector, or hybrid with full text)."""
-    results = await search.search(
-        session, request.app.state.runtime, tenant_id=principal.tenant_id, request=data
-    )
-    return Page(items=results, next_cursor=None)
+    results = await knowledge.search(tenant_id=principal.tenant_id, request=data)
+    return page_of(SearchResult, results)

@@ -10,14 +10,13 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from orchestrator_service.audit.service import Actor, record
-from orchestrator_service.config import Settings
 from orchestrator_service.db.tenancy import get_scoped, scoped
 from orchestrator_service.errors import OrchestratorError
+from orchestrator_service.jobs.queue import enqueue_ingest
 from orchestrator_service.pagination import PageParams, paginate
-from orchestrator_service.rag import storage
-from orchestrator_service.rag.jobs import enqueue_ingest
 from orchestrator_service.rag.models import RagDocument
 from orchestrator_service.rag.schemas import DEFAULT_COLLECTIONS, CollectionOut, DocumentStatus
+from orchestrator_service.rag.storage import FileStore
 
 
 class UploadTooLarge(OrchestratorError):
@@ -35,8 +34,9 @@ def _clean_filename(filename: str | None) -> str:
 
 async def upload(
     session: AsyncSession,
-    settings: Settings,
+    files: FileStore,
     *,
+    max_bytes: int,
     tenant_id: int,
     filename: str | None,
     data: bytes,
@@ -50,10 +50,10 @@ async def upload(
     The same bytes in the same tenant and collection return the existing document; with
     `replace` it is re-ingested, its ready copy staying searchable until the new one is.
     """
-    if len(data) > settings.max_upload_bytes:
+    if len(data) > max_bytes:
         raise UploadTooLarge(
-            f"The file is {len(data)} bytes; the limit is {settings.max_upload_bytes}",
-            details={"max_bytes": settings.max_upload_bytes},
+            f"The file is {len(data)} bytes; the limit is {max_bytes}",
+            details={"max_bytes": max_bytes},
         )
     digest = hashlib.sha256(data).hexdigest()
     existing = await session.scalar(
@@ -86,11 +86,11 @@ async def upload(
         size_bytes=len(data),
         meta=metadata,
     )
-    path = storage.upload_path(settings, tenant_id, document.id)
+    path = files.path(tenant_id, document.id)
     document.file_path = str(path)
     session.add(document)
     await session.flush()
-    await storage.save(path, data)
+    await files.save(path, data)
     await enqueue_ingest(session, document.id)
     await record(
         session,

@@ -3,15 +3,13 @@
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from orchestrator_service.agents.memory import recall_facts, remember_fact
 from orchestrator_service.errors import InvalidInput
-
-if TYPE_CHECKING:
-    from orchestrator_service.db.runtime import Runtime
+from orchestrator_service.rag.search import KnowledgeSearch, SearchRequest
 
 
 @dataclass(frozen=True)
@@ -21,7 +19,7 @@ class ToolContext:
     tenant_id: int
     agent_id: int
     collections: tuple[str, ...]
-    runtime: "Runtime"
+    knowledge: KnowledgeSearch
     session: AsyncSession
     user_key: str  # whom agent memory is about: a conversation's contact, or the caller
 
@@ -41,18 +39,14 @@ async def get_current_time(arguments: dict, context: ToolContext) -> dict:
 
 async def search_knowledge(arguments: dict, context: ToolContext) -> dict:
     """Knowledge search over the agent's collections, through the RAG search service."""
-    from orchestrator_service.rag.search import SearchRequest, search
-
-    if context.runtime.vector_store is None or not context.collections:
+    if context.knowledge.vector_store is None or not context.collections:
         return {
             "status": "not_configured",
             "message": "This agent has no knowledge collections, or no vector store is set up",
             "collections": list(context.collections),
             "results": [],
         }
-    results = await search(
-        context.session,
-        context.runtime,
+    results = await context.knowledge.search(
         tenant_id=context.tenant_id,
         request=SearchRequest(
             query=arguments["query"], top_k=arguments.get("top_k", 5), mode="hybrid"
@@ -64,8 +58,6 @@ async def search_knowledge(arguments: dict, context: ToolContext) -> dict:
 
 async def remember(arguments: dict, context: ToolContext) -> dict:
     """Store a fact about the current user in the agent's memory."""
-    from orchestrator_service.agents.memory import remember_fact
-
     fact = await remember_fact(
         context.session,
         tenant_id=context.tenant_id,
@@ -82,8 +74,6 @@ async def remember(arguments: dict, context: ToolContext) -> dict:
 
 async def recall(arguments: dict, context: ToolContext) -> dict:
     """The unexpired facts the agent keeps about the current user."""
-    from orchestrator_service.agents.memory import recall_facts
-
     facts = await recall_facts(
         context.session,
         tenant_id=context.tenant_id,

@@ -1,7 +1,8 @@
 """Tool invocation for agent runtimes: check, run, record in `tool_executions`, answer.
 
 The execution row is written in transactions of its own, so a failed call is on record even
-though the request that made it answers with an error.
+though the request that made it answers with an error; no transaction is open while a tool's
+HTTP call is.
 """
 
 import json
@@ -11,16 +12,16 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 from sqlalchemy import update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from orchestrator_service.agents.models import Agent
 from orchestrator_service.audit.service import Actor
 from orchestrator_service.credentials.scrub import scrub
-from orchestrator_service.credentials.service import resolve_secret
-from orchestrator_service.db.runtime import Runtime
+from orchestrator_service.credentials.service import SecretResolver
 from orchestrator_service.db.tenancy import get_scoped
 from orchestrator_service.errors import Conflict, InvalidInput, NotFound, OrchestratorError
 from orchestrator_service.metrics import TOOL_INVOCATIONS
+from orchestrator_service.rag.search import KnowledgeSearch
 from orchestrator_service.tools.builtins import BUILTINS, ToolContext
 from orchestrator_service.tools.http_runner import call_http_tool
 from orchestrator_service.tools.models import Tool, ToolExecution
@@ -30,6 +31,7 @@ from orchestrator_service.tools.schemas import (
     parameters_of,
 )
 from orchestrator_service.tools.service import count_use, http_config, resolve_tool
+from orchestrator_service.tools.ssrf import Guard
 
 
 class ConfirmationRequired(Conflict):
@@ -63,122 +65,134 @@ def _safe(value: Any) -> Any:
     return json.loads(scrub(json.dumps(value, default=str)))
 
 
-async def invoke(
-    session: AsyncSession,
-    runtime: Runtime,
-    *,
-    tenant_id: int,
-    agent_id: int,
-    tool_name: str,
-    request: InvokeRequest,
-    actor: Actor,
-    user_key: str | None = None,
-) -> InvokeResult:
-    """Run one of the agent's tools and record the execution, succeeded or failed."""
-    agent = await get_scoped(session, Agent, tenant_id, agent_id, what="Agent")
-    tool = await _enabled_tool(session, tenant_id, agent, tool_name)
-    if tool.requires_confirmation and not request.confirm:
-        raise ConfirmationRequired(
-            f'Tool {tool.name!r} requires confirmation: send "confirm": true to run it'
-        )
-    _check_arguments(tool, request.arguments)
-    execution = ToolExecution(
-        tenant_id=tenant_id,
-        agent_id=agent.id,
-        tool_id=tool.id,
-        tool_name=tool.name,
-        input_parameters=_safe(request.arguments),
-        status="running",
-        started_at=datetime.now(UTC),
-    )
-    async with runtime.sessionmaker.begin() as own:
-        own.add(execution)
-    started = time.perf_counter()
-    try:
-        output = await _run(session, runtime, tool, agent, request.arguments, actor, user_key)
-    except Exception as exc:
-        message = exc.message if isinstance(exc, OrchestratorError) else "internal error"
-        await _finish(runtime, execution, started, status="failed", error=scrub(message))
-        TOOL_INVOCATIONS.labels(tool.type, getattr(exc, "code", "internal_error")).inc()
-        raise
-    TOOL_INVOCATIONS.labels(tool.type, "completed").inc()
-    output = _safe(output)
-    duration = await _finish(runtime, execution, started, status="completed", output=output)
-    await count_use(session, tool)
-    return InvokeResult(
-        execution_id=execution.id,
-        tool=tool.name,
-        status="completed",
-        output=output,
-        duration_ms=duration,
-    )
+class ToolRunner:
+    """Runs agents' tools: checks in one transaction, calls with none open, records after."""
 
+    def __init__(
+        self,
+        *,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        secrets: SecretResolver,
+        guard: Guard,
+        knowledge: KnowledgeSearch,
+    ) -> None:
+        self._sessionmaker = sessionmaker
+        self._secrets = secrets
+        self._guard = guard
+        self._knowledge = knowledge
 
-async def _run(
-    session: AsyncSession,
-    runtime: Runtime,
-    tool: Tool,
-    agent: Agent,
-    arguments: dict,
-    actor: Actor,
-    request_user_key: str | None,
-) -> Any:
-    if tool.type == "internal":
-        builtin = BUILTINS.get(tool.name)
-        if builtin is None:
-            raise InvalidInput(f"Internal tool {tool.name!r} is not built into this service")
-        context = ToolContext(
-            tenant_id=agent.tenant_id,
-            agent_id=agent.id,
-            collections=tuple(agent.knowledge_collections or ()),
-            runtime=runtime,
-            session=session,
-            user_key=request_user_key or actor.label,
-        )
-        return await builtin[0](arguments, context)
-    config = http_config(tool)
-
-    async def secret(name: str, destination: str) -> str:
-        return await resolve_secret(
-            session,
-            runtime.sessionmaker,
-            runtime.vault,
-            tenant_id=agent.tenant_id,
-            name=name,
-            consumer=f"tool:{tool.name}",
-            destination=destination,
-            actor=actor,
-        )
-
-    return await call_http_tool(
-        config,
-        config.url or tool.service_url or "",
-        arguments,
-        guard=runtime.tool_guard,
-        secret=secret,
-    )
-
-
-async def _finish(
-    runtime: Runtime,
-    execution: ToolExecution,
-    started: float,
-    *,
-    status: str,
-    output: Any = None,
-    error: str | None = None,
-) -> int:
-    duration = int((time.perf_counter() - started) * 1000)
-    async with runtime.sessionmaker.begin() as own:
-        await own.execute(
-            update(ToolExecution)
-            .where(ToolExecution.id == execution.id)
-            .values(
-                status=status,
-                output_result=None if output is None else {"result": output},
-                error_message=error,
-                execution_time_ms=duration,
-                completed_at=datetime.now(UTC),
+    async def invoke(
+        self,
+        *,
+        tenant_id: int,
+        agent_id: int,
+        tool_name: str,
+        request: InvokeRequest,
+        actor: Actor,
+        user_key: str | None = None,
+    ) -> InvokeResult:
+        """Run one of the agent's tools and record the execution, succeeded or failed."""
+        async with self._sessionmaker.begin() as session:
+            agent = await get_scoped(session, Agent, tenant_id, agent_id, what="Agent")
+            tool = await _enabled_tool(session, tenant_id, agent, tool_name)
+            if tool.requires_confirmation and not request.confirm:
+                raise ConfirmationRequired(
+                    f'Tool {tool.name!r} requires confirmation: send "confirm": true to run it'
+                )
+            _check_arguments(tool, request.arguments)
+            execution = ToolExecution(
+                tenant_id=tenant_id,
+                agent_id=agent.id,
+                tool_id=tool.id,
+                tool_name=tool.name,
+                input_parameters=_safe(request.arguments),
+                status="running",
+                started_at=datetime.now(UTC),
             )
+            session.add(execution)
+        started = time.perf_counter()
+        try:
+            output = await self._run(tool, agent, request.arguments, actor, user_key)
+        except Exception as exc:
+            message = exc.message if isinstance(exc, OrchestratorError) else "internal error"
+            await self._finish(execution, tool, started, status="failed", error=scrub(message))
+            TOOL_INVOCATIONS.labels(tool.type, getattr(exc, "code", "internal_error")).inc()
+            raise
+        TOOL_INVOCATIONS.labels(tool.type, "completed").inc()
+        output = _safe(output)
+        duration = await self._finish(execution, tool, started, status="completed", output=output)
+        return InvokeResult(
+            execution_id=execution.id,
+            tool=tool.name,
+            status="completed",
+            output=output,
+            duration_ms=duration,
         )
-    return duration
+
+    async def _run(
+        self,
+        tool: Tool,
+        agent: Agent,
+        arguments: dict,
+        actor: Actor,
+        request_user_key: str | None,
+    ) -> Any:
+        if tool.type == "internal":
+            builtin = BUILTINS.get(tool.name)
+            if builtin is None:
+                raise InvalidInput(f"Internal tool {tool.name!r} is not built into this service")
+            async with self._sessionmaker.begin() as session:
+                context = ToolContext(
+                    tenant_id=agent.tenant_id,
+                    agent_id=agent.id,
+                    collections=tuple(agent.knowledge_collections or ()),
+                    knowledge=self._knowledge,
+                    session=session,
+                    user_key=request_user_key or actor.label,
+                )
+                return await builtin[0](arguments, context)
+        config = http_config(tool)
+
+        async def secret(name: str, destination: str) -> str:
+            return await self._secrets.resolve(
+                tenant_id=agent.tenant_id,
+                name=name,
+                consumer=f"tool:{tool.name}",
+                destination=destination,
+                actor=actor,
+            )
+
+        return await call_http_tool(
+            config,
+            config.url or tool.service_url or "",
+            arguments,
+            guard=self._guard,
+            secret=secret,
+        )
+
+    async def _finish(
+        self,
+        execution: ToolExecution,
+        tool: Tool,
+        started: float,
+        *,
+        status: str,
+        output: Any = None,
+        error: str | None = None,
+    ) -> int:
+        duration = int((time.perf_counter() - started) * 1000)
+        async with self._sessionmaker.begin() as session:
+            await session.execute(
+                update(ToolExecution)
+                .where(ToolExecution.id == execution.id)
+                .values(
+                    status=status,
+                    output_result=None if output is None else {"result": output},
+                    error_message=error,
+                    execution_time_ms=duration,
+                    completed_at=datetime.now(UTC),
+                )
+            )
+            if status == "completed":
+                await count_use(session, tool)
+        return duration

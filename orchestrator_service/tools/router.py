@@ -4,15 +4,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, status
 
-from orchestrator_service.auth.dependencies import CurrentActor, tenant_or_global
-from orchestrator_service.db.session import Session
-from orchestrator_service.pagination import Page, PageParams, page_params
+from orchestrator_service.deps import ActorDep, Paging, SessionDep, tenant_or_global
+from orchestrator_service.pagination import Page, page_of
 from orchestrator_service.schemas import IntId
 from orchestrator_service.tools import service
 from orchestrator_service.tools.schemas import ToolCreate, ToolOut, ToolUpdate
 
 router = APIRouter(prefix="/tools", tags=["tools"])
-Paging = Annotated[PageParams, Depends(page_params)]
 
 
 Reader = Annotated[int | None, Depends(tenant_or_global("tools:read"))]
@@ -21,7 +19,7 @@ Writer = Annotated[int | None, Depends(tenant_or_global("tools:write"))]
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 async def create_tool(
-    data: ToolCreate, owner: Writer, actor: CurrentActor, session: Session
+    data: ToolCreate, owner: Writer, actor: ActorDep, session: SessionDep
 ) -> ToolOut:
     """Register a tool (a global one when a platform-admin key calls)."""
     return ToolOut.model_validate(
@@ -30,21 +28,21 @@ async def create_tool(
 
 
 @router.get("")
-async def list_tools(owner: Reader, session: Session, page: Paging) -> Page[ToolOut]:
+async def list_tools(owner: Reader, session: SessionDep, page: Paging) -> Page[ToolOut]:
     """List the tenant's tools and the global ones."""
     tools, cursor = await service.list_tools(session, owner=owner, page=page)
-    return Page(items=[ToolOut.model_validate(t) for t in tools], next_cursor=cursor)
+    return page_of(ToolOut, tools, cursor)
 
 
 @router.get("/{tool_id}")
-async def get_tool(tool_id: IntId, owner: Reader, session: Session) -> ToolOut:
+async def get_tool(tool_id: IntId, owner: Reader, session: SessionDep) -> ToolOut:
     """Show one tool."""
     return ToolOut.model_validate(await service.get_tool(session, owner=owner, tool_id=tool_id))
 
 
 @router.patch("/{tool_id}")
 async def update_tool(
-    tool_id: IntId, data: ToolUpdate, owner: Writer, actor: CurrentActor, session: Session
+    tool_id: IntId, data: ToolUpdate, owner: Writer, actor: ActorDep, session: SessionDep
 ) -> ToolOut:
     """Change a tool the caller owns."""
     tool = await service.update_tool(session, owner=owner, tool_id=tool_id, data=data, actor=actor)
@@ -52,6 +50,6 @@ async def update_tool(
 
 
 @router.delete("/{tool_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_tool(tool_id: IntId, owner: Writer, actor: CurrentActor, session: Session) -> None:
+async def delete_tool(tool_id: IntId, owner: Writer, actor: ActorDep, session: SessionDep) -> None:
     """Delete a tool the caller owns."""
     await service.delete_tool(session, owner=owner, tool_id=tool_id, actor=actor)

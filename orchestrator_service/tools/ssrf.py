@@ -79,12 +79,16 @@ def _normalized(address: str) -> IPAddress:
 
 class Guard:
     """Decides whether a host may be connected to; `allowed` lists hosts, IPs or networks
-    (from ORCH_TOOL_ALLOWED_HOSTS) that may be reached even though they are private."""
+    (from ORCH_OUTBOUND_ALLOWED_HOSTS) that may be reached even though they are private."""
 
     def __init__(self, allowed: Iterable[str] = (), resolver: Resolver = system_resolver) -> None:
         self.resolver = resolver
         self.allowed_hosts: set[str] = set()
         self.allowed_networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+        self.allow(*allowed)
+
+    def allow(self, *allowed: str) -> None:
+        """Add hosts, IPs or networks that may be reached even though they are private."""
         for entry in allowed:
             entry = entry.strip().lower()
             if not entry:
@@ -122,7 +126,7 @@ class Guard:
             raise BlockedDestination(
                 f"Refused to connect to {host}: it resolves to a private, loopback, link-local "
                 f"or metadata address ({', '.join(refused)}). Allow-list it with "
-                "ORCH_TOOL_ALLOWED_HOSTS if this is intended.",
+                "ORCH_OUTBOUND_ALLOWED_HOSTS if this is intended.",
                 details={"host": host, "addresses": refused},
             )
         return str(addresses[0])

@@ -5,22 +5,20 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, status
 
-from orchestrator_service.auth.dependencies import CurrentActor, require
 from orchestrator_service.auth.principal import Principal
-from orchestrator_service.db.session import Session
-from orchestrator_service.pagination import Page, PageParams, page_params
+from orchestrator_service.deps import ActorDep, Paging, SessionDep, require
+from orchestrator_service.pagination import Page, page_of
 from orchestrator_service.users import service
 from orchestrator_service.users.schemas import UserCreate, UserOut, UserUpdate
 
 router = APIRouter(prefix="/users", tags=["users"])
 Reader = Annotated[Principal, Depends(require("users:read"))]
 Writer = Annotated[Principal, Depends(require("users:write"))]
-Paging = Annotated[PageParams, Depends(page_params)]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 async def create_user(
-    data: UserCreate, principal: Writer, actor: CurrentActor, session: Session
+    data: UserCreate, principal: Writer, actor: ActorDep, session: SessionDep
 ) -> UserOut:
     """Create a user in the caller's tenant."""
     user = await service.create_user(session, tenant_id=principal.tenant_id, data=data, actor=actor)
@@ -28,14 +26,14 @@ async def create_user(
 
 
 @router.get("")
-async def list_users(principal: Reader, session: Session, page: Paging) -> Page[UserOut]:
+async def list_users(principal: Reader, session: SessionDep, page: Paging) -> Page[UserOut]:
     """List the tenant's users."""
     users, cursor = await service.list_users(session, tenant_id=principal.tenant_id, page=page)
-    return Page(items=[UserOut.model_validate(u) for u in users], next_cursor=cursor)
+    return page_of(UserOut, users, cursor)
 
 
 @router.get("/{user_id}")
-async def get_user(user_id: uuid.UUID, principal: Reader, session: Session) -> UserOut:
+async def get_user(user_id: uuid.UUID, principal: Reader, session: SessionDep) -> UserOut:
     """Show one user."""
     user = await service.get_user(session, tenant_id=principal.tenant_id, user_id=user_id)
     return UserOut.model_validate(user)
@@ -43,7 +41,7 @@ async def get_user(user_id: uuid.UUID, principal: Reader, session: Session) -> U
 
 @router.patch("/{user_id}")
 async def update_user(
-    user_id: uuid.UUID, data: UserUpdate, principal: Writer, actor: CurrentActor, session: Session
+    user_id: uuid.UUID, data: UserUpdate, principal: Writer, actor: ActorDep, session: SessionDep
 ) -> UserOut:
     """Change a user (role, active flag, profile, password)."""
     user = await service.update_user(
@@ -54,7 +52,7 @@ async def update_user(
 
 @router.delete("/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_user(
-    user_id: uuid.UUID, principal: Writer, actor: CurrentActor, session: Session
+    user_id: uuid.UUID, principal: Writer, actor: ActorDep, session: SessionDep
 ) -> None:
     """Delete a user with their keys and sessions."""
     await service.delete_user(session, tenant_id=principal.tenant_id, user_id=user_id, actor=actor)

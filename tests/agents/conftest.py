@@ -31,11 +31,10 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy.engine import URL
 
+from orchestrator_service.bootstrap import Runtime, boot
 from orchestrator_service.config import Settings
-from orchestrator_service.db.runtime import Runtime, boot
 from orchestrator_service.db.urls import asyncpg_dsn, with_database
 from orchestrator_service.main import create_app
-from orchestrator_service.tools.ssrf import Guard
 from tests.conftest import Caller, new_tenant, url_string
 from tests.network import LoopbackHTTPServer, network  # noqa: F401 (autouse fence)
 
@@ -327,7 +326,7 @@ def model() -> Iterator[ScriptedModel]:
 @pytest.fixture
 def loopback_guard(runtime: Runtime) -> None:
     """Let the service's guarded HTTP client reach 127.0.0.1 (where the scripted model is)."""
-    runtime.tool_guard = Guard(["127.0.0.1"])
+    runtime.guard.allow("127.0.0.1")
 
 
 async def store_llm_key(client: httpx.AsyncClient, caller: Caller) -> None:
@@ -439,7 +438,7 @@ class Service:
 async def serve(settings: Settings) -> AsyncIterator[Service]:
     """Boot a service of its own on `settings`, able to reach the scripted model."""
     async with boot(settings) as runtime:
-        runtime.tool_guard = Guard(["127.0.0.1"])
+        runtime.guard.allow("127.0.0.1")
         transport = httpx.ASGITransport(app=create_app(settings, runtime=runtime))
         async with httpx.AsyncClient(transport=transport, base_url="http://agents.test") as client:
             tenant = await new_tenant(runtime, f"served-{uuid.uuid4().hex[:6]}")

@@ -8,7 +8,7 @@ import json
 import httpx
 
 from orchestrator_service.agents.memory import purge_expired
-from orchestrator_service.db.runtime import Runtime
+from orchestrator_service.bootstrap import Runtime
 from tests.agents.conftest import (
     Call,
     Say,

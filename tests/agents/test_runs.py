@@ -5,7 +5,7 @@ tool definitions and the history; streaming gives the same answer; background ru
 import json
 from datetime import datetime
 
-from orchestrator_service.rag.jobs import running_worker
+from orchestrator_service.bootstrap import running_jobs
 from tests.agents.conftest import (
     LLM_KEY,
     RENDERED,
@@ -278,7 +278,7 @@ async def test_a_background_run_is_queued_then_completed_by_the_worker(
     assert (await get_json(client, tenant, path))["status"] == "queued"
     assert model.requests == []
 
-    async with running_worker(service.runtime):
+    async with running_jobs(service.runtime):
         execution = await eventually(
             lambda: get_json(client, tenant, path),
             lambda e: e["status"] in ("completed", "failed"),

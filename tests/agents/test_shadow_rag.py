@@ -2,7 +2,7 @@
 (user and assistant turns) as a document of the tenant's "Shadow RAG" collection, which the
 worker ingests until searchable; an agent without it leaves nothing behind."""
 
-from orchestrator_service.rag.jobs import running_worker
+from orchestrator_service.bootstrap import running_jobs
 from tests.agents.conftest import (
     Call,
     Say,
@@ -39,7 +39,7 @@ async def test_closing_a_conversation_files_it_in_shadow_rag_only_when_the_agent
         assert closed.status_code == 200, closed.text
         assert closed.json()["status"] == "closed"
 
-    async with running_worker(vector_service.runtime):
+    async with running_jobs(vector_service.runtime):
         documents = await eventually(
             lambda: get_json(client, tenant, "/rag/documents"),
             lambda page: (

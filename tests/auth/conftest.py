@@ -5,8 +5,8 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from orchestrator_service.bootstrap import Runtime
 from orchestrator_service.config import Settings
-from orchestrator_service.db.runtime import Runtime
 from orchestrator_service.main import create_app
 
 PASSWORD = "correct-horse-battery-staple"

@@ -7,8 +7,8 @@ import httpx
 import pytest
 from sqlalchemy.engine import URL
 
+from orchestrator_service.bootstrap import Runtime
 from orchestrator_service.config import Settings
-from orchestrator_service.db.runtime import Runtime
 from orchestrator_service.main import create_app
 from tests.auth.conftest import CLIENT_IP, PASSWORD, create_user, error_of, outcome
 from tests.conftest import Caller, sql

@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from orchestrator_service.bootstrap import Runtime
 from orchestrator_service.config import Settings
-from orchestrator_service.db.runtime import Runtime
 from orchestrator_service.http import RequestIdLogFilter
 from orchestrator_service.main import create_app
 from tests.auth.conftest import CLIENT_IP, create_user, error_of

@@ -13,12 +13,11 @@ import pytest
 from pgserver._commands import POSTGRES_BIN_PATH
 from sqlalchemy.engine import URL
 
+from orchestrator_service.bootstrap import Runtime, boot
 from orchestrator_service.config import Settings
 from orchestrator_service.credentials.keys import DEV_KEY_FILE, generate_key_entry
 from orchestrator_service.credentials.rotation import rotate
-from orchestrator_service.credentials.service import resolve_secret
 from orchestrator_service.credentials.vault import FORMAT
-from orchestrator_service.db.runtime import Runtime, boot
 from orchestrator_service.errors import ConfigError, Forbidden, VaultError
 from tests.conftest import TEST_ACTOR, Caller, sql, url_string
 from tests.test_cli import ORCHESTRATOR, cli_env
@@ -37,17 +36,13 @@ async def _store(client, caller: Caller, name: str, value: str, **extra) -> dict
 
 
 async def _resolve(runtime: Runtime, tenant_id: int, name: str, destination: str) -> str:
-    async with runtime.sessionmaker.begin() as session:
-        return await resolve_secret(
-            session,
-            runtime.sessionmaker,
-            runtime.vault,
-            tenant_id=tenant_id,
-            name=name,
-            consumer="test",
-            destination=destination,
-            actor=TEST_ACTOR,
-        )
+    return await runtime.secrets.resolve(
+        tenant_id=tenant_id,
+        name=name,
+        consumer="test",
+        destination=destination,
+        actor=TEST_ACTOR,
+    )
 
 
 def _keys(*entries: str) -> str:

@@ -16,10 +16,9 @@ import httpx
 import pytest
 from sqlalchemy.engine import URL
 
+from orchestrator_service.bootstrap import Runtime, boot, running_jobs
 from orchestrator_service.config import Settings
-from orchestrator_service.db.runtime import Runtime, boot
 from orchestrator_service.main import create_app
-from orchestrator_service.rag.jobs import running_worker
 from tests.conftest import Caller, new_tenant, sql, url_string
 from tests.test_cli import ORCHESTRATOR, cli_env
 from tests.test_embedded import _free_port
@@ -36,7 +35,7 @@ def rag_settings(settings: Settings, vectors_db: URL) -> Settings:
     return settings.model_copy(
         update={
             "vector_database_url": SecretStr(url_string(vectors_db)),
-            "ingest_lease_seconds": 30.0,
+            "job_lease_seconds": 30.0,
         }
     )
 
@@ -44,7 +43,7 @@ def rag_settings(settings: Settings, vectors_db: URL) -> Settings:
 @pytest.fixture
 async def rag(rag_settings: Settings) -> AsyncIterator[tuple[Runtime, httpx.AsyncClient, Caller]]:
     """A booted service with an ingestion worker, a client, and a tenant."""
-    async with boot(rag_settings) as runtime, running_worker(runtime):
+    async with boot(rag_settings) as runtime, running_jobs(runtime):
         app = create_app(rag_settings, runtime=runtime)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://rag.test") as client:
@@ -129,7 +128,7 @@ async def test_every_format_reaches_ready_with_its_chunks_in_the_vector_store(
         assert document["status"] == "ready", document["error"]
         assert document["chunk_count"] >= 1
         assert document["chunks_done"] == document["chunk_count"]
-        assert document["embedding_model"] == runtime.embedder.model_id
+        assert document["embedding_model"] == runtime.embedders.local.model_id
         kinds[name] = document["file_type"]
         rows = await sql(
             vectors_db,
@@ -149,7 +148,7 @@ async def test_every_format_reaches_ready_with_its_chunks_in_the_vector_store(
         "chat.txt": "whatsapp",
     }
 
-    query = (await runtime.embedder.embed(["When does the office open?"]))[0]
+    query = (await runtime.embedders.local.embed(["When does the office open?"]))[0]
     matches = await runtime.vector_store.search(tenant.tenant_id, query, 3)
     assert matches[0].metadata["source_id"] == ids["notes.txt"]
 
@@ -230,7 +229,7 @@ async def test_uploads_over_the_limit_are_413(rag_settings: Settings) -> None:
 async def test_a_worker_killed_midway_is_replaced_and_leaves_one_clean_copy(
     rag_settings: Settings, fresh_db: URL, vectors_db: URL, tmp_path: Path
 ) -> None:
-    rag_settings = rag_settings.model_copy(update={"ingest_lease_seconds": 3.0})
+    rag_settings = rag_settings.model_copy(update={"job_lease_seconds": 3.0})
     long_text = "\n\n".join(
         f"Section {i}. " + " ".join(f"word{i}_{j} is described in detail here." for j in range(40))
         for i in range(120)
@@ -248,7 +247,7 @@ async def test_a_worker_killed_midway_is_replaced_and_leaves_one_clean_copy(
                 tmp_path,
                 ORCH_DATABASE_URL=url_string(fresh_db),
                 ORCH_VECTOR_DATABASE_URL=url_string(vectors_db),
-                ORCH_INGEST_LEASE_SECONDS="3",
+                ORCH_JOB_LEASE_SECONDS="3",
             )
             env["ORCH_DATA_DIR"] = str(rag_settings.data_dir)
             worker = subprocess.Popen(
@@ -275,7 +274,7 @@ async def test_a_worker_killed_midway_is_replaced_and_leaves_one_clean_copy(
             )
             assert half[0]["n"] > 0  # the killed attempt left partial vectors behind
 
-            async with running_worker(runtime):
+            async with running_jobs(runtime):
                 document = await _wait(client, tenant, document_id, timeout=180)
 
     assert document["status"] == "ready"

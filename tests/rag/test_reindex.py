@@ -12,10 +12,8 @@ import numpy as np
 import pytest
 from pydantic import SecretStr
 
-from orchestrator_service.db.runtime import boot
+from orchestrator_service.bootstrap import boot, running_jobs
 from orchestrator_service.main import create_app
-from orchestrator_service.rag.ingest import ingest_document
-from orchestrator_service.rag.jobs import running_worker
 from tests.conftest import new_tenant, sql, url_string
 from tests.rag.test_ingest import DOCS, _upload, _wait
 
@@ -69,7 +67,7 @@ async def test_reindex_writes_the_new_model_first_then_switches_and_cleans_up(
             "openai_embedding_model": "text-embedding-3-small",
         }
     )
-    async with boot(configured) as runtime, running_worker(runtime):
+    async with boot(configured) as runtime, running_jobs(runtime):
         tenant = await new_tenant(runtime, "reindex")
         app = create_app(configured, runtime=runtime)
         async with httpx.AsyncClient(
@@ -82,9 +80,9 @@ async def test_reindex_writes_the_new_model_first_then_switches_and_cleans_up(
             )
             uploaded = await _upload(client, tenant, "faq.txt", b"Returns are free in Peru.")
             document = await _wait(client, tenant, uploaded.json()["id"])
-            assert document["embedding_model"] == runtime.embedder.model_id
+            assert document["embedding_model"] == runtime.embedders.local.model_id
 
-            await ingest_document(runtime, document["id"], embedder_name="openai")
+            await runtime.ingestor.ingest(document["id"], embedder_name="openai")
 
             after = (await client.get(f"{DOCS}/{document['id']}", headers=tenant.headers)).json()
             logs = (
@@ -112,7 +110,7 @@ async def test_a_failed_reindex_keeps_the_ready_copy(settings, vectors_db) -> No
             "openai_embedding_base_url": "http://127.0.0.1:9/v1",
         }
     )
-    async with boot(configured) as runtime, running_worker(runtime):
+    async with boot(configured) as runtime, running_jobs(runtime):
         tenant = await new_tenant(runtime, "reindex-fail")
         app = create_app(configured, runtime=runtime)
         async with httpx.AsyncClient(
@@ -122,7 +120,7 @@ async def test_a_failed_reindex_keeps_the_ready_copy(settings, vectors_db) -> No
                 client, tenant, (await _upload(client, tenant, "a.txt", b"Hola.")).json()["id"]
             )
             # No OPENAI_API_KEY credential in this tenant's vault: the reindex cannot start.
-            await ingest_document(runtime, document["id"], embedder_name="openai")
+            await runtime.ingestor.ingest(document["id"], embedder_name="openai")
             after = (await client.get(f"{DOCS}/{document['id']}", headers=tenant.headers)).json()
 
     assert after["status"] == "ready"

@@ -16,11 +16,9 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy.engine import URL
 
+from orchestrator_service.bootstrap import boot, running_jobs
 from orchestrator_service.config import Settings
-from orchestrator_service.db.runtime import boot
 from orchestrator_service.main import create_app
-from orchestrator_service.rag.jobs import running_worker
-from orchestrator_service.rag.reconcile import reconcile
 from orchestrator_service.rag.vector_store import VectorRecord
 from tests.conftest import new_tenant, sql, url_string
 from tests.rag.test_ingest import DOCS, _upload, _wait
@@ -32,7 +30,7 @@ SEARCH = "/api/v1/rag/search"
 @asynccontextmanager
 async def _serving(settings: Settings, vectors: URL) -> AsyncIterator[tuple]:
     configured = settings.model_copy(update={"vector_database_url": SecretStr(url_string(vectors))})
-    async with boot(configured) as runtime, running_worker(runtime):
+    async with boot(configured) as runtime, running_jobs(runtime):
         app = create_app(configured, runtime=runtime)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://rag.test") as client:
@@ -112,7 +110,7 @@ async def test_filtered_top_k_is_complete_when_the_filter_matches_one_percent(
                 chunk_index=1000 + i,
                 content=f"chunk {i}",
                 embedding=v.tolist(),
-                embedding_model=runtime.embedder.model_id,
+                embedding_model=runtime.embedders.local.model_id,
                 generation=generation,
                 metadata={"bucket": i % 100},
             )
@@ -239,9 +237,9 @@ async def test_vector_store_down_during_delete_and_search(served_stoppable) -> N
     )
     assert left[0]["n"] > 0
 
-    report = await reconcile(runtime)
+    report = await runtime.reconciler.reconcile()
     assert report.pending_deletes == [doomed["id"]]
-    again = await reconcile(runtime, dry_run=True)
+    again = await runtime.reconciler.reconcile(dry_run=True)
     assert again.counts() == {
         "pending_deletes": 0,
         "orphan_vectors": 0,
@@ -267,7 +265,7 @@ async def test_planted_orphans_are_listed_by_a_dry_run_and_removed_by_the_reconc
                 chunk_index=0,
                 content="no metadata",
                 embedding=[1.0] + [0.0] * 383,
-                embedding_model=runtime.embedder.model_id,
+                embedding_model=runtime.embedders.local.model_id,
                 generation="g",
             )
         ]

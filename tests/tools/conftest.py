@@ -20,10 +20,9 @@ import httpx
 import pytest
 from sqlalchemy.engine import URL
 
+from orchestrator_service.bootstrap import Runtime
 from orchestrator_service.config import Settings
-from orchestrator_service.db.runtime import Runtime
 from orchestrator_service.main import create_app
-from orchestrator_service.tools.ssrf import Guard
 from tests.conftest import Caller, sql
 from tests.network import LoopbackHTTPServer, network  # noqa: F401 (autouse fence)
 
@@ -47,12 +46,13 @@ async def fake_resolver(host: str, port: int) -> list[str]:
 
 def install_guard(runtime: Runtime, *allowed: str) -> None:
     """Give the service an SSRF guard with the fake resolver and this allow-list."""
-    runtime.tool_guard = Guard(allowed, resolver=fake_resolver)
+    runtime.guard.resolver = fake_resolver
+    runtime.guard.allow(*allowed)
 
 
 @pytest.fixture
 def loopback_allowed(runtime: Runtime) -> None:
-    """Allow-list 127.0.0.1, as ORCH_TOOL_ALLOWED_HOSTS=127.0.0.1 would, with faked DNS."""
+    """Allow-list 127.0.0.1, as ORCH_OUTBOUND_ALLOWED_HOSTS=127.0.0.1 would, with faked DNS."""
     install_guard(runtime, "127.0.0.1")
 
 

@@ -53,7 +53,7 @@ async def test_private_destinations_are_refused_before_connecting(
 
             error = error_of(response, 422, "destination_blocked")
             assert "private, loopback, link-local or metadata" in error["message"]
-            assert "ORCH_TOOL_ALLOWED_HOSTS" in error["message"]
+            assert "ORCH_OUTBOUND_ALLOWED_HOSTS" in error["message"]
             assert error["details"]["addresses"] == addresses
             [row] = [r for r in await executions(fresh_db) if r["tool_name"] == name]
             assert (row["status"], row["error_message"]) == ("failed", error["message"])

@@ -94,6 +94,9 @@ class LocalEmbedder:
         """Embed off the event loop (onnxruntime releases the GIL)."""
         return await asyncio.to_thread(self.embed_sync, texts)
 
+    async def aclose(self) -> None:
+        """Nothing to release: the model lives as long as the process."""
+
     def count_tokens(self, text: str) -> int:
         """Tokens of `text` in this model's tokenizer, without truncation."""
         return len(load_tokenizer(for_counting=True).encode(text).ids)

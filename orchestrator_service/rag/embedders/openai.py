@@ -3,7 +3,11 @@ tenant's API key from the vault."""
 
 import httpx
 
+from orchestrator_service.audit.service import Actor
+from orchestrator_service.credentials.service import SecretResolver
 from orchestrator_service.errors import OrchestratorError
+
+SYSTEM_ACTOR = "system:ingestion"
 
 # Chunks are cut to the local model's 256-token window whatever the embedder; this bounds
 # what one request may carry.
@@ -72,6 +76,41 @@ class OpenAIEmbedder:
             vectors.extend(batch_vectors)
         return vectors
 
-    async def close(self) -> None:
+    async def aclose(self) -> None:
         """Close the HTTP client."""
         await self._client.aclose()
+
+
+class OpenAIEmbedderFactory:
+    """Opens a tenant's OpenAI-compatible embedder with the API key from its vault."""
+
+    def __init__(
+        self,
+        *,
+        secrets: SecretResolver,
+        base_url: str,
+        model: str,
+        credential: str,
+        dimensions: int,
+    ) -> None:
+        self._secrets = secrets
+        self._base_url = base_url
+        self._model = model
+        self._credential = credential
+        self._dimensions = dimensions
+
+    async def __call__(self, tenant_id: int) -> OpenAIEmbedder:
+        """A new embedder holding the tenant's key; the caller closes it."""
+        api_key = await self._secrets.resolve(
+            tenant_id=tenant_id,
+            name=self._credential,
+            consumer="embedder",
+            destination=self._base_url,
+            actor=Actor(tenant_id=tenant_id, user_id=None, key_id=None, label=SYSTEM_ACTOR),
+        )
+        return OpenAIEmbedder(
+            base_url=self._base_url,
+            model=self._model,
+            dimensions=self._dimensions,
+            api_key=api_key,
+        )

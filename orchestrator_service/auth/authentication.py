@@ -1,19 +1,14 @@
-"""Authentication and authorization as FastAPI dependencies."""
+"""Authentication: a bearer API key or session token becomes a `Principal`."""
 
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
 
-from fastapi import Depends, Request
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from orchestrator_service.audit.service import Actor
 from orchestrator_service.auth.models import ApiKey, UserSession
 from orchestrator_service.auth.principal import Principal, role_rank
 from orchestrator_service.auth.tokens import parse_token, token_matches
-from orchestrator_service.db.session import Session
-from orchestrator_service.errors import Forbidden, Unauthorized
-from orchestrator_service.http import request_id_var
+from orchestrator_service.errors import Unauthorized
 from orchestrator_service.tenants.models import Tenant
 from orchestrator_service.users.models import User
 
@@ -21,15 +16,14 @@ from orchestrator_service.users.models import User
 _LAST_USED_RESOLUTION = timedelta(seconds=60)
 
 
-def _bearer(request: Request) -> str:
-    header = request.headers.get("authorization", "")
+def _bearer(header: str) -> str:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("Send `Authorization: Bearer <api key or session token>`")
     return token.strip()
 
 
-async def _from_key(session: Session, token: str, prefix: str, now: datetime) -> Principal:
+async def _from_key(session: AsyncSession, token: str, prefix: str, now: datetime) -> Principal:
     row = (
         await session.execute(
             select(ApiKey, User.is_active, User.role, Tenant.is_active)
@@ -64,7 +58,7 @@ async def _from_key(session: Session, token: str, prefix: str, now: datetime) ->
     )
 
 
-async def _from_session(session: Session, token: str, prefix: str, now: datetime) -> Principal:
+async def _from_session(session: AsyncSession, token: str, prefix: str, now: datetime) -> Principal:
     row = (
         await session.execute(
             select(UserSession, User.role, User.is_active, Tenant.is_active)
@@ -90,72 +84,14 @@ async def _from_session(session: Session, token: str, prefix: str, now: datetime
     )
 
 
-async def authenticate(request: Request, session: Session) -> Principal:
-    """Resolve the bearer token into a Principal, or refuse with 401."""
-    token = _bearer(request)
+async def authenticate(session: AsyncSession, authorization: str) -> Principal:
+    """Resolve an `Authorization` header into a Principal, or refuse with `Unauthorized`."""
+    token = _bearer(authorization)
     parsed = parse_token(token)
     if parsed is None:
         raise Unauthorized("Malformed bearer token")
     kind, prefix = parsed
     now = datetime.now(UTC)
     if kind == "key":
-        principal = await _from_key(session, token, prefix, now)
-    else:
-        principal = await _from_session(session, token, prefix, now)
-    request.state.principal = principal
-    return principal
-
-
-CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
-
-
-def request_info(request: Request) -> dict[str, str | None]:
-    """Where a request came from, for the audit log."""
-    return {
-        "ip": request.client.host if request.client else None,
-        "user_agent": request.headers.get("user-agent"),
-        "request_id": request_id_var.get(),
-    }
-
-
-def require(scope: str) -> Callable[..., Awaitable[Principal]]:
-    """A dependency admitting tenant principals whose role and scopes grant `scope`."""
-
-    async def check(principal: CurrentPrincipal) -> Principal:
-        if principal.tenant_id is None:
-            raise Forbidden("Platform-admin keys manage tenants; use a key of the tenant")
-        if not principal.allows(scope):
-            raise Forbidden(f"This requires the {scope!r} permission", details={"scope": scope})
-        return principal
-
-    return check
-
-
-def tenant_or_global(scope: str) -> Callable[..., Awaitable[int | None]]:
-    """A dependency giving whose objects the caller manages: its tenant's (if its role and
-    scopes grant `scope`), or, for a platform-admin key, the global ones (None)."""
-
-    async def owner(principal: CurrentPrincipal) -> int | None:
-        if principal.is_platform_admin:
-            return None
-        if principal.tenant_id is None or not principal.allows(scope):
-            raise Forbidden(f"This requires the {scope!r} permission", details={"scope": scope})
-        return principal.tenant_id
-
-    return owner
-
-
-async def require_platform_admin(principal: CurrentPrincipal) -> Principal:
-    """A dependency admitting platform-admin principals only."""
-    if not principal.is_platform_admin:
-        raise Forbidden("This requires a platform-admin key")
-    return principal
-
-
-def current_actor(request: Request, principal: CurrentPrincipal) -> Actor:
-    """The audit actor of this request."""
-    return Actor.of(principal, **request_info(request))
-
-
-CurrentActor = Annotated[Actor, Depends(current_actor)]
-PlatformAdmin = Annotated[Principal, Depends(require_platform_admin)]
+        return await _from_key(session, token, prefix, now)
+    return await _from_session(session, token, prefix, now)

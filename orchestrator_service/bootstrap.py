@@ -1,10 +1,12 @@
-"""Boot: resolve the databases (starting the embedded one if needed), heal them, open pools."""
+"""The composition root: resolve the databases (starting the embedded one if needed), heal
+them, and build every collaborator the routers and workers use. Nothing below imports it."""
 
 import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from pydantic import SecretStr
 from sqlalchemy.engine import URL
@@ -15,19 +17,30 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from orchestrator_service.agents.runs import AgentRunner
 from orchestrator_service.config import Settings
+from orchestrator_service.credentials.service import SecretResolver
 from orchestrator_service.credentials.vault import Vault, open_vault
 from orchestrator_service.db.embedded import EmbeddedPostgres
 from orchestrator_service.db.heal.healer import HealReport, heal
 from orchestrator_service.db.heal.targets import METADATA, VECTORS
 from orchestrator_service.db.urls import normalize_url
 from orchestrator_service.errors import OrchestratorError
+from orchestrator_service.jobs.schedule import sweep_periodically
+from orchestrator_service.jobs.worker import Worker, WorkerTimings
 from orchestrator_service.metrics import HEAL_DURATION, HEALS
-from orchestrator_service.rag.embedders import Embedder
+from orchestrator_service.rag.deletion import DocumentDeleter
+from orchestrator_service.rag.embedders import Embedders
 from orchestrator_service.rag.embedders.local import DIMENSIONS, LocalEmbedder
+from orchestrator_service.rag.embedders.openai import OpenAIEmbedderFactory
+from orchestrator_service.rag.ingest import Ingestor
+from orchestrator_service.rag.reconcile import Reconciler
+from orchestrator_service.rag.search import KnowledgeSearch
+from orchestrator_service.rag.storage import FileStore
 from orchestrator_service.rag.vector_store import VectorStore
 from orchestrator_service.rag.vector_store.postgrest import PostgrestVectorStore
 from orchestrator_service.rag.vector_store.sql import SqlVectorStore
+from orchestrator_service.tools.invoker import ToolRunner
 from orchestrator_service.tools.service import ensure_builtin_tools
 from orchestrator_service.tools.ssrf import Guard
 
@@ -50,16 +63,24 @@ class Databases:
 
 @dataclass
 class Runtime:
-    """Everything a booted service holds: settings, databases, heal reports, the session pool."""
+    """Everything a booted service holds, each collaborator built once."""
 
     settings: Settings
     databases: Databases
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
     vault: Vault
-    tool_guard: Guard
-    embedder: Embedder
+    secrets: SecretResolver
+    guard: Guard
+    embedders: Embedders
     vector_store: VectorStore | None
+    files: FileStore
+    knowledge: KnowledgeSearch
+    ingestor: Ingestor
+    deleter: DocumentDeleter
+    reconciler: Reconciler
+    tools: ToolRunner
+    runs: AgentRunner
     heal_reports: dict[str, HealReport] = field(default_factory=dict)
 
     @property
@@ -137,6 +158,70 @@ def _vector_store(databases: Databases, settings: Settings) -> VectorStore | Non
     return None
 
 
+def _collaborators(
+    settings: Settings,
+    databases: Databases,
+    engine: AsyncEngine,
+    vault: Vault,
+    vector_store: VectorStore | None,
+    reports: dict[str, HealReport],
+) -> Runtime:
+    """Build the services over the opened databases, each given only what it uses."""
+    sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
+    secrets = SecretResolver(sessionmaker, vault)
+    guard = Guard(settings.outbound_allowed_hosts.split(","))
+    embedders = Embedders(
+        local=LocalEmbedder(),
+        remote=OpenAIEmbedderFactory(
+            secrets=secrets,
+            base_url=settings.openai_embedding_base_url,
+            model=settings.openai_embedding_model,
+            credential=settings.openai_embedding_credential,
+            dimensions=DIMENSIONS,
+        ),
+        default=settings.embedder,
+    )
+    files = FileStore(Path(settings.data_dir) / "uploads")
+    knowledge = KnowledgeSearch(
+        sessionmaker=sessionmaker, vector_store=vector_store, embedders=embedders
+    )
+    deleter = DocumentDeleter(sessionmaker=sessionmaker, vector_store=vector_store, files=files)
+    tools = ToolRunner(sessionmaker=sessionmaker, secrets=secrets, guard=guard, knowledge=knowledge)
+    return Runtime(
+        settings=settings,
+        databases=databases,
+        engine=engine,
+        sessionmaker=sessionmaker,
+        vault=vault,
+        secrets=secrets,
+        guard=guard,
+        embedders=embedders,
+        vector_store=vector_store,
+        files=files,
+        knowledge=knowledge,
+        ingestor=Ingestor(
+            sessionmaker=sessionmaker, vector_store=vector_store, embedders=embedders, files=files
+        ),
+        deleter=deleter,
+        reconciler=Reconciler(
+            sessionmaker=sessionmaker,
+            vector_store=vector_store,
+            files=files,
+            deleter=deleter,
+            lease_seconds=settings.job_lease_seconds,
+        ),
+        tools=tools,
+        runs=AgentRunner(
+            sessionmaker=sessionmaker,
+            secrets=secrets,
+            guard=guard,
+            tools=tools,
+            knowledge=knowledge,
+        ),
+        heal_reports=reports,
+    )
+
+
 @asynccontextmanager
 async def boot(settings: Settings) -> AsyncIterator[Runtime]:
     """Open and heal the databases, check the vault, yield the runtime, release on exit."""
@@ -145,27 +230,49 @@ async def boot(settings: Settings) -> AsyncIterator[Runtime]:
     try:
         reports = await heal_databases(databases, settings)
         engine = create_engine(databases.metadata, settings)
-        sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
-        vault = await open_vault(settings, sessionmaker)
-        async with sessionmaker.begin() as session:
+        vault = await open_vault(settings, async_sessionmaker(engine, expire_on_commit=False))
+        async with AsyncSession(engine) as session, session.begin():
             await ensure_builtin_tools(session)
         vector_store = _vector_store(databases, settings)
         if isinstance(vector_store, PostgrestVectorStore):
             await vector_store.verify()  # its schema is not healed from here: check it is there
-        yield Runtime(
-            settings=settings,
-            databases=databases,
-            engine=engine,
-            sessionmaker=sessionmaker,
-            vault=vault,
-            tool_guard=Guard(settings.tool_allowed_hosts.split(",")),
-            embedder=LocalEmbedder(),
-            vector_store=vector_store,
-            heal_reports=reports,
-        )
+        runtime = _collaborators(settings, databases, engine, vault, vector_store, reports)
+        try:
+            yield runtime
+        finally:
+            await runtime.embedders.aclose()
     finally:
         if vector_store is not None:
             await vector_store.close()
         if engine is not None:
             await engine.dispose()
         databases.close()
+
+
+@asynccontextmanager
+async def running_jobs(runtime: Runtime) -> AsyncIterator[Worker]:
+    """A job worker (ingestions, background runs) and the sweep on its schedule (first run at
+    once), for the duration of the block."""
+    settings = runtime.settings
+    worker = Worker(
+        runtime.databases.metadata,
+        ingestor=runtime.ingestor,
+        runs=runtime.runs,
+        timings=WorkerTimings(
+            connect_timeout=settings.connect_timeout,
+            lease_seconds=settings.job_lease_seconds,
+            shutdown_timeout=settings.shutdown_timeout,
+        ),
+    )
+    await worker.start()
+    sweeper = asyncio.create_task(
+        sweep_periodically(
+            runtime.sessionmaker, runtime.reconciler, settings.reconcile_interval_seconds
+        ),
+        name="reconciler",
+    )
+    try:
+        yield worker
+    finally:
+        sweeper.cancel()
+        await worker.stop()

@@ -1,0 +1,182 @@
+"""Typed request dependencies: the only place that reads what the composition root put on
+`app.state`. Routers take these aliases and never touch the application object."""
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Annotated, Protocol
+
+from fastapi import Depends, Query, Request
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from orchestrator_service.agents.runs import AgentRunner
+from orchestrator_service.audit.service import Actor
+from orchestrator_service.auth.authentication import authenticate
+from orchestrator_service.auth.principal import Principal
+from orchestrator_service.config import Settings
+from orchestrator_service.credentials.vault import Vault
+from orchestrator_service.db.heal.healer import HealReport
+from orchestrator_service.errors import Forbidden
+from orchestrator_service.http import request_id_var
+from orchestrator_service.pagination import MAX_LIMIT, PageParams
+from orchestrator_service.rag.deletion import DocumentDeleter
+from orchestrator_service.rag.search import KnowledgeSearch
+from orchestrator_service.rag.storage import FileStore
+from orchestrator_service.tools.invoker import ToolRunner
+
+
+class Readiness(Protocol):
+    """What readiness needs of a booted service."""
+
+    heal_reports: dict[str, HealReport]
+    engine: AsyncEngine
+
+    @property
+    def healed(self) -> bool:
+        """True when every database's heal verified."""
+        ...
+
+
+def _readiness(request: Request) -> Readiness | None:
+    return getattr(request.app.state, "runtime", None)
+
+
+ReadinessDep = Annotated[Readiness | None, Depends(_readiness)]
+
+
+def _sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
+    return request.app.state.runtime.sessionmaker
+
+
+SessionmakerDep = Annotated[async_sessionmaker[AsyncSession], Depends(_sessionmaker)]
+
+
+async def _session(sessionmaker: SessionmakerDep) -> AsyncIterator[AsyncSession]:
+    async with sessionmaker() as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+
+
+# scope="function" commits before the response is sent, so a failed commit is the response.
+SessionDep = Annotated[AsyncSession, Depends(_session, scope="function")]
+
+
+def _settings(request: Request) -> Settings:
+    return request.app.state.runtime.settings
+
+
+def _vault(request: Request) -> Vault:
+    return request.app.state.runtime.vault
+
+
+def _files(request: Request) -> FileStore:
+    return request.app.state.runtime.files
+
+
+def _knowledge(request: Request) -> KnowledgeSearch:
+    return request.app.state.runtime.knowledge
+
+
+def _deleter(request: Request) -> DocumentDeleter:
+    return request.app.state.runtime.deleter
+
+
+def _tools(request: Request) -> ToolRunner:
+    return request.app.state.runtime.tools
+
+
+def _runs(request: Request) -> AgentRunner:
+    return request.app.state.runtime.runs
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
+VaultDep = Annotated[Vault, Depends(_vault)]
+FilesDep = Annotated[FileStore, Depends(_files)]
+KnowledgeDep = Annotated[KnowledgeSearch, Depends(_knowledge)]
+DeleterDep = Annotated[DocumentDeleter, Depends(_deleter)]
+ToolRunnerDep = Annotated[ToolRunner, Depends(_tools)]
+AgentRunnerDep = Annotated[AgentRunner, Depends(_runs)]
+
+
+async def current_principal(request: Request, sessionmaker: SessionmakerDep) -> Principal:
+    """Resolve the bearer token into a Principal, or refuse with 401.
+
+    In a transaction of its own, so the key's `last_used_at` row lock is gone before the
+    handler runs (a handler may call out over HTTP)."""
+    async with sessionmaker.begin() as session:
+        principal = await authenticate(session, request.headers.get("authorization", ""))
+    request.state.principal = principal
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(current_principal)]
+
+
+def request_info(request: Request) -> dict[str, str | None]:
+    """Where a request came from, for the audit log."""
+    return {
+        "ip": request.client.host if request.client else None,
+        "user_agent": request.headers.get("user-agent"),
+        "request_id": request_id_var.get(),
+    }
+
+
+def current_actor(request: Request, principal: PrincipalDep) -> Actor:
+    """The audit actor of this request."""
+    return Actor.of(principal, **request_info(request))
+
+
+ActorDep = Annotated[Actor, Depends(current_actor)]
+RequestInfo = Annotated[dict[str, str | None], Depends(request_info)]
+
+
+def require(scope: str) -> Callable[..., Awaitable[Principal]]:
+    """A dependency admitting tenant principals whose role and scopes grant `scope`."""
+
+    async def check(principal: PrincipalDep) -> Principal:
+        if principal.tenant_id is None:
+            raise Forbidden("Platform-admin keys manage tenants; use a key of the tenant")
+        if not principal.allows(scope):
+            raise Forbidden(f"This requires the {scope!r} permission", details={"scope": scope})
+        return principal
+
+    return check
+
+
+def tenant_or_global(scope: str) -> Callable[..., Awaitable[int | None]]:
+    """A dependency giving whose objects the caller manages: its tenant's (if its role and
+    scopes grant `scope`), or, for a platform-admin key, the global ones (None)."""
+
+    async def owner(principal: PrincipalDep) -> int | None:
+        if principal.is_platform_admin:
+            return None
+        if principal.tenant_id is None or not principal.allows(scope):
+            raise Forbidden(f"This requires the {scope!r} permission", details={"scope": scope})
+        return principal.tenant_id
+
+    return owner
+
+
+async def require_platform_admin(principal: PrincipalDep) -> Principal:
+    """A dependency admitting platform-admin principals only."""
+    if not principal.is_platform_admin:
+        raise Forbidden("This requires a platform-admin key")
+    return principal
+
+
+PlatformAdmin = Annotated[Principal, Depends(require_platform_admin)]
+
+
+def page_params(
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page")] = 50,
+    cursor: Annotated[
+        str | None, Query(max_length=500, description="`next_cursor` of the previous page")
+    ] = None,
+) -> PageParams:
+    """Read the pagination parameters of a list request."""
+    return PageParams(limit=limit, cursor=cursor)
+
+
+Paging = Annotated[PageParams, Depends(page_params)]

@@ -1,0 +1,1 @@
+"""Background work: the job queue (pgqueuer), its workers, and the scheduled sweeps."""

@@ -1,0 +1,26 @@
+"""The job queue's entry points and how to enqueue them, inside the caller's transaction."""
+
+from pgqueuer import AsyncpgDriver, Queries
+from sqlalchemy.ext.asyncio import AsyncSession
+
+INGEST = "rag.ingest"
+RUN = "agents.run"
+
+
+async def _enqueue(session: AsyncSession, entrypoint: str, key: str) -> None:
+    """Queue a job in the caller's transaction: both commit, or neither."""
+    connection = await session.connection()
+    raw = (await connection.get_raw_connection()).driver_connection
+    await Queries(AsyncpgDriver(raw)).enqueue(
+        entrypoint, key.encode(), dedupe_key=f"{entrypoint}:{key}", on_conflict="skip"
+    )
+
+
+async def enqueue_ingest(session: AsyncSession, document_id: str) -> None:
+    """Queue a document's ingestion."""
+    await _enqueue(session, INGEST, document_id)
+
+
+async def enqueue_run(session: AsyncSession, execution_id: str) -> None:
+    """Queue a background agent run."""
+    await _enqueue(session, RUN, execution_id)

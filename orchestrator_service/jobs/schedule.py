@@ -1,0 +1,39 @@
+"""Scheduled sweeps: the reconciler and the agent-memory purge, at boot and on an interval."""
+
+import asyncio
+import logging
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from orchestrator_service.agents.memory import count_expired, purge_expired
+from orchestrator_service.rag.reconcile import Reconciler, ReconcileReport
+
+log = logging.getLogger(__name__)
+
+
+async def sweep(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    reconciler: Reconciler,
+    *,
+    dry_run: bool = False,
+) -> ReconcileReport:
+    """Purge expired agent memories and reconcile the stores; only count with `dry_run`."""
+    async with sessionmaker.begin() as session:
+        expired = await (count_expired if dry_run else purge_expired)(session)
+    report = await reconciler.reconcile(dry_run=dry_run)
+    report.expired_memories = expired
+    return report
+
+
+async def sweep_periodically(
+    sessionmaker: async_sessionmaker[AsyncSession], reconciler: Reconciler, interval: float
+) -> None:
+    """Sweep now and every `interval` seconds, until cancelled."""
+    while True:
+        try:
+            report = await sweep(sessionmaker, reconciler)
+            if any(report.counts().values()):
+                log.info("reconciled: %s", report.counts())
+        except Exception:  # a failed round is retried at the next one
+            log.exception("reconciliation failed")
+        await asyncio.sleep(interval)
