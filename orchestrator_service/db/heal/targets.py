@@ -6,9 +6,8 @@ from functools import cached_property
 from sqlalchemy import MetaData, Table
 
 from orchestrator_service.db.heal.ledger import add_ledger_tables
-from orchestrator_service.db.heal.steps import Database, Step
+from orchestrator_service.db.heal.steps import Database, Step, load_steps
 from orchestrator_service.models import Base, VectorBase
-from scripts.migration_steps import STEPS
 
 
 @dataclass(frozen=True)
@@ -40,6 +39,8 @@ def qualified(table: Table) -> str:
     """`schema.table`, with `public` made explicit."""
     return f"{table.schema or 'public'}.{table.name}"
 
+
+STEPS = load_steps("orchestrator_service.db.steps")
 
 add_ledger_tables(Base.metadata)
 add_ledger_tables(VectorBase.metadata)

@@ -1,0 +1,74 @@
+"""The shipped migration steps: pinned checksums, a manifest that matches its SQL files."""
+
+from importlib.resources import files
+
+from pgqueuer.adapters.persistence.qb import QueryBuilderEnvironment
+
+from orchestrator_service.db.heal.targets import METADATA, STEPS, VECTORS
+
+# What the ledger of every healed database holds. A shipped step is never edited (the healer
+# would report it as drift and not re-run it), so these literals never change; add a step.
+SHIPPED = [
+    (
+        "0001_business_assets_tenant_id_integer",
+        "metadata",
+        "79e0c41cf1bc775319b6cb741b68f8cfda374981b9ac9953be56a926b0df78f4",
+    ),
+    (
+        "0002_pgqueuer_install",
+        "metadata",
+        "5e7f10b4c0107bd6c0849bab64d47dbd5e3e27fadd9039476855ab3373938a1a",
+    ),
+    (
+        "0003_match_documents",
+        "vectors",
+        "c5f54441e00104467cbb58a1238aca3879dc750a9ccfcfeb7217acfe748c9a17",
+    ),
+    (
+        "0004_users_username_unique_per_tenant",
+        "metadata",
+        "83b71f2361a80e2b2f735c8aad22afd8b483a9d0be3c6ce779141cf630f40641",
+    ),
+    (
+        "0005_search_functions",
+        "vectors",
+        "35b9a88acb2739ecd6d54828159fe1671f1e29564a8a0810191fa456f333375b",
+    ),
+    (
+        "0006_orch_sources",
+        "vectors",
+        "e4ca40d32be90c1ac2f13d8fd76bde0c3d15d847d5fdbf6a7f062bfc0cb9d272",
+    ),
+    (
+        "0007_filter_prefilter",
+        "vectors",
+        "dbe2d3addedd85ebe7e5e42df9db3695dcb6a1f70da16ca467d5c6554d690709",
+    ),
+    (
+        "0008_match_documents_ef_search_floor",
+        "vectors",
+        "023b9e2556a37bf0d7a1f1b116315428f5a2f02bdab40e6b414f23eaea033c71",
+    ),
+]
+
+
+def test_shipped_steps_keep_their_place_database_and_checksum() -> None:
+    """Editing, moving or dropping a shipped step fails here before it drifts a ledger."""
+    assert [(s.id, s.database, s.checksum) for s in STEPS[: len(SHIPPED)]] == SHIPPED
+
+
+def test_the_manifest_lists_every_sql_file_once_in_order() -> None:
+    package = files("orchestrator_service.db.steps")
+    sql_files = {p.name for p in package.iterdir() if p.name.endswith(".sql")}
+    ids = [s.id for s in STEPS]
+    assert sql_files == {f"{i}.sql" for i in ids}
+    assert ids == sorted(set(ids))
+    assert len(METADATA.steps) + len(VECTORS.steps) == len(STEPS)
+
+
+def test_the_frozen_pgqueuer_script_is_the_installed_pgqueuer_schema() -> None:
+    """A pgqueuer release that changes its schema fails here: it needs a step of its own."""
+    installed = QueryBuilderEnvironment().build_install_query(create_schema=False)
+    frozen = next(s for s in STEPS if s.id == "0002_pgqueuer_install").sql
+    # The first line names the pgqueuer version, which may move without the schema moving.
+    assert frozen.strip().splitlines()[1:] == installed.strip().splitlines()[1:]
