@@ -1,12 +1,34 @@
-"""One domain error hierarchy, mapped to HTTP in one handler (see main.py).
+"""One domain error hierarchy, mapped to HTTP in one handler (see http.py).
 
-OrchestratorError
-├── ConfigError            bad settings or command-line input        (500 at boot, exit 2)
-├── DatabaseUnreachable    a database URL cannot be reached           (503, exit 1)
-├── HealError              the schema could not be healed             (503, exit 1)
-├── NotFound               unknown id, or another tenant's id         (404)
-├── Conflict               a uniqueness rule would break              (409)
-└── InvalidInput           a value the domain refuses                 (422)
+Every error class of the package, with its HTTP status and the `code` of its error body.
+The classes defined outside this module name their module, under orchestrator_service/;
+what each means is in its docstring and in the README's error table. tests/test_errors.py
+fails when a class is missing here or differs, so add a line with every new class.
+
+OrchestratorError              500 internal_error
+├── ConfigError                500 config_error
+├── DatabaseUnreachable        503 database_unreachable
+├── HealError                  503 heal_failed
+├── Unauthorized               401 unauthorized
+├── Forbidden                  403 forbidden
+├── VaultError                 500 vault_error
+├── NotFound                   404 not_found
+├── Conflict                   409 conflict
+│   └── ConfirmationRequired   409 confirmation_required     tools/invoker.py
+├── InvalidInput               422 invalid_input
+├── BlockedDestination         422 destination_blocked       tools/ssrf.py
+├── ToolCallFailed             502 tool_failed               tools/http_runner.py
+├── ToolTimeout                504 tool_timeout              tools/http_runner.py
+├── UploadTooLarge             413 upload_too_large          rag/service.py
+├── ParseError                 422 unparseable_document      rag/documents.py
+├── EmbeddingFailed            502 embedding_failed          rag/embedders/openai.py
+├── VectorStoreError           503 vector_store_unavailable  rag/vector_store/__init__.py
+├── ModelFailed                502 model_failed              agents/llm.py
+│   └── ModelTimeout           504 model_timeout             agents/llm.py
+└── RunFailed                  502 run_failed                agents/runs.py
+
+The `orchestrator` command prints an error's message and exits 2 on ConfigError (a usage
+or configuration error), 1 on any other (see cli.py).
 """
 
 from typing import Any
