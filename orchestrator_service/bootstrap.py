@@ -23,12 +23,12 @@ from orchestrator_service.credentials.service import SecretResolver
 from orchestrator_service.credentials.vault import Vault, open_vault
 from orchestrator_service.db.embedded import EmbeddedPostgres
 from orchestrator_service.db.heal.healer import HealReport, heal
-from orchestrator_service.db.heal.targets import METADATA, VECTORS
 from orchestrator_service.db.urls import normalize_url
 from orchestrator_service.errors import OrchestratorError
 from orchestrator_service.jobs.schedule import sweep_periodically
 from orchestrator_service.jobs.worker import Worker, WorkerTimings
 from orchestrator_service.metrics import HEAL_DURATION, HEALS
+from orchestrator_service.models import METADATA, VECTORS
 from orchestrator_service.rag.deletion import DocumentDeleter
 from orchestrator_service.rag.embedders import Embedders
 from orchestrator_service.rag.embedders.local import DIMENSIONS, LocalEmbedder

@@ -1,4 +1,5 @@
-"""Import every model so that `Base.metadata` is complete wherever the schema is needed."""
+"""Every model, so that `Base.metadata` is complete wherever the schema is needed, and the two
+heal targets built from them."""
 
 from orchestrator_service.agents.models import Agent, AgentMemory
 from orchestrator_service.audit.models import AuditLog
@@ -6,7 +7,9 @@ from orchestrator_service.auth.models import ApiKey, UserSession
 from orchestrator_service.business_assets.models import BusinessAsset
 from orchestrator_service.conversations.models import ChatConversation, ChatMessage
 from orchestrator_service.credentials.models import Credential, VaultDataKey, VaultState
-from orchestrator_service.db.base import Base, VectorBase
+from orchestrator_service.db.base import VECTOR_EXTENSIONS, Base, VectorBase
+from orchestrator_service.db.heal.ledger import add_ledger_tables
+from orchestrator_service.db.heal.targets import HealTarget, steps_of
 from orchestrator_service.executions.models import Execution, ExecutionMetric, ExecutionStep
 from orchestrator_service.rag.models import RagDocument
 from orchestrator_service.rag.vector_models import DocumentChunk
@@ -14,7 +17,22 @@ from orchestrator_service.tenants.models import Tenant
 from orchestrator_service.tools.models import Tool, ToolExecution
 from orchestrator_service.users.models import User
 
+add_ledger_tables(Base.metadata)
+add_ledger_tables(VectorBase.metadata)
+
+METADATA = HealTarget(
+    name="metadata", metadata=Base.metadata, extensions=(), steps=steps_of("metadata")
+)
+VECTORS = HealTarget(
+    name="vectors",
+    metadata=VectorBase.metadata,
+    extensions=VECTOR_EXTENSIONS,
+    steps=steps_of("vectors"),
+)
+
 __all__ = [
+    "METADATA",
+    "VECTORS",
     "Agent",
     "AgentMemory",
     "ApiKey",

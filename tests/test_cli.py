@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy.engine import URL
 
 from orchestrator_service.db.heal.ledger import STEPS_TABLE
-from orchestrator_service.db.heal.targets import METADATA
+from orchestrator_service.models import METADATA
 from tests.conftest import sql, url_string
 
 ORCHESTRATOR = str(Path(sys.executable).parent / "orchestrator")

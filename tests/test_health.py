@@ -6,8 +6,8 @@ from sqlalchemy.engine import URL
 from orchestrator_service.bootstrap import boot
 from orchestrator_service.config import Settings
 from orchestrator_service.db.heal.healer import heal
-from orchestrator_service.db.heal.targets import METADATA
 from orchestrator_service.main import create_app
+from orchestrator_service.models import METADATA
 from tests.conftest import sql
 
 

@@ -18,12 +18,12 @@ from orchestrator_service.agents.schemas import (
     RunOut,
     RunRequest,
 )
-from orchestrator_service.auth.principal import Principal
 from orchestrator_service.deps import (
     ActorDep,
     AgentRunnerDep,
     KnowledgeDep,
     Paging,
+    Principal,
     SessionDep,
     ToolRunnerDep,
     require,

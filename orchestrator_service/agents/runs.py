@@ -9,16 +9,16 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from orchestrator_service.agents.llm import ChatClient, Completion, ModelFailed
 from orchestrator_service.agents.models import Agent
+from orchestrator_service.agents.record import Emit, RunRecord, finish_run
 from orchestrator_service.agents.schemas import RunRequest
 from orchestrator_service.agents.templates import render
 from orchestrator_service.audit.service import Actor
@@ -28,7 +28,7 @@ from orchestrator_service.conversations.schemas import ConversationCreate, Messa
 from orchestrator_service.credentials.service import SecretResolver
 from orchestrator_service.db.tenancy import get_scoped
 from orchestrator_service.errors import OrchestratorError
-from orchestrator_service.executions.models import Execution, ExecutionMetric, ExecutionStep
+from orchestrator_service.executions.models import Execution
 from orchestrator_service.rag.search import KnowledgeSearch, SearchRequest
 from orchestrator_service.tools import service as tool_service
 from orchestrator_service.tools.invoker import ToolRunner
@@ -47,79 +47,6 @@ class RunFailed(OrchestratorError):
 
     status_code = 502
     code = "run_failed"
-
-
-Emit = Callable[[str, dict], Awaitable[None]]
-
-
-class _Run:
-    """The state of one run while it executes."""
-
-    def __init__(
-        self,
-        sessionmaker: async_sessionmaker[AsyncSession],
-        execution: Execution,
-        actor: Actor,
-        emit: Emit,
-    ) -> None:
-        self.sessionmaker = sessionmaker
-        self.execution = execution
-        self.actor = actor
-        self.emit = emit
-        self.step_index = 0
-        self.tokens_in = self.tokens_out = self.tool_calls = 0
-
-    async def step(
-        self, step_type: str, name: str, work: Callable[[], Awaitable[Any]], *, record_input: Any
-    ) -> Any:
-        """Run `work` as a recorded step; a failure is recorded and re-raised."""
-        started, begun = time.perf_counter(), datetime.now(UTC)
-        index, self.step_index = self.step_index, self.step_index + 1
-        row = ExecutionStep(
-            execution_id=self.execution.id,
-            tenant_id=self.execution.tenant_id,
-            step_type=step_type,
-            step_name=name,
-            status="running",
-            step_index=index,
-            started_at=begun,
-            input=record_input,
-        )
-        try:
-            result = await work()
-        except OrchestratorError as exc:
-            await self._save_step(row, started, status="failed", error=exc)
-            raise
-        await self._save_step(row, started, status="completed", output=_recordable(result))
-        return result
-
-    async def _save_step(
-        self,
-        row: ExecutionStep,
-        started: float,
-        *,
-        status: str,
-        output: Any = None,
-        error: OrchestratorError | None = None,
-    ) -> None:
-        row.status, row.output = status, output
-        row.completed_at = datetime.now(UTC)
-        row.execution_time_ms = int((time.perf_counter() - started) * 1000)
-        if error is not None:
-            row.error_code, row.error_message = error.code, error.message
-        async with self.sessionmaker.begin() as session:
-            session.add(row)
-
-
-def _recordable(result: Any) -> Any:
-    if isinstance(result, Completion):
-        return {
-            "content": result.content,
-            "tool_calls": result.tool_calls,
-            "tokens_in": result.tokens_in,
-            "tokens_out": result.tokens_out,
-        }
-    return result
 
 
 @dataclass
@@ -201,17 +128,17 @@ class AgentRunner:
             key_id=None,
             label=(execution.meta or {}).get("actor", "agent-run"),
         )
-        run = _Run(self._sessionmaker, execution, actor, emit or quiet)
+        run = RunRecord(self._sessionmaker, execution, actor, emit or quiet)
         started = time.perf_counter()
         try:
             answer = await self._loop(run, stream=stream)
         except OrchestratorError as exc:
-            await _finish(run, started, status="failed", error=exc)
+            await finish_run(run, started, status="failed", error=exc)
             raise RunFailed(
                 f"The run failed: {exc.message}",
                 details={"execution_id": str(execution.id), "reason": exc.code},
             ) from None
-        await _finish(run, started, status="completed", output=answer)
+        await finish_run(run, started, status="completed", output=answer)
         return run.execution
 
     async def stream(self, execution_id: uuid.UUID) -> AsyncIterator[bytes]:
@@ -247,7 +174,7 @@ class AgentRunner:
         finally:
             await task
 
-    async def _loop(self, run: _Run, *, stream: bool) -> str:
+    async def _loop(self, run: RunRecord, *, stream: bool) -> str:
         """Call the model and the tools it asks for until it answers or the step limit."""
         context = await self._context(run.execution)
         agent, conversation = context.agent, context.conversation
@@ -302,7 +229,7 @@ class AgentRunner:
             )
         return _Context(agent=agent, conversation=conversation, past=past, tools=tools)
 
-    async def _opening_messages(self, run: _Run, context: _Context) -> list[dict]:
+    async def _opening_messages(self, run: RunRecord, context: _Context) -> list[dict]:
         """System prompt, retrieved knowledge, history and the user's input (now stored)."""
         agent, execution = context.agent, run.execution
         variables = (execution.meta or {}).get("variables", {})
@@ -330,7 +257,7 @@ class AgentRunner:
         )
         return messages
 
-    async def _model_client(self, run: _Run, agent: Agent) -> ChatClient:
+    async def _model_client(self, run: RunRecord, agent: Agent) -> ChatClient:
         """A chat client for the agent's model, holding its key from the vault."""
         config = agent.config or {}
         base_url = config.get("base_url") or DEFAULT_BASE_URL
@@ -351,7 +278,7 @@ class AgentRunner:
 
     async def _tool_turn(
         self,
-        run: _Run,
+        run: RunRecord,
         context: _Context,
         completion: Completion,
         messages: list[dict],
@@ -382,7 +309,7 @@ class AgentRunner:
                 MessageCreate(role="tool", content=result, tool_call_id=call.get("id")),
             )
 
-    async def _tool(self, run: _Run, context: _Context, call: dict, known: set[str]) -> Any:
+    async def _tool(self, run: RunRecord, context: _Context, call: dict, known: set[str]) -> Any:
         """Run one tool call; an unknown tool fails the run, a tool error goes back to the
         model."""
         function = call.get("function") or {}
@@ -430,7 +357,7 @@ class AgentRunner:
 
 async def _call(
     client: ChatClient,
-    run: _Run,
+    run: RunRecord,
     messages: list[dict],
     tools: list[dict],
     options: dict,
@@ -454,44 +381,3 @@ def _as_model_message(message: Any) -> dict:
     if message.tool_call_id:
         item["tool_call_id"] = message.tool_call_id
     return item
-
-
-async def _finish(
-    run: _Run,
-    started: float,
-    *,
-    status: str,
-    output: str | None = None,
-    error: OrchestratorError | None = None,
-) -> None:
-    elapsed = int((time.perf_counter() - started) * 1000)
-    values = {
-        "status": status,
-        "completed_at": datetime.now(UTC),
-        "execution_time_ms": elapsed,
-        "output_response": output,
-        "tokens_used": run.tokens_in + run.tokens_out,
-    }
-    if error is not None:
-        values |= {"error_code": error.code, "error_message": error.message}
-    metrics = {
-        "latency_ms": elapsed,
-        "tokens_in": run.tokens_in,
-        "tokens_out": run.tokens_out,
-        "tool_calls": run.tool_calls,
-    }
-    async with run.sessionmaker.begin() as session:
-        await session.execute(
-            update(Execution).where(Execution.id == run.execution.id).values(**values)
-        )
-        session.add_all(
-            ExecutionMetric(
-                execution_id=run.execution.id,
-                tenant_id=run.execution.tenant_id,
-                metric_name=name,
-                metric_value=float(value),
-            )
-            for name, value in metrics.items()
-        )
-    for field, value in values.items():
-        setattr(run.execution, field, value)

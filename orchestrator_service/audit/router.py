@@ -8,8 +8,7 @@ from fastapi import APIRouter, Depends, Query
 
 from orchestrator_service.audit import service
 from orchestrator_service.audit.schemas import AuditLogOut
-from orchestrator_service.auth.principal import Principal
-from orchestrator_service.deps import Paging, SessionDep, require
+from orchestrator_service.deps import Paging, Principal, SessionDep, require
 from orchestrator_service.pagination import Page, page_of
 from orchestrator_service.schemas import as_utc
 

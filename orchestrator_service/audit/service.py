@@ -45,6 +45,29 @@ class Actor:
             **request_info,
         )
 
+    async def record_change(
+        self,
+        session: AsyncSession,
+        *,
+        action: str,
+        resource_type: str,
+        resource_id: object,
+        old: dict | None = None,
+        new: dict | None = None,
+        tenant_id: int | None = None,
+    ) -> None:
+        """Record a change this actor made, in the caller's transaction."""
+        await record(
+            session,
+            self,
+            action=action,
+            resource_type=resource_type,
+            resource_id=resource_id,
+            old=old,
+            new=new,
+            tenant_id=tenant_id,
+        )
+
 
 def redact(values: Any) -> Any:
     """A copy of `values` with every secret-looking field replaced by a marker."""

@@ -6,7 +6,6 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, status
 
 from orchestrator_service.auth import service
-from orchestrator_service.auth.principal import Principal
 from orchestrator_service.auth.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
@@ -18,6 +17,7 @@ from orchestrator_service.auth.schemas import (
 from orchestrator_service.deps import (
     ActorDep,
     Paging,
+    Principal,
     PrincipalDep,
     RequestInfo,
     SessionDep,

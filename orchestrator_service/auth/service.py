@@ -12,25 +12,29 @@ from orchestrator_service.auth.passwords import verify_password
 from orchestrator_service.auth.principal import Principal, role_rank
 from orchestrator_service.auth.schemas import ApiKeyCreate, MeOut
 from orchestrator_service.auth.tokens import new_token
-from orchestrator_service.db.integrity import flush_or_conflict
-from orchestrator_service.db.tenancy import get_scoped, scoped
+from orchestrator_service.db.repository import AuditedRepository
 from orchestrator_service.errors import Forbidden, Unauthorized
-from orchestrator_service.pagination import PageParams, paginate
+from orchestrator_service.pagination import PageParams
 from orchestrator_service.tenants.models import Tenant
 from orchestrator_service.users.models import User
 
 SESSION_LIFETIME = timedelta(hours=12)
-_UNIQUE_NAME = {"uq_api_keys_tenant_id_name": "An API key with this name already exists"}
 
 
-def _audit_view(key: ApiKey) -> dict:
-    return {
-        "name": key.name,
-        "prefix": key.prefix,
-        "role": key.role,
-        "scopes": key.scopes,
-        "expires_at": key.expires_at.isoformat() if key.expires_at else None,
-    }
+class ApiKeys(AuditedRepository[ApiKey]):
+    """An owner's API keys: a tenant's, or (owner None) the platform-admin keys."""
+
+    model = ApiKey
+    resource_type = "api_key"
+    what = "API key"
+    audited = ("name", "prefix", "role", "scopes", "expires_at")
+    conflicts = {"uq_api_keys_tenant_id_name": "An API key with this name already exists"}
+
+    def audit_view(self, obj: ApiKey) -> dict:
+        """Name, prefix, role, scopes and expiry (as ISO text)."""
+        view = super().audit_view(obj)
+        view["expires_at"] = obj.expires_at.isoformat() if obj.expires_at else None
+        return view
 
 
 async def issue_key(
@@ -57,18 +61,7 @@ async def issue_key(
         expires_at=expires_at,
         created_by=actor.user_id,
     )
-    session.add(key)
-    await flush_or_conflict(session, _UNIQUE_NAME)
-    await session.refresh(key)
-    await record(
-        session,
-        actor,
-        action="create",
-        resource_type="api_key",
-        resource_id=key.id,
-        new=_audit_view(key),
-        tenant_id=tenant_id,
-    )
+    await ApiKeys(session, owner=tenant_id).create(key, actor=actor)
     return key, token.plaintext
 
 
@@ -102,30 +95,30 @@ async def list_keys(
     session: AsyncSession, *, tenant_id: int, page: PageParams
 ) -> tuple[list[ApiKey], str | None]:
     """The tenant's keys (metadata only), newest first."""
-    return await paginate(session, scoped(ApiKey, tenant_id), ApiKey, page)
+    return await ApiKeys(session, owner=tenant_id).page(page)
 
 
 async def get_key(session: AsyncSession, *, tenant_id: int, key_id: uuid.UUID) -> ApiKey:
     """One key of the tenant, or 404."""
-    return await get_scoped(session, ApiKey, tenant_id, key_id, what="API key")
+    return await ApiKeys(session, owner=tenant_id).get(key_id)
 
 
 async def revoke_key(
     session: AsyncSession, *, tenant_id: int, key_id: uuid.UUID, actor: Actor
 ) -> None:
     """Revoke a key; it stops working at once. Revoking twice is harmless."""
-    key = await get_key(session, tenant_id=tenant_id, key_id=key_id)
+    keys = ApiKeys(session, owner=tenant_id)
+    key = await keys.get(key_id)
     if key.revoked_at is not None:
         return
     key.revoked_at = datetime.now(UTC)
     await session.flush()
-    await record(
+    await actor.record_change(
         session,
-        actor,
         action="revoke",
         resource_type="api_key",
         resource_id=key.id,
-        old=_audit_view(key),
+        old=keys.audit_view(key),
     )
 
 

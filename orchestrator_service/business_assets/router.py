@@ -4,10 +4,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, status
 
-from orchestrator_service.auth.principal import Principal
 from orchestrator_service.business_assets import service
 from orchestrator_service.business_assets.schemas import AssetCreate, AssetOut, AssetUpdate
-from orchestrator_service.deps import ActorDep, Paging, SessionDep, require
+from orchestrator_service.deps import ActorDep, Paging, Principal, SessionDep, require
 from orchestrator_service.pagination import Page, page_of
 from orchestrator_service.schemas import TextId
 

@@ -4,15 +4,20 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from orchestrator_service.audit.service import Actor, record
+from orchestrator_service.audit.service import Actor
 from orchestrator_service.business_assets.models import BusinessAsset
 from orchestrator_service.business_assets.schemas import AssetCreate, AssetUpdate
-from orchestrator_service.db.tenancy import get_scoped, scoped
-from orchestrator_service.pagination import PageParams, paginate
+from orchestrator_service.db.repository import AuditedRepository
+from orchestrator_service.pagination import PageParams
 
 
-def _audit_view(asset: BusinessAsset) -> dict:
-    return {"asset_type": asset.asset_type, "is_active": asset.is_active}
+class Assets(AuditedRepository[BusinessAsset]):
+    """A tenant's business assets."""
+
+    model = BusinessAsset
+    resource_type = "business_asset"
+    what = "Business asset"
+    audited = ("asset_type", "is_active")
 
 
 async def create_asset(
@@ -20,70 +25,37 @@ async def create_asset(
 ) -> BusinessAsset:
     """Add an asset to the tenant."""
     asset = BusinessAsset(id=str(uuid.uuid4()), tenant_id=tenant_id, **data.model_dump())
-    session.add(asset)
-    await session.flush()
-    await session.refresh(asset)
-    await record(
-        session,
-        actor,
-        action="create",
-        resource_type="business_asset",
-        resource_id=asset.id,
-        new=_audit_view(asset),
-    )
-    return asset
+    return await Assets(session, owner=tenant_id).create(asset, actor=actor)
 
 
 async def list_assets(
     session: AsyncSession, *, tenant_id: int, page: PageParams, asset_type: str | None = None
 ) -> tuple[list[BusinessAsset], str | None]:
     """The tenant's assets, newest first, optionally of one type."""
-    stmt = scoped(BusinessAsset, tenant_id)
+    assets = Assets(session, owner=tenant_id)
+    stmt = assets.select()
     if asset_type is not None:
         stmt = stmt.where(BusinessAsset.asset_type == asset_type)
-    return await paginate(session, stmt, BusinessAsset, page)
+    return await assets.page(page, stmt)
 
 
 async def get_asset(session: AsyncSession, *, tenant_id: int, asset_id: str) -> BusinessAsset:
     """One asset of the tenant, or 404."""
-    return await get_scoped(session, BusinessAsset, tenant_id, asset_id, what="Business asset")
+    return await Assets(session, owner=tenant_id).get(asset_id)
 
 
 async def update_asset(
     session: AsyncSession, *, tenant_id: int, asset_id: str, data: AssetUpdate, actor: Actor
 ) -> BusinessAsset:
     """Change an asset."""
-    asset = await get_asset(session, tenant_id=tenant_id, asset_id=asset_id)
-    old = _audit_view(asset)
-    for field, value in data.model_dump(exclude_unset=True).items():
-        setattr(asset, field, value)
-    await session.flush()
-    await session.refresh(asset)
-    await record(
-        session,
-        actor,
-        action="update",
-        resource_type="business_asset",
-        resource_id=asset.id,
-        old=old,
-        new=_audit_view(asset),
-    )
-    return asset
+    assets = Assets(session, owner=tenant_id)
+    asset = await assets.get(asset_id)
+    return await assets.update(asset, data.model_dump(exclude_unset=True), actor=actor)
 
 
 async def delete_asset(
     session: AsyncSession, *, tenant_id: int, asset_id: str, actor: Actor
 ) -> None:
     """Delete an asset."""
-    asset = await get_asset(session, tenant_id=tenant_id, asset_id=asset_id)
-    old = _audit_view(asset)
-    await session.delete(asset)
-    await session.flush()
-    await record(
-        session,
-        actor,
-        action="delete",
-        resource_type="business_asset",
-        resource_id=asset_id,
-        old=old,
-    )
+    assets = Assets(session, owner=tenant_id)
+    await assets.delete(await assets.get(asset_id), actor=actor)

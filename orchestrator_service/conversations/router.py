@@ -5,7 +5,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, status
 
-from orchestrator_service.auth.principal import Principal
 from orchestrator_service.conversations import service
 from orchestrator_service.conversations.schemas import (
     ConversationCreate,
@@ -19,6 +18,7 @@ from orchestrator_service.deps import (
     ActorDep,
     FilesDep,
     Paging,
+    Principal,
     SessionDep,
     SettingsDep,
     require,

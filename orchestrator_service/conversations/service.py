@@ -7,17 +7,27 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orchestrator_service.agents.models import Agent
-from orchestrator_service.audit.service import Actor, record
+from orchestrator_service.audit.service import Actor
 from orchestrator_service.conversations.models import ChatConversation, ChatMessage
 from orchestrator_service.conversations.schemas import (
     ConversationCreate,
     ConversationUpdate,
     MessageCreate,
 )
+from orchestrator_service.db.repository import AuditedRepository
 from orchestrator_service.db.tenancy import get_scoped, scoped
 from orchestrator_service.pagination import PageParams, paginate
 
 PREVIEW_CHARS = 200
+
+
+class Conversations(AuditedRepository[ChatConversation]):
+    """A tenant's conversations."""
+
+    model = ChatConversation
+    resource_type = "conversation"
+    what = "Conversation"
+    audited = ("channel", "status", "title")
 
 
 async def create_conversation(
@@ -36,37 +46,25 @@ async def create_conversation(
         meta=data.meta,
         user_id=actor.user_id,
     )
-    session.add(conversation)
-    await session.flush()
-    await session.refresh(conversation)
-    await record(
-        session,
-        actor,
-        action="create",
-        resource_type="conversation",
-        resource_id=conversation.id,
-        new={"channel": conversation.channel},
-    )
-    return conversation
+    return await Conversations(session, owner=tenant_id).create(conversation, actor=actor)
 
 
 async def list_conversations(
     session: AsyncSession, *, tenant_id: int, page: PageParams, agent_id: int | None = None
 ) -> tuple[list[ChatConversation], str | None]:
     """The tenant's conversations, newest first."""
-    stmt = scoped(ChatConversation, tenant_id)
+    conversations = Conversations(session, owner=tenant_id)
+    stmt = conversations.select()
     if agent_id is not None:
         stmt = stmt.where(ChatConversation.agent_id == agent_id)
-    return await paginate(session, stmt, ChatConversation, page)
+    return await conversations.page(page, stmt)
 
 
 async def get_conversation(
     session: AsyncSession, *, tenant_id: int, conversation_id: uuid.UUID
 ) -> ChatConversation:
     """One conversation of the tenant, or 404."""
-    return await get_scoped(
-        session, ChatConversation, tenant_id, conversation_id, what="Conversation"
-    )
+    return await Conversations(session, owner=tenant_id).get(conversation_id)
 
 
 async def update_conversation(
@@ -78,22 +76,10 @@ async def update_conversation(
     actor: Actor,
 ) -> tuple[ChatConversation, bool]:
     """Change a conversation; return it and whether this change closed it."""
-    conversation = await get_conversation(
-        session, tenant_id=tenant_id, conversation_id=conversation_id
-    )
+    conversations = Conversations(session, owner=tenant_id)
+    conversation = await conversations.get(conversation_id)
     closing = data.status == "closed" and conversation.status != "closed"
-    for field, value in data.model_dump(exclude_unset=True).items():
-        setattr(conversation, field, value)
-    await session.flush()
-    await session.refresh(conversation)
-    await record(
-        session,
-        actor,
-        action="update",
-        resource_type="conversation",
-        resource_id=conversation.id,
-        new=data.model_dump(exclude_unset=True, exclude={"meta"}),
-    )
+    await conversations.update(conversation, data.model_dump(exclude_unset=True), actor=actor)
     return conversation, closing
 
 
@@ -101,18 +87,8 @@ async def delete_conversation(
     session: AsyncSession, *, tenant_id: int, conversation_id: uuid.UUID, actor: Actor
 ) -> None:
     """Delete a conversation and its messages."""
-    conversation = await get_conversation(
-        session, tenant_id=tenant_id, conversation_id=conversation_id
-    )
-    await session.delete(conversation)
-    await session.flush()
-    await record(
-        session,
-        actor,
-        action="delete",
-        resource_type="conversation",
-        resource_id=conversation_id,
-    )
+    conversations = Conversations(session, owner=tenant_id)
+    await conversations.delete(await conversations.get(conversation_id), actor=actor)
 
 
 async def add_message(

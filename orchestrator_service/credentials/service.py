@@ -17,8 +17,7 @@ from orchestrator_service.credentials.schemas import (
     CredentialUpdate,
 )
 from orchestrator_service.credentials.vault import Vault
-from orchestrator_service.db.integrity import flush_or_conflict
-from orchestrator_service.db.tenancy import get_scoped, owned
+from orchestrator_service.db.repository import AuditedRepository
 from orchestrator_service.errors import (
     Forbidden,
     InvalidInput,
@@ -26,20 +25,18 @@ from orchestrator_service.errors import (
     OrchestratorError,
     VaultError,
 )
-from orchestrator_service.pagination import PageParams, paginate
-
-_UNIQUE = {"uq_credentials_name_tenant_id": "A credential with this name already exists"}
+from orchestrator_service.pagination import PageParams
 
 
-def _audit_view(credential: Credential) -> dict:
-    return {
-        "name": credential.name,
-        "category": credential.category,
-        "scope": credential.scope,
-        "fingerprint": credential.fingerprint,
-        "allowed_hosts": credential.allowed_hosts,
-        "status": credential.status,
-    }
+class Credentials(AuditedRepository[Credential]):
+    """An owner's credentials: a tenant's, or (owner None) the global ones."""
+
+    model = Credential
+    resource_type = "credential"
+    what = "Credential"
+    audited = ("name", "category", "scope", "fingerprint", "allowed_hosts", "status")
+    conflicts = {"uq_credentials_name_tenant_id": "A credential with this name already exists"}
+    id_field = "id_uuid"
 
 
 def _global_needs_hosts(owner: int | None, allowed_hosts: list[str]) -> None:
@@ -80,19 +77,7 @@ async def create_credential(
     vault.seal(
         credential, data.value.get_secret_value(), await vault.current_data_key(session, owner)
     )
-    session.add(credential)
-    await flush_or_conflict(session, _UNIQUE)
-    await session.refresh(credential)
-    await record(
-        session,
-        actor,
-        action="create",
-        resource_type="credential",
-        resource_id=credential.id_uuid,
-        new=_audit_view(credential),
-        tenant_id=owner,
-    )
-    return credential
+    return await Credentials(session, owner=owner).create(credential, actor=actor)
 
 
 async def list_credentials(
@@ -104,19 +89,20 @@ async def list_credentials(
     category: str | None = None,
 ) -> tuple[list[Credential], str | None]:
     """The owner's credentials (metadata only), newest first."""
-    stmt = owned(Credential, owner)
+    credentials = Credentials(session, owner=owner)
+    stmt = credentials.select()
     if status is not None:
         stmt = stmt.where(Credential.status == status)
     if category is not None:
         stmt = stmt.where(Credential.category == category)
-    return await paginate(session, stmt, Credential, page)
+    return await credentials.page(page, stmt)
 
 
 async def get_credential(
     session: AsyncSession, *, owner: int | None, credential_id: uuid.UUID
 ) -> Credential:
     """One credential of the owner, or 404."""
-    return await get_scoped(session, Credential, owner, credential_id, what="Credential")
+    return await Credentials(session, owner=owner).get(credential_id)
 
 
 async def update_credential(
@@ -129,8 +115,8 @@ async def update_credential(
     actor: Actor,
 ) -> Credential:
     """Change metadata and/or the secret; re-seal when the bound name or category changes."""
-    credential = await get_credential(session, owner=owner, credential_id=credential_id)
-    old = _audit_view(credential)
+    credentials = Credentials(session, owner=owner)
+    credential = await credentials.get(credential_id)
     new_secret = data.value.get_secret_value() if data.value is not None else None
     if new_secret in (PLACEHOLDER, credential.hint):
         new_secret = None
@@ -139,28 +125,17 @@ async def update_credential(
     )
     if new_secret is None and rebinding and credential.status == "ok":
         new_secret = vault.open(credential, await vault.data_key_of(session, credential))
-    if data.name is not None:
-        credential.name = data.name
-    if data.category is not None:
-        credential.category = data.category
-    if data.allowed_hosts is not None:
-        _global_needs_hosts(owner, data.allowed_hosts)
-        credential.allowed_hosts = data.allowed_hosts
-    if new_secret is not None:
-        vault.seal(credential, new_secret, await vault.current_data_key(session, owner))
-    credential.updated_at = datetime.now(UTC)
-    await flush_or_conflict(session, _UNIQUE)
-    await session.refresh(credential)
-    await record(
-        session,
-        actor,
-        action="update",
-        resource_type="credential",
-        resource_id=credential.id_uuid,
-        old=old,
-        new=_audit_view(credential),
-        tenant_id=owner,
-    )
+    async with credentials.changing(credential, actor=actor):
+        if data.name is not None:
+            credential.name = data.name
+        if data.category is not None:
+            credential.category = data.category
+        if data.allowed_hosts is not None:
+            _global_needs_hosts(owner, data.allowed_hosts)
+            credential.allowed_hosts = data.allowed_hosts
+        if new_secret is not None:
+            vault.seal(credential, new_secret, await vault.current_data_key(session, owner))
+        credential.updated_at = datetime.now(UTC)
     return credential
 
 
@@ -168,19 +143,8 @@ async def delete_credential(
     session: AsyncSession, *, owner: int | None, credential_id: uuid.UUID, actor: Actor
 ) -> None:
     """Delete a credential."""
-    credential = await get_credential(session, owner=owner, credential_id=credential_id)
-    old = _audit_view(credential)
-    await session.delete(credential)
-    await session.flush()
-    await record(
-        session,
-        actor,
-        action="delete",
-        resource_type="credential",
-        resource_id=credential_id,
-        old=old,
-        tenant_id=owner,
-    )
+    credentials = Credentials(session, owner=owner)
+    await credentials.delete(await credentials.get(credential_id), actor=actor)
 
 
 class SecretResolver:

@@ -20,6 +20,10 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
+# The vector database needs pgvector; nothing else is assumed installed.
+VECTOR_EXTENSIONS = ("vector",)
+
+
 class VectorBase(DeclarativeBase):
     """Base of every model in the vector (Supabase) database."""
 

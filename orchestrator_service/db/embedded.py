@@ -37,7 +37,7 @@ class EmbeddedPostgres:
             # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); its fallback
             # under /tmp is what pgserver needs.
             warnings.simplefilter("ignore")
-            import pgserver  # Imported here: it does file-system work at import time.
+            import pgserver  # noqa: PLC0415 (it does file-system work at import time)
 
         try:
             self.pgdata.parent.mkdir(parents=True, exist_ok=True)

@@ -6,8 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
 
-from orchestrator_service.auth.principal import Principal
-from orchestrator_service.deps import Paging, SessionDep, require
+from orchestrator_service.deps import Paging, Principal, SessionDep, require
 from orchestrator_service.executions import service
 from orchestrator_service.executions.schemas import ExecutionDetail, ExecutionOut
 from orchestrator_service.pagination import Page, page_of

@@ -7,13 +7,13 @@ from fastapi import APIRouter, Depends, File, Form, Query, UploadFile, status
 from fastapi.responses import JSONResponse, Response
 from pydantic import StringConstraints
 
-from orchestrator_service.auth.principal import Principal
 from orchestrator_service.deps import (
     ActorDep,
     DeleterDep,
     FilesDep,
     KnowledgeDep,
     Paging,
+    Principal,
     SessionDep,
     SettingsDep,
     require,

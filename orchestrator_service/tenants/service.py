@@ -2,43 +2,56 @@
 
 from dataclasses import replace
 
-from sqlalchemy import delete, select
+from sqlalchemy import Select, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from orchestrator_service.audit.service import Actor, record
 from orchestrator_service.auth.principal import PLATFORM_ADMIN
 from orchestrator_service.auth.service import issue_key
 from orchestrator_service.db.base import Base
-from orchestrator_service.db.integrity import flush_or_conflict
+from orchestrator_service.db.repository import AuditedRepository
 from orchestrator_service.errors import NotFound
-from orchestrator_service.pagination import PageParams, paginate
+from orchestrator_service.pagination import PageParams
 from orchestrator_service.tenants.models import Tenant
 from orchestrator_service.tenants.schemas import TenantCreate, TenantUpdate
 
-_UNIQUE = {"uq_tenants_name": "A tenant with this name already exists"}
 FIRST_KEY_NAME = "first admin key"
 
 
-def _audit_view(tenant: Tenant) -> dict:
-    return {"name": tenant.name, "is_active": tenant.is_active, "settings": tenant.settings}
+class Tenants(AuditedRepository[Tenant]):
+    """All tenants, which platform admins manage; each change is in the tenant's own log."""
+
+    model = Tenant
+    resource_type = "tenant"
+    what = "Tenant"
+    audited = ("name", "is_active", "settings")
+    conflicts = {"uq_tenants_name": "A tenant with this name already exists"}
+
+    def __init__(self, session: AsyncSession) -> None:
+        super().__init__(session, owner=None)
+
+    def select(self) -> Select[tuple[Tenant]]:
+        """Every tenant."""
+        return select(Tenant)
+
+    async def get(self, object_id: object) -> Tenant:
+        """One tenant, or 404."""
+        tenant = await self.session.get(Tenant, object_id)
+        if tenant is None:
+            raise NotFound("Tenant not found")
+        return tenant
+
+    def audit_tenant(self, obj: Tenant) -> int | None:
+        """A tenant's changes are in its own log."""
+        return obj.id
 
 
 async def create_tenant(
     session: AsyncSession, *, data: TenantCreate, actor: Actor
 ) -> tuple[Tenant, str]:
     """Create a tenant and its first admin API key; return both, the key in plaintext."""
-    tenant = Tenant(name=data.name, settings=data.settings)
-    session.add(tenant)
-    await flush_or_conflict(session, _UNIQUE)
-    await session.refresh(tenant)
-    await record(
-        session,
-        actor,
-        action="create",
-        resource_type="tenant",
-        resource_id=tenant.id,
-        new=_audit_view(tenant),
-        tenant_id=tenant.id,
+    tenant = await Tenants(session).create(
+        Tenant(name=data.name, settings=data.settings), actor=actor
     )
     _, plaintext = await issue_key(
         session, tenant_id=tenant.id, name=FIRST_KEY_NAME, role="admin", actor=actor
@@ -63,45 +76,29 @@ async def list_tenants(
     session: AsyncSession, *, page: PageParams
 ) -> tuple[list[Tenant], str | None]:
     """All tenants, newest first."""
-    return await paginate(session, select(Tenant), Tenant, page)
+    return await Tenants(session).page(page)
 
 
 async def get_tenant(session: AsyncSession, *, tenant_id: int) -> Tenant:
     """One tenant, or 404."""
-    tenant = await session.get(Tenant, tenant_id)
-    if tenant is None:
-        raise NotFound("Tenant not found")
-    return tenant
+    return await Tenants(session).get(tenant_id)
 
 
 async def update_tenant(
     session: AsyncSession, *, tenant_id: int, data: TenantUpdate, actor: Actor
 ) -> Tenant:
     """Rename, disable or re-enable a tenant."""
-    tenant = await get_tenant(session, tenant_id=tenant_id)
-    old = _audit_view(tenant)
-    for field, value in data.model_dump(exclude_unset=True).items():
-        setattr(tenant, field, value)
-    await flush_or_conflict(session, _UNIQUE)
-    await session.refresh(tenant)
-    await record(
-        session,
-        actor,
-        action="update",
-        resource_type="tenant",
-        resource_id=tenant.id,
-        old=old,
-        new=_audit_view(tenant),
-        tenant_id=tenant.id,
-    )
-    return tenant
+    tenants = Tenants(session)
+    tenant = await tenants.get(tenant_id)
+    return await tenants.update(tenant, data.model_dump(exclude_unset=True), actor=actor)
 
 
 async def delete_tenant(session: AsyncSession, *, tenant_id: int, actor: Actor) -> None:
     """Delete a tenant and everything it owns. Its vault data key goes with it, so any copy
     of its ciphertexts (a backup, a dump) can never be decrypted again: crypto-shredding."""
-    tenant = await get_tenant(session, tenant_id=tenant_id)
-    old = _audit_view(tenant)
+    tenants = Tenants(session)
+    tenant = await tenants.get(tenant_id)
+    old = tenants.audit_view(tenant)
     for table in reversed(Base.metadata.sorted_tables):
         if "tenant_id" in table.c and table is not Tenant.__table__:
             await session.execute(delete(table).where(table.c.tenant_id == tenant_id))

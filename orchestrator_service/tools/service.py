@@ -5,8 +5,8 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orchestrator_service.agents.models import Agent
-from orchestrator_service.audit.service import Actor, record
-from orchestrator_service.db.integrity import flush_or_conflict
+from orchestrator_service.audit.service import Actor
+from orchestrator_service.db.repository import AuditedRepository
 from orchestrator_service.db.tenancy import get_scoped
 from orchestrator_service.errors import InvalidInput, NotFound
 from orchestrator_service.pagination import PageParams, paginate
@@ -21,12 +21,15 @@ from orchestrator_service.tools.schemas import (
     parameters_of,
 )
 
-_UNIQUE = {"uq_tools_tenant_id_name": "A tool with this name already exists"}
-_AUDITED = ("name", "type", "service_url", "is_enabled", "requires_confirmation", "config")
 
+class OwnedTools(AuditedRepository[Tool]):
+    """The tools an owner may change: a tenant only its own, a platform admin only globals."""
 
-def _audit_view(tool: Tool) -> dict:
-    return {field: getattr(tool, field) for field in _AUDITED}
+    model = Tool
+    resource_type = "tool"
+    what = "Tool"
+    audited = ("name", "type", "service_url", "is_enabled", "requires_confirmation", "config")
+    conflicts = {"uq_tools_tenant_id_name": "A tool with this name already exists"}
 
 
 def _visible(tenant_id: int | None):
@@ -75,19 +78,7 @@ async def create_tool(
             f"Internal tools are built in ({', '.join(sorted(BUILTINS))}); use type 'http'"
         )
     tool = Tool(tenant_id=owner, **data.model_dump(exclude_none=True))
-    session.add(tool)
-    await flush_or_conflict(session, _UNIQUE)
-    await session.refresh(tool)
-    await record(
-        session,
-        actor,
-        action="create",
-        resource_type="tool",
-        resource_id=tool.id,
-        new=_audit_view(tool),
-        tenant_id=owner,
-    )
-    return tool
+    return await OwnedTools(session, owner=owner).create(tool, actor=actor)
 
 
 async def list_tools(
@@ -105,33 +96,17 @@ async def get_tool(session: AsyncSession, *, owner: int | None, tool_id: int) ->
     return tool
 
 
-async def _owned_tool(session: AsyncSession, owner: int | None, tool_id: int) -> Tool:
-    """A tool the owner may change: a tenant only its own, a platform admin only globals."""
-    return await get_scoped(session, Tool, owner, tool_id, what="Tool")
-
-
 async def update_tool(
     session: AsyncSession, *, owner: int | None, tool_id: int, data: ToolUpdate, actor: Actor
 ) -> Tool:
     """Change a tool the owner owns."""
-    tool = await _owned_tool(session, owner, tool_id)
-    old = _audit_view(tool)
-    for field, value in data.model_dump(exclude_unset=True).items():
-        setattr(tool, field, value)
-    if tool.type == "http":
-        http_config(tool)
-    await flush_or_conflict(session, _UNIQUE)
-    await session.refresh(tool)
-    await record(
-        session,
-        actor,
-        action="update",
-        resource_type="tool",
-        resource_id=tool.id,
-        old=old,
-        new=_audit_view(tool),
-        tenant_id=owner,
-    )
+    tools = OwnedTools(session, owner=owner)
+    tool = await tools.get(tool_id)
+    async with tools.changing(tool, actor=actor):
+        for field, value in data.model_dump(exclude_unset=True).items():
+            setattr(tool, field, value)
+        if tool.type == "http":
+            http_config(tool)
     return tool
 
 
@@ -139,19 +114,8 @@ async def delete_tool(
     session: AsyncSession, *, owner: int | None, tool_id: int, actor: Actor
 ) -> None:
     """Delete a tool the owner owns."""
-    tool = await _owned_tool(session, owner, tool_id)
-    old = _audit_view(tool)
-    await session.delete(tool)
-    await session.flush()
-    await record(
-        session,
-        actor,
-        action="delete",
-        resource_type="tool",
-        resource_id=tool_id,
-        old=old,
-        tenant_id=owner,
-    )
+    tools = OwnedTools(session, owner=owner)
+    await tools.delete(await tools.get(tool_id), actor=actor)
 
 
 async def resolve_tool(session: AsyncSession, *, tenant_id: int, name: str) -> Tool | None:

@@ -5,8 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, status
 
-from orchestrator_service.auth.principal import Principal
-from orchestrator_service.deps import ActorDep, Paging, SessionDep, require
+from orchestrator_service.deps import ActorDep, Paging, Principal, SessionDep, require
 from orchestrator_service.pagination import Page, page_of
 from orchestrator_service.users import service
 from orchestrator_service.users.schemas import UserCreate, UserOut, UserUpdate

@@ -4,23 +4,25 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from orchestrator_service.audit.service import Actor, record
+from orchestrator_service.audit.service import Actor
 from orchestrator_service.auth.passwords import hash_password
-from orchestrator_service.db.integrity import flush_or_conflict
-from orchestrator_service.db.tenancy import get_scoped, scoped
-from orchestrator_service.pagination import PageParams, paginate
+from orchestrator_service.db.repository import AuditedRepository
+from orchestrator_service.pagination import PageParams
 from orchestrator_service.users.models import User
 from orchestrator_service.users.schemas import UserCreate, UserUpdate
 
-_UNIQUE = {
-    "uq_users_email": "A user with this email already exists",
-    "uq_users_tenant_id_username": "This username is taken",
-}
-_AUDITED = ("email", "username", "full_name", "role", "is_active", "timezone", "settings")
 
+class Users(AuditedRepository[User]):
+    """A tenant's users."""
 
-def _audit_view(user: User) -> dict:
-    return {field: getattr(user, field) for field in _AUDITED}
+    model = User
+    resource_type = "user"
+    what = "User"
+    audited = ("email", "username", "full_name", "role", "is_active", "timezone", "settings")
+    conflicts = {
+        "uq_users_email": "A user with this email already exists",
+        "uq_users_tenant_id_username": "This username is taken",
+    }
 
 
 async def create_user(
@@ -34,55 +36,33 @@ async def create_user(
         password_hash=hash_password(data.password) if data.password else None,
         **fields,
     )
-    session.add(user)
-    await flush_or_conflict(session, _UNIQUE)
-    await session.refresh(user)
-    await record(
-        session,
-        actor,
-        action="create",
-        resource_type="user",
-        resource_id=user.id,
-        new=_audit_view(user),
-    )
-    return user
+    return await Users(session, owner=tenant_id).create(user, actor=actor)
 
 
 async def list_users(
     session: AsyncSession, *, tenant_id: int, page: PageParams
 ) -> tuple[list[User], str | None]:
     """The tenant's users, newest first."""
-    return await paginate(session, scoped(User, tenant_id), User, page)
+    return await Users(session, owner=tenant_id).page(page)
 
 
 async def get_user(session: AsyncSession, *, tenant_id: int, user_id: uuid.UUID) -> User:
     """One user of the tenant, or 404."""
-    return await get_scoped(session, User, tenant_id, user_id, what="User")
+    return await Users(session, owner=tenant_id).get(user_id)
 
 
 async def update_user(
     session: AsyncSession, *, tenant_id: int, user_id: uuid.UUID, data: UserUpdate, actor: Actor
 ) -> User:
     """Change the given fields; a disabled user's keys and sessions stop working at once."""
-    user = await get_user(session, tenant_id=tenant_id, user_id=user_id)
-    old = _audit_view(user)
-    changes = data.model_dump(exclude_unset=True, exclude={"password"})
-    for field, value in changes.items():
-        setattr(user, field, value)
-    if data.password is not None:
-        user.password_hash = hash_password(data.password)
-    await flush_or_conflict(session, _UNIQUE)
-    await session.refresh(user)
-    new = {**_audit_view(user), "password_changed": data.password is not None}
-    await record(
-        session,
-        actor,
-        action="update",
-        resource_type="user",
-        resource_id=user.id,
-        old=old,
-        new=new,
-    )
+    users = Users(session, owner=tenant_id)
+    user = await users.get(user_id)
+    noted = {"password_changed": data.password is not None}
+    async with users.changing(user, actor=actor, noted=noted):
+        for field, value in data.model_dump(exclude_unset=True, exclude={"password"}).items():
+            setattr(user, field, value)
+        if data.password is not None:
+            user.password_hash = hash_password(data.password)
     return user
 
 
@@ -90,10 +70,5 @@ async def delete_user(
     session: AsyncSession, *, tenant_id: int, user_id: uuid.UUID, actor: Actor
 ) -> None:
     """Delete a user with their keys and sessions."""
-    user = await get_user(session, tenant_id=tenant_id, user_id=user_id)
-    old = _audit_view(user)
-    await session.delete(user)
-    await session.flush()
-    await record(
-        session, actor, action="delete", resource_type="user", resource_id=user_id, old=old
-    )
+    users = Users(session, owner=tenant_id)
+    await users.delete(await users.get(user_id), actor=actor)

@@ -11,9 +11,9 @@ from orchestrator_service.config import Settings
 from orchestrator_service.db.heal.healer import heal
 from orchestrator_service.db.heal.ledger import STATE_TABLE, STEPS_TABLE
 from orchestrator_service.db.heal.steps import Step
-from orchestrator_service.db.heal.targets import METADATA, VECTORS
 from orchestrator_service.db.urls import asyncpg_dsn
 from orchestrator_service.errors import HealError
+from orchestrator_service.models import METADATA, VECTORS
 from tests.conftest import sql
 
 # Seed 003's nine tables and seed 004's three, named here so a model left unregistered fails.

@@ -8,9 +8,9 @@ from sqlalchemy.engine import URL
 
 from orchestrator_service.config import Settings
 from orchestrator_service.db.heal.healer import heal
-from orchestrator_service.db.heal.targets import METADATA
 from orchestrator_service.db.urls import asyncpg_dsn
 from orchestrator_service.errors import HealError
+from orchestrator_service.models import METADATA
 from tests.conftest import sql
 
 SEED_SQL = (Path(__file__).parent / "seed_003.sql").read_text()

@@ -4,7 +4,8 @@ from importlib.resources import files
 
 from pgqueuer.adapters.persistence.qb import QueryBuilderEnvironment
 
-from orchestrator_service.db.heal.targets import METADATA, STEPS, VECTORS
+from orchestrator_service.db.heal.targets import STEPS
+from orchestrator_service.models import METADATA, VECTORS
 
 # What the ledger of every healed database holds. A shipped step is never edited (the healer
 # would report it as drift and not re-run it), so these literals never change; add a step.

@@ -13,7 +13,7 @@ from sqlalchemy.engine import URL
 
 from orchestrator_service.config import Settings
 from orchestrator_service.db.heal.healer import heal
-from orchestrator_service.db.heal.targets import VECTORS
+from orchestrator_service.models import VECTORS
 from orchestrator_service.rag.vector_store import VectorRecord, VectorStore, VectorStoreError
 from orchestrator_service.rag.vector_store.postgrest import BATCH_ROWS, PostgrestVectorStore
 from orchestrator_service.rag.vector_store.sql import SqlVectorStore

@@ -1,13 +1,12 @@
-"""What each database must contain: models, schemas, extensions and migration steps."""
+"""What a database must contain (models, schemas, extensions, migration steps), and the steps
+shipped as package files; `orchestrator_service.models` builds the two targets."""
 
 from dataclasses import dataclass
 from functools import cached_property
 
 from sqlalchemy import MetaData, Table
 
-from orchestrator_service.db.heal.ledger import add_ledger_tables
 from orchestrator_service.db.heal.steps import Database, Step, load_steps
-from orchestrator_service.models import Base, VectorBase
 
 
 @dataclass(frozen=True)
@@ -42,18 +41,7 @@ def qualified(table: Table) -> str:
 
 STEPS = load_steps("orchestrator_service.db.steps")
 
-add_ledger_tables(Base.metadata)
-add_ledger_tables(VectorBase.metadata)
 
-METADATA = HealTarget(
-    name="metadata",
-    metadata=Base.metadata,
-    extensions=(),
-    steps=tuple(s for s in STEPS if s.database == "metadata"),
-)
-VECTORS = HealTarget(
-    name="vectors",
-    metadata=VectorBase.metadata,
-    extensions=("vector",),
-    steps=tuple(s for s in STEPS if s.database == "vectors"),
-)
+def steps_of(database: Database) -> tuple[Step, ...]:
+    """The shipped migration steps of one database, in order."""
+    return tuple(s for s in STEPS if s.database == database)
