@@ -3,7 +3,7 @@
 
     python3 scripts/run.py serve [--host H] [--port P]   run the service on the embedded default
     python3 scripts/run.py test [pytest args]            run the whole test suite
-    python3 scripts/run.py lint                          ruff check and format check
+    python3 scripts/run.py lint                          ruff check, format check and basedpyright
 
 Each creates `.venv` and installs the project into it when pyproject.toml has changed.
 """
@@ -52,8 +52,12 @@ def main(argv: list[str]) -> int:
     os.chdir(ROOT)
     if command == "lint":
         ruff = _venv_bin("ruff")
-        checks = (["check", "."], ["format", "--check", "."])
-        return max(subprocess.call([ruff, *check]) for check in checks)
+        checks = (
+            [ruff, "check", "."],
+            [ruff, "format", "--check", "."],
+            [_venv_bin("basedpyright")],
+        )
+        return max(subprocess.call(check) for check in checks)
     if command == "serve":
         args = [_venv_bin("orchestrator"), "serve", *rest]
     else:

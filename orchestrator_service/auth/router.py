@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, status
 
 from orchestrator_service.auth import service
-from orchestrator_service.auth.principal import Principal
+from orchestrator_service.auth.principal import TenantPrincipal
 from orchestrator_service.auth.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
@@ -28,8 +28,8 @@ from orchestrator_service.pagination import Page, page_of
 
 public_router = APIRouter(prefix="/auth", tags=["auth"])
 router = APIRouter(tags=["auth"])
-KeyReader = Annotated[Principal, Depends(require("api_keys:read"))]
-KeyWriter = Annotated[Principal, Depends(require("api_keys:write"))]
+KeyReader = Annotated[TenantPrincipal, Depends(require("api_keys:read"))]
+KeyWriter = Annotated[TenantPrincipal, Depends(require("api_keys:write"))]
 
 
 @public_router.post("/login")

@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, status
 
-from orchestrator_service.auth.principal import Principal
+from orchestrator_service.auth.principal import TenantPrincipal
 from orchestrator_service.conversations import service
 from orchestrator_service.conversations.schemas import (
     ConversationCreate,
@@ -26,8 +26,8 @@ from orchestrator_service.deps import (
 from orchestrator_service.pagination import Page, page_of
 
 router = APIRouter(prefix="/conversations", tags=["conversations"])
-Reader = Annotated[Principal, Depends(require("conversations:read"))]
-Writer = Annotated[Principal, Depends(require("conversations:write"))]
+Reader = Annotated[TenantPrincipal, Depends(require("conversations:read"))]
+Writer = Annotated[TenantPrincipal, Depends(require("conversations:write"))]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
