@@ -8,7 +8,7 @@ from orchestrator_service.db.heal.healer import heal
 from orchestrator_service.db.heal.targets import METADATA
 from orchestrator_service.db.runtime import boot
 from orchestrator_service.main import create_app
-from tests.conftest import sql
+from tests.helpers import sql
 
 
 def _client(app) -> httpx.AsyncClient:
