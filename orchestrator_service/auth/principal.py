@@ -60,9 +60,7 @@ class Principal:
         global credentials and tools), or a tenant admin whose key grants `credentials:write`.
         Members, viewers and admin keys narrowed below `credentials:write` use what was
         approved and nothing more."""
-        return self.is_platform_admin or (
-            self.role == "admin" and self.allows("credentials:write")
-        )
+        return self.is_platform_admin or (self.role == "admin" and self.allows("credentials:write"))
 
     def allows(self, scope: str) -> bool:
         """True when both the role and the key's scopes grant `scope`."""

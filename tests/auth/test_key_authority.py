@@ -1,5 +1,5 @@
 """Authority only narrows: over every combination of creator (tenant key, user-bound key or
-session) × creator role × creator scopes × requested role × requested scopes, no API key can be
+session) x creator role x creator scopes x requested role x requested scopes, no API key can be
 created that may do anything its creator may not. What a key may do is computed the way every
 request computes it: the key is authenticated into a Principal and asked `allows(scope)` for
 every known scope (plus whether it approves secret destinations, the one role check beyond
@@ -69,14 +69,16 @@ async def _tenant_key(runtime: Runtime, tenant_id: int, name: str, **fields) -> 
 
 
 async def _creators(client: httpx.AsyncClient, runtime: Runtime, tenant: Caller) -> list[Creator]:
-    """Every kind of creator: tenant keys of each role × scope set; keys bound to users of each
+    """Every kind of creator: tenant keys of each role x scope set; keys bound to users of each
     role (an admin key bound to a lesser user is clamped to the user's role); a key whose user
     was demoted after it was made; and the sessions of users of each role."""
     creators = []
     for n, (role, scopes) in enumerate(itertools.product(ROLES, SCOPE_SETS)):
         if not scopes:
             continue  # an empty scope list can no longer be stored; see the 422 test
-        token = await _tenant_key(runtime, tenant.tenant_id, f"creator {n}", role=role, scopes=scopes)
+        token = await _tenant_key(
+            runtime, tenant.tenant_id, f"creator {n}", role=role, scopes=scopes
+        )
         creators.append(Creator(f"tenant key {role} {scopes}", token))
     for role in ROLES:
         user = await create_user(
@@ -174,7 +176,7 @@ async def test_issuing_a_key_with_no_scopes_is_refused_below_the_api_too(
     """The service function itself never turns [] into ["*"]."""
     try:
         await _tenant_key(runtime, tenant_a.tenant_id, "empty", role="admin", scopes=[])
-    except Exception as exc:  # noqa: BLE001 (the class is checked just below)
+    except Exception as exc:  # the class is checked just below
         assert type(exc).__name__ == "InvalidInput"
     else:
         raise AssertionError("a key with no scopes was issued")
