@@ -107,8 +107,7 @@ async def end_sessions(
     )
     if keep is not None:
         stmt = stmt.where(UserSession.id != keep)
-    result = await session.execute(stmt)
-    return result.rowcount or 0
+    return len((await session.execute(stmt.returning(UserSession.id))).all())
 
 
 async def delete_user(
