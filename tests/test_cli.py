@@ -11,10 +11,12 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import asyncpg
 import pytest
 from sqlalchemy.engine import URL
 
 from orchestrator_service.db.heal.ledger import STEPS_TABLE
+from orchestrator_service.db.urls import asyncpg_dsn
 from orchestrator_service.models import METADATA
 from tests.conftest import sql, url_string
 
@@ -70,10 +72,6 @@ async def test_a_heal_killed_midway_is_completed_by_the_next_boot(
     await sql(fresh_db, "ALTER TABLE agents DROP COLUMN description")
     await sql(fresh_db, "DROP INDEX ix_agents_tenant_id")
     # Hold the table so the heal is stuck in the middle (retrying its ALTER) when it is killed.
-    import asyncpg
-
-    from orchestrator_service.db.urls import asyncpg_dsn
-
     holder = await asyncpg.connect(asyncpg_dsn(fresh_db))
     await holder.execute("BEGIN; LOCK TABLE agents IN ACCESS EXCLUSIVE MODE")
     victim = migrate(fresh_db, tmp_path)
