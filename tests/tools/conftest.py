@@ -73,7 +73,9 @@ class Received:
 
 
 class _Handler(BaseHTTPRequestHandler):
-    """Routes: /echo, /slow, /fail, /huge, /redirect?to=URL[&code=307]; all are recorded."""
+    """Routes: /echo, /slow, /fail, /huge, /redirect?to=URL[&code=307], /no-location?code=302
+    (a redirect status without a Location), /hang-up (closes without answering); all are
+    recorded."""
 
     server: "_Server"
 
@@ -101,6 +103,10 @@ class _Handler(BaseHTTPRequestHandler):
         elif parts.path == "/redirect":
             status = int(received.query.get("code", ["302"])[0])
             self._send(status, b"", "text/plain", location=received.query["to"][0])
+        elif parts.path == "/no-location":
+            self._send(int(received.query.get("code", ["302"])[0]), b"", "text/plain")
+        elif parts.path == "/hang-up":
+            self.close_connection = True
         else:
             self._reply(404, {"error": "no such route"})
 
