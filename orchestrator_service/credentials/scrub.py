@@ -11,8 +11,9 @@ the secrets at once in linear time (Aho-Corasick, `ahocorasick_rs`), never with 
 - `install_log_scrubbing()` scrubs every log record with every remembered secret of every
   owner: logs reach operators, not tenants.
 
-A secret is matched as written, trimmed, percent-encoded (as it goes into a URL) and
-JSON-escaped (as it sits in JSON text). Values shorter than `MIN_LENGTH` are never matched:
+A secret is matched as written, trimmed, percent-encoded (as it goes into a URL),
+JSON-escaped (as it sits in JSON text) and escaped as in the repr of bytes (as HTTP libraries
+log header values at debug level). Values shorter than `MIN_LENGTH` are never matched:
 they would scrub ordinary words. Structures are scrubbed string by string (keys too), never as
 serialized JSON, so a replacement can never break their syntax.
 
@@ -58,8 +59,19 @@ def patterns_of(secret: str) -> tuple[str, ...]:
             quote(form, safe=""),
             json.dumps(form)[1:-1],
             json.dumps(form, ensure_ascii=False)[1:-1],
+            *_as_logged_bytes(form),
         }
     return tuple(sorted(forms | encoded))
+
+
+def _as_logged_bytes(form: str) -> set[str]:
+    """How `form` shows inside the repr of bytes, as HTTP libraries log headers at debug level
+    (in either quote style, which depends on the rest of the value)."""
+    shown = repr(form.encode())
+    inner = shown[2:-1]
+    if shown[1] == '"':  # quoted with ", so its ' were left as they are
+        return {inner, inner.replace("'", "\\'")}
+    return {inner, inner.replace("\\'", "'")}
 
 
 class _Matcher:

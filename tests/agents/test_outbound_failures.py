@@ -4,14 +4,14 @@ key the model API echoes back, streamed or not, is scrubbed before anyone sees i
 
 import json
 import uuid
-from dataclasses import dataclass
-from typing import Any
 
 import httpx
 
 from tests.agents.conftest import (
     LLM_KEY,
     Call,
+    EchoKey,
+    HangUp,
     Say,
     ScriptedModel,
     create_agent,
@@ -27,32 +27,6 @@ HUNG_UP = (
     "The model API at 127.0.0.1 failed: the connection closed early or the answer was not "
     "valid HTTP (RemoteProtocolError)"
 )
-
-
-@dataclass
-class HangUp:
-    """The model API closes the connection without answering."""
-
-    def serve(self, handler: Any, body: dict) -> None:
-        """Answer nothing."""
-        handler.close_connection = True
-
-
-@dataclass
-class EchoKey(Say):
-    """A careless model API: its answer quotes the Authorization header it was sent, streamed
-    three characters at a time so the key arrives split across pieces."""
-
-    text: str = ""
-
-    def serve(self, handler: Any, body: dict) -> None:
-        """Answer with the header in the text."""
-        self.text = f"You sent me {handler.headers.get('Authorization')}, thanks."
-        super().serve(handler, body)
-
-    def deltas(self) -> list[dict]:
-        """The text in pieces of three characters."""
-        return [{"content": self.text[i : i + 3]} for i in range(0, len(self.text), 3)]
 
 
 async def _everything_about(client: httpx.AsyncClient, caller: Caller, execution_id: str) -> str:

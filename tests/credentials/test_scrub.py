@@ -193,3 +193,18 @@ def test_log_records_are_scrubbed_of_every_tenants_secrets(memory, caplog) -> No
 
     assert f"a={MARKER} b={MARKER} g={MARKER}" in caplog.records[0].getMessage()
     assert SECRET_B not in caplog.text and "failed with" in caplog.text
+
+
+def test_a_secret_in_logged_bytes_is_scrubbed_in_either_quote_style(caplog) -> None:
+    # Found by the property test: HTTP libraries log header values as the repr of bytes.
+    memory = SecretMemory()
+    secret = "x'\"\\sk-tenantA-Marmot-7a1c"
+    memory.remember(A, secret)
+    caplog.set_level(logging.DEBUG)
+    scrub.install_log_scrubbing()
+
+    for value in (secret, f"Bearer {secret}", f'say "{secret}"', f"it's {secret}"):
+        logging.getLogger("tests.scrub").debug("headers=%r", [(b"X-Key", value.encode())])
+
+    assert all("sk-tenantA-Marmot" not in r.getMessage() for r in caplog.records)
+    assert all(MARKER in r.getMessage() for r in caplog.records)

@@ -168,6 +168,31 @@ async def test_a_service_that_hangs_up_is_a_fixed_message(
     assert secret not in caplog.text and quote(secret, safe="") not in caplog.text
 
 
+async def test_a_credential_the_service_reflects_in_a_header_is_kept_out_of_debug_logs(
+    client, tenant_a: Caller, tool_server: ToolServer, caplog
+) -> None:
+    # Found by the property test: httpcore logs response headers as the repr of bytes, which
+    # escapes a value holding both quote kinds unlike any form the scrubber knew.
+    caplog.set_level(logging.DEBUG)
+    secret = f"x'\"\\{distinctive_secret()}"
+    await create_credential(client, tenant_a, "CRM_TOKEN", secret, allowed_hosts=["tools.test"])
+    await http_tool(
+        client,
+        tenant_a,
+        "crm",
+        tool_server.url("/reflect-headers"),
+        headers={"X-Api-Key": "{{credential:CRM_TOKEN}}"},
+    )
+    agent = await create_agent(client, tenant_a, enabled_tools=["crm"])
+
+    response = await invoke(client, tenant_a, agent["id"], "crm")
+
+    assert response.status_code == 200, response.text
+    [logged] = [r for r in caplog.records if "X-Echo-x-api-key" in r.getMessage()]
+    assert "[SECRET]" in logged.getMessage()
+    assert secret[4:] not in caplog.text
+
+
 @pytest.mark.parametrize("code", [301, 302, 307, 308, 300, 304])
 async def test_a_redirect_status_without_a_location_is_a_tool_failure(
     lenient_client, tenant_a: Caller, tool_server: ToolServer, code: int
