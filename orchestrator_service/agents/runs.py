@@ -24,7 +24,11 @@ from orchestrator_service.agents.templates import render
 from orchestrator_service.audit.service import Actor
 from orchestrator_service.conversations import service as conversations
 from orchestrator_service.conversations.models import ChatConversation
-from orchestrator_service.conversations.schemas import ConversationCreate, MessageCreate
+from orchestrator_service.conversations.schemas import (
+    MAX_MESSAGE_CHARS,
+    ConversationCreate,
+    MessageCreate,
+)
 from orchestrator_service.credentials.service import SecretResolver
 from orchestrator_service.db.tenancy import get_scoped
 from orchestrator_service.errors import OrchestratorError
@@ -306,6 +310,13 @@ class AgentRunner:
         )
         for call in completion.tool_calls:
             result = json.dumps(await self._tool(run, context, call, known))
+            if len(result) > MAX_MESSAGE_CHARS:
+                result = json.dumps(
+                    {
+                        "error": f"the tool's answer ({len(result)} characters) is longer than "
+                        f"a message may be ({MAX_MESSAGE_CHARS})"
+                    }
+                )
             messages.append({"role": "tool", "tool_call_id": call.get("id", ""), "content": result})
             await self._store_message(
                 run,
@@ -390,6 +401,11 @@ async def _call(
             await run.emit("delta", {"content": text})
     completion.content = run.scrubber.value(completion.content)
     completion.tool_calls = run.scrubber.value(completion.tool_calls)
+    if len(completion.content or "") > MAX_MESSAGE_CHARS:
+        raise ModelFailed(
+            f"The model API at {client.host} answered with more text than a message may hold "
+            f"({MAX_MESSAGE_CHARS} characters)"
+        )
     return completion
 
 

@@ -22,6 +22,7 @@ from tests.agents.conftest import (
     sse_events,
 )
 from tests.conftest import Caller
+from tests.tools.conftest import HUGE_BYTES, ToolServer, fake_resolver
 
 HUNG_UP = (
     "The model API at 127.0.0.1 failed: the connection closed early or the answer was not "
@@ -128,3 +129,41 @@ async def test_a_model_key_a_header_cannot_carry_is_refused_before_connecting(
     assert "HTTP header cannot carry" in response.json()["error"]["message"]
     assert odd_key[:-1] not in response.text
     assert model.requests == []
+
+
+async def test_a_tool_answer_too_long_for_a_message_is_told_to_the_model_not_a_500(
+    client, runtime, tenant_a: Caller, llm_key: str, model: ScriptedModel
+) -> None:
+    # Found while probing the run path: a 256 KiB answer made the stored tool message fail its
+    # schema, a 500 that left the run "running".
+    runtime.guard.resolver = fake_resolver
+    with ToolServer() as tools:
+        response = await client.post(
+            "/api/v1/tools",
+            headers=tenant_a.headers,
+            json={"name": "big", "type": "http", "config": {"url": tools.url("/huge")}},
+        )
+        assert response.status_code == 201, response.text
+        agent = await create_agent(client, tenant_a, model, enabled_tools=["big"])
+        model.play(Call("big"), Say("It was too long."))
+
+        response = await run_agent(client, tenant_a, agent["id"], "Go")
+
+    assert response.status_code == 200, response.text
+    told = json.loads(model.bodies[1]["messages"][-1]["content"])
+    assert told["error"].startswith(f"the tool's answer ({HUGE_BYTES + 2} characters)")
+    execution = await get_json(client, tenant_a, f"/executions/{response.json()['execution_id']}")
+    assert execution["status"] == "completed"
+
+
+async def test_a_model_answer_too_long_for_a_message_fails_the_run_not_a_500(
+    client, tenant_a: Caller, llm_key: str, model: ScriptedModel
+) -> None:
+    agent = await create_agent(client, tenant_a, model)
+    model.play(Say("x" * 200_001))
+
+    response = await run_agent(client, tenant_a, agent["id"], "Go")
+
+    error = error_of(response, 502, "run_failed")
+    assert "more text than a message may hold" in error["message"]
+    assert error["details"]["reason"] == "model_failed"
