@@ -186,8 +186,7 @@ async def call_http_tool(
                     ) from None
             except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
                 raise ToolCallFailed(
-                    f"The request to the tool's service at {call.host} could not be made: "
-                    f"{failure(exc)}"
+                    f"The tool's service at {call.host} failed: {failure(exc)}"
                 ) from None
             await asyncio.sleep(0.2 * 2**attempt)
     raise AssertionError("unreachable")
