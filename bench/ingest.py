@@ -58,9 +58,9 @@ from report import markdown_table  # bench/ is on sys.path when run
 from sqlalchemy.engine import URL
 
 from orchestrator_service.audit.service import Actor
+from orchestrator_service.bootstrap import Runtime, boot
 from orchestrator_service.config import Settings
 from orchestrator_service.db.embedded import EmbeddedPostgres
-from orchestrator_service.bootstrap import Runtime, boot
 from orchestrator_service.db.urls import asyncpg_dsn
 from orchestrator_service.rag import ingest, storage
 from orchestrator_service.rag import service as rag_service

@@ -3,6 +3,7 @@
 import asyncio
 import base64
 import json
+import logging
 import os
 import stat
 import subprocess
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from pgserver._commands import POSTGRES_BIN_PATH
+from pydantic import SecretStr
 from sqlalchemy.engine import URL
 
 from orchestrator_service.bootstrap import Runtime, boot
@@ -70,8 +72,6 @@ async def test_secrets_appear_in_no_dump_log_or_response(
         SECRET_A2
     )
     # A log line that quotes a secret is scrubbed before any handler sees it.
-    import logging
-
     logging.getLogger("tests.vault").warning("leaking %s on purpose", SECRET_A2)
 
     dump = subprocess.run(
@@ -216,8 +216,6 @@ async def test_rotation_under_load_keeps_requests_working_and_retires_the_old_ke
 
 
 def _secret(value: str):
-    from pydantic import SecretStr
-
     return SecretStr(value)
 
 

@@ -4,8 +4,9 @@ from urllib.parse import unquote
 
 import pytest
 
+from orchestrator_service.db.heal.healer import refuse_transaction_pooler
 from orchestrator_service.db.urls import asyncpg_dsn, describe_location, normalize_url
-from orchestrator_service.errors import ConfigError
+from orchestrator_service.errors import ConfigError, HealError
 
 
 @pytest.mark.parametrize(
@@ -65,9 +66,6 @@ def test_bad_urls_are_refused_with_a_reason(raw: str, message: str) -> None:
     ],
 )
 def test_a_transaction_pooler_is_refused_before_healing(raw: str) -> None:
-    from orchestrator_service.db.heal.healer import refuse_transaction_pooler
-    from orchestrator_service.errors import HealError
-
     with pytest.raises(HealError, match="session lock") as info:
         refuse_transaction_pooler(normalize_url(raw))
     assert "pw@" not in info.value.message

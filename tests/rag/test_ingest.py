@@ -14,6 +14,7 @@ from pathlib import Path
 import docx
 import httpx
 import pytest
+from pydantic import SecretStr
 from sqlalchemy.engine import URL
 
 from orchestrator_service.bootstrap import Runtime, boot, running_jobs
@@ -30,8 +31,6 @@ DOCS = "/api/v1/rag/documents"
 @pytest.fixture
 def rag_settings(settings: Settings, vectors_db: URL) -> Settings:
     """Settings with a vector database and a short job lease."""
-    from pydantic import SecretStr
-
     return settings.model_copy(
         update={
             "vector_database_url": SecretStr(url_string(vectors_db)),
