@@ -11,10 +11,12 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import asyncpg
 import pytest
 from sqlalchemy.engine import URL
 
 from orchestrator_service.db.heal.ledger import STEPS_TABLE
+from orchestrator_service.db.urls import asyncpg_dsn
 from orchestrator_service.models import METADATA
 from tests.conftest import sql, url_string
 
@@ -70,10 +72,6 @@ async def test_a_heal_killed_midway_is_completed_by_the_next_boot(
     await sql(fresh_db, "ALTER TABLE agents DROP COLUMN description")
     await sql(fresh_db, "DROP INDEX ix_agents_tenant_id")
     # Hold the table so the heal is stuck in the middle (retrying its ALTER) when it is killed.
-    import asyncpg
-
-    from orchestrator_service.db.urls import asyncpg_dsn
-
     holder = await asyncpg.connect(asyncpg_dsn(fresh_db))
     await holder.execute("BEGIN; LOCK TABLE agents IN ACCESS EXCLUSIVE MODE")
     victim = migrate(fresh_db, tmp_path)
@@ -117,6 +115,39 @@ async def test_dry_run_prints_the_plan_and_changes_nothing(fresh_db: URL, tmp_pa
     assert planned == set(METADATA.qualified_names)
     rows = await sql(fresh_db, "SELECT count(*) AS n FROM pg_tables WHERE schemaname = 'public'")
     assert rows[0]["n"] == 0
+
+
+async def test_dry_run_reports_a_vector_schema_opened_to_public(
+    fresh_db: URL, tmp_path: Path
+) -> None:
+    """`migrate --dry-run` names what is open and what to run; `migrate` closes it."""
+    vectors = fresh_db.set(database=f"{fresh_db.database}_v")
+    await sql(fresh_db, f'CREATE DATABASE "{vectors.database}"')
+    try:
+        code, _, err = await finish(
+            migrate(fresh_db, tmp_path, "--vector-database-url", url_string(vectors))
+        )
+        assert code == 0, err
+        await sql(vectors, "GRANT EXECUTE ON FUNCTION orch_sources() TO PUBLIC")
+
+        args = ("--dry-run", "--vector-database-url", url_string(vectors))
+        code, out, err = await finish(migrate(fresh_db, tmp_path, *args))
+
+        assert code == 0, err
+        drift = [d for d in json.loads(out)["drift"] if d["kind"] == "exposed"]
+        assert [(d["database"], d["object"]) for d in drift] == [
+            ("vectors", "public.orch_sources()")
+        ]
+        assert "EXECUTE granted to PUBLIC" in drift[0]["detail"]
+        assert "orchestrator migrate" in drift[0]["detail"]
+
+        code, out, err = await finish(
+            migrate(fresh_db, tmp_path, "--vector-database-url", url_string(vectors))
+        )
+        assert code == 0, err
+        assert json.loads(out)["drift"] == []
+    finally:
+        await sql(fresh_db, f'DROP DATABASE IF EXISTS "{vectors.database}" WITH (FORCE)')
 
 
 @pytest.fixture
