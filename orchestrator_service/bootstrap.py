@@ -137,7 +137,9 @@ def create_engine(url: URL, settings: Settings) -> AsyncEngine:
         pool_pre_ping=True,
         pool_size=10,
         max_overflow=10,
-        connect_args={"timeout": settings.connect_timeout},
+        # UTC sessions: now() into seed 003's naive TIMESTAMP columns is then UTC, which is
+        # how the API reads them (schemas.Output).
+        connect_args={"timeout": settings.connect_timeout, "server_settings": {"timezone": "UTC"}},
     )
 
 
