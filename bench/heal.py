@@ -42,9 +42,8 @@ from orchestrator_service.db.connect import connect
 from orchestrator_service.db.embedded import EmbeddedPostgres
 from orchestrator_service.db.heal.desired import desired_schema
 from orchestrator_service.db.heal.healer import Healer, heal
-from orchestrator_service.db.heal.targets import METADATA
 from orchestrator_service.db.urls import asyncpg_dsn, with_database
-from orchestrator_service.models import Base
+from orchestrator_service.models import METADATA, Base
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "heal.json"

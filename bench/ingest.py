@@ -62,7 +62,7 @@ from orchestrator_service.bootstrap import Runtime, boot
 from orchestrator_service.config import Settings
 from orchestrator_service.db.embedded import EmbeddedPostgres
 from orchestrator_service.db.urls import asyncpg_dsn
-from orchestrator_service.rag import ingest, storage
+from orchestrator_service.rag import ingest
 from orchestrator_service.rag import service as rag_service
 from orchestrator_service.rag.chunking import chunk
 from orchestrator_service.rag.documents import Chunk
@@ -368,14 +368,14 @@ class Timings:
 
 @contextmanager
 def instrumented(runtime: Runtime, timings: Timings) -> Iterator[None]:
-    """Time the pipeline's stages by wrapping what `ingest_document` calls; restore after."""
+    """Time the pipeline's stages by wrapping what `Ingestor.ingest` calls; restore after."""
     targets = [
-        (storage, "load", "load file"),
+        (runtime.files, "load", "load file"),
         (ingest, "parse", "parse"),
         (ingest, "chunk", "chunk"),
-        (ingest, "_set", "metadata updates"),
-        (ingest, "_write", "write batch (vectors + progress)"),
-        (runtime.embedder, "embed", "embed"),
+        (runtime.ingestor, "_set", "metadata updates"),
+        (runtime.ingestor, "_write", "write batch (vectors + progress)"),
+        (runtime.embedders.local, "embed", "embed"),
         (runtime.vector_store, "add", "vector insert"),
         (runtime.vector_store, "delete_source", "delete old generations"),
     ]
@@ -464,7 +464,8 @@ async def upload_and_ingest(
     async with runtime.sessionmaker.begin() as session:
         row, _ = await rag_service.upload(
             session,
-            runtime.settings,
+            runtime.files,
+            max_bytes=runtime.settings.max_upload_bytes,
             tenant_id=tenant_id,
             filename=document.name,
             data=document.data,
@@ -475,7 +476,7 @@ async def upload_and_ingest(
         )
     timings.add("upload", time.perf_counter() - started)
     started = time.perf_counter()
-    await ingest.ingest_document(runtime, row.id)
+    await runtime.ingestor.ingest(row.id)
     timings.add("ingest_document", time.perf_counter() - started)
     return row.id
 

@@ -57,8 +57,8 @@ from sqlalchemy.engine import URL
 from orchestrator_service.config import Settings
 from orchestrator_service.db.embedded import EmbeddedPostgres
 from orchestrator_service.db.heal.healer import heal
-from orchestrator_service.db.heal.targets import VECTORS
 from orchestrator_service.db.urls import asyncpg_dsn
+from orchestrator_service.models import VECTORS
 from orchestrator_service.rag.embedders.local import DIMENSIONS
 from orchestrator_service.rag.vector_store import VectorRecord
 from orchestrator_service.rag.vector_store.sql import SqlVectorStore

@@ -93,7 +93,8 @@ async def open_databases(settings: Settings) -> Databases:
     """Resolve the database URLs; with no metadata URL, start (or join) the embedded server."""
     vectors = _secret_url(settings.vector_database_url)
     if settings.database_url is not None:
-        return Databases(metadata=_secret_url(settings.database_url), vectors=vectors)
+        metadata = normalize_url(settings.database_url.get_secret_value())
+        return Databases(metadata=metadata, vectors=vectors)
     embedded = EmbeddedPostgres(settings.data_dir)
     base = await asyncio.to_thread(embedded.start)
     try:

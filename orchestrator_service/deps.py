@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from orchestrator_service.agents.runs import AgentRunner
 from orchestrator_service.audit.service import Actor
 from orchestrator_service.auth.authentication import authenticate
-from orchestrator_service.auth.principal import Principal
+from orchestrator_service.auth.principal import Principal, TenantPrincipal
 from orchestrator_service.config import Settings
 from orchestrator_service.credentials.vault import Vault
 from orchestrator_service.db.heal.healer import HealReport
@@ -132,15 +132,16 @@ ActorDep = Annotated[Actor, Depends(current_actor)]
 RequestInfo = Annotated[dict[str, str | None], Depends(request_info)]
 
 
-def require(scope: str) -> Callable[..., Awaitable[Principal]]:
+def require(scope: str) -> Callable[..., Awaitable[TenantPrincipal]]:
     """A dependency admitting tenant principals whose role and scopes grant `scope`."""
 
-    async def check(principal: PrincipalDep) -> Principal:
-        if principal.tenant_id is None:
+    async def check(principal: PrincipalDep) -> TenantPrincipal:
+        tenant_principal = principal.in_tenant()
+        if tenant_principal is None:
             raise Forbidden("Platform-admin keys manage tenants; use a key of the tenant")
         if not principal.allows(scope):
             raise Forbidden(f"This requires the {scope!r} permission", details={"scope": scope})
-        return principal
+        return tenant_principal
 
     return check
 

@@ -6,6 +6,7 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Mapping
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -48,12 +49,17 @@ def error_body(code: str, message: str, details: object = None) -> dict:
 
 
 def error_response(
-    status: int, code: str, message: str, details: object = None, headers: dict | None = None
+    status: int,
+    code: str,
+    message: str,
+    details: object = None,
+    headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
     """A JSON error response carrying the request id."""
     headers = dict(headers or {})
-    if request_id_var.get():
-        headers[REQUEST_ID_HEADER] = request_id_var.get()
+    request_id = request_id_var.get()
+    if request_id:
+        headers[REQUEST_ID_HEADER] = request_id
     return JSONResponse(error_body(code, message, details), status_code=status, headers=headers)
 
 

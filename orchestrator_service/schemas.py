@@ -174,7 +174,8 @@ class Output(BaseModel):
 
     @model_validator(mode="after")
     def _aware_times(self) -> "Output":
-        for name, value in self.__dict__.items():
+        fields = vars(self)
+        for name, value in list(fields.items()):
             if isinstance(value, datetime) and value.tzinfo is None:
-                self.__dict__[name] = value.replace(tzinfo=UTC)
+                fields[name] = value.replace(tzinfo=UTC)
         return self

@@ -3,7 +3,7 @@
 
     python3 scripts/run.py serve [--host H] [--port P]   run the service on the embedded default
     python3 scripts/run.py test [pytest args]            run the whole test suite
-    python3 scripts/run.py lint                          ruff, the layer contracts (import-linter)
+    python3 scripts/run.py lint                          ruff, layer contracts, type checker
 
 Each creates `.venv` and installs the project into it when pyproject.toml has changed.
 """
@@ -51,10 +51,12 @@ def main(argv: list[str]) -> int:
     ensure_installed(EXTRAS[command])
     os.chdir(ROOT)
     if command == "lint":
+        ruff = _venv_bin("ruff")
         checks = (
-            [_venv_bin("ruff"), "check", "."],
-            [_venv_bin("ruff"), "format", "--check", "."],
+            [ruff, "check", "."],
+            [ruff, "format", "--check", "."],
             [_venv_bin("lint-imports"), "--no-cache"],
+            [_venv_bin("basedpyright")],
         )
         return max(subprocess.call(check) for check in checks)
     if command == "serve":

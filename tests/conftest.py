@@ -1,13 +1,19 @@
-"""Shared fixtures: one real PostgreSQL + pgvector per test session, a fresh database per test.
+"""Shared fixtures: one real PostgreSQL + pgvector per test session, a database per test.
 
 The server is the embedded pgserver, unless `ORCH_TEST_DATABASE_URL` points at another
 PostgreSQL whose user may create databases.
+
+A test's database is a copy of a template healed once per session (`CREATE DATABASE ...
+TEMPLATE`), so the boot of every test finds its schema verified and heals by the fast path.
+A test that needs a database no heal has touched (the healer's own tests, `migrate` on an
+empty database) asks for `empty_db`; `settings` then points at that one.
 """
 
+import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
@@ -15,21 +21,24 @@ import httpx
 import pytest
 from sqlalchemy.engine import URL
 
-from orchestrator_service.audit.service import Actor
 from orchestrator_service.bootstrap import Runtime, boot
 from orchestrator_service.config import Settings
 from orchestrator_service.db.embedded import EmbeddedPostgres
+from orchestrator_service.db.heal.healer import heal
 from orchestrator_service.db.urls import asyncpg_dsn, normalize_url, with_database
 from orchestrator_service.main import create_app
+from orchestrator_service.models import METADATA, VECTORS
 from orchestrator_service.tenants import service as tenant_service
-from orchestrator_service.tenants.schemas import TenantCreate
+from tests.helpers import CLIENT_IP, TEST_ACTOR, Caller, new_tenant, url_string
+from tests.scripted_model import ScriptedModel
 
-REPO = Path(__file__).resolve().parent.parent
-TEST_ACTOR = Actor(tenant_id=None, user_id=None, key_id=None, label="test")
+# The embedded test cluster is thrown away after the session: durability buys nothing there,
+# and without it CREATE DATABASE and every commit skip their fsyncs.
+THROWAWAY_CLUSTER = ("fsync = off", "synchronous_commit = off", "full_page_writes = off")
 
 
 @pytest.fixture(scope="session")
-def pg_base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[URL]:
+async def pg_base_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[URL]:
     """A URL to the `postgres` database of the test server."""
     external = os.environ.get("ORCH_TEST_DATABASE_URL")
     if external:
@@ -37,60 +46,115 @@ def pg_base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[URL]:
         return
     embedded = EmbeddedPostgres(tmp_path_factory.mktemp("pg"))
     try:
-        yield embedded.start()
+        base = embedded.start()
+        admin = await asyncpg.connect(asyncpg_dsn(base))
+        try:
+            for setting in THROWAWAY_CLUSTER:
+                await admin.execute(f"ALTER SYSTEM SET {setting}")
+            await admin.execute("SELECT pg_reload_conf()")
+        finally:
+            await admin.close()
+        yield base
     finally:
         embedded.stop()
 
 
-@pytest.fixture
-async def fresh_db(pg_base_url: URL) -> AsyncIterator[URL]:
-    """An empty database of its own for one test, dropped afterwards."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(asyncpg_dsn(pg_base_url))
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        yield with_database(pg_base_url, name)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+@dataclass
+class Databases:
+    """Creates and drops the tests' databases on the test server: empty ones, and copies of
+    the healed templates.
+
+    CREATE DATABASE ... TEMPLATE fails while any session is connected to the template, so a
+    template takes no connections once healed (ALLOW_CONNECTIONS false) and copies are made
+    one at a time under a lock (tests of one process share the session's event loop)."""
+
+    base: URL
+    templates: dict[str, str] = field(default_factory=dict)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def execute(self, statement: str) -> None:
+        """Run one statement on the server's `postgres` database."""
+        admin = await asyncpg.connect(asyncpg_dsn(self.base))
+        try:
+            await admin.execute(statement)
+        finally:
+            await admin.close()
+
+    async def create(self, prefix: str, template: str | None = None) -> URL:
+        """A new database, empty or a copy of the named template."""
+        name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+        if template is None:
+            await self.execute(f'CREATE DATABASE "{name}"')
+        else:
+            async with self.lock:
+                await self.execute(
+                    f'CREATE DATABASE "{name}" TEMPLATE "{self.templates[template]}"'
+                )
+        return with_database(self.base, name)
+
+    async def drop(self, url: URL) -> None:
+        """Drop a database, cutting any session still on it."""
+        await self.execute(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)')
+
+    async def add_template(self, key: str, heal_it) -> None:
+        """Create the template `key`, heal it with `heal_it(url)`, then close it to sessions."""
+        url = await self.create(f"tmpl_{key}")
+        await heal_it(url)
+        await self.execute(f'ALTER DATABASE "{url.database}" WITH ALLOW_CONNECTIONS false')
+        self.templates[key] = url.database
+
+
+@pytest.fixture(scope="session")
+async def databases(
+    pg_base_url: URL, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Databases]:
+    """The session's database maker, with a metadata and a vector template healed once."""
+    made = Databases(pg_base_url)
+    healing = Settings(
+        database_url=url_string(pg_base_url), data_dir=tmp_path_factory.mktemp("templates")
+    )
+    await made.add_template("metadata", lambda url: heal(METADATA, url, healing))
+    await made.add_template("vectors", lambda url: heal(VECTORS, url, healing))
+    yield made
+    for name in made.templates.values():
+        await made.drop(with_database(pg_base_url, name))
 
 
 @pytest.fixture
-def settings(fresh_db: URL, tmp_path: Path) -> Settings:
-    """Settings pointing at the test's own database, with short waits."""
+async def fresh_db(databases: Databases) -> AsyncIterator[URL]:
+    """A metadata database of the test's own, a copy of the healed template; dropped after."""
+    url = await databases.create("t", "metadata")
+    yield url
+    await databases.drop(url)
+
+
+@pytest.fixture
+async def empty_db(databases: Databases) -> AsyncIterator[URL]:
+    """An empty database of the test's own (nothing healed in it), dropped afterwards."""
+    url = await databases.create("e")
+    yield url
+    await databases.drop(url)
+
+
+@pytest.fixture
+async def vectors_db(databases: Databases) -> AsyncIterator[URL]:
+    """A vector database of the test's own, a copy of the healed vector template."""
+    url = await databases.create("v", "vectors")
+    yield url
+    await databases.drop(url)
+
+
+@pytest.fixture
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """Settings pointing at the test's own database, with short waits: `empty_db` when the
+    test asks for it, else `fresh_db`."""
+    database = "empty_db" if "empty_db" in request.fixturenames else "fresh_db"
     return Settings(
-        database_url=url_string(fresh_db),
+        database_url=url_string(request.getfixturevalue(database)),
         data_dir=tmp_path / "data",
         connect_timeout=5,
         heal_lock_timeout=60,
     )
-
-
-def url_string(url: URL) -> str:
-    """A URL as the command line and settings take it, password included."""
-    return url.render_as_string(hide_password=False)
-
-
-async def sql(url: URL, statement: str, *args: object) -> list[asyncpg.Record]:
-    """Run one statement on its own connection and return the rows."""
-    conn = await asyncpg.connect(asyncpg_dsn(url))
-    try:
-        return await conn.fetch(statement, *args)
-    finally:
-        await conn.close()
-
-
-@dataclass
-class Caller:
-    """A tenant (or platform) identity the tests call the API as."""
-
-    api_key: str
-    tenant_id: int | None
-
-    @property
-    def headers(self) -> dict[str, str]:
-        """The Authorization header for this caller."""
-        return {"Authorization": f"Bearer {self.api_key}"}
 
 
 @pytest.fixture
@@ -104,18 +168,18 @@ async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
 async def client(settings: Settings, runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client talking to the app in-process (no socket)."""
     app = create_app(settings, runtime=runtime)
-    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 51000))
+    transport = httpx.ASGITransport(app=app, client=(CLIENT_IP, 51000))
     async with httpx.AsyncClient(transport=transport, base_url="http://orchestrator.test") as c:
         yield c
 
 
-async def new_tenant(runtime: Runtime, name: str) -> Caller:
-    """Create a tenant with its first admin key, as `orchestrator tenant create` does."""
-    async with runtime.sessionmaker.begin() as session:
-        tenant, api_key = await tenant_service.create_tenant(
-            session, data=TenantCreate(name=name), actor=TEST_ACTOR
-        )
-    return Caller(api_key=api_key, tenant_id=tenant.id)
+@pytest.fixture
+async def lenient_client(settings: Settings, runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
+    """Like `client`, but an unhandled error comes back as a 500 instead of raising here."""
+    app = create_app(settings, runtime=runtime)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, client=(CLIENT_IP, 51000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://orchestrator.test") as c:
+        yield c
 
 
 @pytest.fixture
@@ -138,3 +202,11 @@ async def platform_admin(runtime: Runtime) -> Caller:
             session, name="test platform key", actor=TEST_ACTOR
         )
     return Caller(api_key=api_key, tenant_id=None)
+
+
+@pytest.fixture
+def model() -> Iterator[ScriptedModel]:
+    """The scripted model; fails the test if the service asked it more than scripted."""
+    with ScriptedModel() as scripted:
+        yield scripted
+        assert scripted.overruns == 0, "the service called the model more often than scripted"

@@ -19,14 +19,12 @@ import json
 import socket
 import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-import asyncpg
 import httpx
 import hypothesis
 import hypothesis.errors
@@ -47,9 +45,8 @@ from sqlalchemy.engine import URL
 
 from orchestrator_service.bootstrap import Runtime, boot
 from orchestrator_service.config import Settings
-from orchestrator_service.db.urls import asyncpg_dsn, with_database
 from orchestrator_service.main import create_app
-from tests.conftest import Caller, new_tenant, url_string
+from tests.helpers import Caller, new_tenant, url_string
 from tests.network import LoopbackHTTPServer, network  # noqa: F401 (autouse fence)
 
 MAX_EXAMPLES = 8
@@ -130,22 +127,16 @@ def upstream() -> Iterator[str]:
 
 
 @pytest.fixture
-async def fuzz_runtime(settings: Settings, pg_base_url: URL) -> AsyncIterator[Runtime]:
-    """A runtime with a vector database of its own, whose guard resolves no name."""
-    name = f"fz_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(asyncpg_dsn(pg_base_url))
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    vectors = with_database(pg_base_url, name)
-    configured = settings.model_copy(update={"vector_database_url": SecretStr(url_string(vectors))})
-    try:
-        async with boot(configured) as runtime:
-            runtime.guard.resolver = no_dns
-            # Only the loopback upstream is reachable (as ORCH_OUTBOUND_ALLOWED_HOSTS would).
-            runtime.guard.allow("127.0.0.1")
-            yield runtime
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+async def fuzz_runtime(settings: Settings, vectors_db: URL) -> AsyncIterator[Runtime]:
+    """A runtime with a vector database of its own; its guard resolves no name and allows
+    only 127.0.0.1 (where the upstream stand-in listens)."""
+    configured = settings.model_copy(
+        update={"vector_database_url": SecretStr(url_string(vectors_db))}
+    )
+    async with boot(configured) as runtime:
+        runtime.guard.resolver = no_dns
+        runtime.guard.allow("127.0.0.1")
+        yield runtime
 
 
 @dataclass

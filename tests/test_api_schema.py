@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from orchestrator_service.config import Settings
 from orchestrator_service.main import create_app
 from orchestrator_service.schemas import NOT_BLANK_PATTERN
-from tests.conftest import Caller
+from tests.helpers import Caller
 
 API = "/api/v1"
 

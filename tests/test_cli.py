@@ -2,11 +2,9 @@
 
 import asyncio
 import json
-import os
 import signal
 import socket
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,16 +16,7 @@ from sqlalchemy.engine import URL
 from orchestrator_service.db.heal.ledger import STEPS_TABLE
 from orchestrator_service.db.urls import asyncpg_dsn
 from orchestrator_service.models import METADATA
-from tests.conftest import sql, url_string
-
-ORCHESTRATOR = str(Path(sys.executable).parent / "orchestrator")
-
-
-def cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    """The environment of a child process: no inherited ORCH_ settings, a private data dir."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ORCH_")}
-    env.update(ORCH_DATA_DIR=str(tmp_path / "data"), **extra)
-    return env
+from tests.helpers import ORCHESTRATOR, cli_env, finish, run_cli, sql, url_string
 
 
 def migrate(url: URL, tmp_path: Path, *args: str, **env: str) -> subprocess.Popen:
@@ -41,16 +30,10 @@ def migrate(url: URL, tmp_path: Path, *args: str, **env: str) -> subprocess.Pope
     )
 
 
-async def finish(process: subprocess.Popen, timeout: float = 120) -> tuple[int, str, str]:
-    """Wait for a child without blocking the event loop."""
-    out, err = await asyncio.to_thread(process.communicate, timeout=timeout)
-    return process.returncode, out, err
-
-
 async def test_eight_processes_heal_one_empty_database_at_once(
-    fresh_db: URL, tmp_path: Path
+    empty_db: URL, tmp_path: Path
 ) -> None:
-    processes = [migrate(fresh_db, tmp_path) for _ in range(8)]
+    processes = [migrate(empty_db, tmp_path) for _ in range(8)]
     results = [await finish(p) for p in processes]
 
     for code, out, err in results:
@@ -61,7 +44,7 @@ async def test_eight_processes_heal_one_empty_database_at_once(
     assert all(r["verified"] for r in reports)
     # Exactly one process did the work; the others found it done.
     assert sum(1 for r in reports if r["applied"]) == 1
-    ledger = await sql(fresh_db, f"SELECT step_id, count(*) AS n FROM {STEPS_TABLE} GROUP BY 1")
+    ledger = await sql(empty_db, f"SELECT step_id, count(*) AS n FROM {STEPS_TABLE} GROUP BY 1")
     assert {r["step_id"]: r["n"] for r in ledger} == {s.id: 1 for s in METADATA.steps}
 
 
@@ -72,6 +55,7 @@ async def test_a_heal_killed_midway_is_completed_by_the_next_boot(
     await sql(fresh_db, "ALTER TABLE agents DROP COLUMN description")
     await sql(fresh_db, "DROP INDEX ix_agents_tenant_id")
     # Hold the table so the heal is stuck in the middle (retrying its ALTER) when it is killed.
+
     holder = await asyncpg.connect(asyncpg_dsn(fresh_db))
     await holder.execute("BEGIN; LOCK TABLE agents IN ACCESS EXCLUSIVE MODE")
     victim = migrate(fresh_db, tmp_path)
@@ -104,8 +88,8 @@ async def test_a_heal_killed_midway_is_completed_by_the_next_boot(
     assert code == 0 and json.loads(out)["applied"] == []
 
 
-async def test_dry_run_prints_the_plan_and_changes_nothing(fresh_db: URL, tmp_path: Path) -> None:
-    code, out, err = await finish(migrate(fresh_db, tmp_path, "--dry-run"))
+async def test_dry_run_prints_the_plan_and_changes_nothing(empty_db: URL, tmp_path: Path) -> None:
+    code, out, err = await finish(migrate(empty_db, tmp_path, "--dry-run"))
 
     assert code == 0, err
     summary = json.loads(out)
@@ -113,41 +97,28 @@ async def test_dry_run_prints_the_plan_and_changes_nothing(fresh_db: URL, tmp_pa
     assert {"applied", "drift", "duration_ms"} <= summary.keys()
     planned = {a["object"] for a in summary["applied"] if a["kind"] == "create_table"}
     assert planned == set(METADATA.qualified_names)
-    rows = await sql(fresh_db, "SELECT count(*) AS n FROM pg_tables WHERE schemaname = 'public'")
+    rows = await sql(empty_db, "SELECT count(*) AS n FROM pg_tables WHERE schemaname = 'public'")
     assert rows[0]["n"] == 0
 
 
 async def test_dry_run_reports_a_vector_schema_opened_to_public(
-    fresh_db: URL, tmp_path: Path
+    fresh_db: URL, vectors_db: URL, tmp_path: Path
 ) -> None:
     """`migrate --dry-run` names what is open and what to run; `migrate` closes it."""
-    vectors = fresh_db.set(database=f"{fresh_db.database}_v")
-    await sql(fresh_db, f'CREATE DATABASE "{vectors.database}"')
-    try:
-        code, _, err = await finish(
-            migrate(fresh_db, tmp_path, "--vector-database-url", url_string(vectors))
-        )
-        assert code == 0, err
-        await sql(vectors, "GRANT EXECUTE ON FUNCTION orch_sources() TO PUBLIC")
+    await sql(vectors_db, "GRANT EXECUTE ON FUNCTION orch_sources() TO PUBLIC")
+    vectors = ("--vector-database-url", url_string(vectors_db))
 
-        args = ("--dry-run", "--vector-database-url", url_string(vectors))
-        code, out, err = await finish(migrate(fresh_db, tmp_path, *args))
+    code, out, err = await finish(migrate(fresh_db, tmp_path, "--dry-run", *vectors))
 
-        assert code == 0, err
-        drift = [d for d in json.loads(out)["drift"] if d["kind"] == "exposed"]
-        assert [(d["database"], d["object"]) for d in drift] == [
-            ("vectors", "public.orch_sources()")
-        ]
-        assert "EXECUTE granted to PUBLIC" in drift[0]["detail"]
-        assert "orchestrator migrate" in drift[0]["detail"]
+    assert code == 0, err
+    drift = [d for d in json.loads(out)["drift"] if d["kind"] == "exposed"]
+    assert [(d["database"], d["object"]) for d in drift] == [("vectors", "public.orch_sources()")]
+    assert "EXECUTE granted to PUBLIC" in drift[0]["detail"]
+    assert "orchestrator migrate" in drift[0]["detail"]
 
-        code, out, err = await finish(
-            migrate(fresh_db, tmp_path, "--vector-database-url", url_string(vectors))
-        )
-        assert code == 0, err
-        assert json.loads(out)["drift"] == []
-    finally:
-        await sql(fresh_db, f'DROP DATABASE IF EXISTS "{vectors.database}" WITH (FORCE)')
+    code, out, err = await finish(migrate(fresh_db, tmp_path, *vectors))
+    assert code == 0, err
+    assert json.loads(out)["drift"] == []
 
 
 @pytest.fixture
@@ -183,17 +154,6 @@ def silent_port() -> Iterator[int]:
     for conn in accepted:
         conn.close()
     server.close()
-
-
-def run_cli(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
-    """Run the command to completion."""
-    return subprocess.run(
-        [ORCHESTRATOR, *args],
-        env=cli_env(tmp_path, **env),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def test_unreachable_database_is_one_clear_paragraph_and_exit_1(

@@ -10,7 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from orchestrator_service.config import Settings
 from orchestrator_service.http import JsonFormatter
-from tests.conftest import REPO, Caller
+from tests.helpers import REPO, Caller
 
 SETTINGS_VARIABLES = {f"ORCH_{name.upper()}" for name in Settings.model_fields}
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())

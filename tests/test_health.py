@@ -8,7 +8,7 @@ from orchestrator_service.config import Settings
 from orchestrator_service.db.heal.healer import heal
 from orchestrator_service.main import create_app
 from orchestrator_service.models import METADATA
-from tests.conftest import sql
+from tests.helpers import sql
 
 
 def _client(app) -> httpx.AsyncClient:

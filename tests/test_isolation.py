@@ -32,7 +32,7 @@ import httpx
 import pytest
 
 from orchestrator_service.api import PREFIX, PUBLIC_ROUTES
-from tests.conftest import Caller
+from tests.helpers import Caller
 
 PLATFORM_PREFIXES = (f"{PREFIX}/tenants",)
 # Public routes outside /api/v1 (a later `/metrics` belongs here too).

@@ -40,7 +40,7 @@ class ChatClient:
     """Calls `<base_url>/chat/completions`."""
 
     def __init__(
-        self, *, base_url: str, api_key: str, model: str, guard: Guard, timeout: float
+        self, *, base_url: str, api_key: str, model: str | None, guard: Guard, timeout: float
     ) -> None:
         self.url = f"{base_url.rstrip('/')}/chat/completions"
         self.model = model
@@ -145,5 +145,5 @@ def _apply_chunk(chunk: dict, completion: Completion, calls: dict[int, dict]) ->
         call["function"]["name"] += function.get("name") or ""
         call["function"]["arguments"] += function.get("arguments") or ""
     text = delta.get("content") or ""
-    completion.content += text
+    completion.content = (completion.content or "") + text
     return text

@@ -3,8 +3,10 @@ Expired facts are never returned, and the reconciler's rounds purge them."""
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
 from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orchestrator_service.agents.models import AgentMemory
@@ -86,12 +88,16 @@ async def forget(
     session: AsyncSession, *, tenant_id: int, agent_id: int, memory_id: uuid.UUID
 ) -> bool:
     """Delete one fact; False if the tenant's agent has no such fact."""
-    result = await session.execute(
-        delete(AgentMemory).where(
-            AgentMemory.id == memory_id,
-            AgentMemory.tenant_id == tenant_id,
-            AgentMemory.agent_id == agent_id,
-        )
+    # A DELETE's result is a CursorResult (with rowcount); execute() is typed for any statement.
+    result = cast(
+        CursorResult[Any],
+        await session.execute(
+            delete(AgentMemory).where(
+                AgentMemory.id == memory_id,
+                AgentMemory.tenant_id == tenant_id,
+                AgentMemory.agent_id == agent_id,
+            )
+        ),
     )
     return result.rowcount > 0
 
@@ -108,7 +114,10 @@ async def count_expired(session: AsyncSession) -> int:
 
 async def purge_expired(session: AsyncSession) -> int:
     """Delete every expired fact; how many."""
-    result = await session.execute(
-        delete(AgentMemory).where(AgentMemory.expires_at <= datetime.now(UTC))
+    result = cast(
+        CursorResult[Any],
+        await session.execute(
+            delete(AgentMemory).where(AgentMemory.expires_at <= datetime.now(UTC))
+        ),
     )
     return result.rowcount

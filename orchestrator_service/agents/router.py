@@ -4,7 +4,7 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, status
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from orchestrator_service.agents import memory, service
 from orchestrator_service.agents.schemas import (
@@ -23,8 +23,8 @@ from orchestrator_service.deps import (
     AgentRunnerDep,
     KnowledgeDep,
     Paging,
-    Principal,
     SessionDep,
+    TenantPrincipal,
     ToolRunnerDep,
     require,
 )
@@ -36,10 +36,10 @@ from orchestrator_service.schemas import IntId
 from orchestrator_service.tools.schemas import FunctionTool, InvokeRequest, InvokeResult
 
 router = APIRouter(prefix="/agents", tags=["agents"])
-Reader = Annotated[Principal, Depends(require("agents:read"))]
-Writer = Annotated[Principal, Depends(require("agents:write"))]
-Invoker = Annotated[Principal, Depends(require("tools:write"))]
-Runner = Annotated[Principal, Depends(require("executions:write"))]
+Reader = Annotated[TenantPrincipal, Depends(require("agents:read"))]
+Writer = Annotated[TenantPrincipal, Depends(require("agents:write"))]
+Invoker = Annotated[TenantPrincipal, Depends(require("tools:write"))]
+Runner = Annotated[TenantPrincipal, Depends(require("executions:write"))]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
@@ -146,6 +146,7 @@ async def search_agent_knowledge(
 
 @router.post(
     "/{agent_id}/runs",
+    response_model=RunOut,
     responses={
         200: {
             "description": "The answer; with `stream`, server-sent events (`delta` events, "
@@ -162,7 +163,7 @@ async def run_agent(
     actor: ActorDep,
     runs: AgentRunnerDep,
     session: SessionDep,
-) -> RunOut:
+) -> RunOut | Response:
     """Run the agent on an input: answer (200), stream it as server-sent events, or start it
     in the background (202) and poll `GET /executions/{id}`."""
     execution = await runs.start(

@@ -232,6 +232,9 @@ class AgentRunner:
     async def _opening_messages(self, run: RunRecord, context: _Context) -> list[dict]:
         """System prompt, retrieved knowledge, history and the user's input (now stored)."""
         agent, execution = context.agent, run.execution
+        user_input = execution.input_prompt
+        if user_input is None:  # start() records every run with its input
+            raise RunFailed("This run has no input")
         variables = (execution.meta or {}).get("variables", {})
 
         async def prompt() -> dict:
@@ -244,16 +247,16 @@ class AgentRunner:
             knowledge = await run.step(
                 "retrieval",
                 "search_knowledge",
-                lambda: self._retrieve(agent, execution.input_prompt),
-                record_input={"query": execution.input_prompt},
+                lambda: self._retrieve(execution.tenant_id, agent, user_input),
+                record_input={"query": user_input},
             )
             if knowledge:
                 found = "\n\n".join(f"[{k['filename']}] {k['content']}" for k in knowledge)
                 messages.append({"role": "system", "content": f"Relevant knowledge:\n{found}"})
         messages += [_as_model_message(m) for m in context.past]
-        messages.append({"role": "user", "content": execution.input_prompt})
+        messages.append({"role": "user", "content": user_input})
         await self._store_message(
-            context.conversation, MessageCreate(role="user", content=execution.input_prompt)
+            context.conversation, MessageCreate(role="user", content=user_input)
         )
         return messages
 
@@ -262,7 +265,7 @@ class AgentRunner:
         config = agent.config or {}
         base_url = config.get("base_url") or DEFAULT_BASE_URL
         api_key = await self._secrets.resolve(
-            tenant_id=agent.tenant_id,
+            tenant_id=run.execution.tenant_id,
             name=config.get("api_key_credential") or DEFAULT_KEY_CREDENTIAL,
             consumer=f"agent:{agent.id}",
             destination=base_url,
@@ -327,7 +330,7 @@ class AgentRunner:
         async def invoke() -> Any:
             try:
                 result = await self._tools.invoke(
-                    tenant_id=agent.tenant_id,
+                    tenant_id=run.execution.tenant_id,
                     agent_id=agent.id,
                     tool_name=name,
                     request=InvokeRequest(arguments=arguments),
@@ -340,9 +343,9 @@ class AgentRunner:
 
         return await run.step("tool", name, invoke, record_input=arguments)
 
-    async def _retrieve(self, agent: Agent, query: str) -> list[dict]:
+    async def _retrieve(self, tenant_id: int, agent: Agent, query: str) -> list[dict]:
         results = await self._knowledge.search(
-            tenant_id=agent.tenant_id,
+            tenant_id=tenant_id,
             request=SearchRequest(query=query[:4000], top_k=4, mode="hybrid"),
             allowed_collections=list(agent.knowledge_collections),
         )
@@ -371,6 +374,8 @@ async def _call(
             completion = part
         else:
             await run.emit("delta", {"content": part})
+    if completion is None:  # stream() ends with the Completion unless it raises
+        raise ModelFailed("The model stream ended without its completion")
     return completion
 
 

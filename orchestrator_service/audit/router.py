@@ -7,12 +7,12 @@ from fastapi import APIRouter, Depends, Query
 
 from orchestrator_service.audit import service
 from orchestrator_service.audit.schemas import AuditLogOut
-from orchestrator_service.deps import Paging, Principal, SessionDep, require
+from orchestrator_service.deps import Paging, SessionDep, TenantPrincipal, require
 from orchestrator_service.pagination import Page, page_of
 from orchestrator_service.schemas import TimeFilter, as_utc
 
 router = APIRouter(prefix="/audit-logs", tags=["audit"])
-Reader = Annotated[Principal, Depends(require("audit:read"))]
+Reader = Annotated[TenantPrincipal, Depends(require("audit:read"))]
 Filter = Annotated[str | None, Query(max_length=255, pattern=r"^[^\x00]*$")]
 
 

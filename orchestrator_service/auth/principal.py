@@ -1,7 +1,7 @@
 """Who is calling: resolved once per request from the bearer token."""
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 ROLES = ("viewer", "member", "admin")
 PLATFORM_ADMIN = "platform_admin"
@@ -58,3 +58,16 @@ class Principal:
         """True when both the role and the key's scopes grant `scope`."""
         granted = ROLE_SCOPES.get(self.role, frozenset())
         return scope in granted and ("*" in self.scopes or scope in self.scopes)
+
+    def in_tenant(self) -> "TenantPrincipal | None":
+        """This principal as a `TenantPrincipal`, or None for a key above tenants."""
+        if self.tenant_id is None:
+            return None
+        return TenantPrincipal(**{f.name: getattr(self, f.name) for f in fields(Principal)})
+
+
+@dataclass(frozen=True)
+class TenantPrincipal(Principal):
+    """A principal acting inside a tenant: what `require(scope)` admits."""
+
+    tenant_id: int

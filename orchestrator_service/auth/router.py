@@ -17,19 +17,19 @@ from orchestrator_service.auth.schemas import (
 from orchestrator_service.deps import (
     ActorDep,
     Paging,
-    Principal,
     PrincipalDep,
     RequestInfo,
     SessionDep,
     SessionmakerDep,
+    TenantPrincipal,
     require,
 )
 from orchestrator_service.pagination import Page, page_of
 
 public_router = APIRouter(prefix="/auth", tags=["auth"])
 router = APIRouter(tags=["auth"])
-KeyReader = Annotated[Principal, Depends(require("api_keys:read"))]
-KeyWriter = Annotated[Principal, Depends(require("api_keys:write"))]
+KeyReader = Annotated[TenantPrincipal, Depends(require("api_keys:read"))]
+KeyWriter = Annotated[TenantPrincipal, Depends(require("api_keys:write"))]
 
 
 @public_router.post("/login")

@@ -140,7 +140,7 @@ async def login(
     ).first()
     user, tenant_active = row if row else (None, False)
     valid = verify_password(user.password_hash if user else None, password)
-    if not (valid and user.is_active and tenant_active):
+    if user is None or not (valid and user.is_active and tenant_active):
         actor = Actor(
             tenant_id=user.tenant_id if user else None,
             user_id=user.id if user else None,

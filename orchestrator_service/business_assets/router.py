@@ -6,13 +6,13 @@ from fastapi import APIRouter, Depends, Query, status
 
 from orchestrator_service.business_assets import service
 from orchestrator_service.business_assets.schemas import AssetCreate, AssetOut, AssetUpdate
-from orchestrator_service.deps import ActorDep, Paging, Principal, SessionDep, require
+from orchestrator_service.deps import ActorDep, Paging, SessionDep, TenantPrincipal, require
 from orchestrator_service.pagination import Page, page_of
 from orchestrator_service.schemas import TextId
 
 router = APIRouter(prefix="/business-assets", tags=["business-assets"])
-Reader = Annotated[Principal, Depends(require("business_assets:read"))]
-Writer = Annotated[Principal, Depends(require("business_assets:write"))]
+Reader = Annotated[TenantPrincipal, Depends(require("business_assets:read"))]
+Writer = Annotated[TenantPrincipal, Depends(require("business_assets:write"))]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)

@@ -18,16 +18,16 @@ from orchestrator_service.deps import (
     ActorDep,
     FilesDep,
     Paging,
-    Principal,
     SessionDep,
     SettingsDep,
+    TenantPrincipal,
     require,
 )
 from orchestrator_service.pagination import Page, page_of
 
 router = APIRouter(prefix="/conversations", tags=["conversations"])
-Reader = Annotated[Principal, Depends(require("conversations:read"))]
-Writer = Annotated[Principal, Depends(require("conversations:write"))]
+Reader = Annotated[TenantPrincipal, Depends(require("conversations:read"))]
+Writer = Annotated[TenantPrincipal, Depends(require("conversations:write"))]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)

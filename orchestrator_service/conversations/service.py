@@ -15,7 +15,7 @@ from orchestrator_service.conversations.schemas import (
     MessageCreate,
 )
 from orchestrator_service.db.repository import AuditedRepository
-from orchestrator_service.db.tenancy import get_scoped, scoped
+from orchestrator_service.db.tenancy import get_scoped, owned, scoped
 from orchestrator_service.pagination import PageParams, paginate
 
 PREVIEW_CHARS = 200
@@ -134,7 +134,7 @@ async def history(session: AsyncSession, conversation: ChatConversation, limit: 
     """The last `limit` messages, oldest first, for a model's context."""
     rows, _ = await paginate(
         session,
-        scoped(ChatMessage, conversation.tenant_id).where(
+        owned(ChatMessage, conversation.tenant_id).where(
             ChatMessage.conversation_id == conversation.id
         ),
         ChatMessage,

@@ -23,8 +23,8 @@ async def file_in_shadow_rag(
     actor: Actor,
 ) -> str | None:
     """Queue the conversation's transcript for ingestion; the document id, or None if the
-    agent does not keep a Shadow RAG (or there is nothing to keep)."""
-    if conversation.agent_id is None:
+    agent does not keep a Shadow RAG (or there is nothing to keep, or no tenant to keep it)."""
+    if conversation.agent_id is None or conversation.tenant_id is None:
         return None
     agent = await session.get(Agent, conversation.agent_id)
     if agent is None or not (agent.config or {}).get("shadow_rag"):

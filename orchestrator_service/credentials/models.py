@@ -31,7 +31,7 @@ class Credential(CreatedAtMixin, Base):
     id_uuid: Mapped[uuid.UUID] = mapped_column(
         UUID(as_uuid=True), primary_key=True, server_default=text("gen_random_uuid()")
     )
-    id = synonym("id_uuid")
+    id: Mapped[uuid.UUID] = synonym("id_uuid")
     tenant_id: Mapped[int | None] = mapped_column(
         Integer, ForeignKey("tenants.id"), nullable=True, index=True
     )

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from orchestrator_service.credentials.models import Credential, VaultDataKey, VaultState
 from orchestrator_service.credentials.schemas import RotationReport
 from orchestrator_service.credentials.vault import Vault, data_key_context
+from orchestrator_service.errors import VaultError
 
 Progress = Callable[[str], None]
 
@@ -78,7 +79,7 @@ async def _reencrypt(
     sessionmaker: async_sessionmaker[AsyncSession], vault: Vault, progress: Progress
 ) -> tuple[int, int]:
     async with sessionmaker.begin() as session:
-        state = await session.get(VaultState, 1, with_for_update=True)
+        state = await _locked_state(session)
         if state.reencrypt_started_at is None:
             state.reencrypt_started_at = datetime.now(UTC)
         started = state.reencrypt_started_at
@@ -109,6 +110,14 @@ async def _reencrypt(
             await session.execute(delete(VaultDataKey).where(VaultDataKey.id == old_id))
         progress(f"re-encrypted tenant {done}/{len(old_keys)}")
     async with sessionmaker.begin() as session:
-        state = await session.get(VaultState, 1, with_for_update=True)
+        state = await _locked_state(session)
         state.reencrypt_started_at = None
     return len(old_keys), values
+
+
+async def _locked_state(session: AsyncSession) -> VaultState:
+    """The vault's state row, locked; `open_vault` creates it at boot, before any rotation."""
+    state = await session.get(VaultState, 1, with_for_update=True)
+    if state is None:
+        raise VaultError("The vault has no state row; start the service once to create it")
+    return state

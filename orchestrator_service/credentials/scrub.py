@@ -9,6 +9,7 @@ import logging
 import re
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 
 MARKER = "[SECRET]"
 _MAX_REMEMBERED = 10_000
@@ -41,14 +42,16 @@ def scrub(text: str) -> str:
     return pattern.sub(MARKER, text) if pattern is not None else text
 
 
-def install_log_scrubbing() -> None:
-    """Scrub secrets from every log record created from now on (idempotent)."""
-    factory = logging.getLogRecordFactory()
-    if getattr(factory, "scrubs_secrets", False):
-        return
+class _ScrubbingFactory:
+    """A log record factory that scrubs the records another factory makes."""
 
-    def scrubbing_factory(*args: object, **kwargs: object) -> logging.LogRecord:
-        record = factory(*args, **kwargs)
+    scrubs_secrets = True
+
+    def __init__(self, factory: Callable[..., logging.LogRecord]) -> None:
+        self._factory = factory
+
+    def __call__(self, *args: object, **kwargs: object) -> logging.LogRecord:
+        record = self._factory(*args, **kwargs)
         if _pattern is not None:
             record.msg = scrub(record.getMessage())
             record.args = None
@@ -57,5 +60,10 @@ def install_log_scrubbing() -> None:
                 record.exc_info = None
         return record
 
-    scrubbing_factory.scrubs_secrets = True
-    logging.setLogRecordFactory(scrubbing_factory)
+
+def install_log_scrubbing() -> None:
+    """Scrub secrets from every log record created from now on (idempotent)."""
+    factory = logging.getLogRecordFactory()
+    if getattr(factory, "scrubs_secrets", False):
+        return
+    logging.setLogRecordFactory(_ScrubbingFactory(factory))

@@ -191,14 +191,15 @@ class SecretResolver:
                 },
                 "tenant_id": tenant_id,
             }
-            if error is None:
+            secret = None
+            if error is None and row is not None:  # _refusal refuses a missing row
                 credential, data_key_row = row
                 secret = self._vault.open(credential, self._vault.unwrap(data_key_row))
                 credential.last_used_at = datetime.now(UTC)
             # On record even if the call it is used for fails.
             await record(session, actor, **entry)
-        if error is not None:
-            raise error
+        if secret is None:
+            raise error or NotFound(f"Credential {name!r} not found")
         return secret
 
 

@@ -181,6 +181,8 @@ async def open_vault(settings: Settings, sessionmaker: async_sessionmaker[AsyncS
                 .on_conflict_do_nothing(index_elements=["id"])
             )
             state = await session.get(VaultState, 1, populate_existing=True)
+            if state is None:  # unreachable: the row was just inserted, or already there
+                raise VaultError("Refusing to start: the vault check value could not be stored")
         try:
             vault.verify_check_value(state)
         except VaultError as exc:

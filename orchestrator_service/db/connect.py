@@ -12,7 +12,9 @@ from orchestrator_service.errors import DatabaseUnreachable
 async def connect(url: URL, *, timeout: float) -> asyncpg.Connection:
     """Open one asyncpg connection, or raise `DatabaseUnreachable` naming where and why."""
     try:
-        return await asyncio.wait_for(asyncpg.connect(asyncpg_dsn(url), timeout=timeout), timeout)
+        # asyncpg leaves `timeout` unannotated, so it is inferred as int from its default (60).
+        connecting = asyncpg.connect(asyncpg_dsn(url), timeout=timeout)  # pyright: ignore[reportArgumentType]
+        return await asyncio.wait_for(connecting, timeout)
     except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         reason = str(exc) or type(exc).__name__
         if isinstance(exc, TimeoutError):

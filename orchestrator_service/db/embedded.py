@@ -41,7 +41,8 @@ class EmbeddedPostgres:
 
         try:
             self.pgdata.parent.mkdir(parents=True, exist_ok=True)
-            self._server = pgserver.get_server(self.pgdata, cleanup_mode="stop")
+            # pgserver re-exports its public get_server without __all__ (or an `as` alias).
+            self._server = pgserver.get_server(self.pgdata, cleanup_mode="stop")  # pyright: ignore[reportPrivateImportUsage]
         except (OSError, subprocess.SubprocessError) as exc:
             raise DatabaseUnreachable(
                 f"Could not start the embedded PostgreSQL under {self.pgdata}: {exc}. "

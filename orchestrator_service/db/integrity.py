@@ -1,5 +1,7 @@
 """Turn uniqueness violations into `Conflict` errors that say which rule broke."""
 
+from collections.abc import Mapping
+
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -14,12 +16,12 @@ def _constraint_name(exc: IntegrityError) -> str | None:
     return None
 
 
-async def flush_or_conflict(session: AsyncSession, messages: dict[str, str]) -> None:
+async def flush_or_conflict(session: AsyncSession, messages: Mapping[str, str]) -> None:
     """Flush; a violation of a constraint named in `messages` becomes a 409 with that text."""
     try:
         await session.flush()
     except IntegrityError as exc:
-        name = _constraint_name(exc)
-        if name in messages:
-            raise Conflict(messages[name]) from None
+        message = messages.get(_constraint_name(exc) or "")
+        if message is not None:
+            raise Conflict(message) from None
         raise

@@ -49,7 +49,7 @@ class AuditedRepository(Generic[M]):
         self.session = session
         self.owner = owner
 
-    def select(self) -> Select[tuple[M]]:
+    def select(self) -> Select[M]:
         """The owner's rows."""
         return owned(self.model, self.owner)
 
@@ -58,7 +58,7 @@ class AuditedRepository(Generic[M]):
         return await get_scoped(self.session, self.model, self.owner, object_id, what=self.what)
 
     async def page(
-        self, page: PageParams, stmt: Select[tuple[M]] | None = None
+        self, page: PageParams, stmt: Select[M] | None = None
     ) -> tuple[list[M], str | None]:
         """One page of `stmt` (default: all the owner's rows), newest first, and the cursor."""
         return await paginate(

@@ -1,21 +1,30 @@
 """Tenant scoping in one place: every tenant-owned query goes through these helpers."""
 
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped
 
 from orchestrator_service.errors import NotFound
 
-M = TypeVar("M")
+
+class TenantOwned(Protocol):
+    """A mapped model with an `id` and a `tenant_id` column (of any key and nullability)."""
+
+    id: Mapped[Any]
+    tenant_id: Mapped[Any]
 
 
-def scoped(model: type[M], tenant_id: int) -> Select[tuple[M]]:
+M = TypeVar("M", bound=TenantOwned)
+
+
+def scoped(model: type[M], tenant_id: int) -> Select[M]:
     """`SELECT model WHERE tenant_id = :tenant_id`."""
     return select(model).where(model.tenant_id == tenant_id)
 
 
-def owned(model: type[M], owner: int | None) -> Select[tuple[M]]:
+def owned(model: type[M], owner: int | None) -> Select[M]:
     """The rows of an owner: a tenant's, or with None the global rows (no tenant) that
     platform-admin keys manage. Only for models that have global rows."""
     if owner is None:

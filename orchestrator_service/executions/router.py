@@ -5,14 +5,14 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
 
-from orchestrator_service.deps import Paging, Principal, SessionDep, require
+from orchestrator_service.deps import Paging, SessionDep, TenantPrincipal, require
 from orchestrator_service.executions import service
 from orchestrator_service.executions.schemas import ExecutionDetail, ExecutionOut
 from orchestrator_service.pagination import Page, page_of
 from orchestrator_service.schemas import TimeFilter, as_utc
 
 router = APIRouter(prefix="/executions", tags=["executions"])
-Reader = Annotated[Principal, Depends(require("executions:read"))]
+Reader = Annotated[TenantPrincipal, Depends(require("executions:read"))]
 
 
 @router.get("")

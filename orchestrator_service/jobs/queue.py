@@ -11,6 +11,8 @@ async def _enqueue(session: AsyncSession, entrypoint: str, key: str) -> None:
     """Queue a job in the caller's transaction: both commit, or neither."""
     connection = await session.connection()
     raw = (await connection.get_raw_connection()).driver_connection
+    if raw is None:  # only for a connection SQLAlchemy has invalidated
+        raise RuntimeError("The session's database connection has been invalidated")
     await Queries(AsyncpgDriver(raw)).enqueue(
         entrypoint, key.encode(), dedupe_key=f"{entrypoint}:{key}", on_conflict="skip"
     )

@@ -62,7 +62,9 @@ def _special_tokens() -> int:
 
 
 @cache
-def _splitter(capacity: int, overlap: int, markdown: bool = False) -> TextSplitter:
+def _splitter(
+    capacity: int, overlap: int, markdown: bool = False
+) -> TextSplitter | MarkdownSplitter:
     # The splitter counts tokens without special ones, hence capacity, not max_tokens.
     kind = MarkdownSplitter if markdown else TextSplitter
     return kind.from_huggingface_tokenizer(_tokenizer(), capacity, overlap=overlap)

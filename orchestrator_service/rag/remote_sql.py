@@ -10,7 +10,7 @@ from orchestrator_service.rag.vector_models import DocumentChunk
 
 def remote_schema_sql() -> str:
     """Extension, `documents` table, its indexes and `match_documents`, idempotent."""
-    table = DocumentChunk.__table__
+    table = DocumentChunk.metadata.tables[DocumentChunk.__tablename__]
     statements = [f'CREATE EXTENSION IF NOT EXISTS "{e}"' for e in VECTOR_EXTENSIONS]
     create = str(CreateTable(table, if_not_exists=True).compile(dialect=DIALECT)).strip()
     statements.append(create)

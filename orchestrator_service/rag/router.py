@@ -13,9 +13,9 @@ from orchestrator_service.deps import (
     FilesDep,
     KnowledgeDep,
     Paging,
-    Principal,
     SessionDep,
     SettingsDep,
+    TenantPrincipal,
     require,
 )
 from orchestrator_service.errors import InvalidInput
@@ -31,8 +31,8 @@ from orchestrator_service.rag.schemas import (
 from orchestrator_service.schemas import TextId
 
 router = APIRouter(prefix="/rag", tags=["rag"])
-Reader = Annotated[Principal, Depends(require("rag:read"))]
-Writer = Annotated[Principal, Depends(require("rag:write"))]
+Reader = Annotated[TenantPrincipal, Depends(require("rag:read"))]
+Writer = Annotated[TenantPrincipal, Depends(require("rag:write"))]
 CollectionName = Annotated[
     str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)
 ]
@@ -61,6 +61,7 @@ def _metadata(raw: str | None) -> dict:
 @router.post(
     "/documents",
     status_code=status.HTTP_202_ACCEPTED,
+    response_model=DocumentOut,
     responses={200: {"model": DocumentOut, "description": "Already uploaded: the existing one"}},
 )
 async def upload_document(
@@ -73,7 +74,7 @@ async def upload_document(
     collection: FormCollection = DEFAULT_COLLECTION,
     metadata: Annotated[str | None, Form(description="A JSON object")] = None,
     on_duplicate: Annotated[Literal["return", "replace"], Query()] = "return",
-) -> DocumentOut:
+) -> DocumentOut | Response:
     """Upload a document; it is ingested in the background (202, poll its status)."""
     data = await file.read(settings.max_upload_bytes + 1)
     document, created = await service.upload(

@@ -30,7 +30,7 @@ class Tenants(AuditedRepository[Tenant]):
     def __init__(self, session: AsyncSession) -> None:
         super().__init__(session, owner=None)
 
-    def select(self) -> Select[tuple[Tenant]]:
+    def select(self) -> Select[Tenant]:
         """Every tenant."""
         return select(Tenant)
 

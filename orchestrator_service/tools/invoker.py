@@ -112,7 +112,7 @@ class ToolRunner:
             session.add(execution)
         started = time.perf_counter()
         try:
-            output = await self._run(tool, agent, request.arguments, actor, user_key)
+            output = await self._run(tenant_id, tool, agent, request.arguments, actor, user_key)
         except Exception as exc:
             message = exc.message if isinstance(exc, OrchestratorError) else "internal error"
             await self._finish(execution, tool, started, status="failed", error=scrub(message))
@@ -131,6 +131,7 @@ class ToolRunner:
 
     async def _run(
         self,
+        tenant_id: int,
         tool: Tool,
         agent: Agent,
         arguments: dict,
@@ -143,7 +144,7 @@ class ToolRunner:
                 raise InvalidInput(f"Internal tool {tool.name!r} is not built into this service")
             async with self._sessionmaker.begin() as session:
                 context = ToolContext(
-                    tenant_id=agent.tenant_id,
+                    tenant_id=tenant_id,
                     agent_id=agent.id,
                     collections=tuple(agent.knowledge_collections or ()),
                     knowledge=self._knowledge,
@@ -155,7 +156,7 @@ class ToolRunner:
 
         async def secret(name: str, destination: str) -> str:
             return await self._secrets.resolve(
-                tenant_id=agent.tenant_id,
+                tenant_id=tenant_id,
                 name=name,
                 consumer=f"tool:{tool.name}",
                 destination=destination,

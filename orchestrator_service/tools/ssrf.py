@@ -55,7 +55,7 @@ async def system_resolver(host: str, port: int) -> list[str]:
     infos = await asyncio.get_running_loop().getaddrinfo(
         host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
     )
-    return [info[4][0] for info in infos]
+    return [str(info[4][0]) for info in infos]  # an IP family's sockaddr starts with a str
 
 
 _NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
@@ -135,7 +135,9 @@ class Guard:
 class _GuardedBackend(httpcore.AsyncNetworkBackend):
     def __init__(self, guard: Guard) -> None:
         self.guard = guard
-        self.inner = httpcore.AnyIOBackend()
+        # httpcore also defines a placeholder AnyIOBackend (for when anyio is missing), and
+        # that is the one a type checker sees.
+        self.inner: httpcore.AsyncNetworkBackend = httpcore.AnyIOBackend()  # pyright: ignore[reportAttributeAccessIssue]
 
     async def connect_tcp(
         self,

@@ -5,14 +5,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, status
 
-from orchestrator_service.deps import ActorDep, Paging, Principal, SessionDep, require
+from orchestrator_service.deps import ActorDep, Paging, SessionDep, TenantPrincipal, require
 from orchestrator_service.pagination import Page, page_of
 from orchestrator_service.users import service
 from orchestrator_service.users.schemas import UserCreate, UserOut, UserUpdate
 
 router = APIRouter(prefix="/users", tags=["users"])
-Reader = Annotated[Principal, Depends(require("users:read"))]
-Writer = Annotated[Principal, Depends(require("users:write"))]
+Reader = Annotated[TenantPrincipal, Depends(require("users:read"))]
+Writer = Annotated[TenantPrincipal, Depends(require("users:write"))]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)

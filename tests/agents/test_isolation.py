@@ -4,23 +4,16 @@ a 4xx with the one error body, records nothing and never reaches the model."""
 
 import uuid
 
-from tests.agents.conftest import (
-    Say,
-    ScriptedModel,
-    create_agent,
-    error_of,
-    get_json,
-    messages_of,
-    run_agent,
-)
-from tests.conftest import Caller
+from tests.agents.helpers import create_scripted_agent, get_json, messages_of, run_agent
+from tests.helpers import Caller, error_of
+from tests.scripted_model import Say, ScriptedModel
 
 
 async def test_another_tenants_runs_executions_conversations_and_memories_are_404(
     client, tenant_a: Caller, tenant_b: Caller, llm_key: str, model: ScriptedModel
 ) -> None:
-    agent = await create_agent(client, tenant_a, model)
-    mine = await create_agent(client, tenant_b, model, name="B's own")
+    agent = await create_scripted_agent(client, tenant_a, model)
+    mine = await create_scripted_agent(client, tenant_b, model, name="B's own")
     model.play(Say("Hello from A."))
     run = (await run_agent(client, tenant_a, agent["id"], "Hi")).json()
     memory = await client.post(
@@ -92,7 +85,7 @@ BAD_RUNS = {
 async def test_a_malformed_run_request_is_422_with_the_field(
     client, tenant_a: Caller, llm_key: str, model: ScriptedModel, subtests
 ) -> None:
-    agent = await create_agent(client, tenant_a, model)
+    agent = await create_scripted_agent(client, tenant_a, model)
     for case, (body, field) in BAD_RUNS.items():
         with subtests.test(msg=case):
             response = await client.post(
@@ -109,7 +102,7 @@ async def test_a_malformed_run_request_is_422_with_the_field(
 async def test_a_run_of_an_unknown_agent_or_conversation_is_404_and_records_nothing(
     client, tenant_a: Caller, tenant_b: Caller, llm_key: str, model: ScriptedModel
 ) -> None:
-    agent = await create_agent(client, tenant_a, model)
+    agent = await create_scripted_agent(client, tenant_a, model)
     theirs = await client.post(
         "/api/v1/conversations", headers=tenant_b.headers, json={"channel": "web"}
     )

@@ -7,15 +7,9 @@ import logging
 import pytest
 from sqlalchemy.engine import URL
 
-from tests.agents.conftest import (
-    Call,
-    Refuse,
-    Say,
-    ScriptedModel,
-    create_agent,
-    run_agent,
-)
-from tests.conftest import Caller, sql
+from tests.agents.helpers import create_scripted_agent, run_agent
+from tests.helpers import Caller, sql
+from tests.scripted_model import Call, Refuse, Say, ScriptedModel
 
 
 async def _rows_holding(url: URL, needle: str) -> list[str]:
@@ -47,7 +41,7 @@ async def test_the_llm_key_is_sent_to_the_model_and_kept_out_of_records_logs_and
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    agent = await create_agent(client, tenant_a, model)
+    agent = await create_scripted_agent(client, tenant_a, model)
     answer = [Call("get_current_time"), Say("It is noon.")]
     model.play(*answer, *answer, Refuse(500), Refuse(429))
 

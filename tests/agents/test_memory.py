@@ -2,22 +2,15 @@
 conversation's contact) across conversations; expired facts are never recalled or listed and
 are purged."""
 
-import asyncio
 import json
 
 import httpx
 
 from orchestrator_service.agents.memory import purge_expired
 from orchestrator_service.bootstrap import Runtime
-from tests.agents.conftest import (
-    Call,
-    Say,
-    ScriptedModel,
-    create_agent,
-    get_json,
-    run_agent,
-)
-from tests.conftest import Caller, sql
+from tests.agents.helpers import create_scripted_agent, get_json, run_agent
+from tests.helpers import Caller, sql
+from tests.scripted_model import Call, Say, ScriptedModel
 
 MEMORY_TOOLS = ["remember", "recall"]
 ROSA, LUIS = "+51 900 000 001", "+51 900 000 002"
@@ -58,8 +51,10 @@ async def _recalled(
 async def test_facts_remembered_in_one_conversation_are_recalled_per_agent_and_user(
     client, tenant_a: Caller, llm_key: str, model: ScriptedModel
 ) -> None:
-    agent = await create_agent(client, tenant_a, model, enabled_tools=MEMORY_TOOLS)
-    other = await create_agent(client, tenant_a, model, name="Other", enabled_tools=MEMORY_TOOLS)
+    agent = await create_scripted_agent(client, tenant_a, model, enabled_tools=MEMORY_TOOLS)
+    other = await create_scripted_agent(
+        client, tenant_a, model, name="Other", enabled_tools=MEMORY_TOOLS
+    )
     remember = Call(
         "remember",
         {"key": "favourite_colour", "value": "green", "memory_type": "preference", "importance": 8},
@@ -97,7 +92,7 @@ async def test_facts_remembered_in_one_conversation_are_recalled_per_agent_and_u
 async def test_expired_facts_are_never_returned_and_are_purged(
     client, tenant_a: Caller, runtime: Runtime, fresh_db, model: ScriptedModel
 ) -> None:
-    agent = await create_agent(client, tenant_a, model, enabled_tools=MEMORY_TOOLS)
+    agent = await create_scripted_agent(client, tenant_a, model, enabled_tools=MEMORY_TOOLS)
     tools = f"/api/v1/agents/{agent['id']}/tools"
 
     async def invoke(tool: str, **arguments: object) -> dict:
@@ -117,14 +112,21 @@ async def test_expired_facts_are_never_returned_and_are_purged(
     )
     assert taught.status_code == 201, taught.text
     assert taught.json()["expires_at"] is not None
-    rows = await sql(fresh_db, "SELECT key, expires_at FROM agent_memory ORDER BY key")
+    rows = await sql(fresh_db, "SELECT key, expires_at, created_at FROM agent_memory ORDER BY key")
     assert [(r["key"], r["expires_at"] is None) for r in rows] == [
         ("name", True),
         ("promo", False),
         ("promo", False),
     ]
+    for row in rows[1:]:  # a second to live from their creation
+        assert 0.9 <= (row["expires_at"] - row["created_at"]).total_seconds() < 5
 
-    await asyncio.sleep(1.5)
+    # An hour passes for the facts: each is now far past its expiry.
+    await sql(
+        fresh_db,
+        "UPDATE agent_memory SET created_at = created_at - interval '1 hour', "
+        "expires_at = expires_at - interval '1 hour'",
+    )
 
     assert (await invoke("recall"))["facts"] == [{"key": "name", "value": "Rosa", "type": "fact"}]
     assert (await invoke("recall", key="promo"))["facts"] == []

@@ -5,22 +5,16 @@ tool calls that never ends, and a key missing from the vault."""
 
 from dataclasses import dataclass, field
 
-from tests.agents.conftest import (
+from tests.agents.helpers import (
     LLM_KEY,
-    Call,
-    Malformed,
-    Refuse,
-    Reply,
-    ScriptedModel,
-    Stall,
-    create_agent,
-    error_of,
+    create_scripted_agent,
     get_json,
     messages_of,
     run_agent,
     sse_events,
 )
-from tests.conftest import Caller
+from tests.helpers import Caller, error_of
+from tests.scripted_model import Call, Malformed, Refuse, Reply, ScriptedModel, Stall
 
 
 @dataclass
@@ -68,7 +62,9 @@ async def test_each_model_failure_fails_the_run_with_its_reason(
 ) -> None:
     for case, failure in FAILURES.items():
         with subtests.test(msg=case):
-            agent = await create_agent(client, tenant_a, model, name=case, config=failure.config)
+            agent = await create_scripted_agent(
+                client, tenant_a, model, name=case, config=failure.config
+            )
             model.play(*failure.script)
             asked = len(model.requests)
 
@@ -111,7 +107,7 @@ async def test_each_model_failure_fails_the_run_with_its_reason(
 async def test_a_model_that_never_stops_calling_tools_hits_the_step_limit(
     client, tenant_a: Caller, llm_key: str, model: ScriptedModel
 ) -> None:
-    agent = await create_agent(client, tenant_a, model, config={"max_steps": 3})
+    agent = await create_scripted_agent(client, tenant_a, model, config={"max_steps": 3})
     model.play(forever=Call("get_current_time", {"timezone": "UTC"}))
 
     response = await run_agent(client, tenant_a, agent["id"], "What time is it?")
@@ -142,7 +138,9 @@ async def test_a_streamed_run_that_fails_ends_with_an_error_event(
 ) -> None:
     for case, failure in STREAMED_FAILURES.items():
         with subtests.test(msg=case):
-            agent = await create_agent(client, tenant_a, model, name=case, config=failure.config)
+            agent = await create_scripted_agent(
+                client, tenant_a, model, name=case, config=failure.config
+            )
             model.play(*failure.script)
 
             response = await run_agent(

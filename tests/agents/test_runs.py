@@ -6,24 +6,20 @@ import json
 from datetime import datetime
 
 from orchestrator_service.bootstrap import running_jobs
-from tests.agents.conftest import (
+from tests.agents.helpers import (
     LLM_KEY,
     RENDERED,
     TEMPLATE,
     VARIABLES,
-    Call,
-    Refuse,
-    Say,
-    ScriptedModel,
     Service,
-    create_agent,
-    eventually,
+    create_scripted_agent,
     get_json,
     messages_of,
     run_agent,
     sse_events,
 )
-from tests.conftest import Caller
+from tests.helpers import Caller, eventually
+from tests.scripted_model import Call, Refuse, Say, ScriptedModel
 
 QUESTION = "What time is it in Lima?"
 LOOKUP = Call("get_current_time", {"timezone": "America/Lima"}, call_id="call_lima", usage=(31, 7))
@@ -58,7 +54,7 @@ def _metrics(execution: dict) -> dict[str, float]:
 async def test_a_tool_calling_run_is_answered_and_recorded_consistently(
     client, tenant_a: Caller, llm_key: str, model: ScriptedModel
 ) -> None:
-    agent = await create_agent(client, tenant_a, model)
+    agent = await create_scripted_agent(client, tenant_a, model)
     script(model)
 
     response = await run_agent(client, tenant_a, agent["id"], QUESTION, variables=VARIABLES)
@@ -149,8 +145,8 @@ async def test_a_tool_calling_run_is_answered_and_recorded_consistently(
 async def test_a_second_run_sends_the_history_and_executions_filter_by_agent_status_and_time(
     client, tenant_a: Caller, llm_key: str, model: ScriptedModel
 ) -> None:
-    agent = await create_agent(client, tenant_a, model)
-    other = await create_agent(client, tenant_a, model, name="Other")
+    agent = await create_scripted_agent(client, tenant_a, model)
+    other = await create_scripted_agent(client, tenant_a, model, name="Other")
     model.play(Say("Hello Rosa!"), Say("We open at nine."), Refuse(500))
 
     first = (await run_agent(client, tenant_a, agent["id"], "Hi", variables=VARIABLES)).json()
@@ -207,7 +203,7 @@ async def test_a_second_run_sends_the_history_and_executions_filter_by_agent_sta
 async def test_a_streamed_run_gives_the_same_answer_and_record_as_a_plain_one(
     client, tenant_a: Caller, llm_key: str, model: ScriptedModel
 ) -> None:
-    agent = await create_agent(client, tenant_a, model)
+    agent = await create_scripted_agent(client, tenant_a, model)
     script(model)
     plain = await run_agent(client, tenant_a, agent["id"], QUESTION, variables=VARIABLES)
     assert plain.status_code == 200, plain.text
@@ -263,7 +259,7 @@ async def test_a_background_run_is_queued_then_completed_by_the_worker(
 ) -> None:
     service = any_service
     client, tenant = service.client, service.tenant
-    agent = await create_agent(client, tenant, model)
+    agent = await create_scripted_agent(client, tenant, model)
     script(model)
 
     response = await run_agent(
@@ -282,7 +278,7 @@ async def test_a_background_run_is_queued_then_completed_by_the_worker(
         execution = await eventually(
             lambda: get_json(client, tenant, path),
             lambda e: e["status"] in ("completed", "failed"),
-            timeout=10,
+            attempts=100,
         )
 
     assert execution["status"] == "completed", execution
@@ -297,7 +293,7 @@ async def test_a_background_run_is_queued_then_completed_by_the_worker(
 async def test_a_long_history_is_cut_at_a_whole_turn_never_leaving_a_tool_result_orphaned(
     client, tenant_a: Caller, llm_key: str, model: ScriptedModel
 ) -> None:
-    agent = await create_agent(client, tenant_a, model)
+    agent = await create_scripted_agent(client, tenant_a, model)
     opened = await client.post(
         "/api/v1/conversations", headers=tenant_a.headers, json={"agent_id": agent["id"]}
     )

@@ -1,1 +1,1 @@
-"""Tests of authentication, users, API keys, login sessions, the audit log and HTTP conventions."""
+"""Tests of authentication: API keys, password login and session tokens, secrets at rest."""

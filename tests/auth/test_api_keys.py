@@ -5,16 +5,17 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from sqlalchemy.engine import URL
 
-from tests.auth.conftest import (
+from tests.helpers import (
     PASSWORD,
+    Caller,
     bearer,
     create_key,
     create_user,
     error_of,
     login,
     outcome,
+    sql,
 )
-from tests.conftest import Caller, sql
 
 KEY_FIELDS = {
     "id",

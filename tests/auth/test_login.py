@@ -5,16 +5,17 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from sqlalchemy.engine import URL
 
-from tests.auth.conftest import (
+from tests.helpers import (
     CLIENT_IP,
     PASSWORD,
+    Caller,
     bearer,
     create_user,
     error_of,
     login,
     outcome,
+    sql,
 )
-from tests.conftest import Caller, sql
 
 LOGIN = "/api/v1/auth/login"
 

@@ -8,8 +8,7 @@ import pytest
 from sqlalchemy.engine import URL
 
 from orchestrator_service.auth.tokens import hash_token
-from tests.auth.conftest import PASSWORD, bearer, create_user, login
-from tests.conftest import Caller, sql
+from tests.helpers import PASSWORD, Caller, bearer, create_user, login, sql
 
 NEW_PASSWORD = "a-brand-new-passphrase"
 MISTYPED_PASSWORD = "correct-horse-battery-stapel"

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.conftest import Caller, sql
+from tests.helpers import Caller, sql
 
 
 @pytest.mark.parametrize(

@@ -21,8 +21,7 @@ from orchestrator_service.credentials.keys import DEV_KEY_FILE, generate_key_ent
 from orchestrator_service.credentials.rotation import rotate
 from orchestrator_service.credentials.vault import FORMAT
 from orchestrator_service.errors import ConfigError, Forbidden, VaultError
-from tests.conftest import TEST_ACTOR, Caller, sql, url_string
-from tests.test_cli import ORCHESTRATOR, cli_env
+from tests.helpers import ORCHESTRATOR, TEST_ACTOR, Caller, cli_env, sql, url_string
 
 SECRET_A = "sk-tenantA-Zebra-7f3c9a1e5d"
 SECRET_A2 = "smtp-pass-Quokka-42a8b0c6d1"

@@ -11,7 +11,7 @@ from orchestrator_service.db.heal.healer import heal
 from orchestrator_service.db.urls import asyncpg_dsn
 from orchestrator_service.errors import HealError
 from orchestrator_service.models import METADATA
-from tests.conftest import sql
+from tests.helpers import sql
 
 SEED_SQL = (Path(__file__).parent / "seed_003.sql").read_text()
 
@@ -40,15 +40,15 @@ async def _snapshot(url: URL) -> dict[str, list[tuple]]:
 
 
 async def test_seed_003_database_heals_forward_with_rows_intact(
-    fresh_db: URL, settings: Settings
+    empty_db: URL, settings: Settings
 ) -> None:
-    await _build_seed_database(fresh_db)
-    before = await _snapshot(fresh_db)
+    await _build_seed_database(empty_db)
+    before = await _snapshot(empty_db)
 
-    report = await heal(METADATA, fresh_db, settings)
+    report = await heal(METADATA, empty_db, settings)
 
     assert report.verified
-    assert await _snapshot(fresh_db) == before
+    assert await _snapshot(empty_db) == before
     applied = {(a["kind"], a["object"]) for a in report.applied}
     # Tables the seed lacks are created; columns the other seeds bring are added.
     assert ("create_table", "public.chat_messages") in applied
@@ -58,13 +58,13 @@ async def test_seed_003_database_heals_forward_with_rows_intact(
     assert ("add_column", "public.tools.function_schema") in applied
     assert ("add_column", "public.rag_documents.status") in applied
     # Existing rows get the constant defaults of the new NOT NULL columns.
-    rows = await sql(fresh_db, "SELECT max_tokens, knowledge_collections::text FROM agents")
+    rows = await sql(empty_db, "SELECT max_tokens, knowledge_collections::text FROM agents")
     assert [tuple(r) for r in rows] == [(4096, "[]")]
-    rows = await sql(fresh_db, "SELECT status FROM rag_documents")
+    rows = await sql(empty_db, "SELECT status FROM rag_documents")
     assert rows[0]["status"] == "queued"
     # The VARCHAR tenant id is converted by step 0001, with its foreign key.
     rows = await sql(
-        fresh_db,
+        empty_db,
         "SELECT data_type FROM information_schema.columns "
         "WHERE table_name = 'business_assets' AND column_name = 'tenant_id'",
     )
@@ -76,7 +76,7 @@ async def test_seed_003_database_heals_forward_with_rows_intact(
     # Tools had no duplicate global names, so the NULLS NOT DISTINCT rule now holds there.
     assert ("create_index", "public.tools.uq_tools_tenant_id_name") in applied
     with pytest.raises(asyncpg.UniqueViolationError):
-        await sql(fresh_db, "INSERT INTO tools (name, type) VALUES ('get_current_time', 'http')")
+        await sql(empty_db, "INSERT INTO tools (name, type) VALUES ('get_current_time', 'http')")
 
     drift = {(d["kind"], d["object"]) for d in report.drift}
     # The duplicate global credentials stop the unique index: reported, rows untouched.
@@ -86,27 +86,27 @@ async def test_seed_003_database_heals_forward_with_rows_intact(
     assert ("nullability_mismatch", "public.users.role") in drift
     assert ("add_constraint_failed", "public.users.ck_users_role") in drift
 
-    second = await heal(METADATA, fresh_db, settings)
+    second = await heal(METADATA, empty_db, settings)
     assert second.fast_path and second.applied == []
     assert {(d["kind"], d["object"]) for d in second.drift} == drift
 
 
 async def test_business_assets_with_unknown_tenant_stop_the_heal_and_change_nothing(
-    fresh_db: URL, settings: Settings
+    empty_db: URL, settings: Settings
 ) -> None:
     await _build_seed_database(
-        fresh_db,
+        empty_db,
         "INSERT INTO business_assets VALUES ('ba-x', 'acme', 'roi', '{}', now(), true);",
     )
 
     with pytest.raises(HealError, match=r"1 row\(s\) do not hold the id of an existing tenant"):
-        await heal(METADATA, fresh_db, settings)
+        await heal(METADATA, empty_db, settings)
 
     rows = await sql(
-        fresh_db,
+        empty_db,
         "SELECT data_type FROM information_schema.columns "
         "WHERE table_name = 'business_assets' AND column_name = 'tenant_id'",
     )
     assert rows[0]["data_type"] == "character varying"
-    rows = await sql(fresh_db, "SELECT count(*) AS n FROM business_assets")
+    rows = await sql(empty_db, "SELECT count(*) AS n FROM business_assets")
     assert rows[0]["n"] == 3

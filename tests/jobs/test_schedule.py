@@ -6,7 +6,7 @@ from orchestrator_service.agents.memory import remember_fact
 from orchestrator_service.agents.models import Agent
 from orchestrator_service.bootstrap import Runtime
 from orchestrator_service.jobs.schedule import sweep
-from tests.conftest import Caller, sql
+from tests.helpers import Caller, sql
 
 
 async def test_the_sweep_reports_expired_memories_and_purges_them_unless_dry(

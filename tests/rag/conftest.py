@@ -1,64 +1,16 @@
-"""Fixtures of the RAG tests: a vector database of each test's own, or a whole vector
-cluster that the test can stop and start."""
+"""Fixtures of the RAG tests: a whole vector cluster that the test can stop and start (the
+vector database of a test's own, `vectors_db`, is a root fixture)."""
 
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import suppress
 from pathlib import Path
 
 import asyncpg
 import pytest
-from pgserver._commands import pg_ctl
 from sqlalchemy.engine import URL
 
-from orchestrator_service.db.embedded import EmbeddedPostgres
 from orchestrator_service.db.urls import asyncpg_dsn, with_database
-
-
-@pytest.fixture
-async def vectors_db(pg_base_url: URL) -> AsyncIterator[URL]:
-    """A vector database of the test's own."""
-    name = f"v_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(asyncpg_dsn(pg_base_url))
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        yield with_database(pg_base_url, name)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
-
-
-class VectorCluster:
-    """A PostgreSQL cluster of its own for the vector store, which a test can stop and start
-    (a real fault, not a mock)."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self.embedded = EmbeddedPostgres(data_dir)
-        self.base = self.embedded.start()
-        server = self.embedded._server
-        self._user = server.system_user
-        self._socket_dir = str(server.get_postmaster_info().socket_dir)
-
-    def stop(self) -> None:
-        """Stop the cluster now (fast shutdown: open connections are cut)."""
-        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.embedded.pgdata, user=self._user)
-
-    def start(self) -> None:
-        """Start it again on the same socket."""
-        pg_ctl(
-            [
-                "-w",
-                "-o",
-                '-h ""',
-                "-o",
-                f"-k {self._socket_dir}",
-                "-l",
-                str(self.embedded.pgdata / "log"),
-                "start",
-            ],
-            pgdata=self.embedded.pgdata,
-            user=self._user,
-        )
+from tests.rag.helpers import VectorCluster
 
 
 @pytest.fixture

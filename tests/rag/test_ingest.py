@@ -6,7 +6,6 @@ import asyncio
 import io
 import signal
 import subprocess
-import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -20,12 +19,19 @@ from sqlalchemy.engine import URL
 from orchestrator_service.bootstrap import Runtime, boot, running_jobs
 from orchestrator_service.config import Settings
 from orchestrator_service.main import create_app
-from tests.conftest import Caller, new_tenant, sql, url_string
-from tests.test_cli import ORCHESTRATOR, cli_env
-from tests.test_embedded import _free_port
+from tests.helpers import (
+    ORCHESTRATOR,
+    Caller,
+    cli_env,
+    eventually,
+    free_port,
+    new_tenant,
+    sql,
+    url_string,
+)
+from tests.rag.helpers import DOCS, finished, upload
 
 SAMPLES = Path(__file__).parent / "samples"
-DOCS = "/api/v1/rag/documents"
 
 
 @pytest.fixture
@@ -84,26 +90,6 @@ def _docx(paragraphs: list[str]) -> bytes:
     return buffer.getvalue()
 
 
-async def _upload(client, caller: Caller, name: str, data: bytes, collection="General", **query):
-    return await client.post(
-        DOCS,
-        headers=caller.headers,
-        files={"file": (name, data)},
-        data={"collection": collection},
-        params=query,
-    )
-
-
-async def _wait(client, caller: Caller, document_id: str, timeout: float = 120) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        body = (await client.get(f"{DOCS}/{document_id}", headers=caller.headers)).json()
-        if body["status"] in ("ready", "failed"):
-            return body
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"document {document_id} never finished")
-
-
 async def test_every_format_reaches_ready_with_its_chunks_in_the_vector_store(
     rag, vectors_db: URL
 ) -> None:
@@ -117,13 +103,13 @@ async def test_every_format_reaches_ready_with_its_chunks_in_the_vector_store(
     ids = {}
     for name, data in uploads.items():
         collection = "ADN Personal" if name == "chat.txt" else "General"
-        response = await _upload(client, tenant, name, data, collection)
+        response = await upload(client, tenant, name, data, collection)
         assert response.status_code == 202, response.text
         ids[name] = response.json()["id"]
 
     kinds = {}
     for name, document_id in ids.items():
-        document = await _wait(client, tenant, document_id)
+        document = await finished(client, tenant, document_id)
         assert document["status"] == "ready", document["error"]
         assert document["chunk_count"] >= 1
         assert document["chunks_done"] == document["chunk_count"]
@@ -157,8 +143,8 @@ async def test_same_bytes_return_the_existing_document_and_replace_reingests(
 ) -> None:
     runtime, client, tenant = rag
     data = b"Dedup me: the warehouse is in Lima, next to the port."
-    first = await _upload(client, tenant, "a.txt", data)
-    document = await _wait(client, tenant, first.json()["id"])
+    first = await upload(client, tenant, "a.txt", data)
+    document = await finished(client, tenant, first.json()["id"])
     generation = (
         await sql(
             runtime.databases.metadata,
@@ -168,23 +154,23 @@ async def test_same_bytes_return_the_existing_document_and_replace_reingests(
     )[0]["generation"]
 
     assert document["status"] == "ready", document["error"]
-    again = await _upload(client, tenant, "renamed.txt", data)
+    again = await upload(client, tenant, "renamed.txt", data)
     assert again.status_code == 200 and again.json()["id"] == document["id"]
-    elsewhere = await _upload(client, tenant, "a.txt", data, collection="Other")
+    elsewhere = await upload(client, tenant, "a.txt", data, collection="Other")
     assert elsewhere.status_code == 202 and elsewhere.json()["id"] != document["id"]
 
-    replaced = await _upload(client, tenant, "a.txt", data, on_duplicate="replace")
+    replaced = await upload(client, tenant, "a.txt", data, on_duplicate="replace")
     assert replaced.status_code == 200 and replaced.json()["status"] == "ready"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        rows = await sql(
+    rows = await eventually(
+        lambda: sql(
             runtime.databases.metadata,
             "SELECT generation, attempts FROM rag_documents WHERE id = $1",
             document["id"],
-        )
-        if rows[0]["generation"] != generation:
-            break
-        await asyncio.sleep(0.2)
+        ),
+        lambda rows: rows[0]["generation"] != generation,
+        attempts=300,
+        interval=0.2,
+    )
     new_generation = rows[0]["generation"]
     assert new_generation != generation and rows[0]["attempts"] == 2
     generations = await sql(
@@ -201,8 +187,8 @@ async def test_unusable_files_fail_with_a_reason_and_leave_no_vectors(rag, vecto
         "broken.pdf": b"%PDF-1.4\n%garbage that is not a pdf",
     }
     for name, data in cases.items():
-        document = await _wait(
-            client, tenant, (await _upload(client, tenant, name, data)).json()["id"]
+        document = await finished(
+            client, tenant, (await upload(client, tenant, name, data)).json()["id"]
         )
         assert document["status"] == "failed"
         assert document["error"]
@@ -220,7 +206,7 @@ async def test_uploads_over_the_limit_are_413(rag_settings: Settings) -> None:
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://rag.test"
         ) as client:
-            response = await _upload(client, tenant, "big.txt", b"x" * 5000)
+            response = await upload(client, tenant, "big.txt", b"x" * 5000)
     assert response.status_code == 413
     assert response.json()["error"]["code"] in ("upload_too_large", "body_too_large")
 
@@ -229,9 +215,10 @@ async def test_a_worker_killed_midway_is_replaced_and_leaves_one_clean_copy(
     rag_settings: Settings, fresh_db: URL, vectors_db: URL, tmp_path: Path
 ) -> None:
     rag_settings = rag_settings.model_copy(update={"job_lease_seconds": 3.0})
+    # 150 chunks, three embedding batches of 64: the worker is still at it after the first.
     long_text = "\n\n".join(
         f"Section {i}. " + " ".join(f"word{i}_{j} is described in detail here." for j in range(40))
-        for i in range(120)
+        for i in range(75)
     ).encode()
     async with boot(rag_settings) as runtime:
         tenant = await new_tenant(runtime, "kill")
@@ -239,9 +226,9 @@ async def test_a_worker_killed_midway_is_replaced_and_leaves_one_clean_copy(
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://rag.test"
         ) as client:
-            document_id = (await _upload(client, tenant, "long.txt", long_text)).json()["id"]
+            document_id = (await upload(client, tenant, "long.txt", long_text)).json()["id"]
 
-            port = _free_port()
+            port = free_port()
             env = cli_env(
                 tmp_path,
                 ORCH_DATABASE_URL=url_string(fresh_db),
@@ -255,15 +242,14 @@ async def test_a_worker_killed_midway_is_replaced_and_leaves_one_clean_copy(
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
+
+            async def progress() -> dict:
+                return (await client.get(f"{DOCS}/{document_id}", headers=tenant.headers)).json()
+
             try:
-                deadline = time.monotonic() + 120
-                while time.monotonic() < deadline:
-                    body = (
-                        await client.get(f"{DOCS}/{document_id}", headers=tenant.headers)
-                    ).json()
-                    if body["chunks_done"] > 0:
-                        break
-                    await asyncio.sleep(0.1)
+                body = await eventually(
+                    progress, lambda body: body["chunks_done"] > 0, attempts=1200
+                )
                 assert body["status"] == "processing" and body["chunks_done"] > 0, body
             finally:
                 worker.send_signal(signal.SIGKILL)
@@ -274,7 +260,7 @@ async def test_a_worker_killed_midway_is_replaced_and_leaves_one_clean_copy(
             assert half[0]["n"] > 0  # the killed attempt left partial vectors behind
 
             async with running_jobs(runtime):
-                document = await _wait(client, tenant, document_id, timeout=180)
+                document = await finished(client, tenant, document_id, attempts=900)
 
     assert document["status"] == "ready"
     rows = await sql(
@@ -287,7 +273,7 @@ async def test_a_worker_killed_midway_is_replaced_and_leaves_one_clean_copy(
     assert attempts[0]["attempts"] == 2
 
 
-def test_rag_ingest_loads_a_folder_with_progress(
+async def test_rag_ingest_loads_a_folder_with_progress(
     rag_settings: Settings, fresh_db: URL, vectors_db: URL, tmp_path: Path
 ) -> None:
     folder = tmp_path / "docs"
@@ -301,16 +287,12 @@ def test_rag_ingest_loads_a_folder_with_progress(
         ORCH_VECTOR_DATABASE_URL=url_string(vectors_db),
     )
     env["ORCH_DATA_DIR"] = str(rag_settings.data_dir)
-    created = subprocess.run(
-        [ORCHESTRATOR, "tenant", "create", "bulk", "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert created.returncode == 0, created.stderr
+    # The tenant, as `orchestrator tenant create` makes it (that command has tests of its own).
+    async with boot(rag_settings) as runtime:
+        await new_tenant(runtime, "bulk")
 
-    result = subprocess.run(
+    result = await asyncio.to_thread(
+        subprocess.run,
         [ORCHESTRATOR, "rag", "ingest", str(folder), "--tenant", "bulk", "--collection", "Docs"],
         env=env,
         capture_output=True,
@@ -321,13 +303,8 @@ def test_rag_ingest_loads_a_folder_with_progress(
     assert result.returncode == 1  # one file could not be ingested, and the command says so
     assert "3/3" in result.stderr and "2 ready, 1 failed" in result.stderr
     assert "empty.txt" in result.stderr
-    rows = asyncio.run(_count(fresh_db))
-    assert rows == {"ready": 2, "failed": 1}
-
-
-async def _count(url: URL) -> dict[str, int]:
     rows = await sql(
-        url,
+        fresh_db,
         "SELECT status, count(*) AS n FROM rag_documents WHERE collection = 'Docs' GROUP BY status",
     )
-    return {r["status"]: r["n"] for r in rows}
+    assert {r["status"]: r["n"] for r in rows} == {"ready": 2, "failed": 1}

@@ -14,8 +14,8 @@ from pydantic import SecretStr
 
 from orchestrator_service.bootstrap import boot, running_jobs
 from orchestrator_service.main import create_app
-from tests.conftest import new_tenant, sql, url_string
-from tests.rag.test_ingest import DOCS, _upload, _wait
+from tests.helpers import new_tenant, sql, url_string
+from tests.rag.helpers import DOCS, finished, upload
 
 API_KEY = "sk-embeddings-Narwhal-5e7d9c"
 
@@ -78,8 +78,8 @@ async def test_reindex_writes_the_new_model_first_then_switches_and_cleans_up(
                 headers=tenant.headers,
                 json={"name": "OPENAI_API_KEY", "value": API_KEY, "category": "openai"},
             )
-            uploaded = await _upload(client, tenant, "faq.txt", b"Returns are free in Peru.")
-            document = await _wait(client, tenant, uploaded.json()["id"])
+            uploaded = await upload(client, tenant, "faq.txt", b"Returns are free in Peru.")
+            document = await finished(client, tenant, uploaded.json()["id"])
             assert document["embedding_model"] == runtime.embedders.local.model_id
 
             await runtime.ingestor.ingest(document["id"], embedder_name="openai")
@@ -116,8 +116,8 @@ async def test_a_failed_reindex_keeps_the_ready_copy(settings, vectors_db) -> No
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://rag.test"
         ) as client:
-            document = await _wait(
-                client, tenant, (await _upload(client, tenant, "a.txt", b"Hola.")).json()["id"]
+            document = await finished(
+                client, tenant, (await upload(client, tenant, "a.txt", b"Hola.")).json()["id"]
             )
             # No OPENAI_API_KEY credential in this tenant's vault: the reindex cannot start.
             await runtime.ingestor.ingest(document["id"], embedder_name="openai")

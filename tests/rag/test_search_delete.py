@@ -20,9 +20,8 @@ from orchestrator_service.bootstrap import boot, running_jobs
 from orchestrator_service.config import Settings
 from orchestrator_service.main import create_app
 from orchestrator_service.rag.vector_store import VectorRecord
-from tests.conftest import new_tenant, sql, url_string
-from tests.rag.test_ingest import DOCS, _upload, _wait
-from tests.test_cli import ORCHESTRATOR, cli_env
+from tests.helpers import ORCHESTRATOR, cli_env, new_tenant, sql, url_string
+from tests.rag.helpers import DOCS, finished, upload
 
 SEARCH = "/api/v1/rag/search"
 
@@ -55,8 +54,8 @@ async def served_stoppable(settings: Settings, vector_cluster) -> AsyncIterator[
 
 
 async def _ready(client, caller, name, text, collection="General") -> dict:
-    uploaded = await _upload(client, caller, name, text.encode(), collection)
-    return await _wait(client, caller, uploaded.json()["id"])
+    uploaded = await upload(client, caller, name, text.encode(), collection)
+    return await finished(client, caller, uploaded.json()["id"])
 
 
 async def _search(client, caller, **body) -> httpx.Response:
@@ -245,6 +244,7 @@ async def test_vector_store_down_during_delete_and_search(served_stoppable) -> N
         "orphan_vectors": 0,
         "orphan_files": 0,
         "expired_ingestions": 0,
+        "expired_memories": 0,
     }
     assert (await client.get(f"{DOCS}/{doomed['id']}", headers=a.headers)).status_code == 404
 
@@ -310,5 +310,6 @@ async def test_planted_orphans_are_listed_by_a_dry_run_and_removed_by_the_reconc
         "orphan_vectors": 0,
         "orphan_files": 0,
         "expired_ingestions": 0,
+        "expired_memories": 0,
     }
     assert not stray.exists()

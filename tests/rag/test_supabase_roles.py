@@ -27,7 +27,7 @@ from orchestrator_service.models import VECTORS
 from orchestrator_service.rag.remote_sql import remote_schema_sql
 from orchestrator_service.rag.vector_store import VectorRecord
 from orchestrator_service.rag.vector_store.postgrest import PostgrestVectorStore
-from tests.conftest import sql, url_string
+from tests.helpers import sql, url_string
 from tests.rag.postgrest_standin import create_standin
 
 API_ROLES = ("anon", "authenticated")

@@ -11,13 +11,10 @@ import numpy as np
 import pytest
 from sqlalchemy.engine import URL
 
-from orchestrator_service.config import Settings
-from orchestrator_service.db.heal.healer import heal
-from orchestrator_service.models import VECTORS
 from orchestrator_service.rag.vector_store import VectorRecord, VectorStore, VectorStoreError
 from orchestrator_service.rag.vector_store.postgrest import BATCH_ROWS, PostgrestVectorStore
 from orchestrator_service.rag.vector_store.sql import SqlVectorStore
-from tests.conftest import sql
+from tests.helpers import sql
 from tests.rag.postgrest_standin import create_standin
 
 DIMENSIONS = 384
@@ -62,19 +59,20 @@ def chunk(
 
 @dataclass
 class Backend:
-    """Opens stores of one adapter (`open(url, secret=...)`, by default on the test's database)."""
+    """Opens stores of one adapter (`open(url, secret=...)`, by default on the test's healed
+    vector database)."""
 
     name: str
     open: Callable[..., VectorStore]
 
 
 @pytest.fixture(params=["sql", "postgrest"])
-async def backend(request: pytest.FixtureRequest, fresh_db: URL) -> AsyncIterator[Backend]:
+async def backend(request: pytest.FixtureRequest, vectors_db: URL) -> AsyncIterator[Backend]:
     """One adapter; every store it opened is closed after the test, before the drop."""
     opened: list[VectorStore] = []
     clients: list[httpx.AsyncClient] = []
 
-    def open_store(url: URL = fresh_db, *, secret: str | None = None) -> VectorStore:
+    def open_store(url: URL = vectors_db, *, secret: str | None = None) -> VectorStore:
         if request.param == "sql":
             if secret is not None:
                 url = url.set(username="nobody", password=secret)
@@ -100,13 +98,12 @@ async def backend(request: pytest.FixtureRequest, fresh_db: URL) -> AsyncIterato
 
 
 @pytest.fixture
-async def store(backend: Backend, fresh_db: URL, settings: Settings) -> VectorStore:
-    """A store on a freshly healed vector database."""
-    await heal(VECTORS, fresh_db, settings)
+def store(backend: Backend) -> VectorStore:
+    """A store on a freshly healed vector database (a copy of the healed template)."""
     return backend.open()
 
 
-async def test_add_then_count(store: VectorStore, fresh_db: URL) -> None:
+async def test_add_then_count(store: VectorStore, vectors_db: URL) -> None:
     """Every chunk is stored with its tenant, source, collection, index and generation."""
     vectors = unit_vectors(BATCH_ROWS + 3)
     await store.add([chunk(1, "doc-a", i, v) for i, v in enumerate(vectors[: BATCH_ROWS + 1])])
@@ -119,7 +116,7 @@ async def test_add_then_count(store: VectorStore, fresh_db: URL) -> None:
     assert await store.count(2, "doc-a") == 0
 
     [row] = await sql(
-        fresh_db,
+        vectors_db,
         "SELECT tenant_id, source_id, collection, chunk_index, embedding_model, generation, "
         "metadata, vector_dims(embedding) AS dims "
         "FROM documents WHERE generation = 'g2' AND chunk_index = 1",
@@ -197,7 +194,7 @@ async def test_delete_source_by_generation_and_whole(store: VectorStore) -> None
 
 
 async def test_dimension_mismatch_is_refused_and_writes_nothing(
-    store: VectorStore, fresh_db: URL
+    store: VectorStore, vectors_db: URL
 ) -> None:
     """A vector of the wrong length fails the whole call, naming both dimensions."""
     vectors = unit_vectors(2)
@@ -207,7 +204,7 @@ async def test_dimension_mismatch_is_refused_and_writes_nothing(
         await store.add(records)
     assert "384" in refused.value.message and "383" in refused.value.message
     assert await store.count(1, "doc-a") == 0
-    assert (await sql(fresh_db, "SELECT count(*) AS n FROM documents"))[0]["n"] == 0
+    assert (await sql(vectors_db, "SELECT count(*) AS n FROM documents"))[0]["n"] == 0
 
     # PostgreSQL ignores the vector(384) of a function argument; pgvector refuses the
     # comparison itself, so a query of the wrong length fails once there is a chunk to compare.
@@ -223,12 +220,12 @@ async def test_verify_passes_on_a_healed_database(store: VectorStore) -> None:
 
 
 async def test_verify_reports_what_is_open_to_others(
-    store: VectorStore, backend: Backend, fresh_db: URL
+    store: VectorStore, backend: Backend, vectors_db: URL
 ) -> None:
     """A healed schema is closed; a grant made afterwards comes back as drift that says what
     to run (over PostgREST boot cannot heal, so this is its only check)."""
     assert await store.verify() == []
-    await sql(fresh_db, "GRANT SELECT ON documents TO PUBLIC")
+    await sql(vectors_db, "GRANT SELECT ON documents TO PUBLIC")
 
     drift = await store.verify()
 
@@ -238,29 +235,26 @@ async def test_verify_reports_what_is_open_to_others(
     assert fix in drift[0]["detail"]
 
 
-async def test_verify_fails_on_an_unhealed_database(backend: Backend, fresh_db: URL) -> None:
+async def test_verify_fails_on_an_unhealed_database(backend: Backend, empty_db: URL) -> None:
     """pgvector enabled but no table and no function: a refusal naming what is missing."""
-    await sql(fresh_db, "CREATE EXTENSION vector")
+    await sql(empty_db, "CREATE EXTENSION vector")
 
     with pytest.raises(VectorStoreError) as refused:
-        await backend.open().verify()
+        await backend.open(empty_db).verify()
     assert "match_documents" in refused.value.message
     if backend.name == "postgrest":
         assert "orchestrator rag supabase-sql" in refused.value.message
 
 
-async def test_verify_fails_on_an_empty_database(backend: Backend) -> None:
+async def test_verify_fails_on_an_empty_database(backend: Backend, empty_db: URL) -> None:
     """Not even pgvector: still a `VectorStoreError`, not a crash."""
     with pytest.raises(VectorStoreError):
-        await backend.open().verify()
+        await backend.open(empty_db).verify()
 
 
-async def test_verify_fails_without_the_rpc(
-    backend: Backend, fresh_db: URL, settings: Settings
-) -> None:
+async def test_verify_fails_without_the_rpc(backend: Backend, vectors_db: URL) -> None:
     """The table alone is not enough: search needs `match_documents`."""
-    await heal(VECTORS, fresh_db, settings)
-    await sql(fresh_db, "DROP FUNCTION match_documents")
+    await sql(vectors_db, "DROP FUNCTION match_documents")
 
     with pytest.raises(VectorStoreError) as refused:
         await backend.open().verify()
@@ -269,11 +263,9 @@ async def test_verify_fails_without_the_rpc(
         assert "orchestrator rag supabase-sql" in refused.value.message
 
 
-async def test_wrong_credentials_fail_without_showing_them(
-    backend: Backend, fresh_db: URL, settings: Settings
-) -> None:
-    """Every operation refuses clearly; the secret appears in no message."""
-    await heal(VECTORS, fresh_db, settings)
+async def test_wrong_credentials_fail_without_showing_them(backend: Backend) -> None:
+    """Every operation refuses clearly; the secret appears in no message (on a healed vector
+    database)."""
     store = backend.open(secret=WRONG_SECRET)
     vector = unit_vectors(1)[0]
     operations = [

@@ -8,15 +8,13 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.conftest import Caller
+from tests.helpers import Caller, create_agent, error_of
 from tests.network import NetworkSpy
-from tests.tools.conftest import (
+from tests.tools.helpers import (
     ToolServer,
     audit_entries,
-    create_agent,
     create_credential,
     create_tool,
-    error_of,
     executions,
     http_tool,
     invoke,

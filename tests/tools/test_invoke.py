@@ -7,16 +7,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from tests.conftest import Caller, sql
-from tests.tools.conftest import (
-    ToolServer,
-    create_agent,
-    create_tool,
-    error_of,
-    executions,
-    http_tool,
-    invoke,
-)
+from tests.helpers import Caller, create_agent, error_of, sql
+from tests.tools.helpers import ToolServer, create_tool, executions, http_tool, invoke
 
 pytestmark = pytest.mark.usefixtures("loopback_allowed")
 

@@ -4,17 +4,9 @@ by a name resolving there, or by a redirect hop; each refusal is a failed `tool_
 
 from urllib.parse import quote
 
-from tests.conftest import Caller
+from tests.helpers import Caller, create_agent, error_of
 from tests.network import NetworkSpy
-from tests.tools.conftest import (
-    ToolServer,
-    create_agent,
-    error_of,
-    executions,
-    http_tool,
-    install_guard,
-    invoke,
-)
+from tests.tools.helpers import ToolServer, executions, http_tool, install_guard, invoke
 
 BLOCKED_DIRECTLY = {
     "metadata": ("http://169.254.169.254/latest/meta-data/iam/", ["169.254.169.254"]),

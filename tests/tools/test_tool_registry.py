@@ -1,8 +1,8 @@
 """/api/v1/tools and GET /agents/{id}/tools: tenant and global tools, built-ins, validation,
 shadowing, and the OpenAI function-calling export."""
 
-from tests.conftest import Caller, sql
-from tests.tools.conftest import create_agent, create_tool, error_of, http_tool
+from tests.helpers import Caller, create_agent, error_of, sql
+from tests.tools.helpers import create_tool, http_tool
 
 CITY_SCHEMA = {
     "type": "object",

@@ -5,7 +5,17 @@ import re
 from dataclasses import dataclass
 from functools import cache
 
-from sqlalchemy import CheckConstraint, Column, ForeignKeyConstraint, Index, Table, UniqueConstraint
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    DefaultClause,
+    ForeignKeyConstraint,
+    Index,
+    String,
+    Table,
+    UniqueConstraint,
+    literal,
+)
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.schema import AddConstraint, CreateIndex, CreateTable
 
@@ -54,9 +64,12 @@ class DesiredColumn:
     def default_sql(self) -> str | None:
         """The server default as SQL text, or None."""
         default = self.column.server_default
-        if default is None:
+        if not isinstance(default, DefaultClause):
             return None
-        return str(default.arg.compile(dialect=DIALECT)) if hasattr(default, "arg") else None
+        if isinstance(default.arg, str):  # a plain string is a string literal, as in the DDL
+            literal_arg = literal(default.arg, String)
+            return str(literal_arg.compile(dialect=DIALECT, compile_kwargs={"literal_binds": True}))
+        return str(default.arg.compile(dialect=DIALECT))
 
     @property
     def safe_to_add(self) -> bool:

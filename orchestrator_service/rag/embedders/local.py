@@ -68,7 +68,7 @@ class LocalEmbedder:
             return []
         encodings = self._tokenizer.encode_batch(texts)
         order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
-        vectors: list[np.ndarray | None] = [None] * len(texts)
+        vectors: list[list[float]] = [[] for _ in texts]
         for start in range(0, len(order), _BATCH):
             batch = order[start : start + _BATCH]
             width = max(len(encodings[i].ids) for i in batch)
@@ -78,17 +78,23 @@ class LocalEmbedder:
                 n = len(encodings[i].ids)
                 ids[row, :n] = encodings[i].ids
                 mask[row, :n] = 1
-            hidden = self._session.run(
-                ["last_hidden_state"],
-                {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)},
-            )[0]
+            hidden = np.asarray(
+                self._session.run(
+                    ["last_hidden_state"],
+                    {
+                        "input_ids": ids,
+                        "attention_mask": mask,
+                        "token_type_ids": np.zeros_like(ids),
+                    },
+                )[0]
+            )
             # Mean pooling over real tokens, then unit length: cosine = inner product.
             summed = (hidden * mask[:, :, None]).sum(axis=1)
             pooled = summed / np.clip(mask.sum(axis=1, keepdims=True), 1, None)
             pooled /= np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
             for row, i in enumerate(batch):
-                vectors[i] = pooled[row]
-        return [v.tolist() for v in vectors]
+                vectors[i] = pooled[row].tolist()
+        return vectors
 
     async def embed(self, texts: list[str]) -> list[list[float]]:
         """Embed off the event loop (onnxruntime releases the GIL)."""

@@ -127,7 +127,7 @@ def _chat_messages(text: str) -> list[_Message]:
 
 
 def _message(match: re.Match) -> _Message:
-    fields = tuple(int(part) for part in re.split(r"[./-]", match["date"]))
+    first, middle, last = (int(part) for part in re.split(r"[./-]", match["date"]))
     hour, minute, *second = (int(part) for part in re.split(r"[:.]", match["time"]))
     if match["meridiem"]:
         hour = hour % 12 + (12 if match["meridiem"].lower() == "p" else 0)
@@ -136,7 +136,7 @@ def _message(match: re.Match) -> _Message:
     if not separator or not author or len(author) > _MAX_AUTHOR:
         author, text = None, match["rest"]
     return _Message(
-        fields=fields,
+        fields=(first, middle, last),
         clock=(hour, minute, second[0] if second else 0),
         author=author,
         lines=[text],

@@ -5,6 +5,8 @@ It cannot heal the remote schema; `orchestrator rag supabase-sql` prints it and 
 at boot that `match_documents` answers.
 """
 
+from typing import Any
+
 import httpx
 from postgrest import APIError
 from postgrest.types import CountMethod, ReturnMethod
@@ -103,6 +105,14 @@ class PostgrestVectorStore:
             message = f"{where} is unreachable: {self._scrub(str(exc) or type(exc).__name__)}"
         return VectorStoreError(message)
 
+    def _rows(self, function: str, data: object) -> list[dict[str, Any]]:
+        """An RPC's answer as rows: PostgREST sends a set-returning function's as an array."""
+        if not isinstance(data, list):
+            raise VectorStoreError(
+                f"The Supabase REST API at {self._location} answered {function} without rows"
+            )
+        return data
+
     async def add(self, records: list[VectorRecord]) -> None:
         """Insert chunks, `BATCH_ROWS` per request; each request is atomic, a call is not."""
         check_dimensions(records, self.dimensions)
@@ -178,7 +188,7 @@ class PostgrestVectorStore:
                 "filter": query_filter,
             },
         ).execute()
-        return response.data
+        return self._rows("match_documents", response.data)
 
     async def search(
         self,
@@ -195,17 +205,16 @@ class PostgrestVectorStore:
             if query_text is None:
                 rows = await self._match(embedding, k, query_filter)
             else:
-                rows = (
-                    await self._client.rpc(
-                        "hybrid_match_documents",
-                        {
-                            "query_embedding": vector_literal(embedding),
-                            "query_text": query_text,
-                            "match_count": k,
-                            "filter": query_filter,
-                        },
-                    ).execute()
-                ).data
+                response = await self._client.rpc(
+                    "hybrid_match_documents",
+                    {
+                        "query_embedding": vector_literal(embedding),
+                        "query_text": query_text,
+                        "match_count": k,
+                        "filter": query_filter,
+                    },
+                ).execute()
+                rows = self._rows("hybrid_match_documents", response.data)
         except (APIError, httpx.HTTPError) as exc:
             raise self._failure("search", exc) from None
         return [
@@ -222,10 +231,10 @@ class PostgrestVectorStore:
     async def sources(self) -> list[SourceCount]:
         """Through the `orch_sources` RPC."""
         try:
-            rows = (await self._client.rpc("orch_sources", {}).execute()).data
+            response = await self._client.rpc("orch_sources", {}).execute()
         except (APIError, httpx.HTTPError) as exc:
             raise self._failure("list sources", exc) from None
-        return [SourceCount(**r) for r in rows]
+        return [SourceCount(**r) for r in self._rows("orch_sources", response.data)]
 
     async def verify(self) -> list[dict]:
         """`match_documents` answers (a zero vector, tenant 0), which needs the table too;
@@ -234,8 +243,10 @@ class PostgrestVectorStore:
             await self._match([0.0] * self.dimensions, 1, {"tenant_id": 0})
         except (APIError, httpx.HTTPError) as exc:
             raise self._failure("call match_documents", exc) from None
+        rows: list[dict[str, Any]] | None
         try:
-            rows = (await self._client.rpc(EXPOSURE_FUNCTION, {}).execute()).data
+            response = await self._client.rpc(EXPOSURE_FUNCTION, {}).execute()
+            rows = self._rows(EXPOSURE_FUNCTION, response.data)
         except APIError as exc:
             if exc.code not in _MISSING_SCHEMA:
                 raise self._failure("check the schema's privileges", exc) from None

@@ -2,6 +2,7 @@
 `vectors` database. Its schema is healed at boot like the local one."""
 
 import json
+from typing import Any, Literal, overload
 
 import asyncpg
 from pgvector.asyncpg import register_vector
@@ -63,7 +64,18 @@ class SqlVectorStore:
             f"{str(exc) or type(exc).__name__}"
         )
 
+    @overload
+    async def _run(self, method: Literal["execute"], sql: str, *args: object) -> str: ...
+    @overload
+    async def _run(self, method: Literal["executemany"], sql: str, *args: object) -> None: ...
+    @overload
+    async def _run(
+        self, method: Literal["fetch"], sql: str, *args: object
+    ) -> list[asyncpg.Record]: ...
+    @overload
+    async def _run(self, method: Literal["fetchval"], sql: str, *args: object) -> Any: ...
     async def _run(self, method: str, sql: str, *args: object) -> object:
+        """`conn.<method>(sql, *args)` on a pooled connection; what asyncpg returns for it."""
         pool = await self._connection_pool()
         try:
             async with pool.acquire(timeout=self.timeout) as conn:

@@ -3,8 +3,7 @@
 import httpx
 from sqlalchemy.engine import URL
 
-from tests.auth.conftest import PASSWORD, bearer, create_key, create_user, error_of, login
-from tests.conftest import Caller, sql
+from tests.helpers import PASSWORD, Caller, bearer, create_key, create_user, error_of, login, sql
 
 USER_FIELDS = {
     "id",

@@ -11,10 +11,17 @@ import httpx
 from sqlalchemy.engine import URL
 
 from orchestrator_service.auth.tokens import hash_token
-from tests.auth.conftest import bearer
-from tests.conftest import Caller, sql, url_string
-from tests.test_cli import ORCHESTRATOR, cli_env, run_cli
-from tests.test_embedded import _free_port, _wait_ready
+from tests.helpers import (
+    ORCHESTRATOR,
+    Caller,
+    bearer,
+    cli_env,
+    free_port,
+    run_cli,
+    sql,
+    url_string,
+    wait_ready,
+)
 
 KEY = re.compile(r"orch_[0-9a-f]{12}_[A-Za-z0-9_-]+")
 
@@ -93,7 +100,7 @@ async def test_a_platform_key_from_the_cli_lists_tenants(
 
 def _start_serve(tmp_path: Path, run: str) -> tuple[subprocess.Popen, int]:
     """Start `orchestrator serve` on a free port with only ORCH_DATA_DIR set; output to files."""
-    port = _free_port()
+    port = free_port()
     with (tmp_path / f"{run}.out").open("w") as out, (tmp_path / f"{run}.err").open("w") as err:
         process = subprocess.Popen(
             [ORCHESTRATOR, "serve", "--port", str(port)],
@@ -116,7 +123,7 @@ async def test_serve_on_the_embedded_default_prints_a_default_tenant_key_once(
     first, port = _start_serve(tmp_path, "first")
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
-            await _wait_ready(http, first)
+            await wait_ready(http, first)
             printed = (tmp_path / "first.out").read_text()
             (api_key,) = KEY.findall(printed)
             me = await http.get(
@@ -137,7 +144,7 @@ async def test_serve_on_the_embedded_default_prints_a_default_tenant_key_once(
     second, port = _start_serve(tmp_path, "second")
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
-            await _wait_ready(http, second)
+            await wait_ready(http, second)
             again = await http.get("/api/v1/me", headers=bearer(api_key))
     finally:
         second_code = await _stop(second)

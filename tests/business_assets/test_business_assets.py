@@ -1,7 +1,6 @@
 """/api/v1/business-assets: CRUD of a tenant's JSON content, validation, tenant scoping."""
 
-from tests.conftest import Caller, sql
-from tests.tools.conftest import error_of
+from tests.helpers import Caller, error_of, sql
 
 BRANDING = {"colors": ["#0a7", "#fff"], "logo": {"url": "https://cdn.example/logo.svg"}}
 

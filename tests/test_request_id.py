@@ -11,8 +11,7 @@ from orchestrator_service.bootstrap import Runtime
 from orchestrator_service.config import Settings
 from orchestrator_service.http import RequestIdLogFilter
 from orchestrator_service.main import create_app
-from tests.auth.conftest import CLIENT_IP, create_user, error_of
-from tests.conftest import Caller
+from tests.helpers import CLIENT_IP, Caller, create_user, error_of
 
 GENERATED = re.compile(r"[0-9a-f]{32}")
 

@@ -1,7 +1,6 @@
 """/api/v1/agents: CRUD, validation with the one error body, prompt rendering, tenant scoping."""
 
-from tests.conftest import Caller, sql
-from tests.tools.conftest import create_agent, error_of
+from tests.helpers import Caller, create_agent, error_of, sql
 
 TEMPLATE = (
     "Hola {{ customer }}, soy {{agent.name}} de {{ company }}. {{customer}}, ¿en qué te ayudo?"

@@ -1,42 +1,19 @@
 """The embedded default: `orchestrator serve` with no database URL, shared by a second process."""
 
-import asyncio
 import json
 import signal
-import socket
 import subprocess
-import time
 from pathlib import Path
 
 import httpx
 
-from tests.test_cli import ORCHESTRATOR, cli_env, finish
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-async def _wait_ready(client: httpx.AsyncClient, process: subprocess.Popen) -> httpx.Response:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        assert process.poll() is None, process.stderr.read() if process.stderr else ""
-        try:
-            response = await client.get("/health/ready")
-            if response.status_code == 200:
-                return response
-        except httpx.TransportError:
-            pass
-        await asyncio.sleep(0.2)
-    raise AssertionError("the service never became ready")
+from tests.helpers import ORCHESTRATOR, cli_env, finish, free_port, wait_ready
 
 
 async def test_serve_on_the_embedded_default_shares_its_server_and_stops_it(
     tmp_path: Path,
 ) -> None:
-    port = _free_port()
+    port = free_port()
     env = cli_env(tmp_path)
     serve = subprocess.Popen(
         [ORCHESTRATOR, "serve", "--port", str(port)],
@@ -48,7 +25,7 @@ async def test_serve_on_the_embedded_default_shares_its_server_and_stops_it(
     postmaster = tmp_path / "data" / "pgdata" / "postmaster.pid"
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
-            ready = (await _wait_ready(client, serve)).json()
+            ready = (await wait_ready(client, serve)).json()
             assert ready["ready"] is True
             assert {"metadata", "vectors"} <= ready["heal"].keys()
             assert all(r["verified"] for r in ready["heal"].values())

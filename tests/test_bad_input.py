@@ -10,8 +10,7 @@ from sqlalchemy.engine import URL
 from orchestrator_service.bootstrap import Runtime
 from orchestrator_service.config import Settings
 from orchestrator_service.main import create_app
-from tests.auth.conftest import CLIENT_IP, PASSWORD, create_user, error_of, outcome
-from tests.conftest import Caller, sql
+from tests.helpers import CLIENT_IP, PASSWORD, Caller, create_user, error_of, outcome, sql
 
 JSON = {"Content-Type": "application/json"}
 MIB = 1_048_576

@@ -6,8 +6,7 @@ import json
 import httpx
 from sqlalchemy.engine import URL
 
-from tests.auth.conftest import all_pages, create_key, create_user, outcome
-from tests.conftest import Caller, sql
+from tests.helpers import Caller, all_pages, create_key, create_user, outcome, sql
 
 USERS = "/api/v1/users"
 

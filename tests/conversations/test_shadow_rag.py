@@ -3,16 +3,9 @@
 worker ingests until searchable; an agent without it leaves nothing behind."""
 
 from orchestrator_service.bootstrap import running_jobs
-from tests.agents.conftest import (
-    Call,
-    Say,
-    ScriptedModel,
-    Service,
-    create_agent,
-    eventually,
-    get_json,
-    run_agent,
-)
+from tests.agents.helpers import Service, create_scripted_agent, get_json, run_agent
+from tests.helpers import eventually
+from tests.scripted_model import Call, Say, ScriptedModel
 
 SHADOW = "Shadow RAG"
 QUESTION = "When does the Miraflores shop open?"
@@ -23,8 +16,8 @@ async def test_closing_a_conversation_files_it_in_shadow_rag_only_when_the_agent
     vector_service: Service, model: ScriptedModel
 ) -> None:
     client, tenant = vector_service.client, vector_service.tenant
-    keeper = await create_agent(client, tenant, model, config={"shadow_rag": True})
-    forgetter = await create_agent(client, tenant, model, name="Forgetful")
+    keeper = await create_scripted_agent(client, tenant, model, config={"shadow_rag": True})
+    forgetter = await create_scripted_agent(client, tenant, model, name="Forgetful")
     model.play(Call("get_current_time"), Say(ANSWER), Say("Shipping takes five days."))
     kept = (await run_agent(client, tenant, keeper["id"], QUESTION)).json()
     forgotten = (await run_agent(client, tenant, forgetter["id"], "How long is shipping?")).json()

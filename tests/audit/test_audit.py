@@ -1,21 +1,20 @@
 """The audit log through HTTP: changes and logins recorded with context; filters; isolation."""
 
-import asyncio
-
 import httpx
 from sqlalchemy.engine import URL
 
-from tests.auth.conftest import (
+from tests.helpers import (
     CLIENT_IP,
     PASSWORD,
+    Caller,
     all_pages,
     bearer,
     create_key,
     create_user,
     error_of,
     login,
+    sql,
 )
-from tests.conftest import Caller, sql
 
 AUDIT = "/api/v1/audit-logs"
 AGENT = "audit-test/1.0"
@@ -232,11 +231,17 @@ async def test_platform_changes_to_tenants_keep_the_operators_context_on_record(
 
 
 async def test_filters_select_by_actor_action_resource_and_time(
-    client: httpx.AsyncClient, tenant_a: Caller
+    client: httpx.AsyncClient, tenant_a: Caller, fresh_db: URL
 ) -> None:
     h = tenant_a.headers
     first = await create_user(client, h, "f1@example.com", password=PASSWORD, role="admin")
-    await asyncio.sleep(0.01)
+    # First's creation a second in the past, so the two creations never share an instant.
+    await sql(
+        fresh_db,
+        "UPDATE audit_logs SET created_at = created_at - interval '1 second' "
+        "WHERE action = 'create' AND resource_type = 'user' AND resource_id = $1",
+        first["id"],
+    )
     second = await create_user(client, h, "f2@example.com")
     await client.patch(f"/api/v1/users/{first['id']}", json={"full_name": "F"}, headers=h)
     session = bearer(await login(client, "f1@example.com"))

@@ -1,0 +1,76 @@
+"""Helpers of the RAG tests: uploads through the API, waiting for an ingestion to finish, and
+a vector store in a PostgreSQL cluster of its own that a test can stop and start."""
+
+from pathlib import Path
+
+import httpx
+from pgserver._commands import pg_ctl
+
+from orchestrator_service.db.embedded import EmbeddedPostgres
+from tests.helpers import Caller, eventually
+
+DOCS = "/api/v1/rag/documents"
+
+
+async def upload(
+    client: httpx.AsyncClient,
+    caller: Caller,
+    name: str,
+    data: bytes,
+    collection: str = "General",
+    **query: str,
+) -> httpx.Response:
+    """Upload one document through the API."""
+    return await client.post(
+        DOCS,
+        headers=caller.headers,
+        files={"file": (name, data)},
+        data={"collection": collection},
+        params=query,
+    )
+
+
+async def finished(
+    client: httpx.AsyncClient, caller: Caller, document_id: str, attempts: int = 600
+) -> dict:
+    """The document once its ingestion is over (`ready` or `failed`), polled 0.2 s apart."""
+
+    async def fetch() -> dict:
+        return (await client.get(f"{DOCS}/{document_id}", headers=caller.headers)).json()
+
+    return await eventually(
+        fetch, lambda body: body["status"] in ("ready", "failed"), attempts=attempts, interval=0.2
+    )
+
+
+class VectorCluster:
+    """A PostgreSQL cluster of its own for the vector store, which a test can stop and start
+    (a real fault, not a mock)."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.embedded = EmbeddedPostgres(data_dir)
+        self.base = self.embedded.start()
+        server = self.embedded._server
+        self._user = server.system_user
+        self._socket_dir = str(server.get_postmaster_info().socket_dir)
+
+    def stop(self) -> None:
+        """Stop the cluster now (fast shutdown: open connections are cut)."""
+        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.embedded.pgdata, user=self._user)
+
+    def start(self) -> None:
+        """Start it again on the same socket."""
+        pg_ctl(
+            [
+                "-w",
+                "-o",
+                '-h ""',
+                "-o",
+                f"-k {self._socket_dir}",
+                "-l",
+                str(self.embedded.pgdata / "log"),
+                "start",
+            ],
+            pgdata=self.embedded.pgdata,
+            user=self._user,
+        )
