@@ -10,8 +10,8 @@ from orchestrator_service.config import Settings
 @pytest.mark.parametrize(
     ("old", "new", "value", "expected"),
     [
-        ("ORCH_JOB_LEASE_SECONDS", "job_lease_seconds", "7", 7.0),
-        ("ORCH_OUTBOUND_ALLOWED_HOSTS", "outbound_allowed_hosts", "10.0.0.0/8", "10.0.0.0/8"),
+        ("ORCH_INGEST_LEASE_SECONDS", "job_lease_seconds", "7", 7.0),
+        ("ORCH_TOOL_ALLOWED_HOSTS", "outbound_allowed_hosts", "10.0.0.0/8", "10.0.0.0/8"),
     ],
 )
 def test_an_old_name_still_sets_the_new_setting_and_warns(
@@ -24,7 +24,7 @@ def test_an_old_name_still_sets_the_new_setting_and_warns(
 
 
 def test_the_new_name_wins_over_the_old_one(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ORCH_JOB_LEASE_SECONDS", "7")
+    monkeypatch.setenv("ORCH_INGEST_LEASE_SECONDS", "7")
     monkeypatch.setenv("ORCH_JOB_LEASE_SECONDS", "9")
     with pytest.warns(DeprecationWarning):
         assert Settings().job_lease_seconds == 9.0

@@ -46,9 +46,15 @@ Runner = Annotated[TenantPrincipal, Depends(require("executions:write"))]
 async def create_agent(
     data: AgentCreate, principal: Writer, actor: ActorDep, session: SessionDep
 ) -> AgentOut:
-    """Create an agent."""
+    """Create an agent. Setting `config.base_url` or `config.api_key_credential` is an admin's
+    decision (403 `destination_approval_required` otherwise)."""
     agent = await service.create_agent(
-        session, tenant_id=principal.tenant_id, data=data, actor=actor, user_id=principal.user_id
+        session,
+        tenant_id=principal.tenant_id,
+        data=data,
+        actor=actor,
+        approver=principal.approves_destinations,
+        user_id=principal.user_id,
     )
     return AgentOut.model_validate(agent)
 
@@ -71,9 +77,15 @@ async def get_agent(agent_id: IntId, principal: Reader, session: SessionDep) -> 
 async def update_agent(
     agent_id: IntId, data: AgentUpdate, principal: Writer, actor: ActorDep, session: SessionDep
 ) -> AgentOut:
-    """Change an agent."""
+    """Change an agent. Changing `config.base_url` or `config.api_key_credential` is an
+    admin's decision (403 `destination_approval_required` otherwise)."""
     agent = await service.update_agent(
-        session, tenant_id=principal.tenant_id, agent_id=agent_id, data=data, actor=actor
+        session,
+        tenant_id=principal.tenant_id,
+        agent_id=agent_id,
+        data=data,
+        actor=actor,
+        approver=principal.approves_destinations,
     )
     return AgentOut.model_validate(agent)
 

@@ -11,6 +11,7 @@ class VectorStoreError(OrchestratorError):
 
     status_code = 503
     code = "vector_store_unavailable"
+    store = "vector store"
 
 
 @dataclass(frozen=True)
