@@ -56,9 +56,9 @@ def _error(description: str) -> dict:
 def document_errors(schema: dict) -> None:
     """Document, on every API operation of an OpenAPI schema, the error responses the
     conventions give it, all with the one error body: 401 and 403 behind authentication, 404
-    where the path names an object, 409 on writes, 400 and 413 where there is a body, 422
-    (FastAPI's own validation schema replaced) where there is any input. What a route
-    declares itself (its domain's 5xx, say) is kept."""
+    where the path or the body names an object, 409 on writes, 400 and 413 where there is a
+    body, 422 (FastAPI's own validation schema replaced) where there is any input. What a
+    route declares itself (its domain's 5xx, say) is kept."""
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     body = ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
     components.update(body.pop("$defs", {}))
