@@ -12,7 +12,7 @@ empty database) asks for `empty_db`; `settings` then points at that one.
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,7 +60,7 @@ async def pg_base_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator
 
 
 @dataclass
-class Databases:
+class DatabaseFactory:
     """Creates and drops the tests' databases on the test server: empty ones, and copies of
     the healed templates.
 
@@ -96,7 +96,7 @@ class Databases:
         """Drop a database, cutting any session still on it."""
         await self.execute(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)')
 
-    async def add_template(self, key: str, heal_it) -> None:
+    async def add_template(self, key: str, heal_it: Callable[[URL], Awaitable[object]]) -> None:
         """Create the template `key`, heal it with `heal_it(url)`, then close it to sessions."""
         url = await self.create(f"tmpl_{key}")
         await heal_it(url)
@@ -107,9 +107,9 @@ class Databases:
 @pytest.fixture(scope="session")
 async def databases(
     pg_base_url: URL, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[Databases]:
+) -> AsyncIterator[DatabaseFactory]:
     """The session's database maker, with a metadata and a vector template healed once."""
-    made = Databases(pg_base_url)
+    made = DatabaseFactory(pg_base_url)
     healing = Settings(
         database_url=url_string(pg_base_url), data_dir=tmp_path_factory.mktemp("templates")
     )
@@ -121,7 +121,7 @@ async def databases(
 
 
 @pytest.fixture
-async def fresh_db(databases: Databases) -> AsyncIterator[URL]:
+async def fresh_db(databases: DatabaseFactory) -> AsyncIterator[URL]:
     """A metadata database of the test's own, a copy of the healed template; dropped after."""
     url = await databases.create("t", "metadata")
     yield url
@@ -129,7 +129,7 @@ async def fresh_db(databases: Databases) -> AsyncIterator[URL]:
 
 
 @pytest.fixture
-async def empty_db(databases: Databases) -> AsyncIterator[URL]:
+async def empty_db(databases: DatabaseFactory) -> AsyncIterator[URL]:
     """An empty database of the test's own (nothing healed in it), dropped afterwards."""
     url = await databases.create("e")
     yield url
@@ -137,7 +137,7 @@ async def empty_db(databases: Databases) -> AsyncIterator[URL]:
 
 
 @pytest.fixture
-async def vectors_db(databases: Databases) -> AsyncIterator[URL]:
+async def vectors_db(databases: DatabaseFactory) -> AsyncIterator[URL]:
     """A vector database of the test's own, a copy of the healed vector template."""
     url = await databases.create("v", "vectors")
     yield url

@@ -51,7 +51,7 @@ async def test_eight_processes_heal_one_empty_database_at_once(
 async def test_a_heal_killed_midway_is_completed_by_the_next_boot(
     fresh_db: URL, tmp_path: Path
 ) -> None:
-    assert (await finish(migrate(fresh_db, tmp_path)))[0] == 0
+    # fresh_db is healed already (a copy of the healed template): break it.
     await sql(fresh_db, "ALTER TABLE agents DROP COLUMN description")
     await sql(fresh_db, "DROP INDEX ix_agents_tenant_id")
     # Hold the table so the heal is stuck in the middle (retrying its ALTER) when it is killed.

@@ -29,7 +29,11 @@ from orchestrator_service.agents.templates import render
 from orchestrator_service.audit.service import Actor
 from orchestrator_service.conversations import service as conversations
 from orchestrator_service.conversations.models import ChatConversation
-from orchestrator_service.conversations.schemas import ConversationCreate, MessageCreate
+from orchestrator_service.conversations.schemas import (
+    MAX_MESSAGE_CHARS,
+    ConversationCreate,
+    MessageCreate,
+)
 from orchestrator_service.credentials.service import SecretResolver
 from orchestrator_service.db.tenancy import get_scoped
 from orchestrator_service.errors import Forbidden, NotFound, OrchestratorError, VaultError
@@ -146,7 +150,8 @@ class AgentRunner:
             key_id=None,
             label=(execution.meta or {}).get("actor", "agent-run"),
         )
-        run = RunRecord(self._sessionmaker, execution, actor, emit or quiet)
+        scrubber = self._secrets.scrubber(execution.tenant_id)
+        run = RunRecord(self._sessionmaker, execution, actor, emit or quiet, scrubber)
         started = time.perf_counter()
         try:
             answer = await self._loop(run, stream=stream)
@@ -157,7 +162,7 @@ class AgentRunner:
         except OrchestratorError as exc:
             await finish_run(run, started, status="failed", error=exc)
             raise RunFailed(
-                f"The run failed: {exc.message}",
+                f"The run failed: {scrubber.text(exc.message)}",
                 details={"execution_id": str(execution.id), "reason": exc.code},
             ) from None
         await finish_run(run, started, status="completed", output=answer)
@@ -222,6 +227,7 @@ class AgentRunner:
                 if not completion.tool_calls:
                     answer = completion.content or ""
                     await self._store_message(
+                        run,
                         conversation,
                         MessageCreate(
                             role="assistant", content=answer, tokens_used=completion.tokens_out
@@ -278,7 +284,7 @@ class AgentRunner:
         messages += [_as_model_message(m) for m in context.past]
         messages.append({"role": "user", "content": user_input})
         await self._store_message(
-            context.conversation, MessageCreate(role="user", content=user_input)
+            run, context.conversation, MessageCreate(role="user", content=user_input)
         )
         return messages
 
@@ -324,6 +330,7 @@ class AgentRunner:
             }
         )
         await self._store_message(
+            run,
             context.conversation,
             MessageCreate(
                 role="assistant",
@@ -334,8 +341,16 @@ class AgentRunner:
         )
         for call in completion.tool_calls:
             result = json.dumps(await self._tool(run, context, call, known))
+            if len(result) > MAX_MESSAGE_CHARS:
+                result = json.dumps(
+                    {
+                        "error": f"the tool's answer ({len(result)} characters) is longer than "
+                        f"a message may be ({MAX_MESSAGE_CHARS})"
+                    }
+                )
             messages.append({"role": "tool", "tool_call_id": call.get("id", ""), "content": result})
             await self._store_message(
+                run,
                 context.conversation,
                 MessageCreate(role="tool", content=result, tool_call_id=call.get("id")),
             )
@@ -366,7 +381,7 @@ class AgentRunner:
                     user_key=conversation.display_name or str(conversation.id),
                 )
             except OrchestratorError as exc:  # told to the model, which may recover
-                return {"error": exc.message}
+                return {"error": run.scrubber.text(exc.message)}
             return result.output
 
         return await run.step("tool", name, invoke, record_input=arguments)
@@ -381,9 +396,17 @@ class AgentRunner:
             r.model_dump(mode="json", include={"filename", "content", "score"}) for r in results
         ]
 
-    async def _store_message(self, conversation: ChatConversation, data: MessageCreate) -> None:
+    async def _store_message(
+        self, run: RunRecord, conversation: ChatConversation, data: MessageCreate
+    ) -> None:
+        scrubbed = data.model_copy(
+            update={
+                "content": run.scrubber.value(data.content),
+                "tool_calls": run.scrubber.value(data.tool_calls),
+            }
+        )
         async with self._sessionmaker.begin() as session:
-            await conversations.add_message(session, conversation=conversation, data=data)
+            await conversations.add_message(session, conversation=conversation, data=scrubbed)
 
 
 def _unusable_key(
@@ -420,16 +443,28 @@ async def _call(
     options: dict,
     stream: bool,
 ) -> Completion:
+    """One model call; what the model said is scrubbed before anything records, stores or
+    streams it (a careless model API may echo the key it was sent)."""
     if not stream:
-        return await client.complete(messages, tools, **options)
-    completion = None
-    async for part in client.stream(messages, tools, **options):
-        if isinstance(part, Completion):
-            completion = part
-        else:
-            await run.emit("delta", {"content": part})
-    if completion is None:  # stream() ends with the Completion unless it raises
-        raise ModelFailed("The model stream ended without its completion")
+        completion = await client.complete(messages, tools, **options)
+    else:
+        completion, deltas = None, run.scrubber.stream()
+        async for part in client.stream(messages, tools, **options):
+            if isinstance(part, Completion):
+                completion = part
+            elif text := deltas.feed(part):
+                await run.emit("delta", {"content": text})
+        if text := deltas.flush():
+            await run.emit("delta", {"content": text})
+        if completion is None:  # stream() ends with the Completion unless it raises
+            raise ModelFailed("The model stream ended without its completion")
+    completion.content = run.scrubber.value(completion.content)
+    completion.tool_calls = run.scrubber.value(completion.tool_calls)
+    if len(completion.content or "") > MAX_MESSAGE_CHARS:
+        raise ModelFailed(
+            f"The model API at {client.host} answered with more text than a message may hold "
+            f"({MAX_MESSAGE_CHARS} characters)"
+        )
     return completion
 
 

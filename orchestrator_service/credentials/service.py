@@ -16,6 +16,7 @@ from orchestrator_service.credentials.schemas import (
     CredentialStatus,
     CredentialUpdate,
 )
+from orchestrator_service.credentials.scrub import Scrubber
 from orchestrator_service.credentials.vault import Vault
 from orchestrator_service.db.repository import AuditedRepository
 from orchestrator_service.errors import (
@@ -262,6 +263,11 @@ class SecretResolver:
         if secret is None:
             raise error or NotFound(f"Credential {name!r} not found")
         return secret
+
+    def scrubber(self, tenant_id: int) -> Scrubber:
+        """Scrubs the tenant's secrets and the global ones (never another tenant's) from what
+        goes back to the tenant."""
+        return self._vault.memory.for_tenant(tenant_id)
 
 
 _OUTCOMES: dict[type, str] = {

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from orchestrator_service.config import Settings
 from orchestrator_service.credentials.keys import NONCE_BYTES, KeyProvider, load_key_provider
 from orchestrator_service.credentials.models import Credential, VaultDataKey, VaultState
-from orchestrator_service.credentials.scrub import remember_secret
+from orchestrator_service.credentials.scrub import SecretMemory
 from orchestrator_service.errors import VaultError
 from orchestrator_service.metrics import VAULT_DECRYPTIONS
 
@@ -78,10 +78,12 @@ class DataKey:
 
 
 class Vault:
-    """Seals and opens credential values of any tenant."""
+    """Seals and opens credential values of any tenant, remembering each value it sees under
+    its owner so that outputs can be scrubbed of it."""
 
     def __init__(self, provider: KeyProvider) -> None:
         self.provider = provider
+        self.memory = SecretMemory()
 
     def unwrap(self, row: VaultDataKey) -> DataKey:
         """Unwrap a stored data key (its context binds it to its tenant)."""
@@ -130,7 +132,7 @@ class Vault:
         credential.fingerprint = data_key.fingerprint(secret, credential.fingerprint_salt)
         credential.hint = hint_of(secret)
         credential.status = "ok"
-        remember_secret(secret)
+        self.memory.remember(credential.tenant_id, secret)
 
     def open(self, credential: Credential, data_key: DataKey) -> str:
         """Decrypt a credential's value; refuse clearly if it is not bound to this record."""
@@ -150,7 +152,7 @@ class Vault:
                 "tenant, or tampered with)"
             ) from None
         secret_text = secret.decode()
-        remember_secret(secret_text)
+        self.memory.remember(credential.tenant_id, secret_text)
         VAULT_DECRYPTIONS.labels("ok").inc()
         return secret_text
 

@@ -5,8 +5,8 @@ be a 502 `run_failed`, as if the model had failed."""
 
 import pytest
 
-from tests.agents.helpers import LLM_KEY, get_json, run_agent, sse_events
-from tests.helpers import Caller, create_agent, error_of, sql
+from tests.agents.helpers import LLM_KEY, create_scripted_agent, get_json, run_agent, sse_events
+from tests.helpers import Caller, error_of, sql
 from tests.scripted_model import ScriptedModel
 
 
@@ -31,7 +31,7 @@ async def _failed_with(client, caller: Caller, execution_id: str, code: str) -> 
 async def test_a_missing_model_key_is_409_model_credential_missing(
     client, tenant_a: Caller, model: ScriptedModel
 ) -> None:
-    agent = await create_agent(
+    agent = await create_scripted_agent(
         client, tenant_a, model, config={"api_key_credential": "ANTHROPIC_KEY"}
     )
 
@@ -50,7 +50,7 @@ async def test_a_model_key_not_allowed_to_the_models_host_is_409_unusable(
 ) -> None:
     # An openai key with no allowed_hosts may go to api.openai.com only, not to this model.
     await _store(client, tenant_a, "OPENAI_API_KEY", category="openai")
-    agent = await create_agent(client, tenant_a, model)
+    agent = await create_scripted_agent(client, tenant_a, model)
 
     response = await run_agent(client, tenant_a, agent["id"], "Hello")
 
@@ -69,7 +69,7 @@ async def test_a_model_key_to_enter_again_is_409_unusable(
 ) -> None:
     await _store(client, tenant_a, "OPENAI_API_KEY", category="openai", allowed_hosts=["127.0.0.1"])
     await sql(fresh_db, "UPDATE credentials SET status = 'needs_reentry'")
-    agent = await create_agent(client, tenant_a, model)
+    agent = await create_scripted_agent(client, tenant_a, model)
 
     response = await run_agent(client, tenant_a, agent["id"], "Hello")
 
@@ -84,7 +84,7 @@ async def test_a_model_key_to_enter_again_is_409_unusable(
 async def test_a_streamed_run_without_its_key_ends_with_the_same_code(
     client, tenant_a: Caller, model: ScriptedModel
 ) -> None:
-    agent = await create_agent(client, tenant_a, model)
+    agent = await create_scripted_agent(client, tenant_a, model)
 
     response = await run_agent(client, tenant_a, agent["id"], "Hello", stream=True)
 
