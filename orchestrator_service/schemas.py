@@ -132,9 +132,9 @@ class Patch(Input):
             branches = [b for b in prop.pop("anyOf") if b.get("type") != "null"]
             if prop.get("default", ...) is None:
                 del prop["default"]
-            if len(branches) == 1:
+            if len(branches) == 1 and "$ref" not in branches[0]:
                 prop.update(branches[0])
-            else:
+            else:  # a $ref keeps its own object, as FastAPI renders a nested model
                 prop["anyOf"] = branches
         return schema
 
