@@ -72,6 +72,17 @@ async def test_fresh_database_gets_the_full_schema_and_a_second_run_applies_noth
     assert second.applied == [] and second.drift == []
 
 
+async def test_a_copy_of_a_healed_database_heals_by_the_fast_path(
+    fresh_db: URL, vectors_db: URL, settings: Settings
+) -> None:
+    """What makes the suite's per-test copies of the healed templates cheap to boot."""
+    for target, url in ((METADATA, fresh_db), (VECTORS, vectors_db)):
+        report = await heal(target, url, settings)
+
+        assert report.fast_path and report.verified, target.name
+        assert report.applied == [] and report.drift == [], target.name
+
+
 async def test_full_comparison_of_a_healed_database_finds_nothing(
     empty_db: URL, settings: Settings
 ) -> None:
