@@ -2,6 +2,7 @@
 
 import re
 from collections.abc import Iterator
+from contextlib import suppress
 from typing import Any
 
 from pydantic import ValidationError
@@ -89,10 +90,10 @@ def _shape(fields: dict) -> dict:
     config (url, method, headers, body), without the tuning fields."""
     config = fields.get("config") or {}
     if isinstance(config, dict):
-        try:  # defaults filled in, so a stored config and a patch that omits them compare equal
+        # Defaults filled in, so a stored config and a patch that omits them compare equal; an
+        # invalid one is compared as it is (the tool is refused when it is used).
+        with suppress(ValidationError):
             config = HttpToolConfig.model_validate(config).model_dump()
-        except ValidationError:
-            pass  # compared as it is; the tool is refused when it is used
         config = {k: v for k, v in config.items() if k not in _TUNING}
     return {"type": fields.get("type"), "service_url": fields.get("service_url"), "config": config}
 
