@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -27,6 +28,20 @@ request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "request_id", default=None
 )
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+class ErrorDetail(BaseModel):
+    """What went wrong: a stable `code`, a message for people, and structured `details`."""
+
+    code: str
+    message: str
+    details: object = None
+
+
+class ErrorBody(BaseModel):
+    """The one error body of every error response (documented on every route)."""
+
+    error: ErrorDetail
 
 
 def error_body(code: str, message: str, details: object = None) -> dict:
