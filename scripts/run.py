@@ -62,7 +62,9 @@ def main(argv: list[str]) -> int:
     if command == "serve":
         args = [_venv_bin("orchestrator"), "serve", *rest]
     else:
-        args = [_venv_bin("python"), "-m", "pytest", *rest]
+        # One pytest worker per core, each with its own PostgreSQL; -n 0 (or -n N) overrides.
+        parallel = [] if any(arg.startswith("-n") for arg in rest) else ["-n", "auto"]
+        args = [_venv_bin("python"), "-m", "pytest", *parallel, *rest]
     os.execv(args[0], args)
 
 

@@ -272,6 +272,7 @@ async def test_production_without_keys_refuses(settings: Settings) -> None:
             "entry 2 repeats the key id 'k1'",
         ),
     ],
+    ids=["no-colon", "bad-base64", "short-key", "repeated-id"],  # stable across xdist workers
 )
 async def test_malformed_vault_keys_refuse_to_boot_naming_the_entry(
     settings: Settings, raw: str, message: str
