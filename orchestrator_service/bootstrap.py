@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from orchestrator_service.agents.llm import ModelLimits
 from orchestrator_service.agents.runs import AgentRunner
 from orchestrator_service.config import Settings
 from orchestrator_service.credentials.service import SecretResolver
@@ -179,6 +180,8 @@ def _collaborators(
             model=settings.openai_embedding_model,
             credential=settings.openai_embedding_credential,
             dimensions=DIMENSIONS,
+            timeout=settings.embedding_timeout,
+            max_response_bytes=settings.embedding_max_response_bytes,
         ),
         default=settings.embedder,
     )
@@ -218,6 +221,10 @@ def _collaborators(
             guard=guard,
             tools=tools,
             knowledge=knowledge,
+            model_limits=ModelLimits(
+                max_response_bytes=settings.model_max_response_bytes,
+                max_stream_chars=settings.model_max_stream_chars,
+            ),
         ),
         heal_reports=reports,
     )

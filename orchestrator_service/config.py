@@ -47,6 +47,20 @@ class Settings(BaseSettings):
     job_lease_seconds: float = Field(
         default=60.0, gt=0, description="A job whose worker stops beating this long is retried."
     )
+    model_max_response_bytes: int = Field(
+        default=8 * 1024 * 1024,
+        gt=0,
+        description="Largest answer (whole or streamed) read from a model API.",
+    )
+    model_max_stream_chars: int = Field(
+        default=200_000, gt=0, description="Most text a streamed model answer may carry."
+    )
+    embedding_timeout: float = Field(
+        default=60.0, gt=0, description="Deadline of one embedding request, to its last byte."
+    )
+    embedding_max_response_bytes: int = Field(
+        default=32 * 1024 * 1024, gt=0, description="Largest answer read from an embedding API."
+    )
     openai_embedding_base_url: str = "https://api.openai.com/v1"
     openai_embedding_model: str = "text-embedding-3-small"
     openai_embedding_credential: str = Field(

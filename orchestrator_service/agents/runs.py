@@ -17,13 +17,14 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from orchestrator_service.agents.llm import ChatClient, Completion, ModelFailed
+from orchestrator_service.agents.llm import ChatClient, Completion, ModelFailed, ModelLimits
 from orchestrator_service.agents.models import Agent
 from orchestrator_service.agents.record import Emit, RunRecord, finish_run
 from orchestrator_service.agents.schemas import (
     DEFAULT_BASE_URL,
     DEFAULT_KEY_CREDENTIAL,
     RunRequest,
+    run_limits,
 )
 from orchestrator_service.agents.templates import render
 from orchestrator_service.audit.service import Actor
@@ -44,9 +45,7 @@ from orchestrator_service.tools.invoker import ToolRunner
 from orchestrator_service.tools.schemas import FunctionTool, InvokeRequest
 from orchestrator_service.tools.ssrf import Guard
 
-MAX_STEPS = 8
 HISTORY = 20
-MODEL_TIMEOUT = 60.0
 
 
 class RunFailed(OrchestratorError):
@@ -92,12 +91,14 @@ class AgentRunner:
         guard: Guard,
         tools: ToolRunner,
         knowledge: KnowledgeSearch,
+        model_limits: ModelLimits,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._secrets = secrets
         self._guard = guard
         self._tools = tools
         self._knowledge = knowledge
+        self._model_limits = model_limits
 
     async def start(
         self, *, tenant_id: int, agent_id: int, request: RunRequest, actor: Actor
@@ -205,15 +206,14 @@ class AgentRunner:
         """Call the model and the tools it asks for until it answers or the step limit."""
         context = await self._context(run.execution)
         agent, conversation = context.agent, context.conversation
-        config = agent.config or {}
+        limit, deadline = run_limits(agent.config)
         messages = await self._opening_messages(run, context)
-        client = await self._model_client(run, agent)
+        client = await self._model_client(run, agent, deadline)
         options = {"temperature": agent.temperature, "max_tokens": agent.max_tokens}
         definitions = [
             {"type": "function", "function": t.function.model_dump()} for t in context.tools
         ]
         known = {t.function.name for t in context.tools}
-        limit = int(config.get("max_steps", MAX_STEPS))
         try:
             for _ in range(limit):
                 completion = await run.step(
@@ -288,7 +288,7 @@ class AgentRunner:
         )
         return messages
 
-    async def _model_client(self, run: RunRecord, agent: Agent) -> ChatClient:
+    async def _model_client(self, run: RunRecord, agent: Agent, deadline: float) -> ChatClient:
         """A chat client for the agent's model, holding its key from the vault; a missing or
         unusable key is `ModelCredentialMissing` / `ModelCredentialUnusable`, naming what to
         configure."""
@@ -310,7 +310,8 @@ class AgentRunner:
             api_key=api_key,
             model=agent.model_version,
             guard=self._guard,
-            timeout=float(config.get("timeout_s", MODEL_TIMEOUT)),
+            deadline=deadline,
+            limits=self._model_limits,
         )
 
     async def _tool_turn(
