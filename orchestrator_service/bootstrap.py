@@ -19,6 +19,8 @@ from sqlalchemy.ext.asyncio import (
 
 from orchestrator_service.agents.llm import ModelLimits
 from orchestrator_service.agents.runs import AgentRunner
+from orchestrator_service.auth.passwords import Passwords
+from orchestrator_service.auth.throttle import LoginThrottle, ThrottlePolicy
 from orchestrator_service.config import Settings
 from orchestrator_service.credentials.service import SecretResolver
 from orchestrator_service.credentials.vault import Vault, open_vault
@@ -82,6 +84,8 @@ class Runtime:
     reconciler: Reconciler
     tools: ToolRunner
     runs: AgentRunner
+    passwords: Passwords
+    login_throttle: LoginThrottle
     heal_reports: dict[str, HealReport] = field(default_factory=dict)
 
     @property
@@ -226,6 +230,17 @@ def _collaborators(
                 max_stream_chars=settings.model_max_stream_chars,
             ),
         ),
+        passwords=Passwords(threads=settings.password_hash_threads),
+        login_throttle=LoginThrottle(
+            sessionmaker=sessionmaker,
+            policy=ThrottlePolicy(
+                account_failures=settings.login_max_failures_per_account,
+                address_failures=settings.login_max_failures_per_address,
+                backoff=settings.login_backoff_seconds,
+                max_backoff=settings.login_max_backoff_seconds,
+                window=settings.login_failure_window_seconds,
+            ),
+        ),
         heal_reports=reports,
     )
 
@@ -248,6 +263,7 @@ async def boot(settings: Settings) -> AsyncIterator[Runtime]:
         try:
             yield runtime
         finally:
+            runtime.passwords.close()
             await runtime.embedders.aclose()
     finally:
         if vector_store is not None:

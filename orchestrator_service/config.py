@@ -47,6 +47,24 @@ class Settings(BaseSettings):
     job_lease_seconds: float = Field(
         default=60.0, gt=0, description="A job whose worker stops beating this long is retried."
     )
+    password_hash_threads: int = Field(
+        default=2, ge=1, le=64, description="Threads hashing passwords (64 MiB each) at once."
+    )
+    login_max_failures_per_account: int = Field(
+        default=5, ge=1, description="Failed logins of one email before its backoff starts."
+    )
+    login_max_failures_per_address: int = Field(
+        default=50, ge=1, description="Failed logins from one client address before its backoff."
+    )
+    login_backoff_seconds: float = Field(
+        default=30.0, gt=0, description="First backoff; it doubles with each further failure."
+    )
+    login_max_backoff_seconds: float = Field(
+        default=900.0, gt=0, description="Longest backoff after failed logins."
+    )
+    login_failure_window_seconds: float = Field(
+        default=900.0, gt=0, description="Failed logins older than this are forgotten."
+    )
     model_max_response_bytes: int = Field(
         default=8 * 1024 * 1024,
         gt=0,

@@ -11,7 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from orchestrator_service.agents.runs import AgentRunner
 from orchestrator_service.audit.service import Actor
 from orchestrator_service.auth.authentication import authenticate
+from orchestrator_service.auth.passwords import Passwords
 from orchestrator_service.auth.principal import Principal, TenantPrincipal
+from orchestrator_service.auth.throttle import LoginThrottle
 from orchestrator_service.config import Settings
 from orchestrator_service.credentials.vault import Vault
 from orchestrator_service.db.heal.healer import HealReport
@@ -93,6 +95,14 @@ def _runs(request: Request) -> AgentRunner:
     return request.app.state.runtime.runs
 
 
+def _passwords(request: Request) -> Passwords:
+    return request.app.state.runtime.passwords
+
+
+def _login_throttle(request: Request) -> LoginThrottle:
+    return request.app.state.runtime.login_throttle
+
+
 SettingsDep = Annotated[Settings, Depends(_settings)]
 VaultDep = Annotated[Vault, Depends(_vault)]
 FilesDep = Annotated[FileStore, Depends(_files)]
@@ -100,6 +110,8 @@ KnowledgeDep = Annotated[KnowledgeSearch, Depends(_knowledge)]
 DeleterDep = Annotated[DocumentDeleter, Depends(_deleter)]
 ToolRunnerDep = Annotated[ToolRunner, Depends(_tools)]
 AgentRunnerDep = Annotated[AgentRunner, Depends(_runs)]
+PasswordsDep = Annotated[Passwords, Depends(_passwords)]
+LoginThrottleDep = Annotated[LoginThrottle, Depends(_login_throttle)]
 
 
 async def current_principal(request: Request, sessionmaker: SessionmakerDep) -> Principal:

@@ -255,9 +255,7 @@ def install_http_conventions(
         if exc.store is not None:
             log.warning("%s unavailable (%s): %s", exc.store, exc.code, exc.message)
             return error_response(exc.status_code, exc.code, unavailable(exc.store))
-        return error_response(
-            exc.status_code, exc.code, exc.message, exc.details, getattr(exc, "headers", None)
-        )
+        return error_response(exc.status_code, exc.code, exc.message, exc.details, exc.headers)
 
     async def metadata_unreachable(_: Request, exc: Exception) -> JSONResponse:
         log.warning("metadata database unavailable: %s", type(exc).__name__, exc_info=exc)
