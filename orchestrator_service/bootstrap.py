@@ -28,6 +28,7 @@ from orchestrator_service.db.embedded import EmbeddedPostgres
 from orchestrator_service.db.heal.healer import HealReport, heal
 from orchestrator_service.db.urls import normalize_url
 from orchestrator_service.errors import OrchestratorError
+from orchestrator_service.jobs.queue import INGEST, RUN
 from orchestrator_service.jobs.schedule import sweep_periodically
 from orchestrator_service.jobs.worker import Worker, WorkerTimings
 from orchestrator_service.metrics import HEAL_DURATION, HEALS
@@ -287,6 +288,7 @@ async def running_jobs(runtime: Runtime) -> AsyncIterator[Worker]:
             lease_seconds=settings.job_lease_seconds,
             shutdown_timeout=settings.shutdown_timeout,
         ),
+        capacity={INGEST: settings.ingest_concurrency, RUN: settings.run_concurrency},
     )
     await worker.start()
     sweeper = asyncio.create_task(

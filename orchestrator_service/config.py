@@ -47,6 +47,12 @@ class Settings(BaseSettings):
     job_lease_seconds: float = Field(
         default=60.0, gt=0, description="A job whose worker stops beating this long is retried."
     )
+    ingest_concurrency: int = Field(
+        default=2, ge=2, le=256, description="Ingestions one replica runs at once."
+    )
+    run_concurrency: int = Field(
+        default=4, ge=2, le=256, description="Background agent runs one replica runs at once."
+    )
     password_hash_threads: int = Field(
         default=2, ge=1, le=64, description="Threads hashing passwords (64 MiB each) at once."
     )
