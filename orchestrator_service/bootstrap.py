@@ -30,6 +30,7 @@ from orchestrator_service.db.urls import normalize_url
 from orchestrator_service.errors import OrchestratorError
 from orchestrator_service.jobs.queue import INGEST, RUN
 from orchestrator_service.jobs.schedule import sweep_periodically
+from orchestrator_service.jobs.slots import TenantSlots
 from orchestrator_service.jobs.worker import Worker, WorkerTimings
 from orchestrator_service.metrics import HEAL_DURATION, HEALS
 from orchestrator_service.models import METADATA, VECTORS
@@ -44,6 +45,7 @@ from orchestrator_service.rag.storage import FileStore
 from orchestrator_service.rag.vector_store import VectorStore
 from orchestrator_service.rag.vector_store.postgrest import PostgrestVectorStore
 from orchestrator_service.rag.vector_store.sql import SqlVectorStore
+from orchestrator_service.tenants.quotas import Quotas
 from orchestrator_service.tools.invoker import ToolRunner
 from orchestrator_service.tools.service import ensure_builtin_tools
 from orchestrator_service.tools.ssrf import Guard
@@ -87,6 +89,7 @@ class Runtime:
     runs: AgentRunner
     passwords: Passwords
     login_throttle: LoginThrottle
+    quotas: Quotas
     heal_reports: dict[str, HealReport] = field(default_factory=dict)
 
     @property
@@ -196,6 +199,11 @@ def _collaborators(
     )
     deleter = DocumentDeleter(sessionmaker=sessionmaker, vector_store=vector_store, files=files)
     tools = ToolRunner(sessionmaker=sessionmaker, secrets=secrets, guard=guard, knowledge=knowledge)
+    quotas = Quotas(
+        documents=settings.quota_documents,
+        stored_bytes=settings.quota_stored_bytes,
+        runs_per_minute=settings.quota_runs_per_minute,
+    )
     return Runtime(
         settings=settings,
         databases=databases,
@@ -230,6 +238,7 @@ def _collaborators(
                 max_response_bytes=settings.model_max_response_bytes,
                 max_stream_chars=settings.model_max_stream_chars,
             ),
+            quotas=quotas,
         ),
         passwords=Passwords(threads=settings.password_hash_threads),
         login_throttle=LoginThrottle(
@@ -242,6 +251,7 @@ def _collaborators(
                 window=settings.login_failure_window_seconds,
             ),
         ),
+        quotas=quotas,
         heal_reports=reports,
     )
 
@@ -274,6 +284,17 @@ async def boot(settings: Settings) -> AsyncIterator[Runtime]:
         databases.close()
 
 
+def tenant_slots(runtime: Runtime) -> TenantSlots:
+    """The per-tenant job slots, with each kind's limit from the settings."""
+    settings = runtime.settings
+    return TenantSlots(
+        runtime.databases.metadata,
+        sessionmaker=runtime.sessionmaker,
+        connect_timeout=settings.connect_timeout,
+        limits={INGEST: settings.tenant_ingest_concurrency, RUN: settings.tenant_run_concurrency},
+    )
+
+
 @asynccontextmanager
 async def running_jobs(runtime: Runtime) -> AsyncIterator[Worker]:
     """A job worker (ingestions, background runs) and the sweep on its schedule (first run at
@@ -289,6 +310,7 @@ async def running_jobs(runtime: Runtime) -> AsyncIterator[Worker]:
             shutdown_timeout=settings.shutdown_timeout,
         ),
         capacity={INGEST: settings.ingest_concurrency, RUN: settings.run_concurrency},
+        slots=tenant_slots(runtime),
     )
     await worker.start()
     sweeper = asyncio.create_task(

@@ -202,6 +202,7 @@ async def _rag_ingest(args: argparse.Namespace) -> int:
                     session,
                     runtime.files,
                     max_bytes=runtime.settings.max_upload_bytes,
+                    quotas=runtime.quotas,
                     tenant_id=tenant_id,
                     filename=path.name,
                     data=path.read_bytes(),

@@ -53,6 +53,19 @@ class Settings(BaseSettings):
     run_concurrency: int = Field(
         default=4, ge=2, le=256, description="Background agent runs one replica runs at once."
     )
+    tenant_ingest_concurrency: int = Field(
+        default=1, ge=1, le=256, description="Ingestions of one tenant at once, all replicas."
+    )
+    tenant_run_concurrency: int = Field(
+        default=2, ge=1, le=256, description="Background runs of one tenant at once, all replicas."
+    )
+    quota_documents: int = Field(default=10_000, ge=1, description="Documents one tenant may hold.")
+    quota_stored_bytes: int = Field(
+        default=10 * 1024**3, ge=1, description="Bytes of documents one tenant may store."
+    )
+    quota_runs_per_minute: int = Field(
+        default=120, ge=1, description="Agent runs one tenant may start per calendar minute."
+    )
     password_hash_threads: int = Field(
         default=2, ge=1, le=64, description="Threads hashing passwords (64 MiB each) at once."
     )

@@ -23,6 +23,7 @@ from orchestrator_service.pagination import MAX_LIMIT, PageParams
 from orchestrator_service.rag.deletion import DocumentDeleter
 from orchestrator_service.rag.search import KnowledgeSearch
 from orchestrator_service.rag.storage import FileStore
+from orchestrator_service.tenants.quotas import Quotas
 from orchestrator_service.tools.invoker import ToolRunner
 
 
@@ -103,6 +104,10 @@ def _login_throttle(request: Request) -> LoginThrottle:
     return request.app.state.runtime.login_throttle
 
 
+def _quotas(request: Request) -> Quotas:
+    return request.app.state.runtime.quotas
+
+
 SettingsDep = Annotated[Settings, Depends(_settings)]
 VaultDep = Annotated[Vault, Depends(_vault)]
 FilesDep = Annotated[FileStore, Depends(_files)]
@@ -112,6 +117,7 @@ ToolRunnerDep = Annotated[ToolRunner, Depends(_tools)]
 AgentRunnerDep = Annotated[AgentRunner, Depends(_runs)]
 PasswordsDep = Annotated[Passwords, Depends(_passwords)]
 LoginThrottleDep = Annotated[LoginThrottle, Depends(_login_throttle)]
+QuotasDep = Annotated[Quotas, Depends(_quotas)]
 
 
 async def current_principal(request: Request, sessionmaker: SessionmakerDep) -> Principal:

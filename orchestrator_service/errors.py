@@ -18,6 +18,7 @@ OrchestratorError              500 internal_error
 │   └── ConfirmationRequired   409 confirmation_required     tools/invoker.py
 ├── InvalidInput               422 invalid_input
 ├── TooManyRequests            429 rate_limited
+│   └── QuotaExceeded          429 quota_exceeded            tenants/quotas.py
 ├── BlockedDestination         422 destination_blocked       tools/ssrf.py
 ├── ToolCallFailed             502 tool_failed               tools/http_runner.py
 ├── ToolTimeout                504 tool_timeout              tools/http_runner.py

@@ -40,6 +40,7 @@ from orchestrator_service.db.tenancy import get_scoped
 from orchestrator_service.errors import Forbidden, NotFound, OrchestratorError, VaultError
 from orchestrator_service.executions.models import Execution
 from orchestrator_service.rag.search import KnowledgeSearch, SearchRequest
+from orchestrator_service.tenants.quotas import Quotas
 from orchestrator_service.tools import service as tool_service
 from orchestrator_service.tools.invoker import ToolRunner
 from orchestrator_service.tools.schemas import FunctionTool, InvokeRequest
@@ -92,6 +93,7 @@ class AgentRunner:
         tools: ToolRunner,
         knowledge: KnowledgeSearch,
         model_limits: ModelLimits,
+        quotas: Quotas,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._secrets = secrets
@@ -99,13 +101,16 @@ class AgentRunner:
         self._tools = tools
         self._knowledge = knowledge
         self._model_limits = model_limits
+        self._quotas = quotas
 
     async def start(
         self, *, tenant_id: int, agent_id: int, request: RunRequest, actor: Actor
     ) -> Execution:
-        """Check the agent and conversation, and record the run as queued."""
+        """Check the agent and conversation, count the run against the tenant's runs per
+        minute (`QuotaExceeded`), and record it as queued."""
         async with self._sessionmaker.begin() as session:
             agent = await get_scoped(session, Agent, tenant_id, agent_id, what="Agent")
+            await self._quotas.count_run(session, tenant_id=tenant_id)
             if request.conversation_id is not None:
                 conversation = await conversations.get_conversation(
                     session, tenant_id=tenant_id, conversation_id=request.conversation_id

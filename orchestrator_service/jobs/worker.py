@@ -2,7 +2,8 @@
 runs, and a job whose worker stopped heartbeating for a lease is picked up again by another.
 
 Each queue has a manager (and capacity) of its own, so slow background runs never occupy the
-slots ingestion needs, nor the other way round."""
+slots ingestion needs, nor the other way round; within a queue, each tenant gets at most its
+share of slots across all replicas (jobs/slots.py)."""
 
 import asyncio
 import logging
@@ -19,6 +20,7 @@ from sqlalchemy.engine import URL
 from orchestrator_service.agents.runs import AgentRunner, RunFailed
 from orchestrator_service.db.connect import connect
 from orchestrator_service.jobs.queue import INGEST, RUN
+from orchestrator_service.jobs.slots import TenantSlots
 from orchestrator_service.rag.ingest import Ingestor
 
 log = logging.getLogger(__name__)
@@ -44,26 +46,32 @@ class Worker:
         runs: AgentRunner,
         timings: WorkerTimings,
         capacity: dict[str, int],
+        slots: TenantSlots,
     ) -> None:
         self._database = database
         self._ingestor = ingestor
         self._runs = runs
         self._timings = timings
         self.capacity = capacity
+        self._slots = slots
         self._connections: list[asyncpg.Connection] = []
         self._managers: list[QueueManager] = []
         self._tasks: list[asyncio.Task] = []
 
     async def start(self) -> None:
         """Connect and start taking jobs, one manager per queue."""
-        ingestor, runs = self._ingestor, self._runs
+        ingestor, runs, slots = self._ingestor, self._runs, self._slots
 
         async def ingest(job: Job) -> None:
-            await ingestor.ingest((job.payload or b"").decode())
+            document_id = (job.payload or b"").decode()
+            async with slots.hold(INGEST, document_id, deferrals=job.attempts):
+                await ingestor.ingest(document_id)
 
         async def run(job: Job) -> None:
-            with suppress(RunFailed):  # the failure is on the execution's record
-                await runs.execute(uuid.UUID((job.payload or b"").decode()))
+            execution_id = (job.payload or b"").decode()
+            async with slots.hold(RUN, execution_id, deferrals=job.attempts):
+                with suppress(RunFailed):  # the failure is on the execution's record
+                    await runs.execute(uuid.UUID(execution_id))
 
         await self._serve(INGEST, ingest)
         await self._serve(RUN, run)
