@@ -6,15 +6,24 @@ whichever vector store adapter runs the query.
     field    := a metadata key; dots reach nested keys ("author.name")
 """
 
-import re
+from string import ascii_letters
 from typing import Any
 
 from orchestrator_service.errors import InvalidInput
 
 _SCALAR_OPS = {"$eq", "$ne", "$gt", "$gte", "$lt", "$lte"}
 _LIST_OPS = {"$in", "$nin"}
-_FIELD = re.compile(r"^[A-Za-z_][\w-]*(\.[A-Za-z_][\w-]*)*$")
+_FIRST = frozenset(ascii_letters + "_")
 MAX_DEPTH = 8
+
+
+def _field(key: str) -> bool:
+    """Whether `key` names a metadata field: dot-separated names that start with a letter or
+    "_" and go on with word characters (any script) or "-"."""
+    return all(
+        name[:1] in _FIRST and all(char.isalnum() or char in "_-" for char in name)
+        for name in key.split(".")
+    )
 
 
 def _scalar(value: Any) -> bool:
@@ -40,7 +49,7 @@ def check_filter(value: Any, path: str = "filters", depth: int = 0) -> dict:
                 check_filter(item, f"{where}[{i}]", depth + 1)
         elif key.startswith("$"):
             raise bad(where, f"unknown operator {key}; use $and or $or at this level")
-        elif not _FIELD.match(key):
+        elif not _field(key):
             raise bad(where, "not a metadata field name")
         elif isinstance(condition, dict):
             if not condition:
