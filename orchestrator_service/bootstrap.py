@@ -34,7 +34,9 @@ from orchestrator_service.rag.embedders import Embedders
 from orchestrator_service.rag.embedders.local import DIMENSIONS, LocalEmbedder
 from orchestrator_service.rag.embedders.openai import OpenAIEmbedderFactory
 from orchestrator_service.rag.ingest import Ingestor
+from orchestrator_service.rag.limits import ParseLimits
 from orchestrator_service.rag.reconcile import Reconciler
+from orchestrator_service.rag.sandbox import IngestPool, ProcessLimits
 from orchestrator_service.rag.search import KnowledgeSearch
 from orchestrator_service.rag.storage import FileStore
 from orchestrator_service.rag.vector_store import VectorStore
@@ -76,6 +78,7 @@ class Runtime:
     vector_store: VectorStore | None
     files: FileStore
     knowledge: KnowledgeSearch
+    ingest_pool: IngestPool
     ingestor: Ingestor
     deleter: DocumentDeleter
     reconciler: Reconciler
@@ -159,6 +162,25 @@ def _vector_store(databases: Databases, settings: Settings) -> VectorStore | Non
     return None
 
 
+def ingest_pool(settings: Settings) -> IngestPool:
+    """The worker processes that parse, chunk and embed uploads, with their limits."""
+    limits = ProcessLimits(
+        processes=settings.ingest_processes,
+        documents_per_process=settings.ingest_documents_per_process,
+        memory_mb=settings.ingest_max_memory_mb,
+        cpu_seconds=settings.ingest_cpu_seconds,
+        timeout_seconds=settings.ingest_timeout_seconds,
+    )
+    parse_limits = ParseLimits(
+        max_expanded_mb=settings.ingest_max_expanded_mb,
+        max_docx_xml_mb=settings.ingest_max_docx_xml_mb,
+        max_pages=settings.ingest_max_pages,
+        max_characters=settings.ingest_max_characters,
+        max_chat_messages=settings.ingest_max_chat_messages,
+    )
+    return IngestPool(limits, parse_limits, warm=settings.embedder == "local")
+
+
 def _collaborators(
     settings: Settings,
     databases: Databases,
@@ -188,6 +210,7 @@ def _collaborators(
     )
     deleter = DocumentDeleter(sessionmaker=sessionmaker, vector_store=vector_store, files=files)
     tools = ToolRunner(sessionmaker=sessionmaker, secrets=secrets, guard=guard, knowledge=knowledge)
+    pool = ingest_pool(settings)
     return Runtime(
         settings=settings,
         databases=databases,
@@ -200,8 +223,14 @@ def _collaborators(
         vector_store=vector_store,
         files=files,
         knowledge=knowledge,
+        ingest_pool=pool,
         ingestor=Ingestor(
-            sessionmaker=sessionmaker, vector_store=vector_store, embedders=embedders, files=files
+            sessionmaker=sessionmaker,
+            vector_store=vector_store,
+            embedders=embedders,
+            files=files,
+            pool=pool,
+            max_attempts=settings.ingest_max_attempts,
         ),
         deleter=deleter,
         reconciler=Reconciler(
@@ -241,6 +270,7 @@ async def boot(settings: Settings) -> AsyncIterator[Runtime]:
         try:
             yield runtime
         finally:
+            await runtime.ingest_pool.close()
             await runtime.embedders.aclose()
     finally:
         if vector_store is not None:

@@ -7,7 +7,8 @@ from orchestrator_service.rag.documents import ParseError
 
 @dataclass(frozen=True)
 class ParseLimits:
-    """What one upload may expand into (the defaults are the settings' defaults)."""
+    """What one upload may expand into; the defaults are those of the ORCH_INGEST_ settings
+    (config.py cannot import this module: tests/test_config.py checks they agree)."""
 
     max_expanded_mb: int = 512  # a zip's members, uncompressed (a zip bomb)
     max_docx_xml_mb: int = 64  # a Word document's text and markup, word/document.xml

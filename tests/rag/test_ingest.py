@@ -172,7 +172,8 @@ async def test_same_bytes_return_the_existing_document_and_replace_reingests(
         interval=0.2,
     )
     new_generation = rows[0]["generation"]
-    assert new_generation != generation and rows[0]["attempts"] == 2
+    # A replace is a new request: its attempts count from zero (ORCH_INGEST_MAX_ATTEMPTS).
+    assert new_generation != generation and rows[0]["attempts"] == 1
     generations = await sql(
         vectors_db, "SELECT DISTINCT generation FROM documents WHERE source_id = $1", document["id"]
     )
