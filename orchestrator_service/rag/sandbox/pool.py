@@ -66,6 +66,7 @@ class IngestPool:
 
     def __init__(self, limits: ProcessLimits, parse_limits: ParseLimits, *, warm: bool) -> None:
         self.limits = limits
+        self.parse_limits = parse_limits
         self.stats = PoolStats()
         self._config = {
             "parse": asdict(parse_limits),
