@@ -5,11 +5,9 @@ service."""
 
 import asyncio
 import dataclasses
-import io
 import signal
 import subprocess
 import sys
-import zipfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -20,6 +18,7 @@ from orchestrator_service.rag.documents import ParseError
 from orchestrator_service.rag.limits import ParseLimits
 from orchestrator_service.rag.sandbox import Batch, IngestPool, Parsed, ProcessLimits, Request
 from tests.helpers import eventually
+from tests.rag.helpers import huge_docx
 
 ROOT = Path(__file__).resolve().parents[2]
 GENEROUS = ProcessLimits(
@@ -121,35 +120,6 @@ async def test_past_its_cpu_time_the_kernel_ends_the_child(pools, files) -> None
         "ORCH_INGEST_CPU_SECONDS). Split it into smaller files and upload those."
     )
     assert (await run(pool, files / "short.txt"))[0] == Parsed(kind="txt", chunks=1)
-
-
-def huge_docx(paragraphs: int) -> bytes:
-    """A valid .docx whose document.xml holds `paragraphs` one-word paragraphs."""
-    namespace = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
-    body = "<w:p><w:r><w:t>x</w:t></w:r></w:p>" * paragraphs
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr(
-            "[Content_Types].xml",
-            '<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/'
-            'content-types"><Default Extension="rels" ContentType="application/vnd.'
-            'openxmlformats-package.relationships+xml"/><Override PartName="/word/document.xml"'
-            ' ContentType="application/vnd.openxmlformats-officedocument.wordprocessingml.'
-            'document.main+xml"/></Types>',
-        )
-        archive.writestr(
-            "_rels/.rels",
-            '<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/'
-            'package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.'
-            'openxmlformats.org/officeDocument/2006/relationships/officeDocument" '
-            'Target="word/document.xml"/></Relationships>',
-        )
-        archive.writestr(
-            "word/document.xml",
-            f'<?xml version="1.0"?><w:document xmlns:w="{namespace}"><w:body>{body}'
-            "</w:body></w:document>",
-        )
-    return buffer.getvalue()
 
 
 async def test_over_its_memory_limit_the_document_fails_naming_it(pools, tmp_path) -> None:
