@@ -4,4 +4,5 @@ import sys
 
 from orchestrator_service.rag.sandbox.child import main
 
-sys.exit(main(sys.argv[1:]))
+if __name__ == "__main__":  # not when a tool imports every module of the package
+    sys.exit(main(sys.argv[1:]))
