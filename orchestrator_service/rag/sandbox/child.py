@@ -35,7 +35,7 @@ def main(argv: list[str]) -> int:
     """Serve documents from stdin until it closes."""
     config = json.loads(argv[0])
     events = os.fdopen(os.dup(1), "wb")
-    os.dup2(2, 1)
+    os.dup2(2, 1)  # a library's print() now lands in the log, not among the frames
     _confine(config)
     limits = ParseLimits(**config["parse"])
     embedder = LocalEmbedder()
@@ -50,14 +50,17 @@ def main(argv: list[str]) -> int:
 
 
 def _confine(config: dict[str, Any]) -> None:
-    """Die with the service, and limit memory, core dumps and malloc's address-space reserve."""
+    """Die with the service, and limit memory, core dumps and malloc's address-space reserve
+    (the first and the last on Linux with glibc, what the service's image runs)."""
     libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if hasattr(libc, "prctl"):
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != config["parent"]:  # the service died before prctl: nobody to serve
         sys.exit(1)
     # glibc reserves 64 MiB of address space per thread's malloc arena: with the model's and
     # the tokenizer's threads that alone would eat the address-space limit on a large machine.
-    libc.mallopt(_M_ARENA_MAX, 2)
+    if hasattr(libc, "mallopt"):
+        libc.mallopt(_M_ARENA_MAX, 2)
     memory = config["memory_mb"] << 20
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
@@ -66,9 +69,11 @@ def _confine(config: dict[str, Any]) -> None:
 def _limit_cpu(seconds: int) -> None:
     """Allow `seconds` more of CPU time (all threads) from now."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    spent = int(usage.ru_utime + usage.ru_stime)
+    soft = int(usage.ru_utime + usage.ru_stime) + seconds
     _, hard = resource.getrlimit(resource.RLIMIT_CPU)
-    resource.setrlimit(resource.RLIMIT_CPU, (spent + seconds, hard))
+    if hard != resource.RLIM_INFINITY:
+        soft = min(soft, hard)
+    resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
 
 
 def _serve(
@@ -122,14 +127,23 @@ def _process(
         vectors = embedder.embed_array([c.content for c in batch])
         embedding += time.perf_counter() - before
         _send(events, {"event": "batch", "chunks": rows, "vectors": True}, vectors.tobytes())
-    usage = resource.getrusage(resource.RUSAGE_SELF)
     return {
         "parse_s": parsed - started,
         "chunk_s": chunked - parsed,
         "embed_s": embedding,
-        "peak_rss": usage.ru_maxrss * 1024,
-        "cpu_s": usage.ru_utime + usage.ru_stime,
+        "peak_rss": _peak_rss(),
     }
+
+
+def _peak_rss() -> int:
+    """This process's peak resident memory, in bytes. Its own: ru_maxrss would count the
+    service's too, which Linux carries over through fork and exec."""
+    try:
+        status = Path("/proc/self/status").read_text()
+    except FileNotFoundError:  # not Linux
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    line = next(line for line in status.splitlines() if line.startswith("VmHWM:"))
+    return int(line.split()[1]) * 1024
 
 
 def _send(events: IO[bytes], message: dict[str, Any], payload: bytes | None = None) -> None:
