@@ -91,6 +91,16 @@ async def test_a_document_comes_back_chunked_and_embedded_from_a_child(pools, fi
     assert pool.stats.documents == 1 and pool.stats.peak_rss > 0
 
 
+async def test_a_child_reports_its_own_peak_memory_not_the_service_s(pools, files) -> None:
+    ballast = b"x" * (600 << 20)  # resident in this process when the child is forked
+    pool = pool_of(pools, GENEROUS)
+
+    await run(pool, files / "short.txt", embed=False)
+
+    # ru_maxrss would say at least 600 MiB: Linux carries it over through fork and exec.
+    assert 0 < pool.stats.peak_rss < len(ballast)
+
+
 async def test_without_local_embedding_the_chunks_come_without_vectors(pools, files) -> None:
     events = await run(pool_of(pools, GENEROUS), files / "long.txt", embed=False)
 
