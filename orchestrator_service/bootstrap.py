@@ -141,7 +141,9 @@ def create_engine(url: URL, settings: Settings) -> AsyncEngine:
         pool_pre_ping=True,
         pool_size=10,
         max_overflow=10,
-        connect_args={"timeout": settings.connect_timeout},
+        # UTC sessions: now() into seed 003's naive TIMESTAMP columns is then UTC, which is
+        # how the API reads them (schemas.Output).
+        connect_args={"timeout": settings.connect_timeout, "server_settings": {"timezone": "UTC"}},
     )
 
 
@@ -252,6 +254,15 @@ def _collaborators(
     )
 
 
+async def remote_vector_report(vector_store: PostgrestVectorStore) -> HealReport:
+    """The vector schema over PostgREST, checked (not healed): its drift in a heal report."""
+    report = HealReport(database="vectors", verified=True)
+    report.drift = await vector_store.verify()
+    for item in report.drift:
+        log.warning("vectors: %s is exposed: %s", item["object"], item["detail"])
+    return report
+
+
 @asynccontextmanager
 async def boot(settings: Settings) -> AsyncIterator[Runtime]:
     """Open and heal the databases, check the vault, yield the runtime, release on exit."""
@@ -265,7 +276,8 @@ async def boot(settings: Settings) -> AsyncIterator[Runtime]:
             await ensure_builtin_tools(session)
         vector_store = _vector_store(databases, settings)
         if isinstance(vector_store, PostgrestVectorStore):
-            await vector_store.verify()  # its schema is not healed from here: check it is there
+            # Its schema is not healed from here: check it is there, and closed.
+            reports["vectors"] = await remote_vector_report(vector_store)
         runtime = _collaborators(settings, databases, engine, vault, vector_store, reports)
         try:
             yield runtime

@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Protocol
 
 from fastapi import Depends, Query, Request
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from orchestrator_service.agents.runs import AgentRunner
@@ -14,7 +15,7 @@ from orchestrator_service.auth.principal import Principal, TenantPrincipal
 from orchestrator_service.config import Settings
 from orchestrator_service.credentials.vault import Vault
 from orchestrator_service.db.heal.healer import HealReport
-from orchestrator_service.errors import Forbidden
+from orchestrator_service.errors import Forbidden, Unauthorized
 from orchestrator_service.http import request_id_var
 from orchestrator_service.pagination import MAX_LIMIT, PageParams
 from orchestrator_service.rag.deletion import DocumentDeleter
@@ -28,6 +29,7 @@ class Readiness(Protocol):
 
     heal_reports: dict[str, HealReport]
     engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
 
     @property
     def healed(self) -> bool:
@@ -112,6 +114,24 @@ async def current_principal(request: Request, sessionmaker: SessionmakerDep) -> 
 
 
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
+
+
+async def platform_caller(request: Request, runtime: ReadinessDep) -> bool:
+    """True when the request bears a valid platform-admin key. For public routes that tell a
+    platform admin more: any other caller (no token, a bad one, a tenant's, or a database that
+    cannot check it) simply gets less, never a 401."""
+    header = request.headers.get("authorization")
+    if not header or runtime is None or not runtime.healed:
+        return False
+    try:
+        async with runtime.sessionmaker.begin() as session:
+            principal = await authenticate(session, header)
+    except (Unauthorized, SQLAlchemyError, OSError):
+        return False
+    return principal.is_platform_admin
+
+
+PlatformCallerDep = Annotated[bool, Depends(platform_caller)]
 
 
 def request_info(request: Request) -> dict[str, str | None]:

@@ -11,6 +11,7 @@ OrchestratorError              500 internal_error
 ├── HealError                  503 heal_failed
 ├── Unauthorized               401 unauthorized
 ├── Forbidden                  403 forbidden
+│   └── DestinationApprovalRequired  403 destination_approval_required
 ├── VaultError                 500 vault_error
 ├── NotFound                   404 not_found
 ├── Conflict                   409 conflict
@@ -26,6 +27,8 @@ OrchestratorError              500 internal_error
 ├── ModelFailed                502 model_failed              agents/llm.py
 │   └── ModelTimeout           504 model_timeout             agents/llm.py
 └── RunFailed                  502 run_failed                agents/runs.py
+    └── ModelCredentialUnusable    409 model_credential_unusable  agents/runs.py
+        └── ModelCredentialMissing 409 model_credential_missing   agents/runs.py
 
 The `orchestrator` command prints an error's message and exits 2 on ConfigError (a usage
 or configuration error), 1 on any other (see cli.py).
@@ -39,6 +42,10 @@ class OrchestratorError(Exception):
 
     status_code = 500
     code = "internal_error"
+    # For an error about a backing store: its name ("vector store"). An HTTP response then
+    # says only that this store is unavailable; the message, which may name a host or quote
+    # the driver, goes to the log (and to the command line), never into a response body.
+    store: str | None = None
 
     def __init__(self, message: str, *, details: Any = None) -> None:
         super().__init__(message)
@@ -58,6 +65,7 @@ class DatabaseUnreachable(OrchestratorError):
 
     status_code = 503
     code = "database_unreachable"
+    store = "database"
 
 
 class HealError(OrchestratorError):
@@ -65,6 +73,7 @@ class HealError(OrchestratorError):
 
     status_code = 503
     code = "heal_failed"
+    store = "database"
 
 
 class Unauthorized(OrchestratorError):
@@ -80,6 +89,13 @@ class Forbidden(OrchestratorError):
 
     status_code = 403
     code = "forbidden"
+
+
+class DestinationApprovalRequired(Forbidden):
+    """Only an admin decides where a secret may be sent: widening a credential's hosts, or
+    pointing a tool or agent that sends a credential somewhere else."""
+
+    code = "destination_approval_required"
 
 
 class VaultError(OrchestratorError):

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -33,9 +35,38 @@ def _client_request_id(given: str) -> bool:
     return 0 < len(given) <= 64 and all(char in _REQUEST_ID_CHARS for char in given)
 
 
+class ErrorDetail(BaseModel):
+    """What went wrong: a stable `code`, a message for people, and structured `details`."""
+
+    code: str
+    message: str
+    details: object = None
+
+
+class ErrorBody(BaseModel):
+    """The one error body of every error response (documented on every route)."""
+
+    error: ErrorDetail
+
+
 def error_body(code: str, message: str, details: object = None) -> dict:
     """The one error body every error response uses."""
     return {"error": {"code": code, "message": message, "details": details}}
+
+
+def unavailable(store: str) -> str:
+    """What a 503 body says: which store is unavailable, never where it is or what the driver
+    said (that goes to the log)."""
+    return f"The {store} is unavailable; try again later"
+
+
+# Errors meaning the metadata database cannot be reached in the middle of a request.
+_METADATA_UNREACHABLE = (
+    ConnectionError,
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,
+    sa_exc.TimeoutError,
+)
 
 
 def error_response(
@@ -241,9 +272,19 @@ def install_http_conventions(
 
     @app.exception_handler(OrchestratorError)
     async def domain_error(_: Request, exc: OrchestratorError) -> JSONResponse:
+        if exc.store is not None:
+            log.warning("%s unavailable (%s): %s", exc.store, exc.code, exc.message)
+            return error_response(exc.status_code, exc.code, unavailable(exc.store))
         return error_response(
             exc.status_code, exc.code, exc.message, exc.details, getattr(exc, "headers", None)
         )
+
+    async def metadata_unreachable(_: Request, exc: Exception) -> JSONResponse:
+        log.warning("metadata database unavailable: %s", type(exc).__name__, exc_info=exc)
+        return error_response(503, "database_unreachable", unavailable("metadata database"))
+
+    for unreachable in _METADATA_UNREACHABLE:
+        app.add_exception_handler(unreachable, metadata_unreachable)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:

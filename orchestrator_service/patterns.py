@@ -16,6 +16,7 @@ final newline. RE2 has no backreferences or lookaround: compiling a pattern that
 fails.
 """
 
+from collections.abc import Iterator
 from typing import Any, Protocol
 
 import re2
@@ -36,6 +37,14 @@ class Match(Protocol):
         """Where the match (or a group) starts in the text."""
         ...
 
+    def end(self, group: int = 0, /) -> int:
+        """Where the match (or a group) ends in the text."""
+        ...
+
+    def group(self, group: int | str = 0, /) -> str | Any:
+        """The text of a group, as `match[group]`."""
+        ...
+
 
 class Pattern(Protocol):
     """A compiled RE2 pattern, with the methods of `re.Pattern` the package uses."""
@@ -50,6 +59,10 @@ class Pattern(Protocol):
 
     def findall(self, text: str, /) -> list:
         """Every non-overlapping match, as `re.findall` lists them."""
+        ...
+
+    def finditer(self, text: str, /) -> Iterator[Match]:
+        """Every non-overlapping match, in order."""
         ...
 
     def sub(self, replacement: str, text: str, /) -> str:

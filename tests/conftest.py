@@ -9,11 +9,8 @@ A test that needs a database no heal has touched (the healer's own tests, `migra
 empty database) asks for `empty_db`; `settings` then points at that one.
 """
 
-import asyncio
 import os
-import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
@@ -30,16 +27,12 @@ from orchestrator_service.db.urls import asyncpg_dsn, normalize_url, with_databa
 from orchestrator_service.main import create_app
 from orchestrator_service.models import METADATA, VECTORS
 from orchestrator_service.tenants import service as tenant_service
-from tests.helpers import CLIENT_IP, TEST_ACTOR, Caller, new_tenant, url_string
+from tests.helpers import CLIENT_IP, TEST_ACTOR, Caller, DatabaseFactory, new_tenant, url_string
 from tests.scripted_model import ScriptedModel
 
 # Generated inputs are checked for results, never for time: this machine is shared.
 hypothesis_settings.register_profile("orchestrator", deadline=None)
 hypothesis_settings.load_profile("orchestrator")
-
-# The embedded test cluster is thrown away after the session: durability buys nothing there,
-# and without it CREATE DATABASE and every commit skip their fsyncs.
-THROWAWAY_CLUSTER = ("fsync = off", "synchronous_commit = off", "full_page_writes = off")
 
 
 @pytest.fixture(scope="session")
@@ -54,7 +47,9 @@ async def pg_base_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator
         base = embedded.start()
         admin = await asyncpg.connect(asyncpg_dsn(base))
         try:
-            for setting in THROWAWAY_CLUSTER:
+            # Thrown away after the session: durability buys nothing, and without it
+            # CREATE DATABASE and every commit skip their fsyncs.
+            for setting in ("fsync = off", "synchronous_commit = off", "full_page_writes = off"):
                 await admin.execute(f"ALTER SYSTEM SET {setting}")
             await admin.execute("SELECT pg_reload_conf()")
         finally:
@@ -64,57 +59,12 @@ async def pg_base_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator
         embedded.stop()
 
 
-@dataclass
-class Databases:
-    """Creates and drops the tests' databases on the test server: empty ones, and copies of
-    the healed templates.
-
-    CREATE DATABASE ... TEMPLATE fails while any session is connected to the template, so a
-    template takes no connections once healed (ALLOW_CONNECTIONS false) and copies are made
-    one at a time under a lock (tests of one process share the session's event loop)."""
-
-    base: URL
-    templates: dict[str, str] = field(default_factory=dict)
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-
-    async def execute(self, statement: str) -> None:
-        """Run one statement on the server's `postgres` database."""
-        admin = await asyncpg.connect(asyncpg_dsn(self.base))
-        try:
-            await admin.execute(statement)
-        finally:
-            await admin.close()
-
-    async def create(self, prefix: str, template: str | None = None) -> URL:
-        """A new database, empty or a copy of the named template."""
-        name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-        if template is None:
-            await self.execute(f'CREATE DATABASE "{name}"')
-        else:
-            async with self.lock:
-                await self.execute(
-                    f'CREATE DATABASE "{name}" TEMPLATE "{self.templates[template]}"'
-                )
-        return with_database(self.base, name)
-
-    async def drop(self, url: URL) -> None:
-        """Drop a database, cutting any session still on it."""
-        await self.execute(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)')
-
-    async def add_template(self, key: str, heal_it) -> None:
-        """Create the template `key`, heal it with `heal_it(url)`, then close it to sessions."""
-        url = await self.create(f"tmpl_{key}")
-        await heal_it(url)
-        await self.execute(f'ALTER DATABASE "{url.database}" WITH ALLOW_CONNECTIONS false')
-        self.templates[key] = url.database
-
-
 @pytest.fixture(scope="session")
 async def databases(
     pg_base_url: URL, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[Databases]:
+) -> AsyncIterator[DatabaseFactory]:
     """The session's database maker, with a metadata and a vector template healed once."""
-    made = Databases(pg_base_url)
+    made = DatabaseFactory(pg_base_url)
     healing = Settings(
         database_url=url_string(pg_base_url), data_dir=tmp_path_factory.mktemp("templates")
     )
@@ -126,7 +76,7 @@ async def databases(
 
 
 @pytest.fixture
-async def fresh_db(databases: Databases) -> AsyncIterator[URL]:
+async def fresh_db(databases: DatabaseFactory) -> AsyncIterator[URL]:
     """A metadata database of the test's own, a copy of the healed template; dropped after."""
     url = await databases.create("t", "metadata")
     yield url
@@ -134,7 +84,7 @@ async def fresh_db(databases: Databases) -> AsyncIterator[URL]:
 
 
 @pytest.fixture
-async def empty_db(databases: Databases) -> AsyncIterator[URL]:
+async def empty_db(databases: DatabaseFactory) -> AsyncIterator[URL]:
     """An empty database of the test's own (nothing healed in it), dropped afterwards."""
     url = await databases.create("e")
     yield url
@@ -142,7 +92,7 @@ async def empty_db(databases: Databases) -> AsyncIterator[URL]:
 
 
 @pytest.fixture
-async def vectors_db(databases: Databases) -> AsyncIterator[URL]:
+async def vectors_db(databases: DatabaseFactory) -> AsyncIterator[URL]:
     """A vector database of the test's own, a copy of the healed vector template."""
     url = await databases.create("v", "vectors")
     yield url

@@ -165,7 +165,33 @@ class Stall:
         Say("Too late.").serve(handler, body)
 
 
-Reply = Say | Call | Refuse | Malformed | Stall
+@dataclass
+class HangUp:
+    """The model API closes the connection without answering."""
+
+    def serve(self, handler: "_ModelHandler", body: dict) -> None:
+        """Answer nothing."""
+        handler.close_connection = True
+
+
+@dataclass
+class EchoKey(Say):
+    """A careless model API: its answer quotes the Authorization header it was sent, streamed
+    three characters at a time so the key arrives split across pieces."""
+
+    text: str = ""
+
+    def serve(self, handler: "_ModelHandler", body: dict) -> None:
+        """Answer with the header in the text."""
+        self.text = f"You sent me {handler.headers.get('Authorization')}, thanks."
+        super().serve(handler, body)
+
+    def deltas(self) -> list[dict]:
+        """The text in pieces of three characters."""
+        return [{"content": self.text[i : i + 3]} for i in range(0, len(self.text), 3)]
+
+
+Reply = Say | Call | Refuse | Malformed | Stall | HangUp | EchoKey
 
 
 @dataclass

@@ -51,7 +51,7 @@ async def test_eight_processes_heal_one_empty_database_at_once(
 async def test_a_heal_killed_midway_is_completed_by_the_next_boot(
     fresh_db: URL, tmp_path: Path
 ) -> None:
-    assert (await finish(migrate(fresh_db, tmp_path)))[0] == 0
+    # fresh_db is healed already (a copy of the healed template): break it.
     await sql(fresh_db, "ALTER TABLE agents DROP COLUMN description")
     await sql(fresh_db, "DROP INDEX ix_agents_tenant_id")
     # Hold the table so the heal is stuck in the middle (retrying its ALTER) when it is killed.
@@ -99,6 +99,26 @@ async def test_dry_run_prints_the_plan_and_changes_nothing(empty_db: URL, tmp_pa
     assert planned == set(METADATA.qualified_names)
     rows = await sql(empty_db, "SELECT count(*) AS n FROM pg_tables WHERE schemaname = 'public'")
     assert rows[0]["n"] == 0
+
+
+async def test_dry_run_reports_a_vector_schema_opened_to_public(
+    fresh_db: URL, vectors_db: URL, tmp_path: Path
+) -> None:
+    """`migrate --dry-run` names what is open and what to run; `migrate` closes it."""
+    await sql(vectors_db, "GRANT EXECUTE ON FUNCTION orch_sources() TO PUBLIC")
+    vectors = ("--vector-database-url", url_string(vectors_db))
+
+    code, out, err = await finish(migrate(fresh_db, tmp_path, "--dry-run", *vectors))
+
+    assert code == 0, err
+    drift = [d for d in json.loads(out)["drift"] if d["kind"] == "exposed"]
+    assert [(d["database"], d["object"]) for d in drift] == [("vectors", "public.orch_sources()")]
+    assert "EXECUTE granted to PUBLIC" in drift[0]["detail"]
+    assert "orchestrator migrate" in drift[0]["detail"]
+
+    code, out, err = await finish(migrate(fresh_db, tmp_path, *vectors))
+    assert code == 0, err
+    assert json.loads(out)["drift"] == []
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
 """An OpenAI-compatible chat-completions client, through the SSRF guard (an agent's base URL
-is tenant data), with streaming."""
+is tenant data), with streaming. Failures are fixed messages (class of failure and host), never
+the HTTP library's words, which can quote the request and its key."""
 
 import json
 from collections.abc import AsyncIterator
@@ -8,7 +9,8 @@ from typing import Any
 
 import httpx
 
-from orchestrator_service.errors import OrchestratorError
+from orchestrator_service.errors import InvalidInput, OrchestratorError
+from orchestrator_service.outbound import failure, header_value, host_of
 from orchestrator_service.tools.ssrf import Guard, GuardedTransport
 
 
@@ -43,11 +45,18 @@ class ChatClient:
         self, *, base_url: str, api_key: str, model: str | None, guard: Guard, timeout: float
     ) -> None:
         self.url = f"{base_url.rstrip('/')}/chat/completions"
+        self.host = host_of(self.url)
         self.model = model
+        authorization = header_value(f"Bearer {api_key}")
+        if authorization is None:
+            raise InvalidInput(
+                "The model API key holds characters an HTTP header cannot carry (control or "
+                "non-ASCII characters); store the credential again"
+            )
         self._client = httpx.AsyncClient(
             transport=GuardedTransport(guard),
             timeout=httpx.Timeout(timeout),
-            headers={"Authorization": f"Bearer {api_key}"},
+            headers={"Authorization": authorization},
         )
 
     async def aclose(self) -> None:
@@ -65,10 +74,10 @@ class ChatClient:
         try:
             response = await self._client.post(self.url, json=self._body(messages, tools, options))
         except httpx.TimeoutException:
-            raise ModelTimeout("The model did not answer in time") from None
-        except httpx.HTTPError as exc:
-            raise ModelFailed(f"The model API is unreachable: {exc}") from None
-        _check_status(response)
+            raise ModelTimeout(f"The model API at {self.host} did not answer in time") from None
+        except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
+            raise ModelFailed(f"The model API at {self.host} failed: {failure(exc)}") from None
+        self._check_status(response)
         try:
             data = response.json()
             message = data["choices"][0]["message"]
@@ -80,7 +89,7 @@ class ChatClient:
                 tokens_out=int(usage.get("completion_tokens", 0)),
             )
         except (ValueError, KeyError, IndexError, TypeError):
-            raise ModelFailed("The model API sent a malformed answer") from None
+            raise ModelFailed(f"The model API at {self.host} sent a malformed answer") from None
 
     async def stream(
         self, messages: list[dict], tools: list[dict], **options: Any
@@ -95,7 +104,7 @@ class ChatClient:
             async with self._client.stream("POST", self.url, json=body) as response:
                 if response.status_code != 200:
                     await response.aread()
-                    _check_status(response)
+                    self._check_status(response)
                 async for line in response.aiter_lines():
                     if not line.startswith("data:"):
                         continue
@@ -106,24 +115,25 @@ class ChatClient:
                     if delta:
                         yield delta
         except httpx.TimeoutException:
-            raise ModelTimeout("The model did not answer in time") from None
-        except httpx.HTTPError as exc:
-            raise ModelFailed(f"The model API is unreachable: {exc}") from None
+            raise ModelTimeout(f"The model API at {self.host} did not answer in time") from None
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            raise ModelFailed(f"The model API at {self.host} failed: {failure(exc)}") from None
         except (ValueError, KeyError, IndexError, TypeError):
-            raise ModelFailed("The model API sent a malformed stream") from None
+            raise ModelFailed(f"The model API at {self.host} sent a malformed stream") from None
         completion.tool_calls = [calls[i] for i in sorted(calls)]
         completion.content = completion.content or None
         yield completion
 
-
-def _check_status(response: httpx.Response) -> None:
-    if response.status_code == 429:
-        raise ModelFailed("The model API is rate limiting this key (429); try again later")
-    if response.status_code != 200:
-        raise ModelFailed(
-            f"The model API answered {response.status_code}",
-            details={"status": response.status_code},
-        )
+    def _check_status(self, response: httpx.Response) -> None:
+        if response.status_code == 429:
+            raise ModelFailed(
+                f"The model API at {self.host} is rate limiting this key (429); try again later"
+            )
+        if response.status_code != 200:
+            raise ModelFailed(
+                f"The model API at {self.host} answered {response.status_code}",
+                details={"status": response.status_code},
+            )
 
 
 def _apply_chunk(chunk: dict, completion: Completion, calls: dict[int, dict]) -> str:

@@ -1,5 +1,6 @@
 """The record of an agent run (seed 004): each step saved in a transaction of its own as it
-ends, so a run's record survives its failure and shows how far it got; then its end."""
+ends, so a run's record survives its failure and shows how far it got; then its end. What is
+recorded is scrubbed of the tenant's secrets first (a model or a tool's service may echo one)."""
 
 import time
 from collections.abc import Awaitable, Callable
@@ -11,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from orchestrator_service.agents.llm import Completion
 from orchestrator_service.audit.service import Actor
+from orchestrator_service.credentials.scrub import Scrubber
 from orchestrator_service.errors import OrchestratorError
 from orchestrator_service.executions.models import Execution, ExecutionMetric, ExecutionStep
 
@@ -26,11 +28,13 @@ class RunRecord:
         execution: Execution,
         actor: Actor,
         emit: Emit,
+        scrubber: Scrubber,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.execution = execution
         self.actor = actor
         self.emit = emit
+        self.scrubber = scrubber
         self.step_index = 0
         self.tokens_in = self.tokens_out = self.tool_calls = 0
 
@@ -48,7 +52,7 @@ class RunRecord:
             status="running",
             step_index=index,
             started_at=begun,
-            input=record_input,
+            input=self.scrubber.value(record_input),
         )
         try:
             result = await work()
@@ -67,11 +71,11 @@ class RunRecord:
         output: Any = None,
         error: OrchestratorError | None = None,
     ) -> None:
-        row.status, row.output = status, output
+        row.status, row.output = status, self.scrubber.value(output)
         row.completed_at = datetime.now(UTC)
         row.execution_time_ms = int((time.perf_counter() - started) * 1000)
         if error is not None:
-            row.error_code, row.error_message = error.code, error.message
+            row.error_code, row.error_message = error.code, self.scrubber.text(error.message)
         async with self.sessionmaker.begin() as session:
             session.add(row)
 
@@ -101,11 +105,11 @@ async def finish_run(
         "status": status,
         "completed_at": datetime.now(UTC),
         "execution_time_ms": elapsed,
-        "output_response": output,
+        "output_response": None if output is None else run.scrubber.value(output),
         "tokens_used": run.tokens_in + run.tokens_out,
     }
     if error is not None:
-        values |= {"error_code": error.code, "error_message": error.message}
+        values |= {"error_code": error.code, "error_message": run.scrubber.text(error.message)}
     metrics = {
         "latency_ms": elapsed,
         "tokens_in": run.tokens_in,

@@ -46,9 +46,15 @@ Runner = Annotated[TenantPrincipal, Depends(require("executions:write"))]
 async def create_agent(
     data: AgentCreate, principal: Writer, actor: ActorDep, session: SessionDep
 ) -> AgentOut:
-    """Create an agent."""
+    """Create an agent. Setting `config.base_url` or `config.api_key_credential` is an admin's
+    decision (403 `destination_approval_required` otherwise)."""
     agent = await service.create_agent(
-        session, tenant_id=principal.tenant_id, data=data, actor=actor, user_id=principal.user_id
+        session,
+        tenant_id=principal.tenant_id,
+        data=data,
+        actor=actor,
+        approver=principal.approves_destinations,
+        user_id=principal.user_id,
     )
     return AgentOut.model_validate(agent)
 
@@ -71,9 +77,15 @@ async def get_agent(agent_id: IntId, principal: Reader, session: SessionDep) -> 
 async def update_agent(
     agent_id: IntId, data: AgentUpdate, principal: Writer, actor: ActorDep, session: SessionDep
 ) -> AgentOut:
-    """Change an agent."""
+    """Change an agent. Changing `config.base_url` or `config.api_key_credential` is an
+    admin's decision (403 `destination_approval_required` otherwise)."""
     agent = await service.update_agent(
-        session, tenant_id=principal.tenant_id, agent_id=agent_id, data=data, actor=actor
+        session,
+        tenant_id=principal.tenant_id,
+        agent_id=agent_id,
+        data=data,
+        actor=actor,
+        approver=principal.approves_destinations,
     )
     return AgentOut.model_validate(agent)
 
@@ -147,7 +159,14 @@ async def search_agent_knowledge(
 @router.post(
     "/{agent_id}/runs",
     response_model=RunOut,
-    responses={202: {"description": "Started in the background: poll the execution"}},
+    responses={
+        200: {
+            "description": "The answer; with `stream`, server-sent events (`delta` events, "
+            "then `done` or `error`)",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        },
+        202: {"model": RunOut, "description": "Started in the background: poll the execution"},
+    },
 )
 async def run_agent(
     agent_id: IntId,

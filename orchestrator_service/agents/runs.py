@@ -13,21 +13,30 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from orchestrator_service.agents.llm import ChatClient, Completion, ModelFailed
 from orchestrator_service.agents.models import Agent
 from orchestrator_service.agents.record import Emit, RunRecord, finish_run
-from orchestrator_service.agents.schemas import RunRequest
+from orchestrator_service.agents.schemas import (
+    DEFAULT_BASE_URL,
+    DEFAULT_KEY_CREDENTIAL,
+    RunRequest,
+)
 from orchestrator_service.agents.templates import render
 from orchestrator_service.audit.service import Actor
 from orchestrator_service.conversations import service as conversations
 from orchestrator_service.conversations.models import ChatConversation
-from orchestrator_service.conversations.schemas import ConversationCreate, MessageCreate
+from orchestrator_service.conversations.schemas import (
+    MAX_MESSAGE_CHARS,
+    ConversationCreate,
+    MessageCreate,
+)
 from orchestrator_service.credentials.service import SecretResolver
 from orchestrator_service.db.tenancy import get_scoped
-from orchestrator_service.errors import OrchestratorError
+from orchestrator_service.errors import Forbidden, NotFound, OrchestratorError, VaultError
 from orchestrator_service.executions.models import Execution
 from orchestrator_service.rag.search import KnowledgeSearch, SearchRequest
 from orchestrator_service.tools import service as tool_service
@@ -35,8 +44,6 @@ from orchestrator_service.tools.invoker import ToolRunner
 from orchestrator_service.tools.schemas import FunctionTool, InvokeRequest
 from orchestrator_service.tools.ssrf import Guard
 
-DEFAULT_BASE_URL = "https://api.openai.com/v1"
-DEFAULT_KEY_CREDENTIAL = "OPENAI_API_KEY"
 MAX_STEPS = 8
 HISTORY = 20
 MODEL_TIMEOUT = 60.0
@@ -47,6 +54,21 @@ class RunFailed(OrchestratorError):
 
     status_code = 502
     code = "run_failed"
+
+
+class ModelCredentialUnusable(RunFailed):
+    """The run cannot call its model: the key's vault credential must be entered again, or
+    may not be sent to the agent's model host. The tenant's configuration, not a failure."""
+
+    status_code = 409
+    code = "model_credential_unusable"
+
+
+class ModelCredentialMissing(ModelCredentialUnusable):
+    """The run cannot call its model: the vault holds no credential of the name the agent's
+    `config.api_key_credential` gives (default OPENAI_API_KEY)."""
+
+    code = "model_credential_missing"
 
 
 @dataclass
@@ -128,14 +150,19 @@ class AgentRunner:
             key_id=None,
             label=(execution.meta or {}).get("actor", "agent-run"),
         )
-        run = RunRecord(self._sessionmaker, execution, actor, emit or quiet)
+        scrubber = self._secrets.scrubber(execution.tenant_id)
+        run = RunRecord(self._sessionmaker, execution, actor, emit or quiet, scrubber)
         started = time.perf_counter()
         try:
             answer = await self._loop(run, stream=stream)
+        except ModelCredentialUnusable as exc:  # the tenant's to fix: a 4xx saying what
+            await finish_run(run, started, status="failed", error=exc)
+            exc.details = {**(exc.details or {}), "execution_id": str(execution.id)}
+            raise
         except OrchestratorError as exc:
             await finish_run(run, started, status="failed", error=exc)
             raise RunFailed(
-                f"The run failed: {exc.message}",
+                f"The run failed: {scrubber.text(exc.message)}",
                 details={"execution_id": str(execution.id), "reason": exc.code},
             ) from None
         await finish_run(run, started, status="completed", output=answer)
@@ -200,6 +227,7 @@ class AgentRunner:
                 if not completion.tool_calls:
                     answer = completion.content or ""
                     await self._store_message(
+                        run,
                         conversation,
                         MessageCreate(
                             role="assistant", content=answer, tokens_used=completion.tokens_out
@@ -256,21 +284,27 @@ class AgentRunner:
         messages += [_as_model_message(m) for m in context.past]
         messages.append({"role": "user", "content": user_input})
         await self._store_message(
-            context.conversation, MessageCreate(role="user", content=user_input)
+            run, context.conversation, MessageCreate(role="user", content=user_input)
         )
         return messages
 
     async def _model_client(self, run: RunRecord, agent: Agent) -> ChatClient:
-        """A chat client for the agent's model, holding its key from the vault."""
+        """A chat client for the agent's model, holding its key from the vault; a missing or
+        unusable key is `ModelCredentialMissing` / `ModelCredentialUnusable`, naming what to
+        configure."""
         config = agent.config or {}
         base_url = config.get("base_url") or DEFAULT_BASE_URL
-        api_key = await self._secrets.resolve(
-            tenant_id=run.execution.tenant_id,
-            name=config.get("api_key_credential") or DEFAULT_KEY_CREDENTIAL,
-            consumer=f"agent:{agent.id}",
-            destination=base_url,
-            actor=run.actor,
-        )
+        name = config.get("api_key_credential") or DEFAULT_KEY_CREDENTIAL
+        try:
+            api_key = await self._secrets.resolve(
+                tenant_id=run.execution.tenant_id,
+                name=name,
+                consumer=f"agent:{agent.id}",
+                destination=base_url,
+                actor=run.actor,
+            )
+        except (NotFound, VaultError, Forbidden) as exc:
+            raise _unusable_key(exc, agent, name, base_url) from None
         return ChatClient(
             base_url=base_url,
             api_key=api_key,
@@ -296,6 +330,7 @@ class AgentRunner:
             }
         )
         await self._store_message(
+            run,
             context.conversation,
             MessageCreate(
                 role="assistant",
@@ -306,8 +341,16 @@ class AgentRunner:
         )
         for call in completion.tool_calls:
             result = json.dumps(await self._tool(run, context, call, known))
+            if len(result) > MAX_MESSAGE_CHARS:
+                result = json.dumps(
+                    {
+                        "error": f"the tool's answer ({len(result)} characters) is longer than "
+                        f"a message may be ({MAX_MESSAGE_CHARS})"
+                    }
+                )
             messages.append({"role": "tool", "tool_call_id": call.get("id", ""), "content": result})
             await self._store_message(
+                run,
                 context.conversation,
                 MessageCreate(role="tool", content=result, tool_call_id=call.get("id")),
             )
@@ -338,7 +381,7 @@ class AgentRunner:
                     user_key=conversation.display_name or str(conversation.id),
                 )
             except OrchestratorError as exc:  # told to the model, which may recover
-                return {"error": exc.message}
+                return {"error": run.scrubber.text(exc.message)}
             return result.output
 
         return await run.step("tool", name, invoke, record_input=arguments)
@@ -353,9 +396,43 @@ class AgentRunner:
             r.model_dump(mode="json", include={"filename", "content", "score"}) for r in results
         ]
 
-    async def _store_message(self, conversation: ChatConversation, data: MessageCreate) -> None:
+    async def _store_message(
+        self, run: RunRecord, conversation: ChatConversation, data: MessageCreate
+    ) -> None:
+        scrubbed = data.model_copy(
+            update={
+                "content": run.scrubber.value(data.content),
+                "tool_calls": run.scrubber.value(data.tool_calls),
+            }
+        )
         async with self._sessionmaker.begin() as session:
-            await conversations.add_message(session, conversation=conversation, data=data)
+            await conversations.add_message(session, conversation=conversation, data=scrubbed)
+
+
+def _unusable_key(
+    exc: OrchestratorError, agent: Agent, name: str, base_url: str
+) -> ModelCredentialUnusable:
+    """Why the agent's model key cannot be used, and what to configure."""
+    host = urlsplit(base_url).hostname or base_url
+    where = f"Agent {agent.id} calls its model at {host} with the vault credential {name!r}"
+    if isinstance(exc, NotFound):
+        return ModelCredentialMissing(
+            f"{where}, which does not exist: store it (POST /api/v1/credentials; category "
+            "openai for api.openai.com, otherwise with allowed_hosts set by an admin) or point "
+            "config.api_key_credential at one that exists",
+            details={"credential": name},
+        )
+    if isinstance(exc, Forbidden):
+        return ModelCredentialUnusable(
+            f"{where}, which may not be sent there: an admin must add {host} to the "
+            "credential's allowed_hosts (or point the agent at a host it allows)",
+            details={"credential": name, "reason": "host_not_allowed", "host": host},
+        )
+    return ModelCredentialUnusable(
+        f"{where}, which cannot be decrypted: enter its value again "
+        "(PATCH /api/v1/credentials/{id})",
+        details={"credential": name, "reason": "needs_reentry"},
+    )
 
 
 async def _call(
@@ -366,16 +443,28 @@ async def _call(
     options: dict,
     stream: bool,
 ) -> Completion:
+    """One model call; what the model said is scrubbed before anything records, stores or
+    streams it (a careless model API may echo the key it was sent)."""
     if not stream:
-        return await client.complete(messages, tools, **options)
-    completion = None
-    async for part in client.stream(messages, tools, **options):
-        if isinstance(part, Completion):
-            completion = part
-        else:
-            await run.emit("delta", {"content": part})
-    if completion is None:  # stream() ends with the Completion unless it raises
-        raise ModelFailed("The model stream ended without its completion")
+        completion = await client.complete(messages, tools, **options)
+    else:
+        completion, deltas = None, run.scrubber.stream()
+        async for part in client.stream(messages, tools, **options):
+            if isinstance(part, Completion):
+                completion = part
+            elif text := deltas.feed(part):
+                await run.emit("delta", {"content": text})
+        if text := deltas.flush():
+            await run.emit("delta", {"content": text})
+        if completion is None:  # stream() ends with the Completion unless it raises
+            raise ModelFailed("The model stream ended without its completion")
+    completion.content = run.scrubber.value(completion.content)
+    completion.tool_calls = run.scrubber.value(completion.tool_calls)
+    if len(completion.content or "") > MAX_MESSAGE_CHARS:
+        raise ModelFailed(
+            f"The model API at {client.host} answered with more text than a message may hold "
+            f"({MAX_MESSAGE_CHARS} characters)"
+        )
     return completion
 
 

@@ -21,6 +21,21 @@ Provider = Literal[
     "ollama",
     "openai_compatible",
 ]
+# Where an agent's model calls go, and the vault credential whose key they carry, unless its
+# config says otherwise (`config.base_url`, `config.api_key_credential`).
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+DEFAULT_KEY_CREDENTIAL = "OPENAI_API_KEY"
+
+
+def model_destination(config: dict | None) -> tuple[object, object]:
+    """The (base URL, key credential name) an agent's model calls use."""
+    config = config or {}
+    return (
+        config.get("base_url") or DEFAULT_BASE_URL,
+        config.get("api_key_credential") or DEFAULT_KEY_CREDENTIAL,
+    )
+
+
 Channel = Literal["whatsapp", "instagram", "facebook", "web"]
 Text = Annotated[str, StringConstraints(max_length=20_000)]
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200)]

@@ -5,11 +5,18 @@ import uuid
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orchestrator_service.agents.models import Agent
-from orchestrator_service.agents.schemas import AgentCreate, AgentUpdate, RenderOut
+from orchestrator_service.agents.schemas import (
+    DEFAULT_BASE_URL,
+    DEFAULT_KEY_CREDENTIAL,
+    AgentCreate,
+    AgentUpdate,
+    RenderOut,
+    model_destination,
+)
 from orchestrator_service.agents.templates import render, template_variables
 from orchestrator_service.audit.service import Actor
 from orchestrator_service.db.repository import AuditedRepository
-from orchestrator_service.errors import InvalidInput
+from orchestrator_service.errors import DestinationApprovalRequired, InvalidInput
 from orchestrator_service.pagination import PageParams
 from orchestrator_service.tools import service as tool_service
 from orchestrator_service.tools.schemas import FunctionTool
@@ -33,15 +40,33 @@ class Agents(AuditedRepository[Agent]):
     )
 
 
+def _check_destination(
+    before: tuple[object, object], after: tuple[object, object], *, approver: bool
+) -> None:
+    """Only an admin points an agent's model calls (and the key they carry) somewhere else."""
+    if approver or before == after:
+        return
+    raise DestinationApprovalRequired(
+        "Only an admin may choose where an agent's model calls go and which vault key they "
+        "carry: config.base_url and config.api_key_credential are set or changed by an admin "
+        "(the admin role and credentials:write); leave them out to use "
+        f"{DEFAULT_BASE_URL} with {DEFAULT_KEY_CREDENTIAL}, or as they are",
+        details={"fields": ["config.base_url", "config.api_key_credential"]},
+    )
+
+
 async def create_agent(
     session: AsyncSession,
     *,
     tenant_id: int,
     data: AgentCreate,
     actor: Actor,
+    approver: bool,
     user_id: uuid.UUID | None = None,
 ) -> Agent:
-    """Add an agent to the tenant."""
+    """Add an agent to the tenant; one whose model calls go anywhere but the default only when
+    the caller is an `approver` (an admin)."""
+    _check_destination(model_destination(None), model_destination(data.config), approver=approver)
     agent = Agent(tenant_id=tenant_id, created_by=user_id, **data.model_dump(exclude_none=True))
     return await Agents(session, owner=tenant_id).create(agent, actor=actor)
 
@@ -59,11 +84,22 @@ async def get_agent(session: AsyncSession, *, tenant_id: int, agent_id: int) -> 
 
 
 async def update_agent(
-    session: AsyncSession, *, tenant_id: int, agent_id: int, data: AgentUpdate, actor: Actor
+    session: AsyncSession,
+    *,
+    tenant_id: int,
+    agent_id: int,
+    data: AgentUpdate,
+    actor: Actor,
+    approver: bool,
 ) -> Agent:
-    """Change the given fields."""
+    """Change the given fields; where its model calls go only when the caller is an
+    `approver` (an admin)."""
     agents = Agents(session, owner=tenant_id)
     agent = await agents.get(agent_id)
+    if data.config is not None:
+        _check_destination(
+            model_destination(agent.config), model_destination(data.config), approver=approver
+        )
     return await agents.update(agent, data.model_dump(exclude_unset=True), actor=actor)
 
 

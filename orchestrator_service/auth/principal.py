@@ -54,6 +54,14 @@ class Principal:
             return f"user:{self.user_id}"
         return f"key:{self.key_id}"
 
+    @property
+    def approves_destinations(self) -> bool:
+        """True when the caller decides where secrets may be sent: a platform admin (for the
+        global credentials and tools), or a tenant admin whose key grants `credentials:write`.
+        Members, viewers and admin keys narrowed below `credentials:write` use what was
+        approved and nothing more."""
+        return self.is_platform_admin or (self.role == "admin" and self.allows("credentials:write"))
+
     def allows(self, scope: str) -> bool:
         """True when both the role and the key's scopes grant `scope`."""
         granted = ROLE_SCOPES.get(self.role, frozenset())

@@ -33,8 +33,16 @@ class ApiKeyCreate(Input):
     role: Literal["admin", "member", "viewer"] | None = Field(
         default=None, description="Defaults to the caller's role; never above it"
     )
-    scopes: list[str] = Field(default_factory=lambda: ["*"], max_length=len(SCOPES) + 1)
-    expires_at: datetime | None = None
+    scopes: list[str] = Field(
+        default_factory=lambda: ["*"],
+        min_length=1,
+        max_length=len(SCOPES) + 1,
+        description="What the key may do within its role; `*` for all the role allows. Never "
+        "empty, and never more than the creating key's own scopes",
+    )
+    expires_at: datetime | None = Field(
+        default=None, description="Never later than the creating key's own expiry"
+    )
 
     @field_validator("scopes")
     @classmethod

@@ -13,7 +13,7 @@ from orchestrator_service.auth.principal import Principal, role_rank
 from orchestrator_service.auth.schemas import ApiKeyCreate, MeOut
 from orchestrator_service.auth.tokens import new_token
 from orchestrator_service.db.repository import AuditedRepository
-from orchestrator_service.errors import Forbidden, Unauthorized
+from orchestrator_service.errors import Forbidden, InvalidInput, Unauthorized
 from orchestrator_service.pagination import PageParams
 from orchestrator_service.tenants.models import Tenant
 from orchestrator_service.users.models import User
@@ -48,7 +48,12 @@ async def issue_key(
     user_id: uuid.UUID | None = None,
     expires_at: datetime | None = None,
 ) -> tuple[ApiKey, str]:
-    """Store a new key (hash only) and return it with its plaintext, which is never kept."""
+    """Store a new key (hash only) and return it with its plaintext, which is never kept.
+
+    `scopes` None means every scope of the role (`*`); an empty list is refused, never read as
+    all scopes."""
+    if scopes is not None and not scopes:
+        raise InvalidInput("An API key needs at least one scope (`*` for all its role allows)")
     token = new_token("key")
     key = ApiKey(
         tenant_id=tenant_id,
@@ -57,7 +62,7 @@ async def issue_key(
         prefix=token.prefix,
         key_hash=token.hash,
         role=role,
-        scopes=scopes or ["*"],
+        scopes=["*"] if scopes is None else scopes,
         expires_at=expires_at,
         created_by=actor.user_id,
     )
@@ -68,7 +73,8 @@ async def issue_key(
 async def create_key(
     session: AsyncSession, *, principal: Principal, data: ApiKeyCreate, actor: Actor
 ) -> tuple[ApiKey, str]:
-    """A key for the caller's tenant, owned by the calling user, never above the caller's role."""
+    """A key for the caller's tenant, owned by the calling user: never above the caller's role,
+    never with a scope the calling key lacks, never outliving the calling key."""
     role = data.role or principal.role
     if role_rank(role) > role_rank(principal.role):
         raise Forbidden(f"A {principal.role} cannot create a key with role {role}")
@@ -79,6 +85,7 @@ async def create_key(
                 "A key cannot create a key with scopes it does not have itself",
                 details={"scopes": wider},
             )
+    expires_at = await _within_callers_lifetime(session, principal, data.expires_at)
     return await issue_key(
         session,
         tenant_id=principal.tenant_id,
@@ -87,8 +94,28 @@ async def create_key(
         actor=actor,
         scopes=data.scopes,
         user_id=principal.user_id,
-        expires_at=data.expires_at,
+        expires_at=expires_at,
     )
+
+
+async def _within_callers_lifetime(
+    session: AsyncSession, principal: Principal, requested: datetime | None
+) -> datetime | None:
+    """The new key's expiry: the requested one, no later than the calling key's (a key that
+    expires cannot mint one that does not). A session caller is a user: no limit from it."""
+    if principal.key_id is None:
+        return requested
+    limit = await session.scalar(select(ApiKey.expires_at).where(ApiKey.id == principal.key_id))
+    if limit is None:
+        return requested
+    if requested is None:
+        return limit
+    if requested > limit:
+        raise Forbidden(
+            "A key cannot create a key that outlives it",
+            details={"expires_at": limit.isoformat()},
+        )
+    return requested
 
 
 async def list_keys(

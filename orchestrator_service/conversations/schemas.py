@@ -54,11 +54,14 @@ class ConversationOut(Output):
     updated_at: datetime | None
 
 
+MAX_MESSAGE_CHARS = 200_000
+
+
 class MessageCreate(Input):
     """A message added to a conversation."""
 
     role: Role
-    content: str = Field(max_length=200_000)
+    content: str = Field(max_length=MAX_MESSAGE_CHARS)
     tool_calls: list[dict] | None = None
     tool_call_id: Annotated[str, StringConstraints(max_length=255)] | None = None
     tokens_used: int = Field(default=0, ge=0, le=10_000_000)

@@ -42,6 +42,11 @@ class Credential(CreatedAtMixin, Base):
 
     key_id: Mapped[str | None] = mapped_column(String(64))
     fingerprint: Mapped[str | None] = mapped_column(String(32))
+    # Random per credential, new with every new value: without it the fingerprints of two
+    # credentials of a tenant holding the same value would match, so storing a guess would
+    # confirm it. NULL on rows written before salts (their fingerprint is cleared at boot
+    # and recomputed, salted, on their next write).
+    fingerprint_salt: Mapped[str | None] = mapped_column(String(32))
     hint: Mapped[str | None] = mapped_column(String(4))
     allowed_hosts: Mapped[list] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
     status: Mapped[str] = mapped_column(String(20), server_default=text("'ok'"))

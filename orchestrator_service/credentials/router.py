@@ -14,7 +14,14 @@ from orchestrator_service.credentials.schemas import (
     CredentialStatus,
     CredentialUpdate,
 )
-from orchestrator_service.deps import ActorDep, Paging, SessionDep, VaultDep, tenant_or_global
+from orchestrator_service.deps import (
+    ActorDep,
+    Paging,
+    PrincipalDep,
+    SessionDep,
+    VaultDep,
+    tenant_or_global,
+)
 from orchestrator_service.pagination import Page, page_of
 
 router = APIRouter(prefix="/credentials", tags=["credentials"])
@@ -26,11 +33,22 @@ Writer = Annotated[int | None, Depends(tenant_or_global("credentials:write"))]
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 async def create_credential(
-    data: CredentialCreate, owner: Writer, vault: VaultDep, actor: ActorDep, session: SessionDep
+    data: CredentialCreate,
+    owner: Writer,
+    principal: PrincipalDep,
+    vault: VaultDep,
+    actor: ActorDep,
+    session: SessionDep,
 ) -> CredentialOut:
-    """Store a secret, encrypted; the response never contains it."""
+    """Store a secret, encrypted; the response never contains it. Hosts beyond the category's
+    provider are an admin's decision (403 `destination_approval_required` otherwise)."""
     credential = await service.create_credential(
-        session, vault, owner=owner, data=data, actor=actor
+        session,
+        vault,
+        owner=owner,
+        data=data,
+        actor=actor,
+        approver=principal.approves_destinations,
     )
     return CredentialOut.model_validate(credential)
 
@@ -64,13 +82,21 @@ async def update_credential(
     credential_id: uuid.UUID,
     data: CredentialUpdate,
     owner: Writer,
+    principal: PrincipalDep,
     vault: VaultDep,
     actor: ActorDep,
     session: SessionDep,
 ) -> CredentialOut:
-    """Change a credential; sending the hint or the placeholder back keeps the secret."""
+    """Change a credential; sending the hint or the placeholder back keeps the secret.
+    Widening where it may be sent is an admin's decision (403 otherwise)."""
     credential = await service.update_credential(
-        session, vault, owner=owner, credential_id=credential_id, data=data, actor=actor
+        session,
+        vault,
+        owner=owner,
+        credential_id=credential_id,
+        data=data,
+        actor=actor,
+        approver=principal.approves_destinations,
     )
     return CredentialOut.model_validate(credential)
 

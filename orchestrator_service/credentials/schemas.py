@@ -11,8 +11,29 @@ from orchestrator_service.schemas import Input, Output, Patch
 MAX_SECRET_BYTES = 64 * 1024
 Category = Literal["openai", "anthropic", "google", "smtp", "http", "oauth", "database", "general"]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[\w.:-]+$")]
+# A host a secret may be sent to: a lower-case DNS name or IPv4 address, or `*.` and a name of
+# two labels or more for its subdomains. No scheme, port, path, space, Unicode (write IDNs in
+# their xn-- form), bare `*` or `*.tld`: the pattern is in the OpenAPI schema, and anything
+# else is a 422.
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+HOST_PATTERN = rf"^(?:\*\.{_LABEL}\.{_LABEL}(?:\.{_LABEL})*|{_LABEL}(?:\.{_LABEL})*)$"
 Host = Annotated[
-    str, StringConstraints(min_length=1, max_length=253, pattern=r"^(\*\.)?[a-z0-9.-]+(:\d+)?$")
+    str,
+    StringConstraints(min_length=1, max_length=253, pattern=HOST_PATTERN),
+    Field(
+        description="A lower-case host name or IPv4 address, or `*.example.com` for its "
+        "subdomains; no scheme, port or path",
+        examples=["api.openai.com", "*.example.com"],
+    ),
+]
+HostList = Annotated[
+    list[Host],
+    Field(
+        max_length=50,
+        description="Where the secret may be sent. Empty: the provider's host for the `openai` "
+        "(api.openai.com) and `anthropic` (api.anthropic.com) categories, nowhere for the "
+        "others. Only an admin may widen it",
+    ),
 ]
 # What clients may send back as "unchanged": the hint or this placeholder.
 PLACEHOLDER = "********"
@@ -35,7 +56,7 @@ class CredentialCreate(Input):
     name: Name
     value: SecretStr
     category: Category = "general"
-    allowed_hosts: list[Host] = Field(default_factory=list, max_length=50)
+    allowed_hosts: HostList = Field(default_factory=list)
 
     _secret = field_validator("value")(_check_secret)
 
@@ -46,7 +67,7 @@ class CredentialUpdate(Patch):
     name: Name | None = None
     value: SecretStr | None = None
     category: Category | None = None
-    allowed_hosts: list[Host] | None = Field(default=None, max_length=50)
+    allowed_hosts: HostList | None = None
 
     _secret = field_validator("value")(_check_secret)
 

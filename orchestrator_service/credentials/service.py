@@ -16,9 +16,11 @@ from orchestrator_service.credentials.schemas import (
     CredentialStatus,
     CredentialUpdate,
 )
+from orchestrator_service.credentials.scrub import Scrubber
 from orchestrator_service.credentials.vault import Vault
 from orchestrator_service.db.repository import AuditedRepository
 from orchestrator_service.errors import (
+    DestinationApprovalRequired,
     Forbidden,
     InvalidInput,
     NotFound,
@@ -48,24 +50,67 @@ def _global_needs_hosts(owner: int | None, allowed_hosts: list[str]) -> None:
         )
 
 
+# Where a credential with no allowed_hosts may go: its category's provider, else nowhere.
+CATEGORY_HOSTS: dict[str, tuple[str, ...]] = {
+    "openai": ("api.openai.com",),
+    "anthropic": ("api.anthropic.com",),
+}
+
+
+def effective_hosts(category: str | None, allowed_hosts: list[str] | None) -> list[str]:
+    """The hosts a credential may be sent to: its `allowed_hosts`; when that is empty, the
+    provider host of a well-known category (openai, anthropic); otherwise none at all."""
+    if allowed_hosts:
+        return list(allowed_hosts)
+    return list(CATEGORY_HOSTS.get(category or "", ()))
+
+
 def host_allowed(host: str, allowed: list[str]) -> bool:
-    """True when no list is set, or `host` matches an entry (`*.example.com` for subdomains)."""
-    if not allowed:
-        return True
+    """True when `host` matches an entry (`*.example.com` for its subdomains); an empty list
+    allows nothing."""
     host = host.lower()
-    for entry in allowed:
-        if entry.startswith("*.") and host.endswith(entry[1:]):
-            return True
-        if host == entry:
-            return True
-    return False
+    return any(
+        host == entry or (entry.startswith("*.") and host.endswith(entry[1:])) for entry in allowed
+    )
+
+
+def _covered(entry: str, hosts: list[str]) -> bool:
+    """True when every host `entry` matches is already matched by one of `hosts`."""
+    return any(
+        entry == host or (host.startswith("*.") and entry.endswith(host[1:])) for host in hosts
+    )
+
+
+def _check_widening(before: list[str], after: list[str], *, approver: bool) -> None:
+    """Refuse a non-admin a change that lets a secret go where it could not go before."""
+    wider = sorted(entry for entry in after if not _covered(entry, before))
+    if wider and not approver:
+        raise DestinationApprovalRequired(
+            f"Only an admin may let a secret be sent somewhere new: {', '.join(wider)} "
+            f"{'is' if len(wider) == 1 else 'are'} not among the hosts this credential may "
+            "already go to. Ask an admin to add it (or use a key with the admin role and "
+            "credentials:write); removing hosts is open to you",
+            details={"hosts": wider, "allowed": sorted(before)},
+        )
 
 
 async def create_credential(
-    session: AsyncSession, vault: Vault, *, owner: int | None, data: CredentialCreate, actor: Actor
+    session: AsyncSession,
+    vault: Vault,
+    *,
+    owner: int | None,
+    data: CredentialCreate,
+    actor: Actor,
+    approver: bool,
 ) -> Credential:
-    """Encrypt and store a secret for the owner (a tenant, or None for a global one)."""
+    """Encrypt and store a secret for the owner (a tenant, or None for a global one). Only an
+    `approver` (an admin) may name hosts beyond the category's provider."""
     _global_needs_hosts(owner, data.allowed_hosts)
+    _check_widening(
+        effective_hosts(data.category, []),
+        effective_hosts(data.category, data.allowed_hosts),
+        approver=approver,
+    )
     credential = Credential(
         id_uuid=uuid.uuid4(),
         tenant_id=owner,
@@ -75,7 +120,10 @@ async def create_credential(
         allowed_hosts=data.allowed_hosts,
     )
     vault.seal(
-        credential, data.value.get_secret_value(), await vault.current_data_key(session, owner)
+        credential,
+        data.value.get_secret_value(),
+        await vault.current_data_key(session, owner),
+        new_value=True,
     )
     return await Credentials(session, owner=owner).create(credential, actor=actor)
 
@@ -113,17 +161,30 @@ async def update_credential(
     credential_id: uuid.UUID,
     data: CredentialUpdate,
     actor: Actor,
+    approver: bool,
 ) -> Credential:
-    """Change metadata and/or the secret; re-seal when the bound name or category changes."""
+    """Change metadata and/or the secret; re-seal when the bound name or category changes, or
+    when the row still has an unsalted (legacy) fingerprint. Only an `approver` (an admin)
+    may widen where the secret may be sent (hosts, or a category with another provider)."""
     credentials = Credentials(session, owner=owner)
     credential = await credentials.get(credential_id)
+    _check_widening(
+        effective_hosts(credential.category, credential.allowed_hosts),
+        effective_hosts(
+            data.category or credential.category,
+            credential.allowed_hosts if data.allowed_hosts is None else data.allowed_hosts,
+        ),
+        approver=approver,
+    )
     new_secret = data.value.get_secret_value() if data.value is not None else None
     if new_secret in (PLACEHOLDER, credential.hint):
         new_secret = None
+    new_value = new_secret is not None
     rebinding = (data.name not in (None, credential.name)) or (
         data.category not in (None, credential.category)
     )
-    if new_secret is None and rebinding and credential.status == "ok":
+    legacy = credential.fingerprint_salt is None
+    if new_secret is None and (rebinding or legacy) and credential.status == "ok":
         new_secret = vault.open(credential, await vault.data_key_of(session, credential))
     async with credentials.changing(credential, actor=actor):
         if data.name is not None:
@@ -134,7 +195,8 @@ async def update_credential(
             _global_needs_hosts(owner, data.allowed_hosts)
             credential.allowed_hosts = data.allowed_hosts
         if new_secret is not None:
-            vault.seal(credential, new_secret, await vault.current_data_key(session, owner))
+            data_key = await vault.current_data_key(session, owner)
+            vault.seal(credential, new_secret, data_key, new_value=new_value)
         credential.updated_at = datetime.now(UTC)
     return credential
 
@@ -202,6 +264,11 @@ class SecretResolver:
             raise error or NotFound(f"Credential {name!r} not found")
         return secret
 
+    def scrubber(self, tenant_id: int) -> Scrubber:
+        """Scrubs the tenant's secrets and the global ones (never another tenant's) from what
+        goes back to the tenant."""
+        return self._vault.memory.for_tenant(tenant_id)
+
 
 _OUTCOMES: dict[type, str] = {
     NotFound: "not_found",
@@ -216,6 +283,12 @@ def _refusal(row: Any, name: str, host: str) -> OrchestratorError | None:
         return NotFound(f"Credential {name!r} not found")
     if row[0].status != "ok" or row[1] is None:
         return VaultError(f"Credential {name!r} must be entered again before it can be used")
-    if not host_allowed(host, row[0].allowed_hosts):
+    credential = row[0]
+    if not host_allowed(host, effective_hosts(credential.category, credential.allowed_hosts)):
+        if not credential.allowed_hosts and credential.category not in CATEGORY_HOSTS:
+            return Forbidden(
+                f"Credential {name!r} may not be sent to {host}: it names no allowed_hosts, "
+                "so it may be sent nowhere until an admin lists them"
+            )
         return Forbidden(f"Credential {name!r} may not be sent to {host}")
     return None

@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import logging
 import os
+import secrets
 import uuid
 from dataclasses import dataclass
 
@@ -25,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from orchestrator_service.config import Settings
 from orchestrator_service.credentials.keys import NONCE_BYTES, KeyProvider, load_key_provider
 from orchestrator_service.credentials.models import Credential, VaultDataKey, VaultState
-from orchestrator_service.credentials.scrub import remember_secret
+from orchestrator_service.credentials.scrub import SecretMemory
 from orchestrator_service.errors import VaultError
 from orchestrator_service.metrics import VAULT_DECRYPTIONS
 
@@ -69,16 +70,20 @@ class DataKey:
     tenant_id: int | None
     key: bytes
 
-    def fingerprint(self, secret: str) -> str:
-        """A keyed fingerprint: tells versions apart, useless for guessing the secret."""
-        return hmac.new(self.key, secret.encode(), hashlib.sha256).hexdigest()[:16]
+    def fingerprint(self, secret: str, salt: str) -> str:
+        """A keyed, salted fingerprint: tells versions apart, useless for guessing the secret
+        (the salt is per credential and value, so equal values do not fingerprint alike)."""
+        message = salt.encode() + b"|" + secret.encode()
+        return hmac.new(self.key, message, hashlib.sha256).hexdigest()[:16]
 
 
 class Vault:
-    """Seals and opens credential values of any tenant."""
+    """Seals and opens credential values of any tenant, remembering each value it sees under
+    its owner so that outputs can be scrubbed of it."""
 
     def __init__(self, provider: KeyProvider) -> None:
         self.provider = provider
+        self.memory = SecretMemory()
 
     def unwrap(self, row: VaultDataKey) -> DataKey:
         """Unwrap a stored data key (its context binds it to its tenant)."""
@@ -111,17 +116,23 @@ class Vault:
         await session.flush()
         return data_key
 
-    def seal(self, credential: Credential, secret: str, data_key: DataKey) -> None:
-        """Encrypt `secret` into the credential, with its fingerprint and hint."""
+    def seal(
+        self, credential: Credential, secret: str, data_key: DataKey, *, new_value: bool = False
+    ) -> None:
+        """Encrypt `secret` into the credential, with its salted fingerprint and hint. A
+        `new_value` (or a row without a salt yet) gets a fresh salt; re-sealing the same value
+        (rename, re-encryption) keeps it, so the fingerprint stays the same."""
+        if new_value or credential.fingerprint_salt is None:
+            credential.fingerprint_salt = secrets.token_hex(16)
         nonce = os.urandom(NONCE_BYTES)
         sealed = AESGCM(data_key.key).encrypt(nonce, secret.encode(), value_context(credential))
         body = base64.urlsafe_b64encode(nonce + sealed).decode()
         credential.value = f"{FORMAT}.{data_key.id}.{body}"
         credential.key_id = str(data_key.id)
-        credential.fingerprint = data_key.fingerprint(secret)
+        credential.fingerprint = data_key.fingerprint(secret, credential.fingerprint_salt)
         credential.hint = hint_of(secret)
         credential.status = "ok"
-        remember_secret(secret)
+        self.memory.remember(credential.tenant_id, secret)
 
     def open(self, credential: Credential, data_key: DataKey) -> str:
         """Decrypt a credential's value; refuse clearly if it is not bound to this record."""
@@ -141,7 +152,7 @@ class Vault:
                 "tenant, or tampered with)"
             ) from None
         secret_text = secret.decode()
-        remember_secret(secret_text)
+        self.memory.remember(credential.tenant_id, secret_text)
         VAULT_DECRYPTIONS.labels("ok").inc()
         return secret_text
 
@@ -187,6 +198,13 @@ async def open_vault(settings: Settings, sessionmaker: async_sessionmaker[AsyncS
             vault.verify_check_value(state)
         except VaultError as exc:
             raise VaultError(f"Refusing to start: {exc.message}") from None
+        # Unsalted fingerprints (rows written before salts) would let a tenant member confirm a
+        # guess by storing it and comparing; they are cleared until the row's next write.
+        await session.execute(
+            update(Credential)
+            .where(Credential.fingerprint_salt.is_(None), Credential.fingerprint.is_not(None))
+            .values(fingerprint=None)
+        )
         used = set(await session.scalars(select(VaultDataKey.kek_id).distinct()))
         missing = sorted(used - vault.provider.key_ids)
         if missing:

@@ -226,5 +226,8 @@ def _given_up(attempts: int) -> str:
 
 
 def _describe(exc: BaseException) -> str:
-    message = exc.message if isinstance(exc, OrchestratorError) else str(exc)
-    return f"Ingestion failed: {message or type(exc).__name__}"
+    """What the tenant is told: a domain error's message, else only the class of the error (a
+    library's text can quote what it was handling, an outbound request and its key included)."""
+    if isinstance(exc, OrchestratorError):
+        return f"Ingestion failed: {exc.message}"
+    return f"Ingestion failed: an unexpected error ({type(exc).__name__})"

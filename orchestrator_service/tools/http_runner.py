@@ -1,9 +1,10 @@
 """Running an HTTP tool: templates filled at call time, the SSRF guard on every hop, bounded
-time and size, retries only for idempotent methods, credentials never sent to another host."""
+time and size, retries only for idempotent methods, credentials never sent to another host nor
+over a downgraded scheme. Failures are told as fixed messages (class of failure and host),
+never in the HTTP library's words, which can quote the request and its secrets."""
 
 import asyncio
 import json
-import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -11,11 +12,13 @@ from urllib.parse import quote, urljoin, urlsplit
 
 import httpx
 
-from orchestrator_service.errors import OrchestratorError
+from orchestrator_service.errors import InvalidInput, OrchestratorError
+from orchestrator_service.outbound import HEADER_NAME, failure, header_value, host_of
+from orchestrator_service.patterns import compile_pattern
 from orchestrator_service.tools.schemas import HttpToolConfig
 from orchestrator_service.tools.ssrf import Guard, GuardedTransport
 
-_PLACEHOLDER = re.compile(r"\{\{\s*(credential:)?([A-Za-z0-9_.:-]+)\s*\}\}")
+_PLACEHOLDER = compile_pattern(r"\{\{\s*(credential:)?([A-Za-z0-9_.:-]+)\s*\}\}")
 _IDEMPOTENT = {"GET", "HEAD", "PUT", "DELETE", "OPTIONS"}
 _MAX_REDIRECTS = 5
 SecretLookup = Callable[[str, str], Awaitable[str]]
@@ -86,7 +89,7 @@ class _Renderer:
 
 @dataclass
 class _Call:
-    """One rendered request, and what in it carries a secret."""
+    """One rendered request, what in it carries a secret, and the URL of the hop under way."""
 
     method: str
     url: str
@@ -94,6 +97,26 @@ class _Call:
     body: Any
     secret_headers: set[str]
     secret_in_body: bool
+    hop: str = ""
+
+    @property
+    def host(self) -> str:
+        """The host of the hop under way, for messages."""
+        return host_of(self.hop or self.url)
+
+
+def _checked_header(name: str, value: str) -> str:
+    """The header's value as sent, or 422 before anything is sent (never quoting the value)."""
+    if not HEADER_NAME.fullmatch(name):
+        raise InvalidInput("A header name of the tool is not a valid HTTP header name")
+    sendable = header_value(value)
+    if sendable is None:
+        raise InvalidInput(
+            f"The tool's header {name!r} would hold characters an HTTP header cannot carry "
+            "(control or non-ASCII characters, from an argument or a credential); nothing was "
+            "sent"
+        )
+    return sendable
 
 
 async def _render(
@@ -112,7 +135,7 @@ async def _render(
     headers, secret_headers = {}, set()
     for name, template in config.headers.items():
         renderer = _Renderer(arguments, secret, partial)
-        headers[name] = await renderer.text(template)
+        headers[name] = _checked_header(name, await renderer.text(template))
         if renderer.secret_used:
             secret_headers.add(name.lower())
     body_renderer = _Renderer(arguments, secret, partial)
@@ -147,13 +170,24 @@ async def call_http_tool(
             except (TimeoutError, httpx.TimeoutException):
                 if attempt + 1 == attempts:
                     raise ToolTimeout(
-                        f"The tool's service did not answer within {config.timeout_s:g} s"
+                        f"The tool's service at {call.host} did not answer within "
+                        f"{config.timeout_s:g} s"
                     ) from None
-            except (httpx.TransportError, _Retryable) as exc:
+            except _Retryable as exc:
                 if attempt + 1 == attempts:
-                    raise ToolCallFailed(f"The tool's service failed: {exc}") from None
-            except (httpx.InvalidURL, ValueError) as exc:
-                raise ToolCallFailed(f"The tool's URL is not valid: {exc}") from None
+                    raise ToolCallFailed(
+                        f"The tool's service at {call.host} answered {exc.status}",
+                        details={"status": exc.status},
+                    ) from None
+            except httpx.TransportError as exc:
+                if attempt + 1 == attempts:
+                    raise ToolCallFailed(
+                        f"The tool's service at {call.host} failed: {failure(exc)}"
+                    ) from None
+            except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
+                raise ToolCallFailed(
+                    f"The tool's service at {call.host} failed: {failure(exc)}"
+                ) from None
             await asyncio.sleep(0.2 * 2**attempt)
     raise AssertionError("unreachable")
 
@@ -161,22 +195,34 @@ async def call_http_tool(
 class _Retryable(Exception):
     """A 5xx answer, worth another try for idempotent methods."""
 
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+def keeps_secrets(origin: str, target: str) -> bool:
+    """Whether a redirect from `origin` to `target` may carry the credentials: only to the same
+    host and port, and never from https down to http."""
+    before, after = urlsplit(origin), urlsplit(target)
+    downgrade = before.scheme.lower() == "https" and after.scheme.lower() != "https"
+    return before.netloc.lower() == after.netloc.lower() and not downgrade
+
 
 async def _follow(client: httpx.AsyncClient, config: HttpToolConfig, call: _Call) -> Any:
     method, url, headers, body = call.method, call.url, dict(call.headers), call.body
-    origin = urlsplit(url).netloc
     for _ in range(_MAX_REDIRECTS + 1):
+        call.hop = url
         request = client.build_request(method, url, headers=headers, json=body)
         response = await client.send(request, stream=True)
         try:
             if response.is_redirect:
-                target = urljoin(url, response.headers["location"])
+                target = _redirect_target(call, url, response)
                 if response.status_code == 303 or (
                     response.status_code in (301, 302) and method != "GET"
                 ):
                     method, body = "GET", None
-                if urlsplit(target).netloc != origin:
-                    # Never carry credentials to another host.
+                if not keeps_secrets(url, target):
+                    # Once a credential would leave its host or its encryption, it stays behind.
                     headers = {
                         k: v
                         for k, v in headers.items()
@@ -184,8 +230,8 @@ async def _follow(client: httpx.AsyncClient, config: HttpToolConfig, call: _Call
                     }
                     if body is not None and call.secret_in_body:
                         raise ToolCallFailed(
-                            "The tool's service redirected a request carrying a credential to "
-                            "another host; refused"
+                            f"The tool's service at {call.host} redirected a request carrying a "
+                            "credential to another host or to plain http; refused"
                         )
                 url = target
                 continue
@@ -193,14 +239,33 @@ async def _follow(client: httpx.AsyncClient, config: HttpToolConfig, call: _Call
         finally:
             await response.aclose()
         if response.status_code >= 500:
-            raise _Retryable(f"it answered {response.status_code}")
-        if response.status_code >= 400:
+            raise _Retryable(response.status_code)
+        if response.status_code >= 300:
             raise ToolCallFailed(
-                f"The tool's service answered {response.status_code}",
+                f"The tool's service at {call.host} answered {response.status_code}",
                 details={"status": response.status_code},
             )
         return _decode(payload, response.headers.get("content-type", ""))
-    raise ToolCallFailed(f"The tool's service redirected more than {_MAX_REDIRECTS} times")
+    raise ToolCallFailed(
+        f"The tool's service at {call.host} redirected more than {_MAX_REDIRECTS} times"
+    )
+
+
+def _redirect_target(call: _Call, url: str, response: httpx.Response) -> str:
+    """Where a redirect points, or a tool failure when it points nowhere usable."""
+    location = response.headers.get("location", "").strip()
+    if not location:
+        raise ToolCallFailed(
+            f"The tool's service at {call.host} answered {response.status_code} without a "
+            "Location to follow",
+            details={"status": response.status_code},
+        )
+    try:
+        return str(httpx.URL(urljoin(url, location)))
+    except (httpx.InvalidURL, ValueError):
+        raise ToolCallFailed(
+            f"The tool's service at {call.host} redirected to a URL that is not valid"
+        ) from None
 
 
 async def _read_capped(response: httpx.Response, limit: int) -> bytes:
@@ -220,7 +285,11 @@ def _decode(payload: bytes, content_type: str) -> Any:
     text = payload.decode("utf-8", errors="replace")
     if "json" in content_type:
         try:
-            return json.loads(text)
+            return json.loads(text, parse_constant=_no_constant)
         except ValueError:
             raise ToolCallFailed("The tool's service sent invalid JSON") from None
     return text
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")

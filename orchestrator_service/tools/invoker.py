@@ -16,7 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from orchestrator_service.agents.models import Agent
 from orchestrator_service.audit.service import Actor
-from orchestrator_service.credentials.scrub import scrub
 from orchestrator_service.credentials.service import SecretResolver
 from orchestrator_service.db.tenancy import get_scoped
 from orchestrator_service.errors import Conflict, InvalidInput, NotFound, OrchestratorError
@@ -60,9 +59,9 @@ async def _enabled_tool(session: AsyncSession, tenant_id: int, agent: Agent, nam
     return tool
 
 
-def _safe(value: Any) -> Any:
-    """A JSON value with every known secret scrubbed out."""
-    return json.loads(scrub(json.dumps(value, default=str)))
+def _jsonable(value: Any) -> Any:
+    """`value` as plain JSON types (what a built-in tool returns may hold dates)."""
+    return json.loads(json.dumps(value, default=str))
 
 
 class ToolRunner:
@@ -100,12 +99,13 @@ class ToolRunner:
                     f'Tool {tool.name!r} requires confirmation: send "confirm": true to run it'
                 )
             _check_arguments(tool, request.arguments)
+            scrubber = self._secrets.scrubber(tenant_id)
             execution = ToolExecution(
                 tenant_id=tenant_id,
                 agent_id=agent.id,
                 tool_id=tool.id,
                 tool_name=tool.name,
-                input_parameters=_safe(request.arguments),
+                input_parameters=scrubber.value(request.arguments),
                 status="running",
                 started_at=datetime.now(UTC),
             )
@@ -115,11 +115,14 @@ class ToolRunner:
             output = await self._run(tenant_id, tool, agent, request.arguments, actor, user_key)
         except Exception as exc:
             message = exc.message if isinstance(exc, OrchestratorError) else "internal error"
-            await self._finish(execution, tool, started, status="failed", error=scrub(message))
+            await self._finish(
+                execution, tool, started, status="failed", error=scrubber.text(message)
+            )
             TOOL_INVOCATIONS.labels(tool.type, getattr(exc, "code", "internal_error")).inc()
             raise
         TOOL_INVOCATIONS.labels(tool.type, "completed").inc()
-        output = _safe(output)
+        # Scrubbed string by string: a secret the tool's service echoes back is never passed on.
+        output = scrubber.value(_jsonable(output))
         duration = await self._finish(execution, tool, started, status="completed", output=output)
         return InvokeResult(
             execution_id=execution.id,

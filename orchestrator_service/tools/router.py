@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, status
 
-from orchestrator_service.deps import ActorDep, Paging, SessionDep, tenant_or_global
+from orchestrator_service.deps import ActorDep, Paging, PrincipalDep, SessionDep, tenant_or_global
 from orchestrator_service.pagination import Page, page_of
 from orchestrator_service.schemas import IntId
 from orchestrator_service.tools import service
@@ -19,12 +19,14 @@ Writer = Annotated[int | None, Depends(tenant_or_global("tools:write"))]
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 async def create_tool(
-    data: ToolCreate, owner: Writer, actor: ActorDep, session: SessionDep
+    data: ToolCreate, owner: Writer, principal: PrincipalDep, actor: ActorDep, session: SessionDep
 ) -> ToolOut:
-    """Register a tool (a global one when a platform-admin key calls)."""
-    return ToolOut.model_validate(
-        await service.create_tool(session, owner=owner, data=data, actor=actor)
+    """Register a tool (a global one when a platform-admin key calls). A tool that sends a
+    credential is an admin's decision (403 `destination_approval_required` otherwise)."""
+    tool = await service.create_tool(
+        session, owner=owner, data=data, actor=actor, approver=principal.approves_destinations
     )
+    return ToolOut.model_validate(tool)
 
 
 @router.get("")
@@ -42,10 +44,23 @@ async def get_tool(tool_id: IntId, owner: Reader, session: SessionDep) -> ToolOu
 
 @router.patch("/{tool_id}")
 async def update_tool(
-    tool_id: IntId, data: ToolUpdate, owner: Writer, actor: ActorDep, session: SessionDep
+    tool_id: IntId,
+    data: ToolUpdate,
+    owner: Writer,
+    principal: PrincipalDep,
+    actor: ActorDep,
+    session: SessionDep,
 ) -> ToolOut:
-    """Change a tool the caller owns."""
-    tool = await service.update_tool(session, owner=owner, tool_id=tool_id, data=data, actor=actor)
+    """Change a tool the caller owns; where a credential-sending tool's request goes is an
+    admin's decision (403 `destination_approval_required` otherwise)."""
+    tool = await service.update_tool(
+        session,
+        owner=owner,
+        tool_id=tool_id,
+        data=data,
+        actor=actor,
+        approver=principal.approves_destinations,
+    )
     return ToolOut.model_validate(tool)
 
 

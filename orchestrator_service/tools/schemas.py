@@ -8,11 +8,20 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
+from orchestrator_service.outbound import HEADER_NAME_PATTERN, HEADER_VALUE_PATTERN
 from orchestrator_service.schemas import Input, Output, Patch
 
 ToolName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]
 MAX_RESPONSE_BYTES = 10 * 1024 * 1024
+
+HeaderName = Annotated[str, StringConstraints(pattern=f"^{HEADER_NAME_PATTERN}$")]
+HeaderTemplate = Annotated[
+    str, StringConstraints(max_length=8192, pattern=f"^{HEADER_VALUE_PATTERN}$")
+]
+# No control characters in a URL template (placeholders may hold spaces: `{{ city }}`).
+_NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"
+UrlTemplate = Annotated[str, StringConstraints(min_length=1, max_length=2000, pattern=_NO_CONTROL)]
 
 
 class HttpToolConfig(Input):
@@ -20,8 +29,10 @@ class HttpToolConfig(Input):
     `{{name}}` takes an argument, `{{credential:NAME}}` a vault secret at call time."""
 
     method: HttpMethod = "POST"
-    url: Annotated[str, StringConstraints(min_length=1, max_length=2000)] | None = None
-    headers: dict[str, str] = Field(default_factory=dict)
+    url: UrlTemplate | None = None
+    headers: dict[HeaderName, HeaderTemplate] = Field(
+        default_factory=dict, max_length=100, json_schema_extra={"additionalProperties": False}
+    )
     body: Any = None
     timeout_s: float = Field(default=10.0, gt=0, le=120)
     max_response_bytes: int = Field(default=1_048_576, gt=0, le=MAX_RESPONSE_BYTES)
@@ -59,8 +70,10 @@ class ToolFields(Input):
     function_schema: dict | None = None
     prompt_injection: Annotated[str, StringConstraints(max_length=20_000)] | None = None
     response_guide: Annotated[str, StringConstraints(max_length=20_000)] | None = None
-    config: dict | None = None
-    service_url: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    config: HttpToolConfig | None = None
+    service_url: Annotated[str, StringConstraints(max_length=2000, pattern=_NO_CONTROL)] | None = (
+        None
+    )
     requires_confirmation: bool | None = None
     security_level: Literal["safe", "moderate", "dangerous"] | None = None
     is_enabled: bool | None = None
@@ -76,10 +89,8 @@ class ToolCreate(ToolFields):
 
     @model_validator(mode="after")
     def _http_config(self) -> "ToolCreate":
-        if self.type == "http":
-            config = HttpToolConfig.model_validate(self.config or {})
-            if not (config.url or self.service_url):
-                raise ValueError("an http tool needs config.url or service_url")
+        if self.type == "http" and not ((self.config and self.config.url) or self.service_url):
+            raise ValueError("an http tool needs config.url or service_url")
         return self
 
 

@@ -1,5 +1,9 @@
 """The tool registry: global tools (platform admins) and tenant tools, which shadow globals."""
 
+from collections.abc import Iterator
+from contextlib import suppress
+from typing import Any
+
 from pydantic import ValidationError
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -8,8 +12,9 @@ from orchestrator_service.agents.models import Agent
 from orchestrator_service.audit.service import Actor
 from orchestrator_service.db.repository import AuditedRepository
 from orchestrator_service.db.tenancy import get_scoped
-from orchestrator_service.errors import InvalidInput, NotFound
+from orchestrator_service.errors import DestinationApprovalRequired, InvalidInput, NotFound
 from orchestrator_service.pagination import PageParams, paginate
+from orchestrator_service.patterns import compile_pattern
 from orchestrator_service.tools.builtins import BUILTINS
 from orchestrator_service.tools.models import Tool
 from orchestrator_service.tools.schemas import (
@@ -54,6 +59,59 @@ def http_config(tool: Tool) -> HttpToolConfig:
     return config
 
 
+# `{{credential:NAME}}` as the HTTP runner fills it (whitespace allowed inside the braces).
+_CREDENTIAL_REFERENCE = compile_pattern(r"\{\{\s*credential:")
+# Config fields that tune a call without changing where it goes or what it carries.
+_TUNING = frozenset({"timeout_s", "max_response_bytes", "retries"})
+
+
+def _template_strings(value: Any) -> Iterator[str]:
+    """Every string a template renders: strings, and values inside lists and objects."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _template_strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _template_strings(item)
+
+
+def _sends_credentials(shape: dict) -> bool:
+    """True when an HTTP tool of this shape fills a vault credential into its request."""
+    if shape["type"] != "http":
+        return False
+    strings = _template_strings([shape["service_url"], shape["config"]])
+    return any(_CREDENTIAL_REFERENCE.search(text) for text in strings)
+
+
+def _shape(fields: dict) -> dict:
+    """What decides where a tool's request goes and what it carries: type, service_url and
+    config (url, method, headers, body), without the tuning fields."""
+    config = fields.get("config") or {}
+    if isinstance(config, dict):
+        # Defaults filled in, so a stored config and a patch that omits them compare equal; an
+        # invalid one is compared as it is (the tool is refused when it is used).
+        with suppress(ValidationError):
+            config = HttpToolConfig.model_validate(config).model_dump()
+        config = {k: v for k, v in config.items() if k not in _TUNING}
+    return {"type": fields.get("type"), "service_url": fields.get("service_url"), "config": config}
+
+
+def _check_destination(before: dict | None, after: dict, *, approver: bool, name: str) -> None:
+    """Only an admin creates a tool that sends a credential, or changes where such a tool's
+    request goes or what it carries; anyone with tools:write may tune or describe it."""
+    if approver or not _sends_credentials(after) or (before is not None and before == after):
+        return
+    raise DestinationApprovalRequired(
+        f"Only an admin may decide where tool {name!r} sends a credential: a tool whose URL, "
+        "headers or body use {{credential:...}} is created, and its service_url or config "
+        "(url, method, headers, body) changed, by an admin (the admin role and "
+        "credentials:write). You may still change its description, timeouts and other fields",
+        details={"tool": name},
+    )
+
+
 async def ensure_builtin_tools(session: AsyncSession) -> None:
     """Register the internal tools as global tools, once."""
     existing = set(
@@ -70,13 +128,15 @@ async def ensure_builtin_tools(session: AsyncSession) -> None:
 
 
 async def create_tool(
-    session: AsyncSession, *, owner: int | None, data: ToolCreate, actor: Actor
+    session: AsyncSession, *, owner: int | None, data: ToolCreate, actor: Actor, approver: bool
 ) -> Tool:
-    """Register a tool for the owner (a tenant, or None for a global tool)."""
+    """Register a tool for the owner (a tenant, or None for a global tool); one that sends a
+    credential only when the caller is an `approver` (an admin)."""
     if data.type == "internal" and data.name not in BUILTINS:
         raise InvalidInput(
             f"Internal tools are built in ({', '.join(sorted(BUILTINS))}); use type 'http'"
         )
+    _check_destination(None, _shape(data.model_dump()), approver=approver, name=data.name)
     tool = Tool(tenant_id=owner, **data.model_dump(exclude_none=True))
     return await OwnedTools(session, owner=owner).create(tool, actor=actor)
 
@@ -97,13 +157,25 @@ async def get_tool(session: AsyncSession, *, owner: int | None, tool_id: int) ->
 
 
 async def update_tool(
-    session: AsyncSession, *, owner: int | None, tool_id: int, data: ToolUpdate, actor: Actor
+    session: AsyncSession,
+    *,
+    owner: int | None,
+    tool_id: int,
+    data: ToolUpdate,
+    actor: Actor,
+    approver: bool,
 ) -> Tool:
-    """Change a tool the owner owns."""
+    """Change a tool the owner owns; where a credential-sending tool's request goes is changed
+    only by an `approver` (an admin)."""
     tools = OwnedTools(session, owner=owner)
     tool = await tools.get(tool_id)
+    changes = data.model_dump(exclude_unset=True)
+    current = {"type": tool.type, "service_url": tool.service_url, "config": tool.config}
+    _check_destination(
+        _shape(current), _shape({**current, **changes}), approver=approver, name=tool.name
+    )
     async with tools.changing(tool, actor=actor):
-        for field, value in data.model_dump(exclude_unset=True).items():
+        for field, value in changes.items():
             setattr(tool, field, value)
         if tool.type == "http":
             http_config(tool)

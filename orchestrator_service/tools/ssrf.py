@@ -4,10 +4,15 @@ The check sits in the HTTP client's network backend, where a connection is about
 host is resolved, every address it resolves to is checked, and the socket is opened to a
 checked address. So redirects, retries and DNS answers that change between check and use
 (rebinding) cannot get around it, and a refusal happens before any socket exists.
+
+A refusal tells the caller only that the destination is not allowed (and which host it named):
+what a name resolves to, or that it does not resolve, would map the internal network for them.
+The detail goes to the log, at warning level, for the operators.
 """
 
 import asyncio
 import ipaddress
+import logging
 import socket
 import typing
 from collections.abc import Awaitable, Callable, Iterable
@@ -16,6 +21,8 @@ import httpcore
 import httpx
 
 from orchestrator_service.errors import OrchestratorError
+
+log = logging.getLogger(__name__)
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], Awaitable[list[str]]]
@@ -48,6 +55,9 @@ class BlockedDestination(OrchestratorError):
 
     status_code = 422
     code = "destination_blocked"
+
+    def __init__(self, host: str) -> None:
+        super().__init__("Destination not allowed", details={"host": host})
 
 
 async def system_resolver(host: str, port: int) -> list[str]:
@@ -115,20 +125,24 @@ class Guard:
         else:
             try:
                 addresses = [_normalized(a) for a in await self.resolver(host, port)]
-            except OSError as exc:
-                raise BlockedDestination(f"Cannot resolve {host}: {exc}") from None
+            except (OSError, ValueError) as exc:
+                log.warning("outbound call refused: %s does not resolve (%s)", host, exc)
+                raise BlockedDestination(host) from None
             if not addresses:
-                raise BlockedDestination(f"{host} resolves to no address")
+                log.warning("outbound call refused: %s resolves to no address", host)
+                raise BlockedDestination(host)
         if host in self.allowed_hosts:
             return str(addresses[0])
         refused = [str(a) for a in addresses if not self._address_allowed(a)]
         if refused:
-            raise BlockedDestination(
-                f"Refused to connect to {host}: it resolves to a private, loopback, link-local "
-                f"or metadata address ({', '.join(refused)}). Allow-list it with "
-                "ORCH_OUTBOUND_ALLOWED_HOSTS if this is intended.",
-                details={"host": host, "addresses": refused},
+            log.warning(
+                "outbound call refused: %s resolves to a private, loopback, link-local or "
+                "metadata address (%s); allow-list it with ORCH_OUTBOUND_ALLOWED_HOSTS if this is "
+                "intended",
+                host,
+                ", ".join(refused),
             )
+            raise BlockedDestination(host)
         return str(addresses[0])
 
 
@@ -157,7 +171,8 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
         )
 
     async def connect_unix_socket(self, *args: typing.Any, **kwargs: typing.Any) -> typing.NoReturn:
-        raise BlockedDestination("Tools may not connect to Unix sockets")
+        log.warning("outbound call refused: a Unix socket was asked for")
+        raise BlockedDestination("unix socket")
 
     async def sleep(self, seconds: float) -> None:
         await self.inner.sleep(seconds)

@@ -42,9 +42,15 @@ async def get_user(user_id: uuid.UUID, principal: Reader, session: SessionDep) -
 async def update_user(
     user_id: uuid.UUID, data: UserUpdate, principal: Writer, actor: ActorDep, session: SessionDep
 ) -> UserOut:
-    """Change a user (role, active flag, profile, password)."""
+    """Change a user (role, active flag, profile, password). A password change ends the
+    user's other sessions; disabling the user ends all of them."""
     user = await service.update_user(
-        session, tenant_id=principal.tenant_id, user_id=user_id, data=data, actor=actor
+        session,
+        tenant_id=principal.tenant_id,
+        user_id=user_id,
+        data=data,
+        actor=actor,
+        current_session=principal.session_id,
     )
     return UserOut.model_validate(user)
 

@@ -2,9 +2,11 @@
 
 import uuid
 
+from sqlalchemy import func, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orchestrator_service.audit.service import Actor
+from orchestrator_service.auth.models import UserSession
 from orchestrator_service.auth.passwords import hash_password
 from orchestrator_service.db.repository import AuditedRepository
 from orchestrator_service.pagination import PageParams
@@ -52,18 +54,60 @@ async def get_user(session: AsyncSession, *, tenant_id: int, user_id: uuid.UUID)
 
 
 async def update_user(
-    session: AsyncSession, *, tenant_id: int, user_id: uuid.UUID, data: UserUpdate, actor: Actor
+    session: AsyncSession,
+    *,
+    tenant_id: int,
+    user_id: uuid.UUID,
+    data: UserUpdate,
+    actor: Actor,
+    current_session: uuid.UUID | None = None,
 ) -> User:
-    """Change the given fields; a disabled user's keys and sessions stop working at once."""
+    """Change the given fields. A password change or a disable revokes the user's sessions
+    (but `current_session`, the one making a password change, if it is theirs); a disabled
+    user's API keys are refused while the user is disabled and are not revoked."""
     users = Users(session, owner=tenant_id)
     user = await users.get(user_id)
+    disabling = data.is_active is False and user.is_active
     noted = {"password_changed": data.password is not None}
     async with users.changing(user, actor=actor, noted=noted):
         for field, value in data.model_dump(exclude_unset=True, exclude={"password"}).items():
             setattr(user, field, value)
         if data.password is not None:
             user.password_hash = hash_password(data.password)
+    if disabling or data.password is not None:
+        keep = None if disabling else current_session
+        ended = await end_sessions(session, user_id=user.id, keep=keep)
+        if ended:
+            await actor.record_change(
+                session,
+                action="revoke_sessions",
+                resource_type="user",
+                resource_id=user.id,
+                new={
+                    "sessions": ended,
+                    "reason": "user disabled" if disabling else "password changed",
+                },
+                tenant_id=tenant_id,
+            )
     return user
+
+
+async def end_sessions(
+    session: AsyncSession, *, user_id: uuid.UUID, keep: uuid.UUID | None = None
+) -> int:
+    """Revoke the user's open sessions (all but `keep`); how many were ended."""
+    stmt = (
+        update(UserSession)
+        .where(
+            UserSession.user_id == user_id,
+            UserSession.revoked_at.is_(None),
+            UserSession.expires_at > func.now(),
+        )
+        .values(revoked_at=func.now())
+    )
+    if keep is not None:
+        stmt = stmt.where(UserSession.id != keep)
+    return len((await session.execute(stmt.returning(UserSession.id))).all())
 
 
 async def delete_user(

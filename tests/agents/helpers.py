@@ -23,11 +23,17 @@ RENDERED = "You are Ana, the assistant of Acme Peru. Greet Rosa by name."
 
 
 async def store_llm_key(client: httpx.AsyncClient, caller: Caller) -> None:
-    """Put the LLM key into the caller's vault as OPENAI_API_KEY."""
+    """Put the LLM key into the caller's vault as OPENAI_API_KEY, allowed to go to 127.0.0.1
+    (where the scripted model is; an openai key with no hosts goes only to api.openai.com)."""
     response = await client.post(
         "/api/v1/credentials",
         headers=caller.headers,
-        json={"name": "OPENAI_API_KEY", "value": LLM_KEY, "category": "openai"},
+        json={
+            "name": "OPENAI_API_KEY",
+            "value": LLM_KEY,
+            "category": "openai",
+            "allowed_hosts": ["127.0.0.1"],
+        },
     )
     assert response.status_code == 201, response.text
 

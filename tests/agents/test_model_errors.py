@@ -1,7 +1,8 @@
 """Model failures end the run as `failed` with the reason on record, and the caller gets a
 clear error: 502 `run_failed` naming the execution (an `error` event when streaming), never a
-500. Covered: a timeout, 429, 500, malformed JSON, a call to a tool the agent lacks, a loop of
-tool calls that never ends, and a key missing from the vault."""
+500. Covered: a timeout, 429, 500, malformed JSON, a call to a tool the agent lacks, and a loop
+of tool calls that never ends. A model key that is missing or unusable is the tenant's
+configuration, not a failure: 409 (tests/agents/test_model_credentials.py)."""
 
 from dataclasses import dataclass, field
 
@@ -41,13 +42,6 @@ FAILURES = {
         "model_failed",
         "transfer_funds",
         [("prompt", "completed"), ("llm", "completed")],
-    ),
-    "no key in the vault": Failure(
-        [],
-        "not_found",
-        "ANTHROPIC_KEY",
-        [("prompt", "completed")],
-        {"api_key_credential": "ANTHROPIC_KEY"},
     ),
 }
 

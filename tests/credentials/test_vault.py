@@ -29,6 +29,9 @@ SECRET_B = "sk-tenantB-Walrus-91d2e4f6a8"
 
 
 async def _store(client, caller: Caller, name: str, value: str, **extra) -> dict:
+    """Store a credential; unless told otherwise it may go to the hosts these tests resolve
+    for (with no allowed_hosts it could go nowhere, or only to its category's provider)."""
+    extra.setdefault("allowed_hosts", ["api.test", "a.test", "smtp.test"])
     response = await client.post(
         "/api/v1/credentials", headers=caller.headers, json={"name": name, "value": value, **extra}
     )
@@ -328,7 +331,10 @@ async def test_legacy_values_are_marked_for_reentry_and_never_crash(
     assert fixed.status_code == 200 and fixed.json()["status"] == "ok"
     rows = await sql(fresh_db, "SELECT value FROM credentials WHERE id_uuid = $1", legacy_id)
     assert rows[0]["value"].startswith(f"{FORMAT}.")
-    assert await _resolve(runtime, tenant_a.tenant_id, "LEGACY", "https://api.test") == SECRET_A
+    # An openai key naming no hosts may go to OpenAI's API.
+    assert await _resolve(runtime, tenant_a.tenant_id, "LEGACY", "https://api.openai.com/v1") == (
+        SECRET_A
+    )
 
 
 async def test_deleting_a_tenant_shreds_its_data_key(

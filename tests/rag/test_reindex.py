@@ -76,7 +76,12 @@ async def test_reindex_writes_the_new_model_first_then_switches_and_cleans_up(
             await client.post(
                 "/api/v1/credentials",
                 headers=tenant.headers,
-                json={"name": "OPENAI_API_KEY", "value": API_KEY, "category": "openai"},
+                json={
+                    "name": "OPENAI_API_KEY",
+                    "value": API_KEY,
+                    "category": "openai",
+                    "allowed_hosts": ["127.0.0.1"],  # the embeddings stand-in, not OpenAI
+                },
             )
             uploaded = await upload(client, tenant, "faq.txt", b"Returns are free in Peru.")
             document = await finished(client, tenant, uploaded.json()["id"])

@@ -57,7 +57,10 @@ class Received:
 
 
 class _Handler(BaseHTTPRequestHandler):
-    """Routes: /echo, /slow, /fail, /huge, /redirect?to=URL[&code=307]; all are recorded."""
+    """Routes: /echo, /slow, /fail, /huge, /redirect?to=URL[&code=307], /no-location?code=302
+    (a redirect status without a Location), /hang-up (closes without answering),
+    /reflect-headers (sends the request's headers back as response headers); all are
+    recorded."""
 
     server: "_Server"
 
@@ -85,6 +88,13 @@ class _Handler(BaseHTTPRequestHandler):
         elif parts.path == "/redirect":
             status = int(received.query.get("code", ["302"])[0])
             self._send(status, b"", "text/plain", location=received.query["to"][0])
+        elif parts.path == "/no-location":
+            self._send(int(received.query.get("code", ["302"])[0]), b"", "text/plain")
+        elif parts.path == "/hang-up":
+            self.close_connection = True
+        elif parts.path == "/reflect-headers":
+            reflected = {f"X-Echo-{k}": v for k, v in received.headers.items()}
+            self._send(200, b"{}", "application/json", headers=reflected)
         else:
             self._reply(404, {"error": "no such route"})
 
@@ -94,7 +104,14 @@ class _Handler(BaseHTTPRequestHandler):
         """Answer with a JSON body."""
         self._send(status, json.dumps(payload).encode(), "application/json")
 
-    def _send(self, status: int, body: bytes, content_type: str, location: str = "") -> None:
+    def _send(
+        self,
+        status: int,
+        body: bytes,
+        content_type: str,
+        location: str = "",
+        headers: dict[str, str] | None = None,
+    ) -> None:
         """Answer, unless the client has already hung up."""
         try:
             self.send_response(status)
@@ -102,6 +119,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(body)))
             if location:
                 self.send_header("Location", location)
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
             self.end_headers()
             self.wfile.write(body)
         except OSError:  # the client gave up (timeout, size cap): nothing to answer
@@ -172,7 +191,10 @@ async def http_tool(
 async def create_credential(
     client: httpx.AsyncClient, caller: Caller, name: str, value: str, **fields: Any
 ) -> dict:
-    """Store a credential through the API and return its metadata."""
+    """Store a credential through the API and return its metadata. Unless `allowed_hosts` is
+    given it may be sent to tools.test, the tool server's name (with none it could go nowhere,
+    or only to its category's provider)."""
+    fields.setdefault("allowed_hosts", ["tools.test"])
     response = await client.post(
         "/api/v1/credentials", headers=caller.headers, json={"name": name, "value": value, **fields}
     )

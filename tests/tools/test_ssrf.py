@@ -1,8 +1,11 @@
 """The SSRF guard through the invoke endpoint: private, loopback, link-local, CGNAT and metadata
 destinations are refused before any connection (the network spy sees none), by literal address,
-by a name resolving there, or by a redirect hop; each refusal is a failed `tool_executions` row."""
+by a name resolving there, or by a redirect hop; each refusal is a failed `tool_executions` row.
+The caller is told only "destination not allowed" and the host it named: what a name resolves
+to (or that it does not resolve) goes to the log at warning level, never to the caller."""
 
-from urllib.parse import quote
+import logging
+from urllib.parse import quote, urlsplit
 
 from tests.helpers import Caller, create_agent, error_of
 from tests.network import NetworkSpy
@@ -33,22 +36,30 @@ async def test_private_destinations_are_refused_before_connecting(
     network: NetworkSpy,
     fresh_db,
     subtests,
+    caplog,
 ) -> None:
+    caplog.set_level(logging.WARNING, logger="orchestrator_service.tools.ssrf")
     install_guard(runtime)  # nothing allow-listed: the default
     for name, (url, _) in BLOCKED_DIRECTLY.items():
         await http_tool(client, tenant_a, name, url.format(port=tool_server.port), method="GET")
     agent = await create_agent(client, tenant_a, enabled_tools=list(BLOCKED_DIRECTLY))
 
-    for name, (_, addresses) in BLOCKED_DIRECTLY.items():
+    for name, (url, addresses) in BLOCKED_DIRECTLY.items():
         with subtests.test(msg=name):
             response = await invoke(client, tenant_a, agent["id"], name)
 
             error = error_of(response, 422, "destination_blocked")
-            assert "private, loopback, link-local or metadata" in error["message"]
-            assert "ORCH_OUTBOUND_ALLOWED_HOSTS" in error["message"]
-            assert error["details"]["addresses"] == addresses
+            assert error["message"] == "Destination not allowed"
+            assert list(error["details"]) == ["host"]
+            resolved = [a for a in addresses if a not in url]  # what a name stood for
+            assert all(address not in response.text for address in resolved)
             [row] = [r for r in await executions(fresh_db) if r["tool_name"] == name]
             assert (row["status"], row["error_message"]) == ("failed", error["message"])
+            # The operators learn why, at warning level.
+            [logged] = [r for r in caplog.records if r.getMessage().endswith("is intended")]
+            assert logged.levelno == logging.WARNING
+            assert all(address in logged.getMessage() for address in addresses)
+            caplog.clear()
 
     assert network.connections == []
     assert tool_server.received == []
@@ -65,20 +76,25 @@ async def test_a_redirect_to_a_private_address_is_refused_at_that_hop(
 ) -> None:
     install_guard(runtime, "127.0.0.1")  # the tool service itself is allow-listed
     targets = {
-        "to_metadata": ("http://169.254.169.254/latest/meta-data", "169.254.169.254"),
-        "to_intranet": ("http://internal.corp.test/", "10.1.2.3"),
+        "to_metadata": "http://169.254.169.254/latest/meta-data",
+        "to_intranet": "http://internal.corp.test/",  # resolves to 10.1.2.3
     }
-    for name, (target, _) in targets.items():
+    for name, target in targets.items():
         url = tool_server.url(f"/redirect?to={quote(target, safe='')}")
         await http_tool(client, tenant_a, name, url, method="GET")
     agent = await create_agent(client, tenant_a, enabled_tools=list(targets))
 
-    for name, (_, address) in targets.items():
+    for name, target in targets.items():
         with subtests.test(msg=name):
             response = await invoke(client, tenant_a, agent["id"], name)
 
             error = error_of(response, 422, "destination_blocked")
-            assert error["details"]["addresses"] == [address]
+            assert error == {
+                "code": "destination_blocked",
+                "message": "Destination not allowed",
+                "details": {"host": urlsplit(target).hostname},
+            }
+            assert "10.1.2.3" not in response.text
             [row] = [r for r in await executions(fresh_db) if r["tool_name"] == name]
             assert row["status"] == "failed"
 
@@ -104,18 +120,28 @@ async def test_an_allow_listed_name_does_not_allow_other_names_at_the_same_addre
     assert len(tool_server.received) == 1
 
 
-async def test_an_unresolvable_name_is_refused(
-    client, runtime, tenant_a: Caller, network: NetworkSpy, fresh_db
+async def test_an_unresolvable_name_is_refused_like_a_private_one(
+    client, runtime, tenant_a: Caller, network: NetworkSpy, fresh_db, caplog
 ) -> None:
+    caplog.set_level(logging.WARNING, logger="orchestrator_service.tools.ssrf")
     install_guard(runtime)
     await http_tool(client, tenant_a, "nowhere", "http://no-such-host.test/api")
-    agent = await create_agent(client, tenant_a, enabled_tools=["nowhere"])
+    await http_tool(client, tenant_a, "intranet", "http://internal.corp.test/api")
+    agent = await create_agent(client, tenant_a, enabled_tools=["nowhere", "intranet"])
 
-    response = await invoke(client, tenant_a, agent["id"], "nowhere")
+    nowhere = error_of(
+        await invoke(client, tenant_a, agent["id"], "nowhere"), 422, "destination_blocked"
+    )
+    intranet = error_of(
+        await invoke(client, tenant_a, agent["id"], "intranet"), 422, "destination_blocked"
+    )
 
-    assert "no-such-host.test" in error_of(response, 422, "destination_blocked")["message"]
+    # The same words whether the name does not exist or exists inside: no map of the intranet.
+    assert nowhere["message"] == intranet["message"] == "Destination not allowed"
+    assert nowhere["details"] == {"host": "no-such-host.test"}
+    assert "does not resolve" in caplog.text and "10.1.2.3" in caplog.text
     assert network.connections == []
-    assert [r["status"] for r in await executions(fresh_db)] == ["failed"]
+    assert [r["status"] for r in await executions(fresh_db)] == ["failed", "failed"]
 
 
 async def test_ipv6_addresses_embedding_a_private_ipv4_are_refused(

@@ -1,11 +1,13 @@
 """Any OpenAI-compatible `/v1/embeddings` endpoint (OpenAI, Azure, Ollama, vLLM), with the
-tenant's API key from the vault."""
+tenant's API key from the vault. Failures are fixed messages (class of failure and host), never
+the HTTP library's words, which can quote the request and its key."""
 
 import httpx
 
 from orchestrator_service.audit.service import Actor
 from orchestrator_service.credentials.service import SecretResolver
-from orchestrator_service.errors import OrchestratorError
+from orchestrator_service.errors import InvalidInput, OrchestratorError
+from orchestrator_service.outbound import failure, header_value, host_of
 
 SYSTEM_ACTOR = "system:ingestion"
 
@@ -37,13 +39,18 @@ class OpenAIEmbedder:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.host = host_of(self.base_url)
         self.model = model
         self.dimensions = dimensions
         self.model_id = f"openai:{model}:{dimensions}"
+        authorization = header_value(f"Bearer {api_key}")
+        if authorization is None:
+            raise InvalidInput(
+                "The embedding API key holds characters an HTTP header cannot carry (control or "
+                "non-ASCII characters); store the credential again"
+            )
         self._client = httpx.AsyncClient(
-            timeout=timeout,
-            headers={"Authorization": f"Bearer {api_key}"},
-            transport=transport,
+            timeout=timeout, headers={"Authorization": authorization}, transport=transport
         )
 
     async def embed(self, texts: list[str]) -> list[list[float]]:
@@ -54,18 +61,22 @@ class OpenAIEmbedder:
             body = {"model": self.model, "input": batch, "dimensions": self.dimensions}
             try:
                 response = await self._client.post(f"{self.base_url}/embeddings", json=body)
-            except httpx.HTTPError as exc:
-                raise EmbeddingFailed(f"The embedding service is unreachable: {exc}") from None
+            except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
+                raise EmbeddingFailed(
+                    f"The embedding service at {self.host} failed: {failure(exc)}"
+                ) from None
             if response.status_code != 200:
                 raise EmbeddingFailed(
-                    f"The embedding service answered {response.status_code}",
+                    f"The embedding service at {self.host} answered {response.status_code}",
                     details={"status": response.status_code},
                 )
             try:
                 data = sorted(response.json()["data"], key=lambda item: item["index"])
                 batch_vectors = [item["embedding"] for item in data]
             except (ValueError, KeyError, TypeError):
-                raise EmbeddingFailed("The embedding service sent an unexpected answer") from None
+                raise EmbeddingFailed(
+                    f"The embedding service at {self.host} sent an unexpected answer"
+                ) from None
             if len(batch_vectors) != len(batch) or any(
                 len(v) != self.dimensions for v in batch_vectors
             ):

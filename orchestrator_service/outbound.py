@@ -1,0 +1,55 @@
+"""Outbound HTTP failures, described without request data.
+
+An HTTP library's exception text can quote what was being sent: a header value it refused
+(secret included), a URL with its query. So what a caller, a model, a stored record or a log is
+told about a failed outbound call (tool, model, embedding) is a fixed phrase for the class of
+failure and the host, never the exception's text.
+"""
+
+from urllib.parse import urlsplit
+
+import httpx
+
+from orchestrator_service.patterns import compile_pattern
+
+# A header name is an RFC 9110 token; a header value what HTTP clients send: visible ASCII, with
+# spaces and tabs inside (surrounding blanks are not part of a value).
+HEADER_NAME_PATTERN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}"
+HEADER_VALUE_PATTERN = r"[\t\x20-\x7e]*"
+HEADER_NAME = compile_pattern(HEADER_NAME_PATTERN)
+HEADER_VALUE = compile_pattern(HEADER_VALUE_PATTERN)
+
+_PHRASES: tuple[tuple[type[Exception], str], ...] = (
+    (httpx.TimeoutException, "it did not answer in time"),
+    (httpx.ConnectError, "the connection could not be opened"),
+    (httpx.RemoteProtocolError, "the connection closed early or the answer was not valid HTTP"),
+    (httpx.LocalProtocolError, "the request could not be sent"),
+    (httpx.ReadError, "the connection failed while reading the answer"),
+    (httpx.WriteError, "the connection failed while sending the request"),
+    (httpx.UnsupportedProtocol, "the URL's scheme is not http or https"),
+    (httpx.ProxyError, "a proxy refused the connection"),
+    (httpx.DecodingError, "the answer's encoding could not be decoded"),
+    (httpx.TooManyRedirects, "it redirected too many times"),
+    (httpx.InvalidURL, "the URL is not valid"),
+)
+
+
+def failure(exc: Exception) -> str:
+    """A fixed phrase naming the class of an outbound failure, never the exception's text."""
+    phrase = next((p for kind, p in _PHRASES if isinstance(exc, kind)), "the call failed")
+    return f"{phrase} ({type(exc).__name__})"
+
+
+def host_of(url: str) -> str:
+    """The host a URL names, for messages (a placeholder when it names none)."""
+    try:
+        return urlsplit(url).hostname or "an unnamed host"
+    except ValueError:
+        return "an unnamed host"
+
+
+def header_value(value: str) -> str | None:
+    """`value` as it can go in an HTTP header (trimmed), or None when a header cannot carry it;
+    checked before any connection opens, as the library's refusal would quote the value."""
+    value = value.strip(" \t")
+    return value if HEADER_VALUE.fullmatch(value) else None
