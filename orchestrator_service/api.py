@@ -1,6 +1,8 @@
 """The /api/v1 router: every route behind authentication, except the few listed public."""
 
-from fastapi import APIRouter, Depends
+import json
+
+from fastapi import APIRouter, Depends, FastAPI
 
 from orchestrator_service.agents.router import router as agents_router
 from orchestrator_service.audit.router import router as audit_router
@@ -11,6 +13,7 @@ from orchestrator_service.conversations.router import router as conversations_ro
 from orchestrator_service.credentials.router import router as credentials_router
 from orchestrator_service.deps import current_principal
 from orchestrator_service.executions.router import router as executions_router
+from orchestrator_service.http import ErrorBody
 from orchestrator_service.rag.router import router as rag_router
 from orchestrator_service.tenants.router import router as tenants_router
 from orchestrator_service.tools.router import router as tools_router
@@ -41,3 +44,61 @@ def api_router() -> APIRouter:
         protected.include_router(router)
     api.include_router(protected)
     return api
+
+
+def _error(description: str) -> dict:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+    }
+
+
+def document_errors(schema: dict) -> None:
+    """Document, on every API operation of an OpenAPI schema, the error responses the
+    conventions give it, all with the one error body: 401 and 403 behind authentication, 404
+    where the path or the body names an object, 409 on writes, 400 and 413 where there is a
+    body, 422 (FastAPI's own validation schema replaced) where there is any input. What a
+    route declares itself (its domain's 5xx, say) is kept."""
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    body = ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
+    components.update(body.pop("$defs", {}))
+    components["ErrorBody"] = body
+    for path, operations in schema.get("paths", {}).items():
+        if not path.startswith(PREFIX):
+            continue
+        for method, operation in operations.items():
+            public = (method.upper(), path) in PUBLIC_ROUTES
+            has_body = "requestBody" in operation
+            errors: dict[str, dict] = {}
+            if public:
+                errors["401"] = _error("Wrong credentials")
+            else:
+                errors["401"] = _error("Missing, unknown, expired or revoked key or session")
+                errors["403"] = _error("The key's role or scopes do not allow this")
+            if "{" in path or (has_body and not public):
+                errors["404"] = _error("An object the path or body names is not in the tenant")
+            if not public and method in ("post", "put", "patch", "delete"):
+                errors["409"] = _error("Conflicts with the current state (a duplicate, say)")
+            if has_body:
+                errors["400"] = _error("The body could not be parsed")
+                errors["413"] = _error("The body is too large")
+            if has_body or operation.get("parameters"):
+                errors["422"] = _error("Invalid input; `details` lists what and where")
+            responses = operation.setdefault("responses", {})
+            responses.pop("422", None)  # FastAPI's HTTPValidationError: not our body
+            operation["responses"] = dict(sorted({**errors, **responses}.items()))
+    for unused in ("HTTPValidationError", "ValidationError"):
+        if f'"#/components/schemas/{unused}"' not in json.dumps(schema["paths"]):
+            components.pop(unused, None)
+
+
+def install_error_docs(app: FastAPI) -> None:
+    """Make `app.openapi()` document the error responses (see `document_errors`)."""
+    generate = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            document_errors(generate())
+        return app.openapi_schema or generate()
+
+    app.openapi = openapi  # type: ignore[method-assign]

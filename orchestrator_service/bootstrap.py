@@ -39,7 +39,9 @@ from orchestrator_service.rag.embedders import Embedders
 from orchestrator_service.rag.embedders.local import DIMENSIONS, LocalEmbedder
 from orchestrator_service.rag.embedders.openai import OpenAIEmbedderFactory
 from orchestrator_service.rag.ingest import Ingestor
+from orchestrator_service.rag.limits import ParseLimits
 from orchestrator_service.rag.reconcile import Reconciler
+from orchestrator_service.rag.sandbox import IngestPool, ProcessLimits
 from orchestrator_service.rag.search import KnowledgeSearch
 from orchestrator_service.rag.storage import FileStore
 from orchestrator_service.rag.vector_store import VectorStore
@@ -82,6 +84,7 @@ class Runtime:
     vector_store: VectorStore | None
     files: FileStore
     knowledge: KnowledgeSearch
+    ingest_pool: IngestPool
     ingestor: Ingestor
     deleter: DocumentDeleter
     reconciler: Reconciler
@@ -147,7 +150,9 @@ def create_engine(url: URL, settings: Settings) -> AsyncEngine:
         pool_pre_ping=True,
         pool_size=10,
         max_overflow=10,
-        connect_args={"timeout": settings.connect_timeout},
+        # UTC sessions: now() into seed 003's naive TIMESTAMP columns is then UTC, which is
+        # how the API reads them (schemas.Output).
+        connect_args={"timeout": settings.connect_timeout, "server_settings": {"timezone": "UTC"}},
     )
 
 
@@ -166,6 +171,25 @@ def _vector_store(databases: Databases, settings: Settings) -> VectorStore | Non
             timeout=settings.connect_timeout,
         )
     return None
+
+
+def ingest_pool(settings: Settings) -> IngestPool:
+    """The worker processes that parse, chunk and embed uploads, with their limits."""
+    limits = ProcessLimits(
+        processes=settings.ingest_processes,
+        documents_per_process=settings.ingest_documents_per_process,
+        memory_mb=settings.ingest_max_memory_mb,
+        cpu_seconds=settings.ingest_cpu_seconds,
+        timeout_seconds=settings.ingest_timeout_seconds,
+    )
+    parse_limits = ParseLimits(
+        max_expanded_mb=settings.ingest_max_expanded_mb,
+        max_docx_xml_mb=settings.ingest_max_docx_xml_mb,
+        max_pages=settings.ingest_max_pages,
+        max_characters=settings.ingest_max_characters,
+        max_chat_messages=settings.ingest_max_chat_messages,
+    )
+    return IngestPool(limits, parse_limits, warm=settings.embedder == "local")
 
 
 def _collaborators(
@@ -204,6 +228,7 @@ def _collaborators(
         stored_bytes=settings.quota_stored_bytes,
         runs_per_minute=settings.quota_runs_per_minute,
     )
+    pool = ingest_pool(settings)
     return Runtime(
         settings=settings,
         databases=databases,
@@ -216,8 +241,14 @@ def _collaborators(
         vector_store=vector_store,
         files=files,
         knowledge=knowledge,
+        ingest_pool=pool,
         ingestor=Ingestor(
-            sessionmaker=sessionmaker, vector_store=vector_store, embedders=embedders, files=files
+            sessionmaker=sessionmaker,
+            vector_store=vector_store,
+            embedders=embedders,
+            files=files,
+            pool=pool,
+            max_attempts=settings.ingest_max_attempts,
         ),
         deleter=deleter,
         reconciler=Reconciler(
@@ -256,6 +287,15 @@ def _collaborators(
     )
 
 
+async def remote_vector_report(vector_store: PostgrestVectorStore) -> HealReport:
+    """The vector schema over PostgREST, checked (not healed): its drift in a heal report."""
+    report = HealReport(database="vectors", verified=True)
+    report.drift = await vector_store.verify()
+    for item in report.drift:
+        log.warning("vectors: %s is exposed: %s", item["object"], item["detail"])
+    return report
+
+
 @asynccontextmanager
 async def boot(settings: Settings) -> AsyncIterator[Runtime]:
     """Open and heal the databases, check the vault, yield the runtime, release on exit."""
@@ -269,12 +309,14 @@ async def boot(settings: Settings) -> AsyncIterator[Runtime]:
             await ensure_builtin_tools(session)
         vector_store = _vector_store(databases, settings)
         if isinstance(vector_store, PostgrestVectorStore):
-            await vector_store.verify()  # its schema is not healed from here: check it is there
+            # Its schema is not healed from here: check it is there, and closed.
+            reports["vectors"] = await remote_vector_report(vector_store)
         runtime = _collaborators(settings, databases, engine, vault, vector_store, reports)
         try:
             yield runtime
         finally:
             runtime.passwords.close()
+            await runtime.ingest_pool.close()
             await runtime.embedders.aclose()
     finally:
         if vector_store is not None:

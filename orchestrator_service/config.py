@@ -98,6 +98,43 @@ class Settings(BaseSettings):
     embedding_max_response_bytes: int = Field(
         default=32 * 1024 * 1024, gt=0, description="Largest answer read from an embedding API."
     )
+    ingest_processes: int = Field(
+        default=1, ge=1, description="Worker processes that parse, chunk and embed uploads."
+    )
+    ingest_documents_per_process: int = Field(
+        default=50, ge=1, description="Documents a worker process handles before it is replaced."
+    )
+    ingest_max_memory_mb: int = Field(
+        default=3072,
+        ge=512,
+        description="Address space of a worker process (RLIMIT_AS), the model included (MiB).",
+    )
+    ingest_cpu_seconds: int = Field(
+        default=3600, ge=1, description="CPU time one document may use, all threads (RLIMIT_CPU)."
+    )
+    ingest_timeout_seconds: float = Field(
+        default=1800.0, gt=0, description="Wall-clock time one document may take, until written."
+    )
+    ingest_max_attempts: int = Field(
+        default=3, ge=1, description="Ingestions started (and lost with their process) per upload."
+    )
+    ingest_max_expanded_mb: int = Field(
+        default=512, ge=1, description="A zip's content unpacked (MiB)."
+    )
+    ingest_max_docx_xml_mb: int = Field(
+        default=64,
+        ge=1,
+        description="A Word document's word/document.xml, uncompressed (MiB).",
+    )
+    ingest_max_pages: int = Field(default=2000, ge=1, description="PDF pages.")
+    ingest_max_characters: int = Field(
+        default=10_000_000,
+        ge=1,
+        description="Characters of one document's text, decoded or extracted.",
+    )
+    ingest_max_chat_messages: int = Field(
+        default=200_000, ge=1, description="Messages of one chat export."
+    )
     openai_embedding_base_url: str = "https://api.openai.com/v1"
     openai_embedding_model: str = "text-embedding-3-small"
     openai_embedding_credential: str = Field(

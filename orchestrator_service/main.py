@@ -7,7 +7,7 @@ from fastapi import FastAPI
 
 from orchestrator_service import __version__, health
 from orchestrator_service.api import PREFIX as API_PREFIX
-from orchestrator_service.api import api_router
+from orchestrator_service.api import api_router, install_error_docs
 from orchestrator_service.bootstrap import Runtime, boot, running_jobs
 from orchestrator_service.config import Settings, get_settings
 from orchestrator_service.credentials.scrub import install_log_scrubbing
@@ -43,4 +43,5 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
     app.include_router(health.router)
     app.include_router(api_router())
+    install_error_docs(app)
     return app

@@ -28,6 +28,8 @@ VECTORS = HealTarget(
     metadata=VectorBase.metadata,
     extensions=VECTOR_EXTENSIONS,
     steps=steps_of("vectors"),
+    # Supabase in production: its REST API must not reach chunks (issue 13).
+    private=True,
 )
 
 __all__ = [

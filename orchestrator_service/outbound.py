@@ -9,16 +9,19 @@ An answer is read piece by piece and given up as soon as it passes its cap, so a
 sends without end is never held whole in memory.
 """
 
-import re
 from collections.abc import AsyncGenerator
 from urllib.parse import urlsplit
 
 import httpx
 
+from orchestrator_service.patterns import compile_pattern
+
 # A header name is an RFC 9110 token; a header value what HTTP clients send: visible ASCII, with
 # spaces and tabs inside (surrounding blanks are not part of a value).
-HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}")
-HEADER_VALUE = re.compile(r"[\t\x20-\x7e]*")
+HEADER_NAME_PATTERN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}"
+HEADER_VALUE_PATTERN = r"[\t\x20-\x7e]*"
+HEADER_NAME = compile_pattern(HEADER_NAME_PATTERN)
+HEADER_VALUE = compile_pattern(HEADER_VALUE_PATTERN)
 
 _PHRASES: tuple[tuple[type[Exception], str], ...] = (
     (httpx.TimeoutException, "it did not answer in time"),

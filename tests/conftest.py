@@ -9,16 +9,14 @@ A test that needs a database no heal has touched (the healer's own tests, `migra
 empty database) asks for `empty_db`; `settings` then points at that one.
 """
 
-import asyncio
 import os
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import asyncpg
 import httpx
 import pytest
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy.engine import URL
 
 from orchestrator_service.bootstrap import Runtime, boot
@@ -29,12 +27,12 @@ from orchestrator_service.db.urls import asyncpg_dsn, normalize_url, with_databa
 from orchestrator_service.main import create_app
 from orchestrator_service.models import METADATA, VECTORS
 from orchestrator_service.tenants import service as tenant_service
-from tests.helpers import CLIENT_IP, TEST_ACTOR, Caller, new_tenant, url_string
+from tests.helpers import CLIENT_IP, TEST_ACTOR, Caller, DatabaseFactory, new_tenant, url_string
 from tests.scripted_model import ScriptedModel
 
-# The embedded test cluster is thrown away after the session: durability buys nothing there,
-# and without it CREATE DATABASE and every commit skip their fsyncs.
-THROWAWAY_CLUSTER = ("fsync = off", "synchronous_commit = off", "full_page_writes = off")
+# Generated inputs are checked for results, never for time: this machine is shared.
+hypothesis_settings.register_profile("orchestrator", deadline=None)
+hypothesis_settings.load_profile("orchestrator")
 
 
 @pytest.fixture(scope="session")
@@ -49,7 +47,9 @@ async def pg_base_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator
         base = embedded.start()
         admin = await asyncpg.connect(asyncpg_dsn(base))
         try:
-            for setting in THROWAWAY_CLUSTER:
+            # Thrown away after the session: durability buys nothing, and without it
+            # CREATE DATABASE and every commit skip their fsyncs.
+            for setting in ("fsync = off", "synchronous_commit = off", "full_page_writes = off"):
                 await admin.execute(f"ALTER SYSTEM SET {setting}")
             await admin.execute("SELECT pg_reload_conf()")
         finally:
@@ -57,51 +57,6 @@ async def pg_base_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator
         yield base
     finally:
         embedded.stop()
-
-
-@dataclass
-class DatabaseFactory:
-    """Creates and drops the tests' databases on the test server: empty ones, and copies of
-    the healed templates.
-
-    CREATE DATABASE ... TEMPLATE fails while any session is connected to the template, so a
-    template takes no connections once healed (ALLOW_CONNECTIONS false) and copies are made
-    one at a time under a lock (tests of one process share the session's event loop)."""
-
-    base: URL
-    templates: dict[str, str] = field(default_factory=dict)
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-
-    async def execute(self, statement: str) -> None:
-        """Run one statement on the server's `postgres` database."""
-        admin = await asyncpg.connect(asyncpg_dsn(self.base))
-        try:
-            await admin.execute(statement)
-        finally:
-            await admin.close()
-
-    async def create(self, prefix: str, template: str | None = None) -> URL:
-        """A new database, empty or a copy of the named template."""
-        name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-        if template is None:
-            await self.execute(f'CREATE DATABASE "{name}"')
-        else:
-            async with self.lock:
-                await self.execute(
-                    f'CREATE DATABASE "{name}" TEMPLATE "{self.templates[template]}"'
-                )
-        return with_database(self.base, name)
-
-    async def drop(self, url: URL) -> None:
-        """Drop a database, cutting any session still on it."""
-        await self.execute(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)')
-
-    async def add_template(self, key: str, heal_it: Callable[[URL], Awaitable[object]]) -> None:
-        """Create the template `key`, heal it with `heal_it(url)`, then close it to sessions."""
-        url = await self.create(f"tmpl_{key}")
-        await heal_it(url)
-        await self.execute(f'ALTER DATABASE "{url.database}" WITH ALLOW_CONNECTIONS false')
-        self.templates[key] = url.database
 
 
 @pytest.fixture(scope="session")

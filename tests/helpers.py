@@ -1,5 +1,6 @@
-"""Helpers shared by the tests: SQL on a test database, tenants and the callers they are, the API
-calls many tests make, the one error body, and child processes of the `orchestrator` command.
+"""Helpers shared by the tests: the test databases and SQL on them, tenants and the callers
+they are, the API calls many tests make, the one error body, and child processes of the
+`orchestrator` command.
 
 Plain functions and classes only; the fixtures live in the conftest.py files.
 """
@@ -9,8 +10,9 @@ import os
 import socket
 import subprocess
 import sys
+import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,7 +22,7 @@ from sqlalchemy.engine import URL
 
 from orchestrator_service.audit.service import Actor
 from orchestrator_service.bootstrap import Runtime
-from orchestrator_service.db.urls import asyncpg_dsn
+from orchestrator_service.db.urls import asyncpg_dsn, with_database
 from orchestrator_service.tenants import service as tenant_service
 from orchestrator_service.tenants.schemas import TenantCreate
 
@@ -48,6 +50,51 @@ async def sql(url: URL, statement: str, *args: object) -> list[asyncpg.Record]:
         return await conn.fetch(statement, *args)
     finally:
         await conn.close()
+
+
+@dataclass
+class DatabaseFactory:
+    """Creates and drops the tests' databases on the test server: empty ones, and copies of
+    the healed templates.
+
+    CREATE DATABASE ... TEMPLATE fails while any session is connected to the template, so a
+    template takes no connections once healed (ALLOW_CONNECTIONS false) and copies are made
+    one at a time under a lock (tests of one process share the session's event loop)."""
+
+    base: URL
+    templates: dict[str, str] = field(default_factory=dict)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def execute(self, statement: str) -> None:
+        """Run one statement on the server's `postgres` database."""
+        admin = await asyncpg.connect(asyncpg_dsn(self.base))
+        try:
+            await admin.execute(statement)
+        finally:
+            await admin.close()
+
+    async def create(self, prefix: str, template: str | None = None) -> URL:
+        """A new database, empty or a copy of the named template."""
+        name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+        if template is None:
+            await self.execute(f'CREATE DATABASE "{name}"')
+        else:
+            async with self.lock:
+                await self.execute(
+                    f'CREATE DATABASE "{name}" TEMPLATE "{self.templates[template]}"'
+                )
+        return with_database(self.base, name)
+
+    async def drop(self, url: URL) -> None:
+        """Drop a database, cutting any session still on it."""
+        await self.execute(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)')
+
+    async def add_template(self, key: str, heal_it: Callable[[URL], Awaitable[object]]) -> None:
+        """Create the template `key`, heal it with `heal_it(url)`, then close it to sessions."""
+        url = await self.create(f"tmpl_{key}")
+        await heal_it(url)
+        await self.execute(f'ALTER DATABASE "{url.database}" WITH ALLOW_CONNECTIONS false')
+        self.templates[key] = url.database
 
 
 # --- callers --------------------------------------------------------------------------------

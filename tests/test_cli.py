@@ -101,6 +101,26 @@ async def test_dry_run_prints_the_plan_and_changes_nothing(empty_db: URL, tmp_pa
     assert rows[0]["n"] == 0
 
 
+async def test_dry_run_reports_a_vector_schema_opened_to_public(
+    fresh_db: URL, vectors_db: URL, tmp_path: Path
+) -> None:
+    """`migrate --dry-run` names what is open and what to run; `migrate` closes it."""
+    await sql(vectors_db, "GRANT EXECUTE ON FUNCTION orch_sources() TO PUBLIC")
+    vectors = ("--vector-database-url", url_string(vectors_db))
+
+    code, out, err = await finish(migrate(fresh_db, tmp_path, "--dry-run", *vectors))
+
+    assert code == 0, err
+    drift = [d for d in json.loads(out)["drift"] if d["kind"] == "exposed"]
+    assert [(d["database"], d["object"]) for d in drift] == [("vectors", "public.orch_sources()")]
+    assert "EXECUTE granted to PUBLIC" in drift[0]["detail"]
+    assert "orchestrator migrate" in drift[0]["detail"]
+
+    code, out, err = await finish(migrate(fresh_db, tmp_path, *vectors))
+    assert code == 0, err
+    assert json.loads(out)["drift"] == []
+
+
 @pytest.fixture
 def closed_port() -> int:
     """A loopback port nothing listens on."""

@@ -159,7 +159,14 @@ async def search_agent_knowledge(
 @router.post(
     "/{agent_id}/runs",
     response_model=RunOut,
-    responses={202: {"description": "Started in the background: poll the execution"}},
+    responses={
+        200: {
+            "description": "The answer; with `stream`, server-sent events (`delta` events, "
+            "then `done` or `error`)",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        },
+        202: {"model": RunOut, "description": "Started in the background: poll the execution"},
+    },
 )
 async def run_agent(
     agent_id: IntId,

@@ -1,7 +1,6 @@
 """/api/v1/audit-logs."""
 
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
@@ -10,7 +9,7 @@ from orchestrator_service.audit import service
 from orchestrator_service.audit.schemas import AuditLogOut
 from orchestrator_service.deps import Paging, SessionDep, TenantPrincipal, require
 from orchestrator_service.pagination import Page, page_of
-from orchestrator_service.schemas import as_utc
+from orchestrator_service.schemas import TimeFilter, as_utc
 
 router = APIRouter(prefix="/audit-logs", tags=["audit"])
 Reader = Annotated[TenantPrincipal, Depends(require("audit:read"))]
@@ -26,8 +25,8 @@ async def list_logs(
     action: Filter = None,
     resource_type: Filter = None,
     resource_id: Filter = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: TimeFilter = None,
+    until: TimeFilter = None,
 ) -> Page[AuditLogOut]:
     """The tenant's audit log, newest first; filter by actor, action, resource and time."""
     logs, cursor = await service.list_logs(

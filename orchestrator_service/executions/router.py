@@ -1,7 +1,6 @@
 """/api/v1/executions: the log of agent runs."""
 
 import uuid
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
@@ -10,7 +9,7 @@ from orchestrator_service.deps import Paging, SessionDep, TenantPrincipal, requi
 from orchestrator_service.executions import service
 from orchestrator_service.executions.schemas import ExecutionDetail, ExecutionOut
 from orchestrator_service.pagination import Page, page_of
-from orchestrator_service.schemas import as_utc
+from orchestrator_service.schemas import TimeFilter, as_utc
 
 router = APIRouter(prefix="/executions", tags=["executions"])
 Reader = Annotated[TenantPrincipal, Depends(require("executions:read"))]
@@ -23,8 +22,8 @@ async def list_executions(
     page: Paging,
     agent_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
     status: Literal["queued", "running", "completed", "failed"] | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: TimeFilter = None,
+    until: TimeFilter = None,
 ) -> Page[ExecutionOut]:
     """List runs by agent, status and time."""
     rows, cursor = await service.list_executions(

@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Query, UploadFile, status
 from fastapi.responses import JSONResponse, Response
-from pydantic import StringConstraints
+from pydantic import AfterValidator, StringConstraints
 
 from orchestrator_service.deps import (
     ActorDep,
@@ -37,6 +37,14 @@ Writer = Annotated[TenantPrincipal, Depends(require("rag:write"))]
 CollectionName = Annotated[
     str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)
 ]
+DEFAULT_COLLECTION = "General"
+# A form field left blank arrives as absent (FastAPI), so blank is documented as the default.
+FormCollection = Annotated[
+    str,
+    StringConstraints(max_length=100, strip_whitespace=True),
+    AfterValidator(lambda name: name or DEFAULT_COLLECTION),
+    Form(description=f"Blank or absent: {DEFAULT_COLLECTION}"),
+]
 
 
 def _metadata(raw: str | None) -> dict:
@@ -65,7 +73,7 @@ async def upload_document(
     actor: ActorDep,
     session: SessionDep,
     file: Annotated[UploadFile, File(description="The document")],
-    collection: Annotated[CollectionName, Form()] = "General",
+    collection: FormCollection = DEFAULT_COLLECTION,
     metadata: Annotated[str | None, Form(description="A JSON object")] = None,
     on_duplicate: Annotated[Literal["return", "replace"], Query()] = "return",
 ) -> DocumentOut | Response:

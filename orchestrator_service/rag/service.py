@@ -68,6 +68,7 @@ async def upload(
     )
     if existing is not None:
         if replace:
+            existing.attempts = 0  # a new request: ORCH_INGEST_MAX_ATTEMPTS counts afresh
             await enqueue_ingest(session, existing.id)
             await record(
                 session,

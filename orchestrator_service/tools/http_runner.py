@@ -5,7 +5,6 @@ never in the HTTP library's words, which can quote the request and its secrets."
 
 import asyncio
 import json
-import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -22,10 +21,11 @@ from orchestrator_service.outbound import (
     host_of,
     read_capped,
 )
+from orchestrator_service.patterns import compile_pattern
 from orchestrator_service.tools.schemas import HttpToolConfig
 from orchestrator_service.tools.ssrf import Guard, GuardedTransport
 
-_PLACEHOLDER = re.compile(r"\{\{\s*(credential:)?([A-Za-z0-9_.:-]+)\s*\}\}")
+_PLACEHOLDER = compile_pattern(r"\{\{\s*(credential:)?([A-Za-z0-9_.:-]+)\s*\}\}")
 _IDEMPOTENT = {"GET", "HEAD", "PUT", "DELETE", "OPTIONS"}
 _MAX_REDIRECTS = 5
 SecretLookup = Callable[[str, str], Awaitable[str]]

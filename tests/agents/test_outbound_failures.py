@@ -107,7 +107,12 @@ async def test_a_model_key_a_header_cannot_carry_is_refused_before_connecting(
     response = await client.post(
         "/api/v1/credentials",
         headers=tenant_a.headers,
-        json={"name": "ODD_KEY", "value": odd_key, "category": "openai"},
+        json={
+            "name": "ODD_KEY",
+            "value": odd_key,
+            "category": "openai",
+            "allowed_hosts": ["127.0.0.1"],
+        },
     )
     assert response.status_code == 201, response.text
     agent = await create_agent(client, tenant_a, model, config={"api_key_credential": "ODD_KEY"})

@@ -72,6 +72,17 @@ async def test_fresh_database_gets_the_full_schema_and_a_second_run_applies_noth
     assert second.applied == [] and second.drift == []
 
 
+async def test_a_copy_of_a_healed_database_heals_by_the_fast_path(
+    fresh_db: URL, vectors_db: URL, settings: Settings
+) -> None:
+    """What makes the suite's per-test copies of the healed templates cheap to boot."""
+    for target, url in ((METADATA, fresh_db), (VECTORS, vectors_db)):
+        report = await heal(target, url, settings)
+
+        assert report.fast_path and report.verified, target.name
+        assert report.applied == [] and report.drift == [], target.name
+
+
 async def test_full_comparison_of_a_healed_database_finds_nothing(
     empty_db: URL, settings: Settings
 ) -> None:
@@ -229,3 +240,57 @@ async def test_failing_step_rolls_back_and_stops_the_heal(
     assert "public.half_done" not in await _tables(empty_db)
     ledger = await sql(empty_db, f"SELECT step_id FROM {STEPS_TABLE}")
     assert "9001_broken" not in {r["step_id"] for r in ledger}
+
+
+async def test_vector_schema_is_closed_to_public_on_plain_postgresql(
+    empty_db: URL, settings: Settings
+) -> None:
+    """Without Supabase's roles only PUBLIC applies: no function keeps PostgreSQL's default
+    EXECUTE for PUBLIC, row-level security is on, and nothing is reported."""
+    report = await heal(VECTORS, empty_db, settings)
+
+    assert report.drift == []
+    assert VECTORS.functions and "public.match_documents" in VECTORS.functions
+    open_functions = await sql(
+        empty_db,
+        "SELECT p.proname FROM pg_proc p WHERE p.pronamespace = 'public'::regnamespace "
+        "AND has_function_privilege('public', p.oid, 'EXECUTE') "
+        "AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e')",
+    )
+    assert open_functions == []
+    rls = await sql(empty_db, "SELECT relrowsecurity FROM pg_class WHERE relname = 'documents'")
+    assert rls[0]["relrowsecurity"] is True
+
+
+async def test_a_grant_to_public_is_drift_in_a_dry_run_and_closed_by_the_heal(
+    empty_db: URL, settings: Settings
+) -> None:
+    await heal(VECTORS, empty_db, settings)
+    await sql(empty_db, "GRANT SELECT, DELETE ON documents TO PUBLIC")
+
+    dry = await heal(VECTORS, empty_db, settings, dry_run=True)
+
+    assert not dry.fast_path
+    exposed = [d for d in dry.drift if d["kind"] == "exposed"]
+    assert [d["object"] for d in exposed] == ["public.documents"]
+    assert "DELETE, SELECT granted to PUBLIC" in exposed[0]["detail"]
+    assert "`orchestrator migrate`" in exposed[0]["detail"]
+
+    healed = await heal(VECTORS, empty_db, settings)
+
+    assert healed.drift == []
+    assert ("close_exposure", "public.documents") in _kinds(healed.applied)
+    rows = await sql(empty_db, "SELECT has_table_privilege('public', 'documents', 'SELECT') AS x")
+    assert rows[0]["x"] is False
+
+
+async def test_the_metadata_database_is_not_checked_for_exposure(
+    empty_db: URL, settings: Settings
+) -> None:
+    """Only the vector database is private; the metadata one keeps its own privileges."""
+    await heal(METADATA, empty_db, settings)
+    await sql(empty_db, "GRANT SELECT ON agents TO PUBLIC")
+    await sql(empty_db, f"DELETE FROM {STATE_TABLE}")
+
+    assert METADATA.functions == []
+    assert (await heal(METADATA, empty_db, settings)).drift == []

@@ -50,6 +50,11 @@ SHIPPED = [
         "vectors",
         "023b9e2556a37bf0d7a1f1b116315428f5a2f02bdab40e6b414f23eaea033c71",
     ),
+    (
+        "0009_close_vector_schema",
+        "vectors",
+        "2c0b7b2b86a42fe6d04cb0f03eac4a13aaa3cd8393be39e273dfc2a9e6b24375",
+    ),
 ]
 
 

@@ -61,6 +61,12 @@ FROM json_to_record($1::json)
         "SELECT coalesce(json_agg(s), '[]')::text FROM orch_sources() AS s "
         "WHERE $1::text IS NOT NULL",
     ),
+    "orch_exposure": (
+        set(),
+        set(),
+        "SELECT coalesce(json_agg(e), '[]')::text FROM orch_exposure() AS e "
+        "WHERE $1::text IS NOT NULL",
+    ),
 }
 
 
@@ -119,12 +125,16 @@ def column_list(raw: str) -> str:
     return ", ".join(names)
 
 
-def create_standin(database_url: URL, api_key: str) -> Starlette:
-    """The stand-in app for one database and one API key, serving `/rest/v1`."""
+def create_standin(database_url: URL, api_key: str, *, role: str | None = None) -> Starlette:
+    """The stand-in app for one database and one API key, serving `/rest/v1`; with `role`,
+    each request runs as that role (as PostgREST runs a service-role key's requests as
+    `service_role`), else as the connecting user."""
 
     async def run(method: str, sql: str, *args: object) -> Any:
         conn = await asyncpg.connect(asyncpg_dsn(database_url))
         try:
+            if role is not None:
+                await conn.execute(f'SET ROLE "{role}"')
             return await getattr(conn, method)(sql, *args)
         except asyncpg.UndefinedTableError:
             raise missing_table() from None

@@ -219,6 +219,22 @@ async def test_verify_passes_on_a_healed_database(store: VectorStore) -> None:
     await store.verify()
 
 
+async def test_verify_reports_what_is_open_to_others(
+    store: VectorStore, backend: Backend, vectors_db: URL
+) -> None:
+    """A healed schema is closed; a grant made afterwards comes back as drift that says what
+    to run (over PostgREST boot cannot heal, so this is its only check)."""
+    assert await store.verify() == []
+    await sql(vectors_db, "GRANT SELECT ON documents TO PUBLIC")
+
+    drift = await store.verify()
+
+    assert [(d["kind"], d["object"]) for d in drift] == [("exposed", "public.documents")]
+    assert "SELECT granted to PUBLIC" in drift[0]["detail"]
+    fix = "orchestrator rag supabase-sql" if backend.name == "postgrest" else "orchestrator migrate"
+    assert fix in drift[0]["detail"]
+
+
 async def test_verify_fails_on_an_unhealed_database(backend: Backend, empty_db: URL) -> None:
     """pgvector enabled but no table and no function: a refusal naming what is missing."""
     await sql(empty_db, "CREATE EXTENSION vector")

@@ -88,7 +88,55 @@ SELECT md5(coalesce(string_agg(x, ',' ORDER BY x), '')) FROM (
     JOIN pg_class t ON t.oid = con.conrelid
     JOIN pg_namespace n ON n.oid = t.relnamespace
     WHERE t.oid = ANY(ARRAY(SELECT to_regclass(x) FROM unnest($1::text[]) AS x))
+    UNION ALL
+    SELECT n.nspname || '.' || c.relname || ':rls=' || c.relrowsecurity || ':'
+           || coalesce(c.relacl::text, 'default')
+    FROM pg_class c
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.oid = ANY(ARRAY(SELECT to_regclass(x) FROM unnest($1::text[]) AS x))
+    UNION ALL
+    SELECT n.nspname || '.' || p.proname || '(' || pg_get_function_identity_arguments(p.oid)
+           || '):' || coalesce(p.proacl::text, 'default')
+    FROM pg_proc p
+    JOIN pg_namespace n ON n.oid = p.pronamespace
+    WHERE n.nspname || '.' || p.proname = ANY($2::text[])
 ) AS parts
+"""
+
+# Supabase's roles for callers of its REST API: `anon` holds the project's public key,
+# `authenticated` any signed-in end user. With PUBLIC, the grantees a private target must
+# not have; absent on plain PostgreSQL, where only PUBLIC applies.
+API_ROLES = ("anon", "authenticated")
+
+# Row-level security and the grants to PUBLIC and the API roles, of the given tables ($1) and
+# of every overload of the given functions ($2, `schema.name`), in one query. A NULL acl is
+# the default one: nothing for others on a table, EXECUTE for PUBLIC on a function.
+_EXPOSURE_SQL = """
+WITH objects AS (
+    SELECT 'table' AS kind, n.nspname || '.' || c.relname AS name,
+           format('%I.%I', n.nspname, c.relname) AS target, c.relrowsecurity AS rls,
+           coalesce(c.relacl, acldefault('r', c.relowner)) AS acl
+    FROM pg_class c
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.oid = ANY(ARRAY(SELECT to_regclass(x) FROM unnest($1::text[]) AS x))
+    UNION ALL
+    SELECT 'function',
+           n.nspname || '.' || p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')',
+           format('%I.%I(%s)', n.nspname, p.proname, pg_get_function_identity_arguments(p.oid)),
+           NULL, coalesce(p.proacl, acldefault('f', p.proowner))
+    FROM pg_proc p
+    JOIN pg_namespace n ON n.oid = p.pronamespace
+    WHERE n.nspname || '.' || p.proname = ANY($2::text[])
+)
+SELECT o.kind, o.name, o.target, o.rls IS FALSE AS rls_off,
+       ARRAY(
+           SELECT DISTINCT (CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE r.rolname END)
+                  || ':' || a.privilege_type
+           FROM aclexplode(o.acl) AS a
+           LEFT JOIN pg_roles r ON r.oid = a.grantee
+           WHERE a.grantee = 0 OR r.rolname = ANY($3::text[])
+       ) AS grants
+FROM objects o
 """
 
 
@@ -119,6 +167,24 @@ class ActualConstraint:
     referred_table: str | None
 
 
+@dataclass(frozen=True)
+class Exposure:
+    """A private table or function that others can reach: row-level security off, or
+    privileges held by PUBLIC or an API role."""
+
+    kind: str  # "table" or "function"
+    name: str  # `schema.table` or `schema.function(arguments)`
+    target: str  # the same, quoted for SQL
+    rls_off: bool
+    grants: dict[str, tuple[str, ...]]  # grantee -> privileges
+
+    def describe(self) -> str:
+        """What is open, e.g. `row-level security is off; SELECT granted to anon`."""
+        parts = ["row-level security is off"] if self.rls_off else []
+        parts += [f"{', '.join(p)} granted to {g}" for g, p in sorted(self.grants.items())]
+        return "; ".join(parts)
+
+
 @dataclass
 class Catalog:
     """A snapshot of the parts of pg_catalog the healer compares."""
@@ -128,6 +194,7 @@ class Catalog:
     constraints: dict[str, list[ActualConstraint]] = field(default_factory=dict)
     schemas: set[str] = field(default_factory=set)
     extensions: dict[str, str] = field(default_factory=dict)
+    exposures: list[Exposure] = field(default_factory=list)
 
     def has_table(self, table: str) -> bool:
         """True when the table exists."""
@@ -135,9 +202,14 @@ class Catalog:
 
 
 async def read_catalog(
-    conn: asyncpg.Connection, tables: list[str], schemas: tuple[str, ...]
+    conn: asyncpg.Connection,
+    tables: list[str],
+    schemas: tuple[str, ...],
+    *,
+    private_functions: list[str] | None = None,
 ) -> Catalog:
-    """Read columns, indexes, constraints, schemas and extensions in four queries."""
+    """Read columns, indexes, constraints, schemas and extensions in four queries; with
+    `private_functions` (a private target), also what of it others can reach, in a fifth."""
     catalog = Catalog()
     for row in await conn.fetch(_COLUMNS_SQL, tables):
         catalog.columns.setdefault(row["table_name"], {})[row["column_name"]] = (
@@ -175,4 +247,29 @@ async def read_catalog(
         else:
             name, version = row["name"].split(" ", 1)
             catalog.extensions[name] = version
+    if private_functions is not None:
+        catalog.exposures = await read_exposures(conn, tables, private_functions)
     return catalog
+
+
+async def read_exposures(
+    conn: asyncpg.Connection, tables: list[str], functions: list[str]
+) -> list[Exposure]:
+    """The tables and functions (every overload) that others can reach, in one query."""
+    exposures = []
+    for row in await conn.fetch(_EXPOSURE_SQL, tables, functions, list(API_ROLES)):
+        grants: dict[str, list[str]] = {}
+        for grant in sorted(row["grants"]):
+            grantee, privilege = grant.rsplit(":", 1)
+            grants.setdefault(grantee, []).append(privilege)
+        if row["rls_off"] or grants:
+            exposures.append(
+                Exposure(
+                    kind=row["kind"],
+                    name=row["name"],
+                    target=row["target"],
+                    rls_off=row["rls_off"],
+                    grants={g: tuple(p) for g, p in grants.items()},
+                )
+            )
+    return sorted(exposures, key=lambda e: (e.kind != "table", e.name))

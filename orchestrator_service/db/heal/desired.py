@@ -22,7 +22,7 @@ from sqlalchemy.schema import AddConstraint, CreateIndex, CreateTable
 from orchestrator_service.db.heal.targets import HealTarget, qualified
 
 # Bump when the healer's own behaviour changes in a way that must re-run a full heal.
-HEALER_VERSION = "1"
+HEALER_VERSION = "2"
 
 DIALECT = postgresql.dialect()
 
@@ -221,6 +221,8 @@ def desired_schema(target: HealTarget) -> DesiredSchema:
         digest.update(f"step:{step.id}:{step.checksum}".encode())
     for extension in target.extensions:
         digest.update(f"extension:{extension}".encode())
+    if target.private:
+        digest.update(f"private:{','.join(target.functions)}".encode())
     return DesiredSchema(
         columns=columns,
         indexes=indexes,

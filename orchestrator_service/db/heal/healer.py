@@ -33,7 +33,7 @@ FROM {STATE_TABLE} WHERE id = 1
 """
 _RECORD_STATE_SQL = f"""
 INSERT INTO {STATE_TABLE} (id, schema_hash, catalog_fingerprint, drift, host, healed_at)
-VALUES (1, $1, ({FINGERPRINT_SQL.replace("$1", "$4")}), $2::jsonb, $3, now())
+VALUES (1, $1, ({FINGERPRINT_SQL.replace("$2", "$5").replace("$1", "$4")}), $2::jsonb, $3, now())
 ON CONFLICT (id) DO UPDATE SET schema_hash = EXCLUDED.schema_hash,
     catalog_fingerprint = EXCLUDED.catalog_fingerprint, drift = EXCLUDED.drift,
     host = EXCLUDED.host, healed_at = EXCLUDED.healed_at
@@ -108,7 +108,9 @@ class Healer:
     async def _fast_path(self, conn: asyncpg.Connection) -> list[dict] | None:
         """The stored drift when the ledger says this exact schema was verified, else None."""
         try:
-            row = await conn.fetchrow(_FAST_PATH_SQL, self.target.qualified_names)
+            row = await conn.fetchrow(
+                _FAST_PATH_SQL, self.target.qualified_names, self.target.functions
+            )
         except asyncpg.UndefinedTableError:
             return None
         if row is None or row["schema_hash"] != self.desired.hash:
@@ -153,7 +155,12 @@ class Healer:
         await self._verify(conn, failed)
 
     async def _catalog(self, conn: asyncpg.Connection) -> Catalog:
-        return await read_catalog(conn, self.target.qualified_names, self.target.schemas)
+        return await read_catalog(
+            conn,
+            self.target.qualified_names,
+            self.target.schemas,
+            private_functions=self.target.functions if self.target.private else None,
+        )
 
     async def _plan_only(self, conn: asyncpg.Connection) -> None:
         catalog = await self._catalog(conn)
@@ -293,6 +300,9 @@ class Healer:
         rest stops the boot."""
         if isinstance(exc, _REPORTABLE):
             return True
+        if action.kind == "close_exposure":
+            # Not the owner: the exposure stays, reported with what its owner must run.
+            return isinstance(exc, asyncpg.InsufficientPrivilegeError)
         return "index" in action.kind and isinstance(exc, asyncpg.LockNotAvailableError)
 
     async def _undo_failed(self, conn: asyncpg.Connection, action: Action) -> None:
@@ -310,7 +320,11 @@ class Healer:
         problems += [s for s in self.target.schemas if s not in catalog.schemas]
         problems += [e for e in self.target.extensions if e not in catalog.extensions]
         plan = plan_repairs(self.desired, catalog)
-        problems += [a.object for a in plan.actions if a.object not in failed]
+        # An exposure still open (a role that does not own the object revokes nothing, with
+        # only a warning) is drift saying what to run, not a failed boot.
+        problems += [
+            a.object for a in plan.actions if a.object not in failed and a.kind != "close_exposure"
+        ]
         if problems:
             raise HealError(
                 f"Heal of the {self.target.name} database did not verify; still missing: "
@@ -326,6 +340,7 @@ class Healer:
             json.dumps(self.report.drift),
             host_id(),
             self.target.qualified_names,
+            self.target.functions,
         )
         self.report.verified = True
 

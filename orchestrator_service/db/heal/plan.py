@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.schema import CreateColumn
 
-from orchestrator_service.db.heal.catalog import ActualIndex, Catalog
+from orchestrator_service.db.heal.catalog import ActualIndex, Catalog, Exposure
 from orchestrator_service.db.heal.desired import (
     DIALECT,
     DesiredIndex,
@@ -48,12 +48,14 @@ class Plan:
     add_columns: list[Action] = field(default_factory=list)
     indexes: list[Action] = field(default_factory=list)
     constraints: list[Action] = field(default_factory=list)
+    closures: list[Action] = field(default_factory=list)
     drift: list[Drift] = field(default_factory=list)
 
     @property
     def actions(self) -> list[Action]:
-        """All repairs: columns first, then indexes, then constraints that may use both."""
-        return [*self.add_columns, *self.indexes, *self.constraints]
+        """All repairs: columns first, then indexes, then constraints that may use both, then
+        what closes a private table or function again."""
+        return [*self.add_columns, *self.indexes, *self.constraints, *self.closures]
 
 
 def concurrently(create_index_sql: str) -> str:
@@ -199,8 +201,35 @@ def _plan_constraints(plan: Plan, desired: DesiredSchema, catalog: Catalog, tabl
             )
 
 
+def closing_sql(exposure: Exposure) -> tuple[str, ...]:
+    """Row-level security on and the grants to PUBLIC and the API roles revoked: removes
+    access only, never data, so the healer runs it on its own."""
+    sql = []
+    if exposure.rls_off:
+        sql.append(f"ALTER TABLE {exposure.target} ENABLE ROW LEVEL SECURITY")
+    kind = exposure.kind.upper()
+    for grantee in sorted(exposure.grants):
+        who = "PUBLIC" if grantee == "PUBLIC" else DIALECT.identifier_preparer.quote(grantee)
+        sql.append(f"REVOKE ALL ON {kind} {exposure.target} FROM {who}")
+    return tuple(sql)
+
+
+def exposure_drift(exposure: Exposure) -> Drift:
+    """An open private object, with what closes it."""
+    return Drift(
+        "exposed",
+        exposure.name,
+        f"{exposure.describe()}: callers of Supabase's REST API (the project's public anon "
+        "key, any signed-in user) or any role of the database can reach it. Run "
+        "`orchestrator migrate`, which closes it where the service's role owns it, or as "
+        "its owner: " + "; ".join(closing_sql(exposure)),
+    )
+
+
 def plan_repairs(desired: DesiredSchema, catalog: Catalog) -> Plan:
-    """Plan the safe repairs of every existing table; missing tables are `create_all`'s job."""
+    """Plan the safe repairs of every existing table; missing tables are `create_all`'s job.
+    An exposed private table or function is both closed and reported: the drift stays in the
+    report if the closing does not take (the role does not own the object)."""
     plan = Plan()
     for table in desired.columns:
         if not catalog.has_table(table):
@@ -208,4 +237,7 @@ def plan_repairs(desired: DesiredSchema, catalog: Catalog) -> Plan:
         _plan_columns(plan, desired, catalog, table)
         _plan_indexes(plan, desired, catalog, table)
         _plan_constraints(plan, desired, catalog, table)
+    for exposure in catalog.exposures:
+        plan.closures.append(Action("close_exposure", exposure.name, closing_sql(exposure)))
+        plan.drift.append(exposure_drift(exposure))
     return plan

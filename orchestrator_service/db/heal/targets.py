@@ -1,6 +1,7 @@
 """What a database must contain (models, schemas, extensions, migration steps), and the steps
 shipped as package files; `orchestrator_service.models` builds the two targets."""
 
+import re
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -17,6 +18,9 @@ class HealTarget:
     metadata: MetaData
     extensions: tuple[str, ...]
     steps: tuple[Step, ...]
+    # Closed to everyone but the service (Supabase's API roles and PUBLIC): the healer checks
+    # row-level security and privileges on the tables and the steps' functions.
+    private: bool = False
 
     @cached_property
     def tables(self) -> list[Table]:
@@ -32,6 +36,24 @@ class HealTarget:
     def qualified_names(self) -> list[str]:
         """`schema.table` for every table."""
         return [qualified(t) for t in self.tables]
+
+    @cached_property
+    def functions(self) -> list[str]:
+        """`public.name` of every function the steps create, for a private target (the
+        privileges the healer checks); empty otherwise."""
+        if not self.private:
+            return []
+        names = {
+            name if "." in name else f"public.{name}"
+            for step in self.steps
+            for name in _CREATE_FUNCTION.findall(step.sql)
+        }
+        return sorted(names)
+
+
+_CREATE_FUNCTION = re.compile(
+    r"\bCREATE\s+(?:OR\s+REPLACE\s+)?FUNCTION\s+([A-Za-z_][\w.]*)\s*\(", re.IGNORECASE
+)
 
 
 def qualified(table: Table) -> str:

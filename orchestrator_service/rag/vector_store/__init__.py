@@ -97,13 +97,45 @@ class VectorStore(Protocol):
         """Every (tenant, document, generation) in the store with its chunk count."""
         ...
 
-    async def verify(self) -> None:
-        """Check the remote schema (table and RPC) exists; raise `VectorStoreError` if not."""
+    async def verify(self) -> list[dict]:
+        """Check the remote schema (table and RPC) exists, raising `VectorStoreError` if not;
+        return what of it is open to others (`exposure_drift` items, empty when closed)."""
         ...
 
     async def close(self) -> None:
         """Release connections."""
         ...
+
+
+# The function of step 0009 that lists what of the vector schema others can reach.
+EXPOSURE_FUNCTION = "orch_exposure"
+
+
+def exposure_drift(rows: list[dict] | None, *, fix: str) -> list[dict]:
+    """Heal-report drift items from `orch_exposure()`'s rows (object, problem), one per object;
+    `rows` None means the function is missing: a schema from before the schema was closed."""
+    if rows is None:
+        return [
+            {
+                "kind": "exposed",
+                "object": "public.documents",
+                "detail": "the vector schema predates its closing (no orch_exposure function): "
+                "row-level security is likely off and Supabase's REST API may read every "
+                f"tenant's chunks with the project's public key; {fix}",
+            }
+        ]
+    problems: dict[str, list[str]] = {}
+    for row in rows:
+        problems.setdefault(row["object"], []).append(row["problem"])
+    return [
+        {
+            "kind": "exposed",
+            "object": name,
+            "detail": f"{'; '.join(found)}: callers of Supabase's REST API (the project's "
+            f"public anon key, any signed-in user) can reach it; {fix}",
+        }
+        for name, found in sorted(problems.items())
+    ]
 
 
 def check_dimensions(records: list[VectorRecord], dimensions: int) -> None:

@@ -14,11 +14,13 @@ from supabase import AsyncClient, AsyncClientOptions, AsyncSupabaseException
 
 from orchestrator_service.errors import ConfigError
 from orchestrator_service.rag.vector_store import (
+    EXPOSURE_FUNCTION,
     Match,
     SourceCount,
     VectorRecord,
     VectorStoreError,
     check_dimensions,
+    exposure_drift,
 )
 
 BATCH_ROWS = 500
@@ -234,12 +236,24 @@ class PostgrestVectorStore:
             raise self._failure("list sources", exc) from None
         return [SourceCount(**r) for r in self._rows("orch_sources", response.data)]
 
-    async def verify(self) -> None:
-        """`match_documents` answers (a zero vector, tenant 0), which needs the table too."""
+    async def verify(self) -> list[dict]:
+        """`match_documents` answers (a zero vector, tenant 0), which needs the table too;
+        then what `orch_exposure()` says is open to Supabase's API roles, as drift."""
         try:
             await self._match([0.0] * self.dimensions, 1, {"tenant_id": 0})
         except (APIError, httpx.HTTPError) as exc:
             raise self._failure("call match_documents", exc) from None
+        rows: list[dict[str, Any]] | None
+        try:
+            response = await self._client.rpc(EXPOSURE_FUNCTION, {}).execute()
+            rows = self._rows(EXPOSURE_FUNCTION, response.data)
+        except APIError as exc:
+            if exc.code not in _MISSING_SCHEMA:
+                raise self._failure("check the schema's privileges", exc) from None
+            rows = None
+        except httpx.HTTPError as exc:
+            raise self._failure("check the schema's privileges", exc) from None
+        return exposure_drift(rows, fix=SCHEMA_HINT + " (it closes the schema again)")
 
     async def close(self) -> None:
         """Close the HTTP client if this store opened it."""

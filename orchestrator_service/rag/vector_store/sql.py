@@ -10,11 +10,13 @@ from sqlalchemy.engine import URL
 
 from orchestrator_service.db.urls import asyncpg_dsn, describe_location
 from orchestrator_service.rag.vector_store import (
+    EXPOSURE_FUNCTION,
     Match,
     SourceCount,
     VectorRecord,
     VectorStoreError,
     check_dimensions,
+    exposure_drift,
 )
 
 _INSERT = """
@@ -162,8 +164,9 @@ class SqlVectorStore:
         rows = await self._run("fetch", "SELECT * FROM orch_sources()")
         return [SourceCount(**dict(r)) for r in rows]
 
-    async def verify(self) -> None:
-        """The `documents` table and the `match_documents` function exist."""
+    async def verify(self) -> list[dict]:
+        """The `documents` table and the `match_documents` function exist; what
+        `orch_exposure()` says is open to others, as drift (the healer closes it at boot)."""
         ok = await self._run(
             "fetchval",
             "SELECT to_regclass('public.documents') IS NOT NULL "
@@ -171,6 +174,12 @@ class SqlVectorStore:
         )
         if not ok:
             raise VectorStoreError("The vector store lacks the documents table or match_documents")
+        rows = None
+        if await self._run("fetchval", f"SELECT to_regproc('public.{EXPOSURE_FUNCTION}')"):
+            rows = await self._run("fetch", f"SELECT * FROM public.{EXPOSURE_FUNCTION}()")
+        return exposure_drift(
+            None if rows is None else [dict(r) for r in rows], fix="run `orchestrator migrate`"
+        )
 
     async def close(self) -> None:
         """Close the pool."""
