@@ -17,7 +17,10 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from orchestrator_service.agents.llm import ModelLimits
 from orchestrator_service.agents.runs import AgentRunner
+from orchestrator_service.auth.passwords import Passwords
+from orchestrator_service.auth.throttle import LoginThrottle, ThrottlePolicy
 from orchestrator_service.config import Settings
 from orchestrator_service.credentials.service import SecretResolver
 from orchestrator_service.credentials.vault import Vault, open_vault
@@ -25,7 +28,9 @@ from orchestrator_service.db.embedded import EmbeddedPostgres
 from orchestrator_service.db.heal.healer import HealReport, heal
 from orchestrator_service.db.urls import normalize_url
 from orchestrator_service.errors import OrchestratorError
+from orchestrator_service.jobs.queue import INGEST, RUN
 from orchestrator_service.jobs.schedule import sweep_periodically
+from orchestrator_service.jobs.slots import TenantSlots
 from orchestrator_service.jobs.worker import Worker, WorkerTimings
 from orchestrator_service.metrics import HEAL_DURATION, HEALS
 from orchestrator_service.models import METADATA, VECTORS
@@ -34,12 +39,15 @@ from orchestrator_service.rag.embedders import Embedders
 from orchestrator_service.rag.embedders.local import DIMENSIONS, LocalEmbedder
 from orchestrator_service.rag.embedders.openai import OpenAIEmbedderFactory
 from orchestrator_service.rag.ingest import Ingestor
+from orchestrator_service.rag.limits import ParseLimits
 from orchestrator_service.rag.reconcile import Reconciler
+from orchestrator_service.rag.sandbox import IngestPool, ProcessLimits
 from orchestrator_service.rag.search import KnowledgeSearch
 from orchestrator_service.rag.storage import FileStore
 from orchestrator_service.rag.vector_store import VectorStore
 from orchestrator_service.rag.vector_store.postgrest import PostgrestVectorStore
 from orchestrator_service.rag.vector_store.sql import SqlVectorStore
+from orchestrator_service.tenants.quotas import Quotas
 from orchestrator_service.tools.invoker import ToolRunner
 from orchestrator_service.tools.service import ensure_builtin_tools
 from orchestrator_service.tools.ssrf import Guard
@@ -76,11 +84,15 @@ class Runtime:
     vector_store: VectorStore | None
     files: FileStore
     knowledge: KnowledgeSearch
+    ingest_pool: IngestPool
     ingestor: Ingestor
     deleter: DocumentDeleter
     reconciler: Reconciler
     tools: ToolRunner
     runs: AgentRunner
+    passwords: Passwords
+    login_throttle: LoginThrottle
+    quotas: Quotas
     heal_reports: dict[str, HealReport] = field(default_factory=dict)
 
     @property
@@ -161,6 +173,25 @@ def _vector_store(databases: Databases, settings: Settings) -> VectorStore | Non
     return None
 
 
+def ingest_pool(settings: Settings) -> IngestPool:
+    """The worker processes that parse, chunk and embed uploads, with their limits."""
+    limits = ProcessLimits(
+        processes=settings.ingest_processes,
+        documents_per_process=settings.ingest_documents_per_process,
+        memory_mb=settings.ingest_max_memory_mb,
+        cpu_seconds=settings.ingest_cpu_seconds,
+        timeout_seconds=settings.ingest_timeout_seconds,
+    )
+    parse_limits = ParseLimits(
+        max_expanded_mb=settings.ingest_max_expanded_mb,
+        max_docx_xml_mb=settings.ingest_max_docx_xml_mb,
+        max_pages=settings.ingest_max_pages,
+        max_characters=settings.ingest_max_characters,
+        max_chat_messages=settings.ingest_max_chat_messages,
+    )
+    return IngestPool(limits, parse_limits, warm=settings.embedder == "local")
+
+
 def _collaborators(
     settings: Settings,
     databases: Databases,
@@ -181,6 +212,8 @@ def _collaborators(
             model=settings.openai_embedding_model,
             credential=settings.openai_embedding_credential,
             dimensions=DIMENSIONS,
+            timeout=settings.embedding_timeout,
+            max_response_bytes=settings.embedding_max_response_bytes,
         ),
         default=settings.embedder,
     )
@@ -190,6 +223,12 @@ def _collaborators(
     )
     deleter = DocumentDeleter(sessionmaker=sessionmaker, vector_store=vector_store, files=files)
     tools = ToolRunner(sessionmaker=sessionmaker, secrets=secrets, guard=guard, knowledge=knowledge)
+    quotas = Quotas(
+        documents=settings.quota_documents,
+        stored_bytes=settings.quota_stored_bytes,
+        runs_per_minute=settings.quota_runs_per_minute,
+    )
+    pool = ingest_pool(settings)
     return Runtime(
         settings=settings,
         databases=databases,
@@ -202,8 +241,14 @@ def _collaborators(
         vector_store=vector_store,
         files=files,
         knowledge=knowledge,
+        ingest_pool=pool,
         ingestor=Ingestor(
-            sessionmaker=sessionmaker, vector_store=vector_store, embedders=embedders, files=files
+            sessionmaker=sessionmaker,
+            vector_store=vector_store,
+            embedders=embedders,
+            files=files,
+            pool=pool,
+            max_attempts=settings.ingest_max_attempts,
         ),
         deleter=deleter,
         reconciler=Reconciler(
@@ -220,7 +265,24 @@ def _collaborators(
             guard=guard,
             tools=tools,
             knowledge=knowledge,
+            model_limits=ModelLimits(
+                max_response_bytes=settings.model_max_response_bytes,
+                max_stream_chars=settings.model_max_stream_chars,
+            ),
+            quotas=quotas,
         ),
+        passwords=Passwords(threads=settings.password_hash_threads),
+        login_throttle=LoginThrottle(
+            sessionmaker=sessionmaker,
+            policy=ThrottlePolicy(
+                account_failures=settings.login_max_failures_per_account,
+                address_failures=settings.login_max_failures_per_address,
+                backoff=settings.login_backoff_seconds,
+                max_backoff=settings.login_max_backoff_seconds,
+                window=settings.login_failure_window_seconds,
+            ),
+        ),
+        quotas=quotas,
         heal_reports=reports,
     )
 
@@ -253,6 +315,8 @@ async def boot(settings: Settings) -> AsyncIterator[Runtime]:
         try:
             yield runtime
         finally:
+            runtime.passwords.close()
+            await runtime.ingest_pool.close()
             await runtime.embedders.aclose()
     finally:
         if vector_store is not None:
@@ -260,6 +324,17 @@ async def boot(settings: Settings) -> AsyncIterator[Runtime]:
         if engine is not None:
             await engine.dispose()
         databases.close()
+
+
+def tenant_slots(runtime: Runtime) -> TenantSlots:
+    """The per-tenant job slots, with each kind's limit from the settings."""
+    settings = runtime.settings
+    return TenantSlots(
+        runtime.databases.metadata,
+        sessionmaker=runtime.sessionmaker,
+        connect_timeout=settings.connect_timeout,
+        limits={INGEST: settings.tenant_ingest_concurrency, RUN: settings.tenant_run_concurrency},
+    )
 
 
 @asynccontextmanager
@@ -276,6 +351,8 @@ async def running_jobs(runtime: Runtime) -> AsyncIterator[Worker]:
             lease_seconds=settings.job_lease_seconds,
             shutdown_timeout=settings.shutdown_timeout,
         ),
+        capacity={INGEST: settings.ingest_concurrency, RUN: settings.run_concurrency},
+        slots=tenant_slots(runtime),
     )
     await worker.start()
     sweeper = asyncio.create_task(

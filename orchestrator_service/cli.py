@@ -202,6 +202,7 @@ async def _rag_ingest(args: argparse.Namespace) -> int:
                     session,
                     runtime.files,
                     max_bytes=runtime.settings.max_upload_bytes,
+                    quotas=runtime.quotas,
                     tenant_id=tenant_id,
                     filename=path.name,
                     data=path.read_bytes(),
@@ -229,7 +230,7 @@ async def _rag_reindex(args: argparse.Namespace) -> int:
             runtime.sessionmaker, tenant_id=tenant_id, collection=args.collection
         )
         for done, document_id in enumerate(ids, start=1):
-            await runtime.ingestor.ingest(document_id, embedder_name=args.embedder)
+            await runtime.ingestor.ingest(document_id, embedder_name=args.embedder, restart=True)
             _progress_bar(done, len(ids))
         states = await rag_service.wait_for(runtime.sessionmaker, ids, progress=lambda *_: None)
     unchanged = [s.filename for s in states if s.error]

@@ -47,6 +47,94 @@ class Settings(BaseSettings):
     job_lease_seconds: float = Field(
         default=60.0, gt=0, description="A job whose worker stops beating this long is retried."
     )
+    ingest_concurrency: int = Field(
+        default=2, ge=2, le=256, description="Ingestions one replica runs at once."
+    )
+    run_concurrency: int = Field(
+        default=4, ge=2, le=256, description="Background agent runs one replica runs at once."
+    )
+    tenant_ingest_concurrency: int = Field(
+        default=1, ge=1, le=256, description="Ingestions of one tenant at once, all replicas."
+    )
+    tenant_run_concurrency: int = Field(
+        default=2, ge=1, le=256, description="Background runs of one tenant at once, all replicas."
+    )
+    quota_documents: int = Field(default=10_000, ge=1, description="Documents one tenant may hold.")
+    quota_stored_bytes: int = Field(
+        default=10 * 1024**3, ge=1, description="Bytes of documents one tenant may store."
+    )
+    quota_runs_per_minute: int = Field(
+        default=120, ge=1, description="Agent runs one tenant may start per calendar minute."
+    )
+    password_hash_threads: int = Field(
+        default=2, ge=1, le=64, description="Threads hashing passwords (64 MiB each) at once."
+    )
+    login_max_failures_per_account: int = Field(
+        default=5, ge=1, description="Failed logins of one email before its backoff starts."
+    )
+    login_max_failures_per_address: int = Field(
+        default=50, ge=1, description="Failed logins from one client address before its backoff."
+    )
+    login_backoff_seconds: float = Field(
+        default=30.0, gt=0, description="First backoff; it doubles with each further failure."
+    )
+    login_max_backoff_seconds: float = Field(
+        default=900.0, gt=0, description="Longest backoff after failed logins."
+    )
+    login_failure_window_seconds: float = Field(
+        default=900.0, gt=0, description="Failed logins older than this are forgotten."
+    )
+    model_max_response_bytes: int = Field(
+        default=8 * 1024 * 1024,
+        gt=0,
+        description="Largest answer (whole or streamed) read from a model API.",
+    )
+    model_max_stream_chars: int = Field(
+        default=200_000, gt=0, description="Most text a streamed model answer may carry."
+    )
+    embedding_timeout: float = Field(
+        default=60.0, gt=0, description="Deadline of one embedding request, to its last byte."
+    )
+    embedding_max_response_bytes: int = Field(
+        default=32 * 1024 * 1024, gt=0, description="Largest answer read from an embedding API."
+    )
+    ingest_processes: int = Field(
+        default=1, ge=1, description="Worker processes that parse, chunk and embed uploads."
+    )
+    ingest_documents_per_process: int = Field(
+        default=50, ge=1, description="Documents a worker process handles before it is replaced."
+    )
+    ingest_max_memory_mb: int = Field(
+        default=3072,
+        ge=512,
+        description="Address space of a worker process (RLIMIT_AS), the model included (MiB).",
+    )
+    ingest_cpu_seconds: int = Field(
+        default=3600, ge=1, description="CPU time one document may use, all threads (RLIMIT_CPU)."
+    )
+    ingest_timeout_seconds: float = Field(
+        default=1800.0, gt=0, description="Wall-clock time one document may take, until written."
+    )
+    ingest_max_attempts: int = Field(
+        default=3, ge=1, description="Ingestions started (and lost with their process) per upload."
+    )
+    ingest_max_expanded_mb: int = Field(
+        default=512, ge=1, description="A zip's content unpacked (MiB)."
+    )
+    ingest_max_docx_xml_mb: int = Field(
+        default=64,
+        ge=1,
+        description="A Word document's word/document.xml, uncompressed (MiB).",
+    )
+    ingest_max_pages: int = Field(default=2000, ge=1, description="PDF pages.")
+    ingest_max_characters: int = Field(
+        default=10_000_000,
+        ge=1,
+        description="Characters of one document's text, decoded or extracted.",
+    )
+    ingest_max_chat_messages: int = Field(
+        default=200_000, ge=1, description="Messages of one chat export."
+    )
     openai_embedding_base_url: str = "https://api.openai.com/v1"
     openai_embedding_model: str = "text-embedding-3-small"
     openai_embedding_credential: str = Field(

@@ -11,7 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from orchestrator_service.agents.runs import AgentRunner
 from orchestrator_service.audit.service import Actor
 from orchestrator_service.auth.authentication import authenticate
+from orchestrator_service.auth.passwords import Passwords
 from orchestrator_service.auth.principal import Principal, TenantPrincipal
+from orchestrator_service.auth.throttle import LoginThrottle
 from orchestrator_service.config import Settings
 from orchestrator_service.credentials.vault import Vault
 from orchestrator_service.db.heal.healer import HealReport
@@ -21,6 +23,7 @@ from orchestrator_service.pagination import MAX_LIMIT, PageParams
 from orchestrator_service.rag.deletion import DocumentDeleter
 from orchestrator_service.rag.search import KnowledgeSearch
 from orchestrator_service.rag.storage import FileStore
+from orchestrator_service.tenants.quotas import Quotas
 from orchestrator_service.tools.invoker import ToolRunner
 
 
@@ -93,6 +96,18 @@ def _runs(request: Request) -> AgentRunner:
     return request.app.state.runtime.runs
 
 
+def _passwords(request: Request) -> Passwords:
+    return request.app.state.runtime.passwords
+
+
+def _login_throttle(request: Request) -> LoginThrottle:
+    return request.app.state.runtime.login_throttle
+
+
+def _quotas(request: Request) -> Quotas:
+    return request.app.state.runtime.quotas
+
+
 SettingsDep = Annotated[Settings, Depends(_settings)]
 VaultDep = Annotated[Vault, Depends(_vault)]
 FilesDep = Annotated[FileStore, Depends(_files)]
@@ -100,6 +115,9 @@ KnowledgeDep = Annotated[KnowledgeSearch, Depends(_knowledge)]
 DeleterDep = Annotated[DocumentDeleter, Depends(_deleter)]
 ToolRunnerDep = Annotated[ToolRunner, Depends(_tools)]
 AgentRunnerDep = Annotated[AgentRunner, Depends(_runs)]
+PasswordsDep = Annotated[Passwords, Depends(_passwords)]
+LoginThrottleDep = Annotated[LoginThrottle, Depends(_login_throttle)]
+QuotasDep = Annotated[Quotas, Depends(_quotas)]
 
 
 async def current_principal(request: Request, sessionmaker: SessionmakerDep) -> Principal:

@@ -17,6 +17,8 @@ OrchestratorError              500 internal_error
 ├── Conflict                   409 conflict
 │   └── ConfirmationRequired   409 confirmation_required     tools/invoker.py
 ├── InvalidInput               422 invalid_input
+├── TooManyRequests            429 rate_limited
+│   └── QuotaExceeded          429 quota_exceeded            tenants/quotas.py
 ├── BlockedDestination         422 destination_blocked       tools/ssrf.py
 ├── ToolCallFailed             502 tool_failed               tools/http_runner.py
 ├── ToolTimeout                504 tool_timeout              tools/http_runner.py
@@ -34,6 +36,8 @@ The `orchestrator` command prints an error's message and exits 2 on ConfigError 
 or configuration error), 1 on any other (see cli.py).
 """
 
+import math
+from collections.abc import Mapping
 from typing import Any
 
 
@@ -46,6 +50,8 @@ class OrchestratorError(Exception):
     # says only that this store is unavailable; the message, which may name a host or quote
     # the driver, goes to the log (and to the command line), never into a response body.
     store: str | None = None
+    # HTTP headers the response carries (WWW-Authenticate, Retry-After).
+    headers: Mapping[str, str] | None = None
 
     def __init__(self, message: str, *, details: Any = None) -> None:
         super().__init__(message)
@@ -124,3 +130,16 @@ class InvalidInput(OrchestratorError):
 
     status_code = 422
     code = "invalid_input"
+
+
+class TooManyRequests(OrchestratorError):
+    """Too many attempts (logins) in too short a time; `Retry-After` says when to try again."""
+
+    status_code = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: float, details: Any = None) -> None:
+        seconds = max(1, math.ceil(retry_after))
+        super().__init__(message, details={**(details or {}), "retry_after": seconds})
+        self.retry_after = seconds
+        self.headers = {"Retry-After": str(seconds)}

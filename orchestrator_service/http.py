@@ -3,7 +3,7 @@
 import contextvars
 import json
 import logging
-import re
+import string
 import time
 import uuid
 from collections.abc import Mapping
@@ -27,7 +27,12 @@ REQUEST_ID_HEADER = "X-Request-ID"
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "request_id", default=None
 )
-_CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_REQUEST_ID_CHARS = frozenset(string.ascii_letters + string.digits + "._-")
+
+
+def _client_request_id(given: str) -> bool:
+    """Whether a client's request id is safe to echo and log: 1 to 64 of [A-Za-z0-9._-]."""
+    return 0 < len(given) <= 64 and all(char in _REQUEST_ID_CHARS for char in given)
 
 
 class ErrorDetail(BaseModel):
@@ -150,7 +155,7 @@ class RequestContextMiddleware:
             return
         headers = {k.decode().lower(): v.decode("latin-1") for k, v in scope["headers"]}
         given = headers.get(REQUEST_ID_HEADER.lower(), "")
-        request_id = given if _CLIENT_REQUEST_ID.match(given) else uuid.uuid4().hex
+        request_id = given if _client_request_id(given) else uuid.uuid4().hex
         token = request_id_var.set(request_id)
         started, status, response_started = time.perf_counter(), [500], [False]
         limit = self._limit(scope["path"])
@@ -270,9 +275,7 @@ def install_http_conventions(
         if exc.store is not None:
             log.warning("%s unavailable (%s): %s", exc.store, exc.code, exc.message)
             return error_response(exc.status_code, exc.code, unavailable(exc.store))
-        return error_response(
-            exc.status_code, exc.code, exc.message, exc.details, getattr(exc, "headers", None)
-        )
+        return error_response(exc.status_code, exc.code, exc.message, exc.details, exc.headers)
 
     async def metadata_unreachable(_: Request, exc: Exception) -> JSONResponse:
         log.warning("metadata database unavailable: %s", type(exc).__name__, exc_info=exc)

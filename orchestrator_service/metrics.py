@@ -18,6 +18,15 @@ INGESTION_JOBS = Counter(
     "orchestrator_ingestion_jobs_total", "Ingestion jobs by outcome", ["outcome"]
 )
 INGESTED_CHUNKS = Counter("orchestrator_ingested_chunks_total", "Chunks embedded and stored")
+INGEST_WORKERS_STARTED = Counter(
+    "orchestrator_ingest_workers_started_total",
+    "Ingestion worker processes started, by why (first use, recycled, killed or died, demand)",
+    ["reason"],
+)
+INGEST_WORKER_PEAK_RSS = Gauge(
+    "orchestrator_ingest_worker_peak_rss_bytes",
+    "Peak resident memory of the worker process that finished the last document",
+)
 SEARCH_LATENCY = Histogram(
     "orchestrator_search_duration_seconds", "Knowledge search latency", ["mode"]
 )

@@ -16,6 +16,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy.engine import URL
 
 from orchestrator_service.bootstrap import Runtime, boot
@@ -28,6 +29,10 @@ from orchestrator_service.models import METADATA, VECTORS
 from orchestrator_service.tenants import service as tenant_service
 from tests.helpers import CLIENT_IP, TEST_ACTOR, Caller, DatabaseFactory, new_tenant, url_string
 from tests.scripted_model import ScriptedModel
+
+# Generated inputs are checked for results, never for time: this machine is shared.
+hypothesis_settings.register_profile("orchestrator", deadline=None)
+hypothesis_settings.load_profile("orchestrator")
 
 
 @pytest.fixture(scope="session")

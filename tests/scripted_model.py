@@ -6,6 +6,8 @@ header, JSON body). A text or tool-call reply is sent as one JSON completion, or
 ending with a usage chunk and `data: [DONE]` when the request asks to stream, so one script
 serves a streamed and a non-streamed run alike. A request beyond the script is answered 500
 and counted as an overrun (the `model` fixture fails the test at teardown on any).
+Hostile replies (`Drip`, `Flood`, `Chatter`) send without end until the client hangs up, and
+record how much got out and whether the client hung up.
 """
 
 import json
@@ -191,7 +193,120 @@ class EchoKey(Say):
         return [{"content": self.text[i : i + 3]} for i in range(0, len(self.text), 3)]
 
 
-Reply = Say | Call | Refuse | Malformed | Stall | HangUp | EchoKey
+@dataclass
+class Calls(_Answer):
+    """The model asks for several tool calls at once."""
+
+    calls: list[Call]
+    usage: tuple[int, int] = (30, 7)
+    finish: str = "tool_calls"
+
+    def message(self) -> dict:
+        """An assistant message with every call."""
+        return {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [c.tool_call for c in self.calls],
+        }
+
+    def deltas(self) -> list[dict]:
+        """Each call whole, under its own index."""
+        return [
+            {"tool_calls": [{"index": i, **call.tool_call}]} for i, call in enumerate(self.calls)
+        ]
+
+
+# The most an endless reply sends before giving up by itself (a client that never hangs up
+# would be a failure of the test, not a reason to run forever).
+SAFETY_BYTES = 1024 * 1024 * 1024
+
+
+@dataclass
+class _Endless:
+    """A reply that goes on until the client hangs up; it counts what it got out and says
+    when it stopped."""
+
+    sent: int = 0
+    ended: threading.Event = field(default_factory=threading.Event)
+    hung_up: bool = False
+
+    def pour(self, handler: "_ModelHandler", head: bytes, piece: bytes, pause: float) -> None:
+        """Write `head`, then `piece` again and again (waiting `pause` between) until the client
+        hangs up, the safety bound or the test's end."""
+        release = handler.server.model.release
+        try:
+            handler.wfile.write(head)
+            self.sent += len(head)
+            while self.sent < SAFETY_BYTES and not release.is_set():
+                handler.wfile.write(piece)
+                handler.wfile.flush()
+                self.sent += len(piece)
+                if pause:
+                    release.wait(pause)
+        except OSError:
+            self.hung_up = True
+        finally:
+            handler.close_connection = True
+            self.ended.set()
+
+    @staticmethod
+    def start(handler: "_ModelHandler", body: dict, length: int | None = None) -> None:
+        """The status line and headers of a 200 (a JSON or event stream, by the request)."""
+        handler.send_response(200)
+        streamed = body.get("stream")
+        handler.send_header("Content-Type", "text/event-stream" if streamed else "application/json")
+        if length is not None:
+            handler.send_header("Content-Length", str(length))
+        handler.send_header("Connection", "close")
+        handler.end_headers()
+
+
+@dataclass
+class Drip(_Endless):
+    """The model API answers 200 and then one blank every `every` seconds, never finishing: no
+    read ever waits long, so only a deadline on the whole answer ends it."""
+
+    every: float = 0.05
+
+    def serve(self, handler: "_ModelHandler", body: dict) -> None:
+        """Drip until the client hangs up."""
+        self.start(handler, body)
+        self.pour(handler, b"", b" ", self.every)
+
+
+@dataclass
+class Flood(_Endless):
+    """The model API answers 200 with a body that never ends, as fast as the client reads: one
+    endless JSON string, or one endless `data:` line when streaming. With `declared`, the
+    headers announce that many bytes first."""
+
+    declared: int | None = None
+
+    def serve(self, handler: "_ModelHandler", body: dict) -> None:
+        """Flood until the client hangs up."""
+        self.start(handler, body, self.declared)
+        head = (
+            b'data: {"choices": [{"delta": {"content": "'
+            if body.get("stream")
+            else (b'{"choices": [{"message": {"role": "assistant", "content": "')
+        )
+        self.pour(handler, head, b"x" * 65536, 0)
+
+
+@dataclass
+class Chatter(_Endless):
+    """A streamed answer that never ends: well-formed text deltas of `size` characters."""
+
+    size: int = 1000
+
+    def serve(self, handler: "_ModelHandler", body: dict) -> None:
+        """Stream text until the client hangs up."""
+        self.start(handler, body)
+        delta = f"data: {json.dumps(_chunk({'content': 'y' * self.size}))}\n\n".encode()
+        self.pour(handler, b"", delta, 0)
+
+
+Reply = Say | Call | Calls | Refuse | Malformed | Stall | HangUp | EchoKey | Drip | Flood | Chatter
 
 
 @dataclass

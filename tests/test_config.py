@@ -1,10 +1,13 @@
-"""Settings renamed for what they govern keep their old names working, with a warning."""
+"""Settings: those renamed for what they govern keep their old names working, with a warning;
+the ingestion limits' defaults agree with the parsers' own."""
 
 import warnings
 
 import pytest
 
+from orchestrator_service.bootstrap import ingest_pool
 from orchestrator_service.config import Settings
+from orchestrator_service.rag.limits import ParseLimits
 
 
 @pytest.mark.parametrize(
@@ -35,3 +38,8 @@ def test_new_names_alone_do_not_warn(monkeypatch: pytest.MonkeyPatch) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert Settings().job_lease_seconds == 9.0
+
+
+def test_the_parsers_default_limits_are_the_settings_defaults() -> None:
+    defaults = Settings()
+    assert ingest_pool(defaults).parse_limits == ParseLimits()

@@ -1,17 +1,34 @@
 """An OpenAI-compatible chat-completions client, through the SSRF guard (an agent's base URL
 is tenant data), with streaming. Failures are fixed messages (class of failure and host), never
-the HTTP library's words, which can quote the request and its key."""
+the HTTP library's words, which can quote the request and its key.
 
+Every call is bounded: one deadline covers connecting, reading and streaming (a server that
+drips bytes never resets it), an answer is read no further than its byte cap, and a stream
+stops once its text passes the character cap.
+"""
+
+import asyncio
 import json
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
 from orchestrator_service.errors import InvalidInput, OrchestratorError
-from orchestrator_service.outbound import failure, header_value, host_of
+from orchestrator_service.outbound import (
+    TooLarge,
+    failure,
+    header_value,
+    host_of,
+    lines_capped,
+    read_capped,
+)
 from orchestrator_service.tools.ssrf import Guard, GuardedTransport
+
+# Tool calls one answer may ask for; each is run and recorded before the next model call.
+MAX_TOOL_CALLS = 64
 
 
 class ModelFailed(OrchestratorError):
@@ -28,6 +45,15 @@ class ModelTimeout(ModelFailed):
     code = "model_timeout"
 
 
+@dataclass(frozen=True)
+class ModelLimits:
+    """What one model call may bring back: bytes of answer (whole or streamed), and
+    characters of streamed text (content and tool-call arguments)."""
+
+    max_response_bytes: int
+    max_stream_chars: int
+
+
 @dataclass
 class Completion:
     """One model answer: text and/or tool calls, with token counts."""
@@ -39,14 +65,23 @@ class Completion:
 
 
 class ChatClient:
-    """Calls `<base_url>/chat/completions`."""
+    """Calls `<base_url>/chat/completions`, each call within `deadline` seconds and `limits`."""
 
     def __init__(
-        self, *, base_url: str, api_key: str, model: str | None, guard: Guard, timeout: float
+        self,
+        *,
+        base_url: str,
+        api_key: str,
+        model: str | None,
+        guard: Guard,
+        deadline: float,
+        limits: ModelLimits,
     ) -> None:
         self.url = f"{base_url.rstrip('/')}/chat/completions"
         self.host = host_of(self.url)
         self.model = model
+        self.deadline = deadline
+        self.limits = limits
         authorization = header_value(f"Bearer {api_key}")
         if authorization is None:
             raise InvalidInput(
@@ -55,7 +90,7 @@ class ChatClient:
             )
         self._client = httpx.AsyncClient(
             transport=GuardedTransport(guard),
-            timeout=httpx.Timeout(timeout),
+            timeout=httpx.Timeout(deadline),
             headers={"Authorization": authorization},
         )
 
@@ -63,25 +98,34 @@ class ChatClient:
         """Close the HTTP client."""
         await self._client.aclose()
 
-    def _body(self, messages: list[dict], tools: list[dict], options: dict) -> dict:
+    def _request(self, messages: list[dict], tools: list[dict], options: dict) -> httpx.Request:
         body = {"model": self.model, "messages": messages, **options}
         if tools:
             body["tools"] = tools
-        return body
+        return self._client.build_request("POST", self.url, json=body)
 
     async def complete(self, messages: list[dict], tools: list[dict], **options: Any) -> Completion:
         """One non-streamed completion."""
         try:
-            response = await self._client.post(self.url, json=self._body(messages, tools, options))
-        except httpx.TimeoutException:
-            raise ModelTimeout(f"The model API at {self.host} did not answer in time") from None
+            request = self._request(messages, tools, options)
+            async with asyncio.timeout(self.deadline):
+                response = await self._client.send(request, stream=True)
+                try:
+                    self._check_status(response)
+                    payload = await read_capped(response, self.limits.max_response_bytes)
+                finally:
+                    await response.aclose()
+        except (TimeoutError, httpx.TimeoutException):
+            raise self._timeout() from None
+        except TooLarge as exc:
+            raise self._too_large(exc) from None
         except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
             raise ModelFailed(f"The model API at {self.host} failed: {failure(exc)}") from None
-        self._check_status(response)
         try:
-            data = response.json()
+            data = json.loads(payload)
             message = data["choices"][0]["message"]
             usage = data.get("usage") or {}
+            _check_calls(self.host, len(message.get("tool_calls") or []))
             return Completion(
                 content=message.get("content"),
                 tool_calls=message.get("tool_calls") or [],
@@ -95,36 +139,45 @@ class ChatClient:
         self, messages: list[dict], tools: list[dict], **options: Any
     ) -> AsyncIterator[str | Completion]:
         """Stream a completion: text deltas as they come, then the whole Completion."""
-        body = self._body(
-            messages, tools, {**options, "stream": True, "stream_options": {"include_usage": True}}
-        )
-        completion = Completion(content="")
-        calls: dict[int, dict] = {}
+        options = {**options, "stream": True, "stream_options": {"include_usage": True}}
+        streamed = _Streamed(self.host, self.limits)
+        # One deadline for the whole call; only this generator's own waits run under it, so
+        # it never fires while the caller handles a delta.
+        deadline = asyncio.get_running_loop().time() + self.deadline
         try:
-            async with self._client.stream("POST", self.url, json=body) as response:
-                if response.status_code != 200:
-                    await response.aread()
-                    self._check_status(response)
-                async for line in response.aiter_lines():
-                    if not line.startswith("data:"):
-                        continue
-                    payload = line[5:].strip()
-                    if payload == "[DONE]":
-                        break
-                    delta = _apply_chunk(json.loads(payload), completion, calls)
-                    if delta:
-                        yield delta
-        except httpx.TimeoutException:
-            raise ModelTimeout(f"The model API at {self.host} did not answer in time") from None
+            request = self._request(messages, tools, options)
+            async with asyncio.timeout_at(deadline):
+                response = await self._client.send(request, stream=True)
+            try:
+                self._check_status(response)
+                lines = lines_capped(response, self.limits.max_response_bytes)
+                async with aclosing(lines):
+                    while True:
+                        async with asyncio.timeout_at(deadline):
+                            line = await anext(lines, None)
+                        if line is None:
+                            break
+                        if not line.startswith("data:"):
+                            continue
+                        payload = line[5:].strip()
+                        if payload == "[DONE]":
+                            break
+                        if delta := streamed.feed(json.loads(payload)):
+                            yield delta
+            finally:
+                await response.aclose()
+        except (TimeoutError, httpx.TimeoutException):
+            raise self._timeout() from None
+        except TooLarge as exc:
+            raise self._too_large(exc) from None
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise ModelFailed(f"The model API at {self.host} failed: {failure(exc)}") from None
         except (ValueError, KeyError, IndexError, TypeError):
             raise ModelFailed(f"The model API at {self.host} sent a malformed stream") from None
-        completion.tool_calls = [calls[i] for i in sorted(calls)]
-        completion.content = completion.content or None
-        yield completion
+        yield streamed.completion()
 
     def _check_status(self, response: httpx.Response) -> None:
+        """Refuse an error answer without reading its body (nothing in it is used)."""
         if response.status_code == 429:
             raise ModelFailed(
                 f"The model API at {self.host} is rate limiting this key (429); try again later"
@@ -135,25 +188,88 @@ class ChatClient:
                 details={"status": response.status_code},
             )
 
-
-def _apply_chunk(chunk: dict, completion: Completion, calls: dict[int, dict]) -> str:
-    """Fold one streamed chunk into the completion; return its text delta."""
-    usage = chunk.get("usage")
-    if usage:
-        completion.tokens_in = int(usage.get("prompt_tokens", 0))
-        completion.tokens_out = int(usage.get("completion_tokens", 0))
-    if not chunk.get("choices"):
-        return ""
-    delta = chunk["choices"][0].get("delta") or {}
-    for part in delta.get("tool_calls") or []:
-        call = calls.setdefault(
-            part["index"],
-            {"id": "", "type": "function", "function": {"name": "", "arguments": ""}},
+    def _timeout(self) -> ModelTimeout:
+        return ModelTimeout(
+            f"The model API at {self.host} did not answer in time (the deadline is "
+            f"{self.deadline:g} s for the whole answer)",
+            details={"timeout_s": self.deadline},
         )
-        call["id"] = part.get("id") or call["id"]
-        function = part.get("function") or {}
-        call["function"]["name"] += function.get("name") or ""
-        call["function"]["arguments"] += function.get("arguments") or ""
-    text = delta.get("content") or ""
-    completion.content = (completion.content or "") + text
-    return text
+
+    def _too_large(self, exc: TooLarge) -> ModelFailed:
+        return ModelFailed(
+            f"The model API at {self.host} sent an answer larger than {exc.limit} bytes; it "
+            "was cut off and discarded",
+            details={"max_response_bytes": exc.limit},
+        )
+
+
+class _Streamed:
+    """A streamed completion folded together chunk by chunk. Text and arguments are kept as
+    pieces, joined once at the end (joining each delta onto the whole is quadratic)."""
+
+    def __init__(self, host: str, limits: ModelLimits) -> None:
+        self.host = host
+        self.limits = limits
+        self.text: list[str] = []
+        self.calls: dict[int, dict] = {}
+        self.chars = 0
+        self.tokens_in = self.tokens_out = 0
+
+    def feed(self, chunk: dict) -> str:
+        """Fold one chunk in; return its text delta."""
+        usage = chunk.get("usage")
+        if usage:
+            self.tokens_in = int(usage.get("prompt_tokens", 0))
+            self.tokens_out = int(usage.get("completion_tokens", 0))
+        if not chunk.get("choices"):
+            return ""
+        delta = chunk["choices"][0].get("delta") or {}
+        for part in delta.get("tool_calls") or []:
+            call = self.calls.setdefault(int(part["index"]), {"id": "", "name": [], "args": []})
+            _check_calls(self.host, len(self.calls))
+            call["id"] = part.get("id") or call["id"]
+            function = part.get("function") or {}
+            self._add(call["name"], function.get("name") or "")
+            self._add(call["args"], function.get("arguments") or "")
+        text = delta.get("content") or ""
+        self._add(self.text, text)
+        return text
+
+    def _add(self, pieces: list[str], piece: str) -> None:
+        if not isinstance(piece, str):
+            raise TypeError("a streamed piece that is not text")
+        self.chars += len(piece)
+        limit = self.limits.max_stream_chars
+        if self.chars > limit:
+            raise ModelFailed(
+                f"The model API at {self.host} streamed more than {limit} characters; the "
+                "answer was cut off and discarded",
+                details={"max_stream_chars": limit},
+            )
+        pieces.append(piece)
+
+    def completion(self) -> Completion:
+        """The whole answer."""
+        calls = [
+            {
+                "id": call["id"],
+                "type": "function",
+                "function": {"name": "".join(call["name"]), "arguments": "".join(call["args"])},
+            }
+            for _, call in sorted(self.calls.items())
+        ]
+        return Completion(
+            content="".join(self.text) or None,
+            tool_calls=calls,
+            tokens_in=self.tokens_in,
+            tokens_out=self.tokens_out,
+        )
+
+
+def _check_calls(host: str, count: int) -> None:
+    """Refuse an answer asking for more tool calls at once than a turn may run."""
+    if count > MAX_TOOL_CALLS:
+        raise ModelFailed(
+            f"The model API at {host} asked for more than {MAX_TOOL_CALLS} tool calls at once",
+            details={"max_tool_calls": MAX_TOOL_CALLS},
+        )

@@ -17,13 +17,14 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from orchestrator_service.agents.llm import ChatClient, Completion, ModelFailed
+from orchestrator_service.agents.llm import ChatClient, Completion, ModelFailed, ModelLimits
 from orchestrator_service.agents.models import Agent
 from orchestrator_service.agents.record import Emit, RunRecord, finish_run
 from orchestrator_service.agents.schemas import (
     DEFAULT_BASE_URL,
     DEFAULT_KEY_CREDENTIAL,
     RunRequest,
+    run_limits,
 )
 from orchestrator_service.agents.templates import render
 from orchestrator_service.audit.service import Actor
@@ -39,14 +40,13 @@ from orchestrator_service.db.tenancy import get_scoped
 from orchestrator_service.errors import Forbidden, NotFound, OrchestratorError, VaultError
 from orchestrator_service.executions.models import Execution
 from orchestrator_service.rag.search import KnowledgeSearch, SearchRequest
+from orchestrator_service.tenants.quotas import Quotas
 from orchestrator_service.tools import service as tool_service
 from orchestrator_service.tools.invoker import ToolRunner
 from orchestrator_service.tools.schemas import FunctionTool, InvokeRequest
 from orchestrator_service.tools.ssrf import Guard
 
-MAX_STEPS = 8
 HISTORY = 20
-MODEL_TIMEOUT = 60.0
 
 
 class RunFailed(OrchestratorError):
@@ -92,19 +92,25 @@ class AgentRunner:
         guard: Guard,
         tools: ToolRunner,
         knowledge: KnowledgeSearch,
+        model_limits: ModelLimits,
+        quotas: Quotas,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._secrets = secrets
         self._guard = guard
         self._tools = tools
         self._knowledge = knowledge
+        self._model_limits = model_limits
+        self._quotas = quotas
 
     async def start(
         self, *, tenant_id: int, agent_id: int, request: RunRequest, actor: Actor
     ) -> Execution:
-        """Check the agent and conversation, and record the run as queued."""
+        """Check the agent and conversation, count the run against the tenant's runs per
+        minute (`QuotaExceeded`), and record it as queued."""
         async with self._sessionmaker.begin() as session:
             agent = await get_scoped(session, Agent, tenant_id, agent_id, what="Agent")
+            await self._quotas.count_run(session, tenant_id=tenant_id)
             if request.conversation_id is not None:
                 conversation = await conversations.get_conversation(
                     session, tenant_id=tenant_id, conversation_id=request.conversation_id
@@ -205,15 +211,14 @@ class AgentRunner:
         """Call the model and the tools it asks for until it answers or the step limit."""
         context = await self._context(run.execution)
         agent, conversation = context.agent, context.conversation
-        config = agent.config or {}
+        limit, deadline = run_limits(agent.config)
         messages = await self._opening_messages(run, context)
-        client = await self._model_client(run, agent)
+        client = await self._model_client(run, agent, deadline)
         options = {"temperature": agent.temperature, "max_tokens": agent.max_tokens}
         definitions = [
             {"type": "function", "function": t.function.model_dump()} for t in context.tools
         ]
         known = {t.function.name for t in context.tools}
-        limit = int(config.get("max_steps", MAX_STEPS))
         try:
             for _ in range(limit):
                 completion = await run.step(
@@ -288,7 +293,7 @@ class AgentRunner:
         )
         return messages
 
-    async def _model_client(self, run: RunRecord, agent: Agent) -> ChatClient:
+    async def _model_client(self, run: RunRecord, agent: Agent, deadline: float) -> ChatClient:
         """A chat client for the agent's model, holding its key from the vault; a missing or
         unusable key is `ModelCredentialMissing` / `ModelCredentialUnusable`, naming what to
         configure."""
@@ -310,7 +315,8 @@ class AgentRunner:
             api_key=api_key,
             model=agent.model_version,
             guard=self._guard,
-            timeout=float(config.get("timeout_s", MODEL_TIMEOUT)),
+            deadline=deadline,
+            limits=self._model_limits,
         )
 
     async def _tool_turn(

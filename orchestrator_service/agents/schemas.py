@@ -4,9 +4,17 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
 
 from orchestrator_service.agents.templates import template_variables
+from orchestrator_service.errors import InvalidInput
 from orchestrator_service.schemas import Input, Output, Patch
 
 Provider = Literal[
@@ -36,6 +44,43 @@ def model_destination(config: dict | None) -> tuple[object, object]:
     )
 
 
+# A run's limits when the agent's config names none.
+MAX_STEPS = 8
+MODEL_TIMEOUT = 60.0
+
+
+class AgentConfig(BaseModel):
+    """An agent's `config`: the run limits are checked against the bounds stated here; other
+    keys (`base_url`, `api_key_credential`, `shadow_rag`, ...) are kept as given."""
+
+    model_config = ConfigDict(extra="allow")
+
+    max_steps: int | None = Field(
+        default=None, ge=1, le=50, description=f"Model calls one run may make ({MAX_STEPS})."
+    )
+    timeout_s: float | None = Field(
+        default=None,
+        ge=0.1,
+        le=600,
+        description=f"Deadline of each model call, connecting to last byte ({MODEL_TIMEOUT:g}).",
+    )
+
+
+def run_limits(config: dict | None) -> tuple[int, float]:
+    """The (step limit, model deadline) of a stored agent config; `InvalidInput` naming the
+    field when one was stored outside its bounds."""
+    try:
+        checked = AgentConfig.model_validate(config or {})
+    except ValidationError as exc:
+        where = ", ".join(
+            f"config.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        raise InvalidInput(f"The agent's {where}; update the agent") from None
+    steps = MAX_STEPS if checked.max_steps is None else checked.max_steps
+    timeout = MODEL_TIMEOUT if checked.timeout_s is None else checked.timeout_s
+    return steps, timeout
+
+
 Channel = Literal["whatsapp", "instagram", "facebook", "web"]
 Text = Annotated[str, StringConstraints(max_length=20_000)]
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -60,10 +105,10 @@ class AgentFields(Input):
     model_provider: Provider | None = None
     model_version: ShortText | None = None
     temperature: float | None = Field(default=None, ge=0, le=2)
-    max_tokens: int | None = Field(default=None, ge=1, le=1_000_000)
+    max_tokens: int | None = Field(default=None, ge=1, le=131_072)
     enabled_tools: list[ToolName] | None = Field(default=None, max_length=128)
     channels: list[Channel] | None = None
-    config: dict | None = None
+    config: AgentConfig | None = None
     template_type: Annotated[str, StringConstraints(max_length=50)] | None = None
     is_active: bool | None = None
     memory_enabled: bool | None = None

@@ -66,8 +66,13 @@ async def create_agent(
 ) -> Agent:
     """Add an agent to the tenant; one whose model calls go anywhere but the default only when
     the caller is an `approver` (an admin)."""
-    _check_destination(model_destination(None), model_destination(data.config), approver=approver)
-    agent = Agent(tenant_id=tenant_id, created_by=user_id, **data.model_dump(exclude_none=True))
+    values = data.model_dump(exclude_none=True, exclude={"config"})
+    if data.config is not None:
+        values["config"] = data.config.model_dump(exclude_unset=True)
+    _check_destination(
+        model_destination(None), model_destination(values.get("config")), approver=approver
+    )
+    agent = Agent(tenant_id=tenant_id, created_by=user_id, **values)
     return await Agents(session, owner=tenant_id).create(agent, actor=actor)
 
 
@@ -96,11 +101,12 @@ async def update_agent(
     `approver` (an admin)."""
     agents = Agents(session, owner=tenant_id)
     agent = await agents.get(agent_id)
+    changes = data.model_dump(exclude_unset=True)
     if data.config is not None:
         _check_destination(
-            model_destination(agent.config), model_destination(data.config), approver=approver
+            model_destination(agent.config), model_destination(changes["config"]), approver=approver
         )
-    return await agents.update(agent, data.model_dump(exclude_unset=True), actor=actor)
+    return await agents.update(agent, changes, actor=actor)
 
 
 async def delete_agent(

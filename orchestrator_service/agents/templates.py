@@ -1,26 +1,50 @@
-"""System prompt templates: `{{ name }}` placeholders, checked when saved, rendered on demand."""
+"""System prompt templates: `{{ name }}` placeholders, checked when saved, rendered on demand.
 
-import re
+A placeholder runs from `{{` to the first `}}` after it, found with `str.find` (a template is
+member text: no regex runs on it).
+"""
 
-_PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
+from collections.abc import Iterator
+from string import ascii_letters, digits
+
+_FIRST = frozenset(ascii_letters + "_")
+_REST = frozenset(ascii_letters + digits + "_.")
+
+
+def _placeholders(template: str) -> Iterator[tuple[int, int]]:
+    """(start, end) of each `{{ ... }}`, left to right, not overlapping."""
+    position = 0
+    while (start := template.find("{{", position)) != -1:
+        end = template.find("}}", start + 2)
+        if end == -1:
+            return
+        position = end + 2
+        yield start, position
+
+
+def _is_name(name: str) -> bool:
+    return bool(name) and name[0] in _FIRST and all(char in _REST for char in name)
 
 
 def template_variables(template: str) -> list[str]:
     """The variable names a template uses, in order; `ValueError` says what does not parse."""
     names: list[str] = []
-    for match in _PLACEHOLDER.finditer(template):
-        name = match.group(1).strip()
-        if not _NAME.match(name):
+    leftover: list[str] = []
+    position = 0
+    for start, end in _placeholders(template):
+        name = template[start + 2 : end - 2].strip()
+        if not _is_name(name):
             raise ValueError(
-                f"placeholder {match.group(0)!r} at position {match.start()} is not a variable "
+                f"placeholder {template[start:end]!r} at position {start} is not a variable "
                 "name (letters, digits, '_' and '.', not starting with a digit)"
             )
         if name not in names:
             names.append(name)
-    leftover = _PLACEHOLDER.sub("", template)
+        leftover.append(template[position:start])
+        position = end
+    leftover.append(template[position:])
     for token in ("{{", "}}"):
-        if token in leftover:
+        if token in "".join(leftover):
             raise ValueError(f"unbalanced {token!r} in the template")
     return names
 
@@ -28,13 +52,17 @@ def template_variables(template: str) -> list[str]:
 def render(template: str, variables: dict[str, object]) -> tuple[str, list[str]]:
     """The template with known variables filled in, and the names left missing (kept as-is)."""
     missing: list[str] = []
-
-    def fill(match: re.Match[str]) -> str:
-        name = match.group(1).strip()
+    pieces: list[str] = []
+    position = 0
+    for start, end in _placeholders(template):
+        name = template[start + 2 : end - 2].strip()
         if name in variables:
-            return str(variables[name])
-        if name not in missing:
-            missing.append(name)
-        return match.group(0)
-
-    return _PLACEHOLDER.sub(fill, template), missing
+            filled = str(variables[name])
+        else:
+            filled = template[start:end]
+            if name not in missing:
+                missing.append(name)
+        pieces += [template[position:start], filled]
+        position = end
+    pieces.append(template[position:])
+    return "".join(pieces), missing

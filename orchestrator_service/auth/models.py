@@ -57,3 +57,18 @@ class UserSession(CreatedAtMixin, Base):
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     ip_address: Mapped[str | None] = mapped_column(INET)
     user_agent: Mapped[str | None] = mapped_column(String(500))
+
+
+class LoginAttempts(Base):
+    """Recent failed logins of one account (a hash of its email, whether or not it exists) or
+    one client address, until when further attempts are refused, and when the count is
+    forgotten. Kept in PostgreSQL so every replica counts the same attempts."""
+
+    __tablename__ = "login_attempts"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
+    blocked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=text("now()"), index=True
+    )

@@ -16,7 +16,9 @@ from orchestrator_service.auth.schemas import (
 )
 from orchestrator_service.deps import (
     ActorDep,
+    LoginThrottleDep,
     Paging,
+    PasswordsDep,
     PrincipalDep,
     RequestInfo,
     SessionDep,
@@ -34,12 +36,20 @@ KeyWriter = Annotated[TenantPrincipal, Depends(require("api_keys:write"))]
 
 @public_router.post("/login")
 async def login(
-    data: LoginRequest, origin: RequestInfo, session: SessionDep, sessionmaker: SessionmakerDep
+    data: LoginRequest,
+    origin: RequestInfo,
+    session: SessionDep,
+    sessionmaker: SessionmakerDep,
+    passwords: PasswordsDep,
+    throttle: LoginThrottleDep,
 ) -> LoginResponse:
-    """Exchange email and password for a session token."""
+    """Exchange email and password for a session token. Failed attempts are throttled per
+    account and per client address (429 with `Retry-After`), alike for unknown emails."""
     token, expires_at = await service.login(
         session,
         sessionmaker,
+        passwords=passwords,
+        throttle=throttle,
         email=data.email,
         password=data.password,
         request_info=origin,

@@ -8,9 +8,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from orchestrator_service.audit.service import Actor, record, record_standalone
 from orchestrator_service.auth.models import ApiKey, UserSession
-from orchestrator_service.auth.passwords import verify_password
+from orchestrator_service.auth.passwords import Passwords
 from orchestrator_service.auth.principal import Principal, role_rank
 from orchestrator_service.auth.schemas import ApiKeyCreate, MeOut
+from orchestrator_service.auth.throttle import LoginThrottle, login_keys
 from orchestrator_service.auth.tokens import new_token
 from orchestrator_service.db.repository import AuditedRepository
 from orchestrator_service.errors import Forbidden, InvalidInput, Unauthorized
@@ -153,11 +154,16 @@ async def login(
     session: AsyncSession,
     sessionmaker: async_sessionmaker[AsyncSession],
     *,
+    passwords: Passwords,
+    throttle: LoginThrottle,
     email: str,
     password: str,
     request_info: dict,
 ) -> tuple[str, datetime]:
-    """Check a password and open a session; the same 401 whether or not the user exists."""
+    """Check a password and open a session; the same 401 whether or not the user exists, and
+    the same 429 while the account or the client's address is in a backoff."""
+    keys = login_keys(email, request_info.get("ip"))
+    await throttle.admit(keys)
     row = (
         await session.execute(
             select(User, Tenant.is_active)
@@ -166,7 +172,7 @@ async def login(
         )
     ).first()
     user, tenant_active = row if row else (None, False)
-    valid = verify_password(user.password_hash if user else None, password)
+    valid = await passwords.verify(user.password_hash if user else None, password)
     if user is None or not (valid and user.is_active and tenant_active):
         actor = Actor(
             tenant_id=user.tenant_id if user else None,
@@ -183,6 +189,7 @@ async def login(
             new={"email": email.lower()},
         )
         raise Unauthorized("Invalid email or password")
+    await throttle.succeeded(session, keys)
     token = new_token("session")
     expires_at = datetime.now(UTC) + SESSION_LIFETIME
     login_row = UserSession(

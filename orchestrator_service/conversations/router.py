@@ -18,6 +18,7 @@ from orchestrator_service.deps import (
     ActorDep,
     FilesDep,
     Paging,
+    QuotasDep,
     SessionDep,
     SettingsDep,
     TenantPrincipal,
@@ -75,6 +76,7 @@ async def update_conversation(
     session: SessionDep,
     files: FilesDep,
     settings: SettingsDep,
+    quotas: QuotasDep,
 ) -> ConversationOut:
     """Change a conversation; closing it files it in Shadow RAG if its agent wants that."""
     conversation, closed = await service.update_conversation(
@@ -86,7 +88,12 @@ async def update_conversation(
     )
     if closed:
         await file_in_shadow_rag(
-            session, files, conversation, max_bytes=settings.max_upload_bytes, actor=actor
+            session,
+            files,
+            conversation,
+            max_bytes=settings.max_upload_bytes,
+            quotas=quotas,
+            actor=actor,
         )
     return ConversationOut.model_validate(conversation)
 

@@ -9,6 +9,7 @@ from orchestrator_service.conversations.models import ChatConversation
 from orchestrator_service.conversations.service import history
 from orchestrator_service.rag import service as rag_service
 from orchestrator_service.rag.storage import FileStore
+from orchestrator_service.tenants.quotas import Quotas
 
 COLLECTION = "Shadow RAG"
 MAX_MESSAGES = 10_000
@@ -20,6 +21,7 @@ async def file_in_shadow_rag(
     conversation: ChatConversation,
     *,
     max_bytes: int,
+    quotas: Quotas,
     actor: Actor,
 ) -> str | None:
     """Queue the conversation's transcript for ingestion; the document id, or None if the
@@ -40,6 +42,7 @@ async def file_in_shadow_rag(
         session,
         files,
         max_bytes=max_bytes,
+        quotas=quotas,
         tenant_id=conversation.tenant_id,
         filename=f"conversation-{conversation.id}.txt",
         data="\n\n".join(lines).encode(),

@@ -9,8 +9,8 @@ import base64
 import binascii
 import logging
 import os
-import re
 import secrets
+import string
 from pathlib import Path
 from typing import Protocol
 
@@ -22,7 +22,7 @@ from orchestrator_service.errors import ConfigError, VaultError
 
 log = logging.getLogger(__name__)
 
-_KEY_ID = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
+_KEY_ID_CHARS = frozenset(string.ascii_letters + string.digits + "_.-")
 DEV_KEY_FILE = "vault-dev.key"
 NONCE_BYTES = 12
 
@@ -92,13 +92,18 @@ class LocalKeyProvider:
             ) from None
 
 
+def _key_id(key_id: str) -> bool:
+    """Whether a key id is 1 to 32 of [A-Za-z0-9_.-]."""
+    return 0 < len(key_id) <= 32 and all(char in _KEY_ID_CHARS for char in key_id)
+
+
 def parse_vault_keys(raw: str) -> dict[str, bytes]:
     """Parse `id:base64key[,...]`; refuse naming the entry that is wrong (never its value)."""
     keys: dict[str, bytes] = {}
     for position, entry in enumerate(raw.split(","), start=1):
         key_id, sep, encoded = entry.strip().partition(":")
         where = f"ORCH_VAULT_KEYS entry {position}"
-        if not sep or not _KEY_ID.match(key_id):
+        if not sep or not _key_id(key_id):
             raise ConfigError(
                 f"{where} must look like id:base64key with an id of letters, digits, '_', '.' "
                 "or '-' (at most 32)"

@@ -1,4 +1,5 @@
-"""Scheduled sweeps: the reconciler and the agent-memory purge, at boot and on an interval."""
+"""Scheduled sweeps: the reconciler, the agent-memory purge and the purge of stale login
+counts, at boot and on an interval."""
 
 import asyncio
 import logging
@@ -6,6 +7,7 @@ import logging
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from orchestrator_service.agents.memory import count_expired, purge_expired
+from orchestrator_service.auth import throttle
 from orchestrator_service.rag.reconcile import Reconciler, ReconcileReport
 
 log = logging.getLogger(__name__)
@@ -17,11 +19,14 @@ async def sweep(
     *,
     dry_run: bool = False,
 ) -> ReconcileReport:
-    """Purge expired agent memories and reconcile the stores; only count with `dry_run`."""
+    """Purge expired agent memories and stale login counts, and reconcile the stores; only
+    count with `dry_run`."""
     async with sessionmaker.begin() as session:
         expired = await (count_expired if dry_run else purge_expired)(session)
+        stale = await (throttle.count_stale if dry_run else throttle.purge_stale)(session)
     report = await reconciler.reconcile(dry_run=dry_run)
     report.expired_memories = expired
+    report.stale_login_attempts = stale
     return report
 
 

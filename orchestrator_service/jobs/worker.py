@@ -1,9 +1,14 @@
 """The job worker on pgqueuer (PostgreSQL-backed): any replica runs ingestions and background
-runs, and a job whose worker stopped heartbeating for a lease is picked up again by another."""
+runs, and a job whose worker stopped heartbeating for a lease is picked up again by another.
+
+Each queue has a manager (and capacity) of its own, so slow background runs never occupy the
+slots ingestion needs, nor the other way round; within a queue, each tenant gets at most its
+share of slots across all replicas (jobs/slots.py)."""
 
 import asyncio
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import timedelta
@@ -15,6 +20,7 @@ from sqlalchemy.engine import URL
 from orchestrator_service.agents.runs import AgentRunner, RunFailed
 from orchestrator_service.db.connect import connect
 from orchestrator_service.jobs.queue import INGEST, RUN
+from orchestrator_service.jobs.slots import TenantSlots
 from orchestrator_service.rag.ingest import Ingestor
 
 log = logging.getLogger(__name__)
@@ -39,53 +45,68 @@ class Worker:
         ingestor: Ingestor,
         runs: AgentRunner,
         timings: WorkerTimings,
-        concurrency: int = 1,
+        capacity: dict[str, int],
+        slots: TenantSlots,
     ) -> None:
         self._database = database
         self._ingestor = ingestor
         self._runs = runs
         self._timings = timings
-        self.concurrency = concurrency
-        self._connection: asyncpg.Connection | None = None
-        self._manager: QueueManager | None = None
-        self._task: asyncio.Task | None = None
+        self.capacity = capacity
+        self._slots = slots
+        self._connections: list[asyncpg.Connection] = []
+        self._managers: list[QueueManager] = []
+        self._tasks: list[asyncio.Task] = []
 
     async def start(self) -> None:
-        """Connect and start taking jobs."""
-        self._connection = await connect(self._database, timeout=self._timings.connect_timeout)
-        manager = QueueManager(Queries(AsyncpgDriver(self._connection)))
-        ingestor, runs = self._ingestor, self._runs
+        """Connect and start taking jobs, one manager per queue."""
+        ingestor, runs, slots = self._ingestor, self._runs, self._slots
 
-        @manager.entrypoint(INGEST)
         async def ingest(job: Job) -> None:
-            await ingestor.ingest((job.payload or b"").decode())
+            document_id = (job.payload or b"").decode()
+            async with slots.hold(INGEST, document_id, deferrals=job.attempts):
+                await ingestor.ingest(document_id)
 
-        @manager.entrypoint(RUN)
         async def run(job: Job) -> None:
-            with suppress(RunFailed):  # the failure is on the execution's record
-                await runs.execute(uuid.UUID((job.payload or b"").decode()))
+            execution_id = (job.payload or b"").decode()
+            async with slots.hold(RUN, execution_id, deferrals=job.attempts):
+                with suppress(RunFailed):  # the failure is on the execution's record
+                    await runs.execute(uuid.UUID(execution_id))
 
-        self._manager = manager
-        self._task = asyncio.create_task(
-            manager.run(
-                batch_size=1,
-                max_concurrent_tasks=max(2, 2 * self.concurrency),
-                heartbeat_timeout=timedelta(seconds=self._timings.lease_seconds),
-                dequeue_timeout=timedelta(seconds=5),
-            ),
-            name="job-worker",
+        await self._serve(INGEST, ingest)
+        await self._serve(RUN, run)
+
+    async def _serve(self, entrypoint: str, handler: Callable[[Job], Awaitable[None]]) -> None:
+        """A queue manager of its own for `entrypoint`, on a connection of its own."""
+        connection = await connect(self._database, timeout=self._timings.connect_timeout)
+        self._connections.append(connection)
+        manager = QueueManager(Queries(AsyncpgDriver(connection)))
+        manager.entrypoint(entrypoint)(handler)
+        self._managers.append(manager)
+        self._tasks.append(
+            asyncio.create_task(
+                manager.run(
+                    batch_size=1,
+                    max_concurrent_tasks=self.capacity[entrypoint],
+                    heartbeat_timeout=timedelta(seconds=self._timings.lease_seconds),
+                    dequeue_timeout=timedelta(seconds=5),
+                ),
+                name=f"job-worker:{entrypoint}",
+            )
         )
 
     async def stop(self) -> None:
         """Stop taking jobs and let the running ones finish within the shutdown timeout; a job
         still running then is cancelled and, its heartbeat gone, picked up again by another
         worker after its lease."""
-        if self._manager is not None:
-            self._manager.shutdown.set()
-        if self._task is not None:
-            try:
-                await asyncio.wait_for(self._task, self._timings.shutdown_timeout)
-            except TimeoutError:
+        for manager in self._managers:
+            manager.shutdown.set()
+        if self._tasks:
+            _, running = await asyncio.wait(self._tasks, timeout=self._timings.shutdown_timeout)
+            for task in running:
+                task.cancel()
+            if running:
+                await asyncio.gather(*running, return_exceptions=True)
                 log.warning("jobs still running at shutdown were handed back to the queue")
-        if self._connection is not None:
-            await self._connection.close()
+        for connection in self._connections:
+            await connection.close()

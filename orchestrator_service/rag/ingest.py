@@ -1,14 +1,19 @@
 """The ingestion pipeline: parse -> chunk -> embed -> write vectors -> mark ready.
 
-Vectors are written under a fresh generation; the document switches to it in one metadata
-update, and only then are older generations deleted. A failed or interrupted attempt leaves
-no searchable chunk: its generation is never switched to, and is deleted on failure (or by the
-next attempt and the reconciler, if the worker died).
+Parsing, chunking and local embedding run in a worker process (rag/sandbox), which streams
+batches of embedded chunks back; this process writes them. Vectors are written under a fresh
+generation; the document switches to it in one metadata update, and only then are older
+generations deleted. A failed or interrupted attempt leaves no searchable chunk: its
+generation is never switched to, and is deleted on failure (or by the next attempt and the
+reconciler, if the worker died). A document whose ingestion was started `max_attempts` times
+without finishing (each time its service process died or froze) fails instead of being handed
+to yet another replica.
 """
 
 import asyncio
 import logging
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from sqlalchemy import update
@@ -16,19 +21,19 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from orchestrator_service.errors import OrchestratorError
 from orchestrator_service.metrics import INGESTED_CHUNKS, INGESTION_JOBS
-from orchestrator_service.rag.chunking import chunk
-from orchestrator_service.rag.documents import Chunk, ParseError
+from orchestrator_service.rag.documents import ParseError
 from orchestrator_service.rag.embedders import Embedder, EmbedderName, Embedders
+from orchestrator_service.rag.embedders.local import LocalEmbedder
 from orchestrator_service.rag.models import RagDocument
-from orchestrator_service.rag.parsers import parse
+from orchestrator_service.rag.sandbox import Batch, IngestPool, Parsed, Request
 from orchestrator_service.rag.storage import FileStore
 from orchestrator_service.rag.vector_store import VectorRecord, VectorStore
 
 log = logging.getLogger(__name__)
 
-# Chunks embedded per call. The whole document is sorted by token count first, so each call
-# pads as little as the embedder alone would, writes overlap the next call, and progress moves
-# every batch.
+# Chunks per batch. The worker sorts the whole document by token count first, so each batch
+# pads as little as the embedder alone would; writing a batch overlaps embedding the next,
+# and progress moves every batch.
 BATCH = 64
 _NO_STORE = "No vector store is configured on this service"
 
@@ -43,30 +48,47 @@ class Ingestor:
         vector_store: VectorStore | None,
         embedders: Embedders,
         files: FileStore,
+        pool: IngestPool,
+        max_attempts: int,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._store = vector_store
         self._embedders = embedders
         self._files = files
+        self._pool = pool
+        self._max_attempts = max_attempts
 
-    async def ingest(self, document_id: str, *, embedder_name: EmbedderName | None = None) -> None:
+    async def ingest(
+        self,
+        document_id: str,
+        *,
+        embedder_name: EmbedderName | None = None,
+        restart: bool = False,
+    ) -> None:
         """Ingest one document; on failure the document says why, and nothing half-written
         stays.
 
         A ready document is re-ingested (replace, or reindex into `embedder_name`) while its
         ready copy stays searchable; the new copy replaces it in one metadata update.
+        `restart` marks a new request (a reindex): its attempts count from zero.
         """
         async with self._sessionmaker.begin() as session:
             doc = await session.get(RagDocument, document_id, with_for_update=True)
             if doc is None or doc.status in ("deleting", "failed"):
                 return
-            doc.attempts += 1
-            if doc.status != "ready":  # a replace keeps the ready copy searchable meanwhile
-                doc.status = "processing"
-            doc.chunks_done, doc.error = 0, None
+            attempts = 0 if restart else doc.attempts
             tenant_id, previous = doc.tenant_id, doc.generation
             collection, filename = doc.collection, doc.filename
             participant = (doc.meta or {}).get("participant")
+            given_up = attempts >= self._max_attempts
+            if not given_up:
+                doc.attempts = attempts + 1
+                if doc.status != "ready":  # a replace keeps the ready copy searchable meanwhile
+                    doc.status = "processing"
+                doc.chunks_done, doc.error = 0, None
+        if given_up:
+            await self._fail(document_id, tenant_id, previous, _given_up(attempts))
+            return
         generation = uuid.uuid4().hex
         store = self._store
         if store is None:
@@ -74,14 +96,17 @@ class Ingestor:
             return
         try:
             async with self._embedders.open(tenant_id, embedder_name) as embedder:
-                data = await self._files.load(self._files.path(tenant_id, document_id))
-                parsed = await asyncio.to_thread(parse, data, filename)
-                chunks = await asyncio.to_thread(
-                    chunk, parsed, max_tokens=embedder.max_tokens, participant=participant
+                request = Request(
+                    path=str(self._files.path(tenant_id, document_id)),
+                    filename=filename,
+                    participant=participant,
+                    max_tokens=embedder.max_tokens,
+                    embed=isinstance(embedder, LocalEmbedder),
+                    batch=BATCH,
                 )
-                await self._set(document_id, chunks_total=len(chunks), file_type=parsed.kind)
                 target = _Target(tenant_id, document_id, collection, generation)
-                await self._embed_and_write(store, embedder, target, chunks)
+                async with self._pool.document(request) as events:
+                    count = await self._embed_and_write(store, embedder, target, events)
                 model_id = embedder.model_id
             async with self._sessionmaker.begin() as session:
                 doc = await session.get(RagDocument, document_id, with_for_update=True)
@@ -89,48 +114,67 @@ class Ingestor:
                     await store.delete_source(tenant_id, document_id, keep_generation=None)
                     return
                 doc.status, doc.generation = "ready", generation
-                doc.chunk_count = doc.chunks_done = len(chunks)
+                doc.chunk_count = doc.chunks_done = count
                 doc.embedding_model = model_id
             await store.delete_source(tenant_id, document_id, keep_generation=generation)
             INGESTION_JOBS.labels("ready").inc()
-            INGESTED_CHUNKS.inc(len(chunks))
-        except (ParseError, FileNotFoundError) as exc:
-            reason = exc.message if isinstance(exc, ParseError) else "The uploaded file is missing"
-            await self._fail(document_id, tenant_id, previous, reason)
+            INGESTED_CHUNKS.inc(count)
+        except ParseError as exc:
+            await self._fail(document_id, tenant_id, previous, exc.message)
         except Exception as exc:
             log.exception("ingestion of %s failed", document_id)
             await self._fail(document_id, tenant_id, previous, _describe(exc))
 
     async def _embed_and_write(
-        self, store: VectorStore, embedder: Embedder, target: "_Target", chunks: list[Chunk]
-    ) -> None:
-        """Embed batch n+1 while batch n is written, so writing costs (almost) no extra time."""
+        self,
+        store: VectorStore,
+        embedder: Embedder,
+        target: "_Target",
+        events: AsyncIterator[Parsed | Batch],
+    ) -> int:
+        """Write batch n while batch n+1 is embedded (by the worker, or here by a remote
+        embedder), so writing costs (almost) no extra time; return the number of chunks."""
         writing: asyncio.Task | None = None
-        ordered = sorted(chunks, key=lambda c: c.tokens)
-        for start in range(0, len(ordered), BATCH):
-            batch = ordered[start : start + BATCH]
-            vectors = await embedder.embed([c.content for c in batch])
-            records = [
-                VectorRecord(
-                    tenant_id=target.tenant_id,
-                    source_id=target.document_id,
-                    collection=target.collection,
-                    chunk_index=c.index,
-                    content=c.content,
-                    embedding=vector,
-                    embedding_model=embedder.model_id,
-                    generation=target.generation,
-                    metadata=c.metadata,
+        done = 0
+        try:
+            async for event in events:
+                if isinstance(event, Parsed):
+                    await self._set(
+                        target.document_id, chunks_total=event.chunks, file_type=event.kind
+                    )
+                    continue
+                batch = event.chunks
+                vectors = event.vectors
+                if vectors is None:
+                    vectors = await embedder.embed([c.content for c in batch])
+                records = [
+                    VectorRecord(
+                        tenant_id=target.tenant_id,
+                        source_id=target.document_id,
+                        collection=target.collection,
+                        chunk_index=c.index,
+                        content=c.content,
+                        embedding=vector,
+                        embedding_model=embedder.model_id,
+                        generation=target.generation,
+                        metadata=c.metadata,
+                    )
+                    for c, vector in zip(batch, vectors, strict=True)
+                ]
+                if writing is not None:
+                    await writing
+                done += len(batch)
+                writing = asyncio.create_task(
+                    self._write(store, target.document_id, records, done=done)
                 )
-                for c, vector in zip(batch, vectors, strict=True)
-            ]
-            if writing is not None:
-                await writing
-            writing = asyncio.create_task(
-                self._write(store, target.document_id, records, done=start + len(batch))
-            )
+        except BaseException:
+            if writing is not None:  # no write may land after the caller deletes this attempt
+                writing.cancel()
+                await asyncio.gather(writing, return_exceptions=True)
+            raise
         if writing is not None:
             await writing
+        return done
 
     async def _write(
         self, store: VectorStore, document_id: str, records: list[VectorRecord], *, done: int
@@ -171,6 +215,14 @@ class _Target:
     document_id: str
     collection: str
     generation: str
+
+
+def _given_up(attempts: int) -> str:
+    return (
+        f"Ingestion was started {attempts} times and never finished: the process running it "
+        "stopped each time (limit ORCH_INGEST_MAX_ATTEMPTS). Upload the file again, or a "
+        "smaller one."
+    )
 
 
 def _describe(exc: BaseException) -> str:

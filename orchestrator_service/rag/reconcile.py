@@ -34,8 +34,10 @@ class ReconcileReport:
     orphan_vectors: list[dict] = field(default_factory=list)
     orphan_files: list[str] = field(default_factory=list)
     expired_ingestions: list[str] = field(default_factory=list)
-    # Filled by the sweep that runs the reconciler, which purges agent memory too.
+    # Filled by the sweep that runs the reconciler, which purges agent memory and stale login
+    # counts too.
     expired_memories: int = 0
+    stale_login_attempts: int = 0
 
     def counts(self) -> dict[str, int]:
         """How many of each kind."""
@@ -45,6 +47,7 @@ class ReconcileReport:
             "orphan_files": len(self.orphan_files),
             "expired_ingestions": len(self.expired_ingestions),
             "expired_memories": self.expired_memories,
+            "stale_login_attempts": self.stale_login_attempts,
         }
 
     def as_dict(self) -> dict:

@@ -13,6 +13,7 @@ from orchestrator_service.deps import (
     FilesDep,
     KnowledgeDep,
     Paging,
+    QuotasDep,
     SessionDep,
     SettingsDep,
     TenantPrincipal,
@@ -67,6 +68,7 @@ def _metadata(raw: str | None) -> dict:
 async def upload_document(
     settings: SettingsDep,
     files: FilesDep,
+    quotas: QuotasDep,
     principal: Writer,
     actor: ActorDep,
     session: SessionDep,
@@ -75,12 +77,14 @@ async def upload_document(
     metadata: Annotated[str | None, Form(description="A JSON object")] = None,
     on_duplicate: Annotated[Literal["return", "replace"], Query()] = "return",
 ) -> DocumentOut | Response:
-    """Upload a document; it is ingested in the background (202, poll its status)."""
+    """Upload a document; it is ingested in the background (202, poll its status). A new
+    document must fit the tenant's documents and stored-bytes quotas (429 otherwise)."""
     data = await file.read(settings.max_upload_bytes + 1)
     document, created = await service.upload(
         session,
         files,
         max_bytes=settings.max_upload_bytes,
+        quotas=quotas,
         tenant_id=principal.tenant_id,
         filename=file.filename,
         data=data,

@@ -17,6 +17,7 @@ from orchestrator_service.pagination import PageParams, paginate
 from orchestrator_service.rag.models import RagDocument
 from orchestrator_service.rag.schemas import DEFAULT_COLLECTIONS, CollectionOut, DocumentStatus
 from orchestrator_service.rag.storage import FileStore
+from orchestrator_service.tenants.quotas import Quotas
 
 
 class UploadTooLarge(OrchestratorError):
@@ -37,6 +38,7 @@ async def upload(
     files: FileStore,
     *,
     max_bytes: int,
+    quotas: Quotas,
     tenant_id: int,
     filename: str | None,
     data: bytes,
@@ -48,7 +50,8 @@ async def upload(
     """Store an upload and queue its ingestion; return (document, whether it is new).
 
     The same bytes in the same tenant and collection return the existing document; with
-    `replace` it is re-ingested, its ready copy staying searchable until the new one is.
+    `replace` it is re-ingested, its ready copy staying searchable until the new one is. A new
+    document must fit the tenant's documents and stored-bytes quotas (`QuotaExceeded`).
     """
     if len(data) > max_bytes:
         raise UploadTooLarge(
@@ -65,6 +68,7 @@ async def upload(
     )
     if existing is not None:
         if replace:
+            existing.attempts = 0  # a new request: ORCH_INGEST_MAX_ATTEMPTS counts afresh
             await enqueue_ingest(session, existing.id)
             await record(
                 session,
@@ -74,6 +78,15 @@ async def upload(
                 resource_id=existing.id,
             )
         return existing, False
+    await quotas.lock_uploads(session, tenant_id=tenant_id)
+    documents, stored_bytes = (
+        await session.execute(
+            select(func.count(), func.sum(RagDocument.size_bytes)).where(
+                RagDocument.tenant_id == tenant_id, RagDocument.status != "deleting"
+            )
+        )
+    ).one()
+    quotas.check_upload(documents=documents, stored_bytes=int(stored_bytes or 0), adding=len(data))
     name = _clean_filename(filename)
     document = RagDocument(
         id=str(uuid.uuid4()),

@@ -1,7 +1,19 @@
 """Tenants (seed 003: INTEGER ids)."""
 
-from sqlalchemy import Boolean, Integer, Text, text
-from sqlalchemy.dialects.postgresql import JSONB
+import uuid
+from datetime import datetime
+
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from orchestrator_service.db.base import Base, TimestampMixin
@@ -17,3 +29,21 @@ class Tenant(TimestampMixin, Base):
     tool_config: Mapped[dict | None] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
     settings: Mapped[dict] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
     is_active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+
+
+class TenantRateWindow(Base):
+    """How many times a tenant did one rated thing (`runs`) in the current window (a calendar
+    minute): counted with an atomic upsert, so every replica shares the count."""
+
+    __tablename__ = "tenant_rate_windows"
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), primary_key=True, server_default=text("gen_random_uuid()")
+    )
+    tenant_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    name: Mapped[str] = mapped_column(String(50), nullable=False)
+    window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    hits: Mapped[int] = mapped_column(Integer, nullable=False)

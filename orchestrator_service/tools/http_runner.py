@@ -5,7 +5,6 @@ never in the HTTP library's words, which can quote the request and its secrets."
 
 import asyncio
 import json
-import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -14,11 +13,19 @@ from urllib.parse import quote, urljoin, urlsplit
 import httpx
 
 from orchestrator_service.errors import InvalidInput, OrchestratorError
-from orchestrator_service.outbound import HEADER_NAME, failure, header_value, host_of
+from orchestrator_service.outbound import (
+    HEADER_NAME,
+    TooLarge,
+    failure,
+    header_value,
+    host_of,
+    read_capped,
+)
+from orchestrator_service.patterns import compile_pattern
 from orchestrator_service.tools.schemas import HttpToolConfig
 from orchestrator_service.tools.ssrf import Guard, GuardedTransport
 
-_PLACEHOLDER = re.compile(r"\{\{\s*(credential:)?([A-Za-z0-9_.:-]+)\s*\}\}")
+_PLACEHOLDER = compile_pattern(r"\{\{\s*(credential:)?([A-Za-z0-9_.:-]+)\s*\}\}")
 _IDEMPOTENT = {"GET", "HEAD", "PUT", "DELETE", "OPTIONS"}
 _MAX_REDIRECTS = 5
 SecretLookup = Callable[[str, str], Awaitable[str]]
@@ -235,7 +242,7 @@ async def _follow(client: httpx.AsyncClient, config: HttpToolConfig, call: _Call
                         )
                 url = target
                 continue
-            payload = await _read_capped(response, config.max_response_bytes)
+            payload = await _read(response, config.max_response_bytes)
         finally:
             await response.aclose()
         if response.status_code >= 500:
@@ -268,17 +275,14 @@ def _redirect_target(call: _Call, url: str, response: httpx.Response) -> str:
         ) from None
 
 
-async def _read_capped(response: httpx.Response, limit: int) -> bytes:
-    chunks, size = [], 0
-    async for chunk in response.aiter_bytes():
-        size += len(chunk)
-        if size > limit:
-            raise ToolCallFailed(
-                f"The tool's answer is larger than {limit} bytes; it was cut off and discarded",
-                details={"max_response_bytes": limit},
-            )
-        chunks.append(chunk)
-    return b"".join(chunks)
+async def _read(response: httpx.Response, limit: int) -> bytes:
+    try:
+        return await read_capped(response, limit)
+    except TooLarge:
+        raise ToolCallFailed(
+            f"The tool's answer is larger than {limit} bytes; it was cut off and discarded",
+            details={"max_response_bytes": limit},
+        ) from None
 
 
 def _decode(payload: bytes, content_type: str) -> Any:

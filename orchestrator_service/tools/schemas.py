@@ -8,16 +8,16 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
-from orchestrator_service.outbound import HEADER_NAME, HEADER_VALUE
+from orchestrator_service.outbound import HEADER_NAME_PATTERN, HEADER_VALUE_PATTERN
 from orchestrator_service.schemas import Input, Output, Patch
 
 ToolName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]
 MAX_RESPONSE_BYTES = 10 * 1024 * 1024
 
-HeaderName = Annotated[str, StringConstraints(pattern=f"^{HEADER_NAME.pattern}$")]
+HeaderName = Annotated[str, StringConstraints(pattern=f"^{HEADER_NAME_PATTERN}$")]
 HeaderTemplate = Annotated[
-    str, StringConstraints(max_length=8192, pattern=f"^{HEADER_VALUE.pattern}$")
+    str, StringConstraints(max_length=8192, pattern=f"^{HEADER_VALUE_PATTERN}$")
 ]
 # No control characters in a URL template (placeholders may hold spaces: `{{ city }}`).
 _NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"

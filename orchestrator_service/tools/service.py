@@ -1,6 +1,5 @@
 """The tool registry: global tools (platform admins) and tenant tools, which shadow globals."""
 
-import re
 from collections.abc import Iterator
 from contextlib import suppress
 from typing import Any
@@ -15,6 +14,7 @@ from orchestrator_service.db.repository import AuditedRepository
 from orchestrator_service.db.tenancy import get_scoped
 from orchestrator_service.errors import DestinationApprovalRequired, InvalidInput, NotFound
 from orchestrator_service.pagination import PageParams, paginate
+from orchestrator_service.patterns import compile_pattern
 from orchestrator_service.tools.builtins import BUILTINS
 from orchestrator_service.tools.models import Tool
 from orchestrator_service.tools.schemas import (
@@ -60,7 +60,7 @@ def http_config(tool: Tool) -> HttpToolConfig:
 
 
 # `{{credential:NAME}}` as the HTTP runner fills it (whitespace allowed inside the braces).
-_CREDENTIAL_REFERENCE = re.compile(r"\{\{\s*credential:")
+_CREDENTIAL_REFERENCE = compile_pattern(r"\{\{\s*credential:")
 # Config fields that tune a call without changing where it goes or what it carries.
 _TUNING = frozenset({"timeout_s", "max_response_bytes", "retries"})
 

@@ -5,7 +5,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, status
 
-from orchestrator_service.deps import ActorDep, Paging, SessionDep, TenantPrincipal, require
+from orchestrator_service.deps import (
+    ActorDep,
+    Paging,
+    PasswordsDep,
+    SessionDep,
+    TenantPrincipal,
+    require,
+)
 from orchestrator_service.pagination import Page, page_of
 from orchestrator_service.users import service
 from orchestrator_service.users.schemas import UserCreate, UserOut, UserUpdate
@@ -17,10 +24,16 @@ Writer = Annotated[TenantPrincipal, Depends(require("users:write"))]
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 async def create_user(
-    data: UserCreate, principal: Writer, actor: ActorDep, session: SessionDep
+    data: UserCreate,
+    principal: Writer,
+    actor: ActorDep,
+    session: SessionDep,
+    passwords: PasswordsDep,
 ) -> UserOut:
     """Create a user in the caller's tenant."""
-    user = await service.create_user(session, tenant_id=principal.tenant_id, data=data, actor=actor)
+    user = await service.create_user(
+        session, tenant_id=principal.tenant_id, data=data, actor=actor, passwords=passwords
+    )
     return UserOut.model_validate(user)
 
 
@@ -40,7 +53,12 @@ async def get_user(user_id: uuid.UUID, principal: Reader, session: SessionDep) -
 
 @router.patch("/{user_id}")
 async def update_user(
-    user_id: uuid.UUID, data: UserUpdate, principal: Writer, actor: ActorDep, session: SessionDep
+    user_id: uuid.UUID,
+    data: UserUpdate,
+    principal: Writer,
+    actor: ActorDep,
+    session: SessionDep,
+    passwords: PasswordsDep,
 ) -> UserOut:
     """Change a user (role, active flag, profile, password). A password change ends the
     user's other sessions; disabling the user ends all of them."""
@@ -50,6 +68,7 @@ async def update_user(
         user_id=user_id,
         data=data,
         actor=actor,
+        passwords=passwords,
         current_session=principal.session_id,
     )
     return UserOut.model_validate(user)

@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from orchestrator_service.audit.service import Actor
 from orchestrator_service.auth.models import UserSession
-from orchestrator_service.auth.passwords import hash_password
+from orchestrator_service.auth.passwords import Passwords
 from orchestrator_service.db.repository import AuditedRepository
 from orchestrator_service.pagination import PageParams
 from orchestrator_service.users.models import User
@@ -28,14 +28,19 @@ class Users(AuditedRepository[User]):
 
 
 async def create_user(
-    session: AsyncSession, *, tenant_id: int, data: UserCreate, actor: Actor
+    session: AsyncSession,
+    *,
+    tenant_id: int,
+    data: UserCreate,
+    actor: Actor,
+    passwords: Passwords,
 ) -> User:
     """Add a user to the tenant; 409 on a taken email or username."""
     fields = data.model_dump(exclude={"password", "email"})
     user = User(
         tenant_id=tenant_id,
         email=data.email.lower(),
-        password_hash=hash_password(data.password) if data.password else None,
+        password_hash=await passwords.hash(data.password) if data.password else None,
         **fields,
     )
     return await Users(session, owner=tenant_id).create(user, actor=actor)
@@ -60,6 +65,7 @@ async def update_user(
     user_id: uuid.UUID,
     data: UserUpdate,
     actor: Actor,
+    passwords: Passwords,
     current_session: uuid.UUID | None = None,
 ) -> User:
     """Change the given fields. A password change or a disable revokes the user's sessions
@@ -73,7 +79,7 @@ async def update_user(
         for field, value in data.model_dump(exclude_unset=True, exclude={"password"}).items():
             setattr(user, field, value)
         if data.password is not None:
-            user.password_hash = hash_password(data.password)
+            user.password_hash = await passwords.hash(data.password)
     if disabling or data.password is not None:
         keep = None if disabling else current_session
         ended = await end_sessions(session, user_id=user.id, keep=keep)

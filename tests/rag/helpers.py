@@ -1,6 +1,9 @@
-"""Helpers of the RAG tests: uploads through the API, waiting for an ingestion to finish, and
-a vector store in a PostgreSQL cluster of its own that a test can stop and start."""
+"""Helpers of the RAG tests: uploads through the API, waiting for an ingestion to finish, a
+Word document of any size, and a vector store in a PostgreSQL cluster of its own that a test
+can stop and start."""
 
+import io
+import zipfile
 from pathlib import Path
 
 import httpx
@@ -41,6 +44,35 @@ async def finished(
     return await eventually(
         fetch, lambda body: body["status"] in ("ready", "failed"), attempts=attempts, interval=0.2
     )
+
+
+def huge_docx(paragraphs: int) -> bytes:
+    """A valid .docx whose document.xml holds `paragraphs` one-word paragraphs."""
+    namespace = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
+    body = "<w:p><w:r><w:t>x</w:t></w:r></w:p>" * paragraphs
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(
+            "[Content_Types].xml",
+            '<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/'
+            'content-types"><Default Extension="rels" ContentType="application/vnd.'
+            'openxmlformats-package.relationships+xml"/><Override PartName="/word/document.xml"'
+            ' ContentType="application/vnd.openxmlformats-officedocument.wordprocessingml.'
+            'document.main+xml"/></Types>',
+        )
+        archive.writestr(
+            "_rels/.rels",
+            '<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/'
+            'package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.'
+            'openxmlformats.org/officeDocument/2006/relationships/officeDocument" '
+            'Target="word/document.xml"/></Relationships>',
+        )
+        archive.writestr(
+            "word/document.xml",
+            f'<?xml version="1.0"?><w:document xmlns:w="{namespace}"><w:body>{body}'
+            "</w:body></w:document>",
+        )
+    return buffer.getvalue()
 
 
 class VectorCluster:

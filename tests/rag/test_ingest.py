@@ -172,7 +172,8 @@ async def test_same_bytes_return_the_existing_document_and_replace_reingests(
         interval=0.2,
     )
     new_generation = rows[0]["generation"]
-    assert new_generation != generation and rows[0]["attempts"] == 2
+    # A replace is a new request: its attempts count from zero (ORCH_INGEST_MAX_ATTEMPTS).
+    assert new_generation != generation and rows[0]["attempts"] == 1
     generations = await sql(
         vectors_db, "SELECT DISTINCT generation FROM documents WHERE source_id = $1", document["id"]
     )
@@ -308,3 +309,28 @@ async def test_rag_ingest_loads_a_folder_with_progress(
         "SELECT status, count(*) AS n FROM rag_documents WHERE collection = 'Docs' GROUP BY status",
     )
     assert {r["status"]: r["n"] for r in rows} == {"ready": 2, "failed": 1}
+
+
+async def test_an_ingestion_lost_with_its_process_too_often_fails_naming_the_limit(
+    rag_settings: Settings, fresh_db: URL
+) -> None:
+    async with boot(rag_settings) as runtime:
+        tenant = await new_tenant(runtime, "attempts")
+        app = create_app(rag_settings, runtime=runtime)
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://rag.test"
+        ) as client:
+            document_id = (await upload(client, tenant, "a.txt", b"Hola.")).json()["id"]
+            # As three workers leave it: each took the job, counted an attempt, and died.
+            await sql(
+                fresh_db,
+                "UPDATE rag_documents SET status = 'processing', attempts = 3 WHERE id = $1",
+                document_id,
+            )
+            async with running_jobs(runtime):
+                document = await finished(client, tenant, document_id)
+
+    assert document["status"] == "failed"
+    assert "(limit ORCH_INGEST_MAX_ATTEMPTS)" in document["error"]
+    rows = await sql(fresh_db, "SELECT attempts FROM rag_documents WHERE id = $1", document_id)
+    assert rows[0]["attempts"] == 3

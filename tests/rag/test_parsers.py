@@ -14,6 +14,7 @@ import pytest
 from pypdf import PdfReader, PdfWriter
 
 from orchestrator_service.rag.documents import ParseError, Turn
+from orchestrator_service.rag.limits import ParseLimits
 from orchestrator_service.rag.parsers import parse
 
 SAMPLES = Path(__file__).parent / "samples"
@@ -117,10 +118,10 @@ def mark_zip_encrypted(data: bytes) -> bytes:
     return bytes(marked)
 
 
-def failure(data: bytes, filename: str) -> str:
+def failure(data: bytes, filename: str, limits: ParseLimits | None = None) -> str:
     """The message of the ParseError that parsing `data` raises."""
     with pytest.raises(ParseError) as caught:
-        parse(data, filename)
+        parse(data, filename, limits or ParseLimits())
     return caught.value.message
 
 
@@ -474,3 +475,81 @@ def test_text_that_starts_like_a_binary_signature_is_still_text() -> None:
     # "BM" is the BMP signature and "MZ" the EXE one for `filetype`.
     assert parse(b"BMW fabrica coches en Munich.", "nota.txt").kind == "txt"
     assert parse(b"MZ Ventures invierte en startups.", "nota.txt").kind == "txt"
+
+
+# Limits: every cap, with the error it produces -------------------------------------------
+
+ADVICE = "Split it into smaller files and upload those."
+
+
+def test_a_zip_that_expands_past_the_limit_is_refused_unread() -> None:
+    bomb = make_zip({"a.txt": b"a" * (3 << 20)})
+
+    message = failure(bomb, "bomb.zip", ParseLimits(max_expanded_mb=2))
+
+    assert message == (
+        f"The zip archive expands to more than 2 MiB (limit ORCH_INGEST_MAX_EXPANDED_MB). {ADVICE}"
+    )
+
+
+def test_a_zip_member_larger_than_it_declares_is_damaged_not_expanded() -> None:
+    data = bytearray(make_zip({"_chat.txt": sample("android_12h.txt") * 200}))
+    declared = len(sample("android_12h.txt"))
+    # zipfile reads a member up to its declared size only, so declared sizes bound expansion.
+    for signature, offset in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):
+        at = data.index(signature) + offset
+        data[at : at + 4] = declared.to_bytes(4, "little")
+
+    assert "damaged" in failure(bytes(data), "chat.zip", ParseLimits(max_expanded_mb=1))
+
+
+def test_a_word_document_with_a_huge_body_is_refused_unread() -> None:
+    document = docx.Document()
+    document.add_paragraph("palabra " * 200_000)
+    buffer = io.BytesIO()
+    document.save(buffer)
+
+    message = failure(buffer.getvalue(), "big.docx", ParseLimits(max_docx_xml_mb=1))
+
+    assert message == (
+        "The Word document's text and markup (word/document.xml) take more than 1 MiB "
+        f"(limit ORCH_INGEST_MAX_DOCX_XML_MB). {ADVICE}"
+    )
+
+
+def test_a_pdf_with_too_many_pages_is_refused_before_reading_them() -> None:
+    pdf = make_pdf([["page"]] * 5)
+
+    assert parse(pdf, "a.pdf", ParseLimits(max_pages=5)).metadata["pages"] == 5
+    assert failure(pdf, "a.pdf", ParseLimits(max_pages=4)) == (
+        f"The PDF has more than 4 pages (limit ORCH_INGEST_MAX_PAGES). {ADVICE}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("data", "filename", "what"),
+    [
+        (b"a" * 101, "notes.txt", "The file has"),
+        (make_pdf([["a" * 60], ["b" * 60]]), "a.pdf", "The PDF has"),
+        (make_docx(), "a.docx", "The Word document has"),
+        (make_zip({"_chat.txt": sample("android_12h.txt")}), "chat.zip", "The chat export has"),
+        (make_zip({"_chat.txt": b"x" * 500}), "chat.zip", "The chat export has"),  # > 4 x 100
+    ],
+)
+def test_text_past_the_character_limit_is_refused(data: bytes, filename: str, what: str) -> None:
+    message = failure(data, filename, ParseLimits(max_characters=100))
+
+    assert message == (
+        f"{what} more than 100 characters (limit ORCH_INGEST_MAX_CHARACTERS). {ADVICE}"
+    )
+
+
+def test_a_chat_with_too_many_messages_is_refused() -> None:
+    chat = sample("android_24h_dayfirst.txt")
+    stamped = sum(1 for line in chat.decode().splitlines() if line[:1].isdigit())
+
+    assert parse(chat, "chat.txt", ParseLimits(max_chat_messages=stamped)).turns
+    assert failure(chat, "chat.txt", ParseLimits(max_chat_messages=stamped - 1)) == (
+        f"The chat export has more than {stamped - 1} messages "
+        f"(limit ORCH_INGEST_MAX_CHAT_MESSAGES). {ADVICE}"
+    )

@@ -252,6 +252,7 @@ async def test_vector_store_down_during_delete_and_search(served_stoppable) -> N
         "orphan_files": 0,
         "expired_ingestions": 0,
         "expired_memories": 0,
+        "stale_login_attempts": 0,
     }
     assert (await client.get(f"{DOCS}/{doomed['id']}", headers=a.headers)).status_code == 404
 
@@ -318,5 +319,6 @@ async def test_planted_orphans_are_listed_by_a_dry_run_and_removed_by_the_reconc
         "orphan_files": 0,
         "expired_ingestions": 0,
         "expired_memories": 0,
+        "stale_login_attempts": 0,
     }
     assert not stray.exists()

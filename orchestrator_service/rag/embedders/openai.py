@@ -1,13 +1,17 @@
 """Any OpenAI-compatible `/v1/embeddings` endpoint (OpenAI, Azure, Ollama, vLLM), with the
 tenant's API key from the vault. Failures are fixed messages (class of failure and host), never
-the HTTP library's words, which can quote the request and its key."""
+the HTTP library's words, which can quote the request and its key. Each request has one
+deadline, connecting to last byte, and its answer is read no further than a byte cap."""
+
+import asyncio
+import json
 
 import httpx
 
 from orchestrator_service.audit.service import Actor
 from orchestrator_service.credentials.service import SecretResolver
 from orchestrator_service.errors import InvalidInput, OrchestratorError
-from orchestrator_service.outbound import failure, header_value, host_of
+from orchestrator_service.outbound import TooLarge, failure, header_value, host_of, read_capped
 
 SYSTEM_ACTOR = "system:ingestion"
 
@@ -36,12 +40,15 @@ class OpenAIEmbedder:
         dimensions: int,
         api_key: str,
         timeout: float = 60.0,
+        max_response_bytes: int = 32 * 1024 * 1024,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.host = host_of(self.base_url)
         self.model = model
         self.dimensions = dimensions
+        self.timeout = timeout
+        self.max_response_bytes = max_response_bytes
         self.model_id = f"openai:{model}:{dimensions}"
         authorization = header_value(f"Bearer {api_key}")
         if authorization is None:
@@ -59,19 +66,9 @@ class OpenAIEmbedder:
         for start in range(0, len(texts), _BATCH):
             batch = texts[start : start + _BATCH]
             body = {"model": self.model, "input": batch, "dimensions": self.dimensions}
+            payload = await self._post(body)
             try:
-                response = await self._client.post(f"{self.base_url}/embeddings", json=body)
-            except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
-                raise EmbeddingFailed(
-                    f"The embedding service at {self.host} failed: {failure(exc)}"
-                ) from None
-            if response.status_code != 200:
-                raise EmbeddingFailed(
-                    f"The embedding service at {self.host} answered {response.status_code}",
-                    details={"status": response.status_code},
-                )
-            try:
-                data = sorted(response.json()["data"], key=lambda item: item["index"])
+                data = sorted(json.loads(payload)["data"], key=lambda item: item["index"])
                 batch_vectors = [item["embedding"] for item in data]
             except (ValueError, KeyError, TypeError):
                 raise EmbeddingFailed(
@@ -86,6 +83,38 @@ class OpenAIEmbedder:
                 )
             vectors.extend(batch_vectors)
         return vectors
+
+    async def _post(self, body: dict) -> bytes:
+        """One request's answer, within the deadline and the byte cap."""
+        try:
+            request = self._client.build_request("POST", f"{self.base_url}/embeddings", json=body)
+            async with asyncio.timeout(self.timeout):
+                response = await self._client.send(request, stream=True)
+                try:
+                    if response.status_code != 200:
+                        raise EmbeddingFailed(
+                            f"The embedding service at {self.host} answered {response.status_code}",
+                            details={"status": response.status_code},
+                        )
+                    return await read_capped(response, self.max_response_bytes)
+                finally:
+                    await response.aclose()
+        except TimeoutError:
+            raise EmbeddingFailed(
+                f"The embedding service at {self.host} failed: it did not answer in time (the "
+                f"deadline is {self.timeout:g} s for the whole answer)",
+                details={"timeout_s": self.timeout},
+            ) from None
+        except TooLarge as exc:
+            raise EmbeddingFailed(
+                f"The embedding service at {self.host} sent an answer larger than {exc.limit} "
+                "bytes; it was cut off and discarded",
+                details={"max_response_bytes": exc.limit},
+            ) from None
+        except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
+            raise EmbeddingFailed(
+                f"The embedding service at {self.host} failed: {failure(exc)}"
+            ) from None
 
     async def aclose(self) -> None:
         """Close the HTTP client."""
@@ -103,12 +132,16 @@ class OpenAIEmbedderFactory:
         model: str,
         credential: str,
         dimensions: int,
+        timeout: float,
+        max_response_bytes: int,
     ) -> None:
         self._secrets = secrets
         self._base_url = base_url
         self._model = model
         self._credential = credential
         self._dimensions = dimensions
+        self._timeout = timeout
+        self._max_response_bytes = max_response_bytes
 
     async def __call__(self, tenant_id: int) -> OpenAIEmbedder:
         """A new embedder holding the tenant's key; the caller closes it."""
@@ -124,4 +157,6 @@ class OpenAIEmbedderFactory:
             model=self._model,
             dimensions=self._dimensions,
             api_key=api_key,
+            timeout=self._timeout,
+            max_response_bytes=self._max_response_bytes,
         )

@@ -10,7 +10,9 @@ One module per format: pdf, word (.docx), archive (zip), whatsapp, webpage (HTML
 (CSV), text (Markdown and plain text); sniff holds what they share. The names keep clear of
 `docx`, `html` and `csv`, the libraries those modules import.
 
-Every failure is a ParseError whose message tells a person what to do about it.
+Every failure is a ParseError whose message tells a person what to do about it; an upload
+that would expand past a ParseLimits cap fails naming the setting it went over. This code runs
+only in the ingestion worker processes (rag/sandbox), under their memory and time limits.
 """
 
 from pathlib import PurePath
@@ -18,6 +20,7 @@ from pathlib import PurePath
 import filetype
 
 from orchestrator_service.rag.documents import ParsedDocument, ParseError
+from orchestrator_service.rag.limits import ParseLimits, over_limit
 from orchestrator_service.rag.parsers.archive import parse_zip
 from orchestrator_service.rag.parsers.pdf import parse_pdf
 from orchestrator_service.rag.parsers.sniff import decode
@@ -31,16 +34,17 @@ SUPPORTED = (
 )
 
 _OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # legacy .doc/.xls/.ppt, and encrypted Office files
+_DEFAULT_LIMITS = ParseLimits()
 
 
-def parse(data: bytes, filename: str) -> ParsedDocument:
+def parse(data: bytes, filename: str, limits: ParseLimits = _DEFAULT_LIMITS) -> ParsedDocument:
     """Parse an upload by what its bytes are; the name's extension is only a hint."""
     guess = filetype.guess(data)
     detected = guess.extension if guess else None
     if detected == "pdf":
-        return parse_pdf(data)
+        return parse_pdf(data, limits)
     if detected in ("zip", "docx"):
-        return parse_zip(data, "Word document" if detected == "docx" else "zip archive")
+        return parse_zip(data, "Word document" if detected == "docx" else "zip archive", limits)
     if data.startswith(_OLE2):
         raise ParseError(
             "This is a legacy Office file (.doc, .xls, .ppt) or a password-protected Office "
@@ -51,7 +55,9 @@ def parse(data: bytes, filename: str) -> ParsedDocument:
     if decoded is None:
         raise _unsupported(guess)
     text, encoding = decoded
-    document = _parse_text(text, PurePath(filename).suffix.lower())
+    if len(text) > limits.max_characters:
+        raise over_limit("The file has", f"{limits.max_characters:,} characters", "max_characters")
+    document = _parse_text(text, PurePath(filename).suffix.lower(), limits)
     document.metadata["encoding"] = encoding
     return document
 
@@ -66,11 +72,11 @@ def _unsupported(guess: filetype.Type | None) -> ParseError:
     )
 
 
-def _parse_text(text: str, suffix: str) -> ParsedDocument:
+def _parse_text(text: str, suffix: str, limits: ParseLimits) -> ParsedDocument:
     if not text.strip():
         raise ParseError("The file is empty: there is no text to index.")
     if looks_like_chat(text):
-        chat = parse_chat(text)
+        chat = parse_chat(text, limits.max_chat_messages)
         if chat.turns:
             return chat
     if looks_like_html(text, suffix):

@@ -5,10 +5,11 @@ import io
 import pypdf
 
 from orchestrator_service.rag.documents import ParsedDocument, ParseError
+from orchestrator_service.rag.limits import ParseLimits, over_limit
 from orchestrator_service.rag.parsers.sniff import reading
 
 
-def parse_pdf(data: bytes) -> ParsedDocument:
+def parse_pdf(data: bytes, limits: ParseLimits) -> ParsedDocument:
     """The pages' text joined by blank lines; refuses encrypted and scanned PDFs."""
     with reading("PDF"):
         reader = pypdf.PdfReader(io.BytesIO(data))
@@ -18,7 +19,16 @@ def parse_pdf(data: bytes) -> ParsedDocument:
                 "The PDF is password-protected. Upload an unprotected copy (remove the "
                 "password, or print it to a new PDF)."
             )
-        pages = [(page.extract_text() or "").strip() for page in reader.pages]
+        if len(reader.pages) > limits.max_pages:
+            raise over_limit("The PDF has", f"{limits.max_pages:,} pages", "max_pages")
+        pages, characters = [], 0
+        for page in reader.pages:
+            pages.append((page.extract_text() or "").strip())
+            characters += len(pages[-1])
+            if characters > limits.max_characters:
+                raise over_limit(
+                    "The PDF has", f"{limits.max_characters:,} characters", "max_characters"
+                )
         title = (reader.metadata or {}).get("/Title")
     if not any(pages):
         raise ParseError(

@@ -5,6 +5,8 @@ import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import lxml.etree
+
 from orchestrator_service.rag.documents import ParseError
 
 SNIFF = 8192  # characters looked at to recognise a text format
@@ -38,13 +40,25 @@ def _decode_8bit(data: bytes) -> tuple[str, str]:
 
 @contextmanager
 def reading(label: str) -> Iterator[None]:
-    """Report any failure of a third-party reader as a damaged file."""
+    """Report any failure of a third-party reader as a damaged file, except running out of
+    memory, which the worker process reports as its memory limit."""
     try:
         yield
-    except ParseError:
+    except (ParseError, MemoryError):
         raise
     except Exception as error:  # readers raise many unrelated types on malformed input
+        if _out_of_memory(error):
+            raise MemoryError from error
         raise ParseError(
             f"The {label} is damaged and cannot be read. Open it, save or export it again, "
             "and upload the new copy."
         ) from error
+
+
+def _out_of_memory(error: Exception) -> bool:
+    """Whether libxml2 (under python-docx) failed to allocate: lxml then raises a syntax
+    error that could not even say which."""
+    message = getattr(error, "msg", "")  # SyntaxError's, without the position
+    return isinstance(error, lxml.etree.XMLSyntaxError) and (
+        message == "unknown error" or "Memory allocation failed" in message
+    )

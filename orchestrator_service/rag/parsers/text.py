@@ -1,14 +1,13 @@
 """Markdown and plain text: kept as written, told apart by Markdown markers."""
 
-import re
-
+from orchestrator_service.patterns import compile_pattern
 from orchestrator_service.rag.documents import ParsedDocument
 from orchestrator_service.rag.parsers.sniff import SNIFF
 
 _MARKDOWN_SUFFIXES = (".md", ".markdown")
-_MARKDOWN = re.compile(
+_MARKDOWN = compile_pattern(
     r"^#{1,6}\s+\S|^```|^\s*\|?\s*:?-{3,}:?\s*\||\[[^\]\n]+\]\([^)\s]+\)|\*\*[^*\n]+\*\*",
-    re.MULTILINE,
+    multiline=True,
 )
 
 

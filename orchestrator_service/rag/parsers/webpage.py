@@ -1,14 +1,15 @@
 """HTML: the visible text, with line breaks at block elements, and the page title."""
 
-import re
 from html.parser import HTMLParser
 
+from orchestrator_service.patterns import compile_pattern
 from orchestrator_service.rag.documents import ParsedDocument, ParseError
 from orchestrator_service.rag.parsers.sniff import SNIFF
 
 _HTML_SUFFIXES = (".html", ".htm", ".xhtml")
-_HTML_ROOT = re.compile(r"<(?:!doctype\s+html|html|head|body)[\s>]", re.IGNORECASE)
-_TAG = re.compile(r"</?[a-z][a-z0-9]*[\s/>]", re.IGNORECASE)
+_HTML_ROOT = compile_pattern(r"<(?:!doctype\s+html|html|head|body)[\s>]", ignore_case=True)
+_TAG = compile_pattern(r"</?[a-z][a-z0-9]*[\s/>]", ignore_case=True)
+_BLANK_LINES = compile_pattern(r"\n{3,}")
 
 
 def looks_like_html(text: str, suffix: str) -> bool:
@@ -76,4 +77,4 @@ def parse_html(text: str) -> ParsedDocument:
 def _tidy(text: str) -> str:
     """Collapse spaces inside lines and keep at most one blank line between blocks."""
     lines = [" ".join(line.split()) for line in text.split("\n")]
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+    return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()

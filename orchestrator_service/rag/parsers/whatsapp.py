@@ -1,6 +1,5 @@
 """WhatsApp chat exports (Android and iOS, English and Spanish): messages as Turns."""
 
-import re
 import unicodedata
 import zipfile
 from dataclasses import dataclass, field
@@ -8,36 +7,38 @@ from datetime import datetime
 from itertools import pairwise
 from pathlib import PurePath
 
+from orchestrator_service.patterns import compile_pattern
 from orchestrator_service.rag.documents import ParsedDocument, ParseError, Turn
+from orchestrator_service.rag.limits import ParseLimits, over_limit
 from orchestrator_service.rag.parsers.sniff import SNIFF, decode, reading
 
 # Direction marks WhatsApp puts around iOS lines, media notices and phone numbers.
 _BIDI = "\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\ufeff"
-_STAMP = re.compile(
+_STAMP = compile_pattern(
     r"\[?(?P<date>\d{1,4}[./-]\d{1,2}[./-]\d{1,4}),?\s+"
     r"(?P<time>\d{1,2}[:.]\d{2}(?:[:.]\d{2})?)"
     r"(?:\s*(?P<meridiem>[ap])\.?\s*m\.?)?"  # AM, p. m., a.m. (any space, U+202F included)
     r"(?P<close>\]\s*|\s+[-\u2013]\s+)(?P<rest>.*)",
-    re.IGNORECASE,
+    ignore_case=True,
 )
-_MEDIA_ONLY = re.compile(
+_MEDIA_ONLY = compile_pattern(
     r"<?(?:media omitted|multimedia omitido|medios omitidos|archivo omitido"
     r"|(?:image|video|audio|sticker|gif|document|contact card) omitted"
     r"|(?:imagen|v[ií]deo|audio|sticker|gif|documento) omitid[oa]|tarjeta de contacto omitida)>?",
-    re.IGNORECASE,
+    ignore_case=True,
 )
-_ATTACHMENT = re.compile(
+_ATTACHMENT = compile_pattern(
     r"<(?:attached|adjunto|archivo adjunto):\s*[^>]+>"
     r"|\S+\.\w{2,4} \((?:file attached|archivo adjunto)\)",
-    re.IGNORECASE,
+    ignore_case=True,
 )
-_EDITED = re.compile(
-    r"[\s\u200e]*<(?:this message was edited|se editó este mensaje\.?)>$", re.IGNORECASE
+_EDITED = compile_pattern(
+    r"[\s\u200e]*<(?:this message was edited|se editó este mensaje\.?)>$", ignore_case=True
 )
-_DELETED = re.compile(
+_DELETED = compile_pattern(
     r"(?:this message was deleted|you deleted this message|se eliminó este mensaje"
     r"|eliminaste este mensaje|este mensaje fue eliminado)\.?",
-    re.IGNORECASE,
+    ignore_case=True,
 )
 _MAX_AUTHOR = 80  # longer "authors" are system notices that happen to contain ": "
 
@@ -56,7 +57,7 @@ class _Message:
 def looks_like_chat(text: str) -> bool:
     """The first line, and at least a second one if there is one, carry a chat timestamp."""
     lines = [line for line in text[: SNIFF * 4].split("\n") if line.strip()][:200]
-    stamped = [bool(_STAMP.fullmatch(line.lstrip(_BIDI))) for line in lines]
+    stamped = [_message(line) is not None for line in lines]
     return bool(stamped) and stamped[0] and sum(stamped) >= min(2, len(stamped))
 
 
@@ -76,28 +77,41 @@ def chat_member(members: list[zipfile.ZipInfo]) -> zipfile.ZipInfo | None:
     return max(texts, key=rank, default=None)
 
 
-def parse_chat_file(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> ParsedDocument:
+def parse_chat_file(
+    archive: zipfile.ZipFile, member: zipfile.ZipInfo, limits: ParseLimits
+) -> ParsedDocument:
     """The chat in `member` of an exported zip; refuses a file that is not a chat."""
+    # A character takes at most 4 bytes: a larger file surely has too many, unread.
+    if member.file_size > 4 * limits.max_characters:
+        raise _too_long(limits)
     with reading("zip archive"):
         if member.flag_bits & 0x1:  # the zip's own encryption
             raise ParseError("The zip archive is password-protected. Upload an unprotected export.")
         raw = archive.read(member)
     decoded = decode(raw)
+    if decoded is not None and len(decoded[0]) > limits.max_characters:
+        raise _too_long(limits)
     if decoded is None or not looks_like_chat(decoded[0]):
         raise ParseError(
             f"'{member.filename}' in the zip archive is not a WhatsApp chat export. Upload "
             "the zip exactly as WhatsApp's 'Export chat' produced it."
         )
-    document = parse_chat(decoded[0])
+    document = parse_chat(decoded[0], limits.max_chat_messages)
     if not document.turns:
         raise ParseError("The WhatsApp export has no messages, only system notices.")
     document.metadata["chat_file"] = member.filename
     return document
 
 
-def parse_chat(text: str) -> ParsedDocument:
+def _too_long(limits: ParseLimits) -> ParseError:
+    return over_limit(
+        "The chat export has", f"{limits.max_characters:,} characters", "max_characters"
+    )
+
+
+def parse_chat(text: str, max_messages: int) -> ParsedDocument:
     """The chat's messages as Turns, with participants, platform and date order."""
-    messages = _chat_messages(text)
+    messages = _chat_messages(text, max_messages)
     order = _date_order(messages)
     turns = [turn for message in messages if (turn := _turn(message, order))]
     participants = list(dict.fromkeys(turn.author for turn in turns))
@@ -114,21 +128,32 @@ def parse_chat(text: str) -> ParsedDocument:
     return ParsedDocument(kind="whatsapp", turns=turns, metadata=metadata)
 
 
-def _chat_messages(text: str) -> list[_Message]:
+def _chat_messages(text: str, max_messages: int) -> list[_Message]:
     """Timestamped lines; lines without a timestamp continue the message before them."""
     messages: list[_Message] = []
     for line in text.split("\n"):
-        match = _STAMP.fullmatch(line.lstrip(_BIDI))
-        if match:
-            messages.append(_message(match))
+        message = _message(line)
+        if message is not None:
+            if len(messages) == max_messages:
+                raise over_limit(
+                    "The chat export has", f"{max_messages:,} messages", "max_chat_messages"
+                )
+            messages.append(message)
         elif messages:
             messages[-1].lines.append(line)
     return messages
 
 
-def _message(match: re.Match) -> _Message:
-    first, middle, last = (int(part) for part in re.split(r"[./-]", match["date"]))
-    hour, minute, *second = (int(part) for part in re.split(r"[:.]", match["time"]))
+def _message(line: str) -> _Message | None:
+    """The message a line starts, or None when it carries no chat timestamp."""
+    match = _STAMP.fullmatch(line.lstrip(_BIDI))
+    if match is None:
+        return None
+    try:
+        first, middle, last = _numbers(match["date"], "./-")
+        hour, minute, *second = _numbers(match["time"], ":.")
+    except ValueError:  # digits of a newer Unicode than Python's: `re` did not match them
+        return None
     if match["meridiem"]:
         hour = hour % 12 + (12 if match["meridiem"].lower() == "p" else 0)
     author, separator, text = match["rest"].partition(": ")
@@ -142,6 +167,13 @@ def _message(match: re.Match) -> _Message:
         lines=[text],
         ios=match["close"].startswith("]"),
     )
+
+
+def _numbers(field: str, separators: str) -> list[int]:
+    """The numbers of a date or time written with any of `separators` between them."""
+    for separator in separators[1:]:
+        field = field.replace(separator, separators[0])
+    return [int(part) for part in field.split(separators[0])]
 
 
 def _date_order(messages: list[_Message]) -> str:

@@ -6,10 +6,11 @@ import docx
 from docx.table import Table
 
 from orchestrator_service.rag.documents import ParsedDocument, ParseError
+from orchestrator_service.rag.limits import ParseLimits, over_limit
 from orchestrator_service.rag.parsers.sniff import reading
 
 
-def parse_docx(data: bytes) -> ParsedDocument:
+def parse_docx(data: bytes, limits: ParseLimits) -> ParsedDocument:
     """Paragraphs and tables as blocks separated by blank lines."""
     with reading("Word document"):
         document = docx.Document(io.BytesIO(data))
@@ -21,6 +22,10 @@ def parse_docx(data: bytes) -> ParsedDocument:
     text = "\n\n".join(block for block in blocks if block)
     if not text:
         raise ParseError("The Word document has no text to index.")
+    if len(text) > limits.max_characters:
+        raise over_limit(
+            "The Word document has", f"{limits.max_characters:,} characters", "max_characters"
+        )
     tables = sum(1 for item in items if isinstance(item, Table))
     metadata: dict = {"paragraphs": len(items) - tables, "tables": tables}
     if title:
