@@ -1,9 +1,11 @@
-"""The ingestion pipeline: parse -> chunk -> embed -> write vectors -> mark ready.
+"""The ingestion pipeline: parse -> chunk -> embed -> write vectors -> publish -> mark ready.
 
-Vectors are written under a fresh generation; the document switches to it in one metadata
-update, and only then are older generations deleted. A failed or interrupted attempt leaves
-no searchable chunk: its generation is never switched to, and is deleted on failure (or by the
-next attempt and the reconciler, if the worker died).
+Vectors are written under a fresh generation, which is published to the vector store's
+visibility table (the generation it displaces staying visible beside it); the document switches
+to it in one metadata update, and only then are older generations deleted. A failed or
+interrupted attempt leaves no searchable chunk: its generation is never switched to (search
+checks its hits against the metadata), and is deleted on failure (or by the next attempt and
+the reconciler, if the worker died).
 """
 
 import asyncio
@@ -83,6 +85,9 @@ class Ingestor:
                 target = _Target(tenant_id, document_id, collection, generation)
                 await self._embed_and_write(store, embedder, target, chunks)
                 model_id = embedder.model_id
+            # Published before the switch, the previous generation staying a candidate: search
+            # keeps whichever of the two the metadata names, so the document never drops out.
+            await store.publish(tenant_id, document_id, generation)
             async with self._sessionmaker.begin() as session:
                 doc = await session.get(RagDocument, document_id, with_for_update=True)
                 if doc is None or doc.status == "deleting":
