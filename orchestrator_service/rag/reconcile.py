@@ -171,13 +171,15 @@ class Reconciler:
         rows = {(v.tenant_id, v.source_id): v for v in await store.visibility()}
         newer = await self._newer([s for _, s in rows if s not in documents])
         for doc in documents.values():
-            if doc.status != "ready" or doc.generation is None or doc.id in live_jobs:
+            generation: str | None = doc.generation
+            if doc.status != "ready" or generation is None or doc.id in live_jobs:
                 continue  # a delete or an ingestion (a replace too) owns it right now
             row = rows.pop((doc.tenant_id, doc.id), None)
-            if row is None or doc.generation not in (row.generation, row.previous_generation):
-                await self._repair(report, doc.tenant_id, doc.id, doc.generation, "publish")
-            elif row.generation != doc.generation or row.previous_generation is not None:
-                await self._repair(report, doc.tenant_id, doc.id, doc.generation, "keep")
+            candidates = () if row is None else (row.generation, row.previous_generation)
+            if generation not in candidates:
+                await self._repair(report, doc.tenant_id, doc.id, generation, "publish")
+            elif candidates != (generation, None):
+                await self._repair(report, doc.tenant_id, doc.id, generation, "keep")
         for (tenant_id, source_id), left in rows.items():
             doc = documents.get(source_id)
             gone = source_id not in newer and (doc is None or doc.tenant_id != tenant_id)
@@ -199,9 +201,9 @@ class Reconciler:
             return
         if action == "publish":
             await self._store.publish(tenant_id, source_id, generation)
-        else:
-            keep = generation if action == "keep" else None
-            await self._store.delete_source(tenant_id, source_id, keep_generation=keep)
+        # Then nothing else visible: the generation a publish displaced is stale by now.
+        keep = None if action == "hide" else generation
+        await self._store.delete_source(tenant_id, source_id, keep_generation=keep)
 
     async def _tenant_indexes(self, report: ReconcileReport) -> None:
         """An HNSW index of its own for each tenant with `tenant_index_min_chunks` chunks or
