@@ -662,6 +662,7 @@ async def main(args: argparse.Namespace) -> None:
                 "run_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 "arguments": vars(args),
                 "machine": {
+                    "load_average_at_end": __import__("os").getloadavg(),
                     "cpus": __import__("os").cpu_count(),
                     "python": platform.python_version(),
                     "asyncpg": version("asyncpg"),

@@ -355,7 +355,11 @@ async def main(args: argparse.Namespace) -> None:
         json.dumps(
             {
                 "run_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+                "machine": {
+                    "load_average_at_end": os.getloadavg(),
+                    "cpus": os.cpu_count(),
+                    "python": platform.python_version(),
+                },
                 "seconds_per_level": args.seconds,
                 "levels": levels,
                 "stages": stage_cpu,

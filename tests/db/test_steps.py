@@ -55,6 +55,11 @@ SHIPPED = [
         "vectors",
         "2c0b7b2b86a42fe6d04cb0f03eac4a13aaa3cd8393be39e273dfc2a9e6b24375",
     ),
+    (
+        "0010_visible_documents",
+        "vectors",
+        "3cf5c7494a9d19d683f8d809f7bb027799b52d564ce459964742d90881eb34d6",
+    ),
 ]
 
 
