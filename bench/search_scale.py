@@ -532,7 +532,7 @@ def verdict(ok: bool, detail: str) -> str:
     return "PASS" if ok else f"FAIL: {detail}"
 
 
-def rows(documents: dict, shared: dict) -> list[dict]:
+def rows(documents: dict, shared: dict | None) -> list[dict]:
     """The table: measure, value, reference, ratio, target, verdict."""
 
     def row(measure, value, reference="-", ratio="-", target="-", result="-") -> dict:
@@ -602,6 +602,8 @@ def rows(documents: dict, shared: dict) -> list[dict]:
                 verdict(hybrid <= HYBRID_TARGET, f"{hybrid:.2f}x"),
             )
         )
+    if shared is None:
+        return out
     classes = shared["classes"]
     biggest = classes["big"]["vector"]["p50"]
     for label, stats in classes.items():
@@ -649,7 +651,7 @@ async def main(args: argparse.Namespace) -> None:
         rng = np.random.default_rng(SEED)
         corpus = Corpus(rng)
         documents = await documents_part(base, metadata, corpus, rng, args)
-        shared = await shared_part(base, metadata, corpus, rng, args)
+        shared = None if args.skip_shared else await shared_part(base, metadata, corpus, rng, args)
     finally:
         embedded.stop()
         shutil.rmtree(directory, ignore_errors=True)
@@ -685,4 +687,5 @@ if __name__ == "__main__":
     parser.add_argument(
         "--global-index", action="store_true", help="also build the index over all tenants"
     )
+    parser.add_argument("--skip-shared", action="store_true", help="only part 1")
     asyncio.run(main(parser.parse_args()))

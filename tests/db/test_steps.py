@@ -58,7 +58,7 @@ SHIPPED = [
     (
         "0010_visible_documents",
         "vectors",
-        "3cf5c7494a9d19d683f8d809f7bb027799b52d564ce459964742d90881eb34d6",
+        "bb9e730126dd6b8674b635f2b911936b74cc3f00eac5e640b5865e26d9c8133b",
     ),
 ]
 

@@ -319,7 +319,7 @@ async def test_a_tenant_index_is_listed_and_search_agrees_with_the_exact_ranking
             await sql(vectors_db, statement)
     index = "documents_hnsw_tenant_1"
     assert await store.tenant_indexes() == [TenantIndex(1, 60, index, True), TenantIndex(2, 60)]
-    assert (await sql(vectors_db, "SELECT orch_tenant_index(1) AS i"))[0]["i"] == index
+    assert (await sql(vectors_db, "SELECT (orch_tenant_index(1)).name AS i"))[0]["i"] == index
     for tenant_id, part in ((1, vectors[:60]), (2, vectors[60:])):
         query = nudged(part[7], seed=tenant_id)
         matches = await store.search(tenant_id, query, k=10)
