@@ -257,6 +257,7 @@ def _collaborators(
             files=files,
             deleter=deleter,
             lease_seconds=settings.job_lease_seconds,
+            tenant_index_min_chunks=settings.tenant_index_min_chunks,
         ),
         tools=tools,
         runs=AgentRunner(

@@ -143,6 +143,12 @@ class Settings(BaseSettings):
     reconcile_interval_seconds: float = Field(
         default=300.0, gt=0, description="How often the reconciler runs in a serving process."
     )
+    tenant_index_min_chunks: int = Field(
+        default=5000,
+        ge=1,
+        description="A tenant with this many chunks gets an HNSW index of its own (built by "
+        "the reconciler); dropped again below half of it.",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = Field(
         default="text", description="`json` for one JSON object per line (containers)."

@@ -1,13 +1,14 @@
-"""The ingestion pipeline: parse -> chunk -> embed -> write vectors -> mark ready.
+"""The ingestion pipeline: parse -> chunk -> embed -> write vectors -> publish -> mark ready.
 
 Parsing, chunking and local embedding run in a worker process (rag/sandbox), which streams
 batches of embedded chunks back; this process writes them. Vectors are written under a fresh
-generation; the document switches to it in one metadata update, and only then are older
-generations deleted. A failed or interrupted attempt leaves no searchable chunk: its
-generation is never switched to, and is deleted on failure (or by the next attempt and the
-reconciler, if the worker died). A document whose ingestion was started `max_attempts` times
-without finishing (each time its service process died or froze) fails instead of being handed
-to yet another replica.
+generation, which is published to the vector store's visibility table (the generation it
+displaces staying visible beside it); the document switches to it in one metadata update, and
+only then are older generations deleted. A failed or interrupted attempt leaves no searchable
+chunk: its generation is never switched to (search checks its hits against the metadata), and
+is deleted on failure (or by the next attempt and the reconciler, if the worker died). A
+document whose ingestion was started `max_attempts` times without finishing (each time its
+service process died or froze) fails instead of being handed to yet another replica.
 """
 
 import asyncio
@@ -108,6 +109,9 @@ class Ingestor:
                 async with self._pool.document(request) as events:
                     count = await self._embed_and_write(store, embedder, target, events)
                 model_id = embedder.model_id
+            # Published before the switch, the previous generation staying a candidate: search
+            # keeps whichever of the two the metadata names, so the document never drops out.
+            await store.publish(tenant_id, document_id, generation)
             async with self._sessionmaker.begin() as session:
                 doc = await session.get(RagDocument, document_id, with_for_update=True)
                 if doc is None or doc.status == "deleting":

@@ -15,6 +15,8 @@ class RagDocument(Base):
     __tablename__ = "rag_documents"
     __table_args__ = (
         Index(None, "tenant_id", "collection", "status"),
+        # Search finds the models of a tenant's ready documents by a loose scan of this.
+        Index(None, "tenant_id", "status", "collection", "embedding_model"),
         # One live copy of the same bytes per tenant and collection (dedup, race-free).
         Index(
             "uq_rag_documents_live_content",

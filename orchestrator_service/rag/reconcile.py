@@ -1,10 +1,11 @@
 """The reconciler: converges the two stores and the upload directory to zero orphans.
 
 It resumes pending deletes, deletes vectors whose document has no metadata (and stale
-generations of documents that have moved on), deletes stored files without metadata, and fails
-ingestions whose lease expired with no job left to retry them. At boot, on a schedule, and
-from `orchestrator reconcile [--dry-run] [--json]` (through `jobs.schedule`, which also purges
-expired agent memories and reports how many).
+generations of documents that have moved on), makes the vector store's visibility table agree
+with the metadata, builds (or drops) each large tenant's own HNSW index, deletes stored files
+without metadata, and fails ingestions whose lease expired with no job left to retry them. At
+boot, on a schedule, and from `orchestrator reconcile [--dry-run] [--json]` (through
+`jobs.schedule`, which also purges expired agent memories and reports how many).
 """
 
 import time
@@ -18,7 +19,11 @@ from orchestrator_service.jobs.queue import INGEST
 from orchestrator_service.rag.deletion import DocumentDeleter
 from orchestrator_service.rag.models import RagDocument
 from orchestrator_service.rag.storage import FileStore
-from orchestrator_service.rag.vector_store import VectorStore
+from orchestrator_service.rag.vector_store import (
+    VectorStore,
+    drop_tenant_index_sql,
+    tenant_index_sql,
+)
 
 # An ingestion untouched for this many leases, with no job queued or running, is given up on.
 _LEASES_BEFORE_FAILING = 5
@@ -32,6 +37,8 @@ class ReconcileReport:
     dry_run: bool
     pending_deletes: list[str] = field(default_factory=list)
     orphan_vectors: list[dict] = field(default_factory=list)
+    visibility_repairs: list[dict] = field(default_factory=list)
+    tenant_indexes: list[dict] = field(default_factory=list)
     orphan_files: list[str] = field(default_factory=list)
     expired_ingestions: list[str] = field(default_factory=list)
     # Filled by the sweep that runs the reconciler, which purges agent memory and stale login
@@ -44,6 +51,8 @@ class ReconcileReport:
         return {
             "pending_deletes": len(self.pending_deletes),
             "orphan_vectors": sum(o["chunks"] for o in self.orphan_vectors),
+            "visibility_repairs": len(self.visibility_repairs),
+            "tenant_indexes": len(self.tenant_indexes),
             "orphan_files": len(self.orphan_files),
             "expired_ingestions": len(self.expired_ingestions),
             "expired_memories": self.expired_memories,
@@ -66,12 +75,14 @@ class Reconciler:
         files: FileStore,
         deleter: DocumentDeleter,
         lease_seconds: float,
+        tenant_index_min_chunks: int,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._store = vector_store
         self._files = files
         self._deleter = deleter
         self._lease_seconds = lease_seconds
+        self._tenant_index_min_chunks = tenant_index_min_chunks
 
     async def reconcile(self, *, dry_run: bool = False) -> ReconcileReport:
         """Find every kind of orphan and, unless `dry_run`, remove it."""
@@ -101,7 +112,9 @@ class Reconciler:
                 )
             )
         await self._pending_deletes(documents, report)
-        await self._orphan_vectors(documents, report)
+        await self._orphan_vectors(documents, live_jobs, report)
+        await self._visibility(documents, live_jobs, report)
+        await self._tenant_indexes(report)
         self._orphan_files(documents, report)
         await self._expired(documents, live_jobs, report)
         return report
@@ -113,24 +126,28 @@ class Reconciler:
                 if not report.dry_run:
                     await self._deleter.finish(tenant_id=doc.tenant_id, document_id=doc.id)
 
-    async def _orphan_vectors(self, documents: dict, report: ReconcileReport) -> None:
+    async def _newer(self, ids: list[str]) -> set[str]:
+        """Which of `ids`, unknown to this round's snapshot, have metadata by now."""
+        if not ids:
+            return set()
+        async with self._sessionmaker() as session:
+            return set(await session.scalars(select(RagDocument.id).where(RagDocument.id.in_(ids))))
+
+    async def _orphan_vectors(
+        self, documents: dict, live_jobs: set[str], report: ReconcileReport
+    ) -> None:
         store = self._store
         if store is None:
             return
         sources = await store.sources()
         # Documents created after this round's snapshot may already have vectors: not orphans.
-        unknown = [s.source_id for s in sources if s.source_id not in documents]
-        if unknown:
-            async with self._sessionmaker() as session:
-                newer = set(
-                    await session.scalars(select(RagDocument.id).where(RagDocument.id.in_(unknown)))
-                )
-            sources = [s for s in sources if s.source_id not in newer]
+        newer = await self._newer([s.source_id for s in sources if s.source_id not in documents])
+        sources = [s for s in sources if s.source_id not in newer]
         for source in sources:
             doc = documents.get(source.source_id)
             if doc is not None and doc.tenant_id == source.tenant_id:
-                if doc.status in ("queued", "processing", "deleting"):
-                    continue  # an ingestion or a delete owns these vectors right now
+                if doc.status in ("queued", "processing", "deleting") or doc.id in live_jobs:
+                    continue  # an ingestion (a replace too) or a delete owns these vectors now
                 if doc.status == "ready" and source.generation == doc.generation:
                     continue
             report.orphan_vectors.append(
@@ -144,6 +161,78 @@ class Reconciler:
             if not report.dry_run:
                 keep = doc.generation if doc is not None and doc.status == "ready" else None
                 await store.delete_source(source.tenant_id, source.source_id, keep_generation=keep)
+
+    async def _visibility(
+        self, documents: dict, live_jobs: set[str], report: ReconcileReport
+    ) -> None:
+        """Each ready document visible at its generation alone, nothing else visible. Search
+        is correct without this (it checks its hits against the metadata); this keeps it
+        complete after a transition the vector store missed."""
+        store = self._store
+        if store is None:
+            return
+        rows = {(v.tenant_id, v.source_id): v for v in await store.visibility()}
+        newer = await self._newer([s for _, s in rows if s not in documents])
+        for doc in documents.values():
+            generation: str | None = doc.generation
+            if doc.status != "ready" or generation is None or doc.id in live_jobs:
+                continue  # a delete or an ingestion (a replace too) owns it right now
+            row = rows.pop((doc.tenant_id, doc.id), None)
+            candidates = () if row is None else (row.generation, row.previous_generation)
+            if generation not in candidates:
+                await self._repair(report, doc.tenant_id, doc.id, generation, "publish")
+            elif candidates != (generation, None):
+                await self._repair(report, doc.tenant_id, doc.id, generation, "keep")
+        for (tenant_id, source_id), left in rows.items():
+            doc = documents.get(source_id)
+            gone = source_id not in newer and (doc is None or doc.tenant_id != tenant_id)
+            if gone or (doc is not None and doc.status == "failed"):
+                await self._repair(report, tenant_id, source_id, left.generation, "hide")
+
+    async def _repair(
+        self, report: ReconcileReport, tenant_id: int, source_id: str, generation: str, action: str
+    ) -> None:
+        report.visibility_repairs.append(
+            {
+                "tenant_id": tenant_id,
+                "source_id": source_id,
+                "generation": generation,
+                "action": action,
+            }
+        )
+        if report.dry_run or self._store is None:
+            return
+        if action == "publish":
+            await self._store.publish(tenant_id, source_id, generation)
+        # Then nothing else visible: the generation a publish displaced is stale by now.
+        keep = None if action == "hide" else generation
+        await self._store.delete_source(tenant_id, source_id, keep_generation=keep)
+
+    async def _tenant_indexes(self, report: ReconcileReport) -> None:
+        """An HNSW index of its own for each tenant with `tenant_index_min_chunks` chunks or
+        more (rebuilt if a build was interrupted), dropped below half of that. Over PostgREST
+        nothing can build one: the report carries the SQL to run instead."""
+        store = self._store
+        if store is None:
+            return
+        threshold = self._tenant_index_min_chunks
+        for tenant in await store.tenant_indexes():
+            if tenant.chunks >= threshold and not tenant.valid:
+                action, statements = "build", tenant_index_sql(tenant.tenant_id)
+            elif tenant.index_name is not None and tenant.chunks < threshold // 2:
+                action, statements = "drop", drop_tenant_index_sql(tenant.tenant_id)
+            else:
+                continue
+            applied = not report.dry_run and await store.run_index_ddl(statements)
+            report.tenant_indexes.append(
+                {
+                    "tenant_id": tenant.tenant_id,
+                    "chunks": tenant.chunks,
+                    "action": action,
+                    "applied": applied,
+                    "sql": list(statements),
+                }
+            )
 
     def _orphan_files(self, documents: dict, report: ReconcileReport) -> None:
         # An upload writes its file just before its row commits: a young file may belong to a

@@ -1,9 +1,17 @@
-"""Knowledge search: vector or hybrid, over the tenant's ready documents only, with the tenant
-and the ready-set applied inside the vector query (so top-k is complete and never leaks)."""
+"""Knowledge search: vector or hybrid, over the tenant's ready documents only.
 
-from collections import defaultdict
+Its cost does not grow with the tenant's number of documents. The tenant and the vector
+store's visibility table (which generation of each document may be returned) are conditions
+inside the vector query, so top-k is complete and never leaks; the metadata database, which
+stays the source of truth, is asked only about the few documents the hits belong to. A hit
+whose document the metadata does not show as ready at that generation (a delete the vector
+store missed while it was down, a transition not yet reconciled) is dropped and the query
+asked again without it, so the answer is still the complete top-k.
+"""
 
-from sqlalchemy import Row, select
+from dataclasses import dataclass
+
+from sqlalchemy import Row, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from orchestrator_service.errors import InvalidInput
@@ -13,11 +21,44 @@ from orchestrator_service.rag.embedders.local import MODEL_ID as LOCAL_MODEL
 from orchestrator_service.rag.filters import check_filter
 from orchestrator_service.rag.models import RagDocument
 from orchestrator_service.rag.schemas import SearchRequest, SearchResult
-from orchestrator_service.rag.vector_store import VectorStore, VectorStoreError
+from orchestrator_service.rag.vector_store import Match, VectorStore, VectorStoreError
+
+# Each round excludes every stale document it met; the store and the metadata disagree only
+# in the windows the README lists, so a second round is already rare.
+_MAX_ROUNDS = 8
+
+# The distinct embedding models of the tenant's ready documents, per collection: a loose index
+# scan (one index probe per (collection, model) pair, whatever the number of documents).
+_MODELS = text(
+    """
+WITH RECURSIVE pairs AS (
+    (SELECT collection, embedding_model FROM rag_documents
+     WHERE tenant_id = :tenant AND status = 'ready'
+     ORDER BY collection, embedding_model LIMIT 1)
+    UNION ALL
+    SELECT next.collection, next.embedding_model FROM pairs, LATERAL (
+        SELECT collection, embedding_model FROM rag_documents
+        WHERE tenant_id = :tenant AND status = 'ready'
+          AND (collection, embedding_model) > (pairs.collection, pairs.embedding_model)
+        ORDER BY collection, embedding_model LIMIT 1
+    ) next
+)
+SELECT collection, embedding_model FROM pairs
+"""
+)
 
 
 def _embedder_name(model_id: str) -> EmbedderName:
     return "local" if model_id == LOCAL_MODEL else "openai"
+
+
+@dataclass(frozen=True)
+class _Hit:
+    """A match with the document and generation it belongs to."""
+
+    match: Match
+    document_id: str
+    generation: str | None
 
 
 class KnowledgeSearch:
@@ -60,57 +101,100 @@ class KnowledgeSearch:
             ]
             if not collections:
                 return []
-        ready = await self._ready(tenant_id, collections)
-        by_model: dict[str, dict[str, str]] = defaultdict(dict)
-        for row in ready:
-            by_model[row.embedding_model][row.id] = row.generation
-        documents = {row.id: row for row in ready}
-        matches = []
-        for model_id, sources in by_model.items():
+        results: list[SearchResult] = []
+        for model_id in await self._models(tenant_id, collections):
             async with self._embedders.open(tenant_id, _embedder_name(model_id)) as embedder:
                 if embedder.model_id != model_id:
                     raise InvalidInput(
                         f"Documents embedded with {model_id!r} cannot be searched here"
                     )
                 vector = (await embedder.embed([request.query]))[0]
-            query_filter: dict = {"sources": sources}
+            query_filter: dict = {"embedding_model": model_id}
+            if collections is not None:
+                query_filter["collections"] = collections
             if request.filters:
                 query_filter["metadata"] = request.filters
-            matches += await store.search(
-                tenant_id,
-                vector,
-                request.top_k,
-                filter=query_filter,
-                query_text=request.query if request.mode == "hybrid" else None,
-            )
-        results = [
-            SearchResult(
-                content=m.content,
-                score=m.score if m.score is not None else m.similarity,
-                similarity=m.similarity,
-                document_id=m.metadata["source_id"],
-                filename=documents[m.metadata["source_id"]].filename,
-                collection=m.metadata["collection"],
-                chunk_index=m.metadata["chunk_index"],
-                metadata=m.metadata,
-            )
-            for m in matches
-            if request.score_threshold is None or m.similarity >= request.score_threshold
-        ]
+            results += await self._checked(store, tenant_id, vector, request, query_filter)
         results.sort(key=lambda r: r.score, reverse=True)
         return results[: request.top_k]
 
-    async def _ready(self, tenant_id: int, collections: list[str] | None) -> list[Row]:
-        """Each ready document's current generation, model and name, read and let go before
-        any embedding call goes out."""
-        stmt = select(
-            RagDocument.id,
-            RagDocument.generation,
-            RagDocument.embedding_model,
-            RagDocument.filename,
-            RagDocument.collection,
-        ).where(RagDocument.tenant_id == tenant_id, RagDocument.status == "ready")
-        if collections is not None:
-            stmt = stmt.where(RagDocument.collection.in_(collections))
+    async def _models(self, tenant_id: int, collections: list[str] | None) -> list[str]:
+        """The embedding models of the tenant's ready documents in `collections`."""
         async with self._sessionmaker() as session:
-            return list((await session.execute(stmt)).all())
+            pairs = (await session.execute(_MODELS, {"tenant": tenant_id})).all()
+        wanted = {m for c, m in pairs if collections is None or c in collections}
+        return sorted(wanted)
+
+    async def _checked(
+        self,
+        store: VectorStore,
+        tenant_id: int,
+        vector: list[float],
+        request: SearchRequest,
+        query_filter: dict,
+    ) -> list[SearchResult]:
+        """The store's top-k, each hit confirmed by the metadata (ready, at the hit's
+        generation); stale documents are excluded and the query asked again."""
+        exclude: dict[str, list[str]] = {}
+        for _ in range(_MAX_ROUNDS):
+            matches = await store.search(
+                tenant_id,
+                vector,
+                request.top_k,
+                filter={**query_filter, "exclude": exclude} if exclude else query_filter,
+                query_text=request.query if request.mode == "hybrid" else None,
+            )
+            hits = [_hit(m) for m in matches]
+            documents = await self._documents(tenant_id, {h.document_id for h in hits})
+            stale = [
+                h
+                for h in hits
+                if (doc := documents.get(h.document_id)) is None
+                or doc.status != "ready"
+                or doc.generation != h.generation
+            ]
+            if not stale:
+                return [
+                    _result(h, documents[h.document_id].filename)
+                    for h in hits
+                    if request.score_threshold is None
+                    or h.match.similarity >= request.score_threshold
+                ]
+            for h in stale:
+                exclude.setdefault(h.document_id, []).append(h.generation or "")
+        raise VectorStoreError(
+            "The vector store keeps returning documents the metadata does not show as ready; "
+            "run `orchestrator reconcile`"
+        )
+
+    async def _documents(self, tenant_id: int, ids: set[str]) -> dict[str, Row]:
+        """Status, generation and name of the hits' documents: at most k rows, by key."""
+        if not ids:
+            return {}
+        stmt = select(
+            RagDocument.id, RagDocument.status, RagDocument.generation, RagDocument.filename
+        ).where(RagDocument.tenant_id == tenant_id, RagDocument.id.in_(sorted(ids)))
+        async with self._sessionmaker() as session:
+            rows = (await session.execute(stmt)).all()
+        return {row.id: row for row in rows}
+
+
+def _hit(match: Match) -> _Hit:
+    metadata = dict(match.metadata)
+    generation = metadata.pop("generation", None)
+    clean = Match(match.id, match.content, metadata, match.similarity, match.score)
+    return _Hit(clean, metadata["source_id"], generation)
+
+
+def _result(hit: _Hit, filename: str) -> SearchResult:
+    m = hit.match
+    return SearchResult(
+        content=m.content,
+        score=m.score if m.score is not None else m.similarity,
+        similarity=m.similarity,
+        document_id=hit.document_id,
+        filename=filename,
+        collection=m.metadata["collection"],
+        chunk_index=m.metadata["chunk_index"],
+        metadata=m.metadata,
+    )

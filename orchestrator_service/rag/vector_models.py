@@ -63,3 +63,24 @@ class DocumentChunk(VectorBase):
             persisted=True,
         ),
     )
+
+
+class VisibleDocument(VectorBase):
+    """Which generation of a document search may return: a chunk is searchable only while its
+    (tenant, document, generation) is here. Kept by the same transitions as the metadata, which
+    stays the source of truth (search checks its hits there; the reconciler repairs this).
+
+    A new generation is published before the metadata switches to it and keeps the one it
+    displaces in `previous_generation` until the old chunks are deleted, so whichever of the
+    two the metadata names at that moment, its chunks are candidates.
+    """
+
+    __tablename__ = "visible_documents"
+
+    tenant_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    generation: Mapped[str] = mapped_column(String(64), nullable=False)
+    previous_generation: Mapped[str | None] = mapped_column(String(64))
+    updated_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )

@@ -55,6 +55,11 @@ SHIPPED = [
         "vectors",
         "2c0b7b2b86a42fe6d04cb0f03eac4a13aaa3cd8393be39e273dfc2a9e6b24375",
     ),
+    (
+        "0010_visible_documents",
+        "vectors",
+        "bb9e730126dd6b8674b635f2b911936b74cc3f00eac5e640b5865e26d9c8133b",
+    ),
 ]
 
 

@@ -61,6 +61,31 @@ FROM json_to_record($1::json)
         "SELECT coalesce(json_agg(s), '[]')::text FROM orch_sources() AS s "
         "WHERE $1::text IS NOT NULL",
     ),
+    "orch_publish": (
+        {"tenant", "source", "new_generation"},
+        {"tenant", "source", "new_generation"},
+        # A void function: PostgREST answers null.
+        "SELECT 'null' FROM json_to_record($1::json) AS a(tenant integer, source text, "
+        "new_generation text), orch_publish(a.tenant, a.source, a.new_generation)",
+    ),
+    "orch_delete_source": (
+        {"tenant", "source", "keep"},
+        {"tenant", "source", "keep"},
+        "SELECT to_json(orch_delete_source(a.tenant, a.source, a.keep))::text "
+        "FROM json_to_record($1::json) AS a(tenant integer, source text, keep text)",
+    ),
+    "orch_visibility": (
+        set(),
+        set(),
+        "SELECT coalesce(json_agg(v), '[]')::text FROM orch_visibility() AS v "
+        "WHERE $1::text IS NOT NULL",
+    ),
+    "orch_tenant_indexes": (
+        set(),
+        set(),
+        "SELECT coalesce(json_agg(t), '[]')::text FROM orch_tenant_indexes() AS t "
+        "WHERE $1::text IS NOT NULL",
+    ),
     "orch_exposure": (
         set(),
         set(),

@@ -24,6 +24,16 @@ from tests.helpers import ORCHESTRATOR, cli_env, new_tenant, sql, url_string
 from tests.rag.helpers import DOCS, finished, upload
 
 SEARCH = "/api/v1/rag/search"
+NOTHING_TO_DO = {
+    "pending_deletes": 0,
+    "orphan_vectors": 0,
+    "visibility_repairs": 0,
+    "tenant_indexes": 0,
+    "orphan_files": 0,
+    "expired_ingestions": 0,
+    "expired_memories": 0,
+    "stale_login_attempts": 0,
+}
 
 
 @asynccontextmanager
@@ -235,25 +245,25 @@ async def test_vector_store_down_during_delete_and_search(served_stoppable) -> N
     finally:
         cluster.start()
 
-    # Back up: the document is already gone from search though its vectors still exist.
+    # Back up: the document is already gone from search though its vectors, and the vector
+    # store's visibility row that still shows it, exist: the hits are checked against the
+    # metadata, and the one left asked for is still filled (by the next document).
     results = (await _search(client, a, query="port of Lima", top_k=10)).json()["items"]
     assert {r["document_id"] for r in results} == {keep["id"]}
+    nearest = (await _search(client, a, query="Callao is the port of Lima", top_k=1)).json()
+    assert [r["document_id"] for r in nearest["items"]] == [keep["id"]]
     left = await sql(
-        vectors, "SELECT count(*) AS n FROM documents WHERE source_id = $1", doomed["id"]
+        vectors,
+        "SELECT (SELECT count(*) FROM documents WHERE source_id = $1) AS n, "
+        "(SELECT count(*) FROM visible_documents WHERE source_id = $1) AS visible",
+        doomed["id"],
     )
-    assert left[0]["n"] > 0
+    assert left[0]["n"] > 0 and left[0]["visible"] == 1
 
     report = await runtime.reconciler.reconcile()
     assert report.pending_deletes == [doomed["id"]]
     again = await runtime.reconciler.reconcile(dry_run=True)
-    assert again.counts() == {
-        "pending_deletes": 0,
-        "orphan_vectors": 0,
-        "orphan_files": 0,
-        "expired_ingestions": 0,
-        "expired_memories": 0,
-        "stale_login_attempts": 0,
-    }
+    assert again.counts() == NOTHING_TO_DO
     assert (await client.get(f"{DOCS}/{doomed['id']}", headers=a.headers)).status_code == 404
 
 
@@ -313,12 +323,164 @@ async def test_planted_orphans_are_listed_by_a_dry_run_and_removed_by_the_reconc
 
     fixed = run()
     assert fixed["counts"]["pending_deletes"] == 1 and fixed["counts"]["orphan_files"] == 1
-    assert run("--dry-run")["counts"] == {
-        "pending_deletes": 0,
-        "orphan_vectors": 0,
-        "orphan_files": 0,
-        "expired_ingestions": 0,
-        "expired_memories": 0,
-        "stale_login_attempts": 0,
-    }
+    assert run("--dry-run")["counts"] == NOTHING_TO_DO
     assert not stray.exists()
+
+
+async def _generation(runtime, document_id: str) -> str:
+    rows = await sql(
+        runtime.databases.metadata,
+        "SELECT generation FROM rag_documents WHERE id = $1",
+        document_id,
+    )
+    return rows[0]["generation"]
+
+
+async def _visible(vectors: URL) -> dict[str, tuple]:
+    rows = await sql(
+        vectors, "SELECT source_id, generation, previous_generation FROM visible_documents"
+    )
+    return {r["source_id"]: (r["generation"], r["previous_generation"]) for r in rows}
+
+
+async def test_the_reconciler_repairs_visibility_after_divergence(served) -> None:
+    """A visibility row lost, one naming a generation that does not exist, one keeping a
+    displaced generation that is gone, and one for a document that does not exist: search
+    misses the first two (the metadata is asked only about hits), and the reconciler puts all
+    four right in one round."""
+    runtime, client, a, _, vectors = served
+    lost = await _ready(client, a, "lost.txt", "Arequipa is the white city.")
+    stale = await _ready(client, a, "stale.txt", "Cusco was the Inca capital.")
+    kept = await _ready(client, a, "kept.txt", "Puno lies on Lake Titicaca.")
+    await sql(vectors, "DELETE FROM visible_documents WHERE source_id = $1", lost["id"])
+    await sql(
+        vectors, "UPDATE visible_documents SET generation = 'old' WHERE source_id = $1", stale["id"]
+    )
+    await sql(
+        vectors,
+        "UPDATE visible_documents SET previous_generation = 'gone' WHERE source_id = $1",
+        kept["id"],
+    )
+    ghost = str(uuid.uuid4())
+    await runtime.vector_store.publish(a.tenant_id, ghost, "g")
+
+    found = (await _search(client, a, query="a city in Peru", top_k=10)).json()
+    assert {r["document_id"] for r in found["items"]} == {kept["id"]}
+
+    listed = await runtime.reconciler.reconcile(dry_run=True)
+    assert sorted((r["source_id"], r["action"]) for r in listed.visibility_repairs) == sorted(
+        [(lost["id"], "publish"), (stale["id"], "publish"), (kept["id"], "keep"), (ghost, "hide")]
+    )
+    await runtime.reconciler.reconcile()
+
+    assert await _visible(vectors) == {
+        doc["id"]: (await _generation(runtime, doc["id"]), None) for doc in (lost, stale, kept)
+    }
+    found = (await _search(client, a, query="a city in Peru", top_k=10)).json()
+    assert {r["document_id"] for r in found["items"]} == {lost["id"], stale["id"], kept["id"]}
+    assert (await runtime.reconciler.reconcile(dry_run=True)).counts() == NOTHING_TO_DO
+
+
+async def test_a_replace_between_publish_and_switch_never_hides_or_mixes(served) -> None:
+    """A new generation published but not yet switched to in the metadata: search answers
+    from the generation the metadata names, before and after the switch, and the reconciler
+    then deletes the displaced one."""
+    runtime, client, a, _, vectors = served
+    document = await _ready(client, a, "faq.txt", "Refunds take ten days.")
+    old = await _generation(runtime, document["id"])
+    new = uuid.uuid4().hex
+    vector = (await runtime.embedders.local.embed(["Refunds take ten days, now five."]))[0]
+    await runtime.vector_store.add(
+        [
+            VectorRecord(
+                tenant_id=a.tenant_id,
+                source_id=document["id"],
+                collection="General",
+                chunk_index=0,
+                content="Refunds take ten days, now five.",
+                embedding=vector,
+                embedding_model=runtime.embedders.local.model_id,
+                generation=new,
+            )
+        ]
+    )
+    await runtime.vector_store.publish(a.tenant_id, document["id"], new)
+    assert (await _visible(vectors))[document["id"]] == (new, old)
+
+    before = (await _search(client, a, query="refunds", top_k=5)).json()["items"]
+    assert [r["content"] for r in before] == ["Refunds take ten days."]
+
+    await sql(
+        runtime.databases.metadata,
+        "UPDATE rag_documents SET generation = $2 WHERE id = $1",
+        document["id"],
+        new,
+    )
+    after = (await _search(client, a, query="refunds", top_k=5)).json()["items"]
+    assert [r["content"] for r in after] == ["Refunds take ten days, now five."]
+
+    report = await runtime.reconciler.reconcile()
+    assert [o["generation"] for o in report.orphan_vectors] == [old]
+    assert (await _visible(vectors))[document["id"]] == (new, None)
+    assert (await runtime.reconciler.reconcile(dry_run=True)).counts() == NOTHING_TO_DO
+
+
+@pytest.fixture
+async def served_small_threshold(settings: Settings, vectors_db: URL) -> AsyncIterator[tuple]:
+    """A service whose tenants get an HNSW index of their own from 40 chunks."""
+    small = settings.model_copy(update={"tenant_index_min_chunks": 40})
+    async with _serving(small, vectors_db) as service:
+        yield service
+
+
+async def test_the_reconciler_builds_and_drops_a_tenant_index(served_small_threshold) -> None:
+    """Past the threshold a tenant gets an index of its own, and search through it still finds
+    the right chunk; below half of it the index is dropped."""
+    runtime, client, a, b, vectors = served_small_threshold
+    document = await _ready(client, a, "many.txt", "The library opens on Sundays.")
+    generation = await _generation(runtime, document["id"])
+    rng = np.random.default_rng(5)
+    filler = rng.standard_normal((60, 384))
+    filler /= np.linalg.norm(filler, axis=1, keepdims=True)
+    await runtime.vector_store.add(
+        [
+            VectorRecord(
+                tenant_id=a.tenant_id,
+                source_id=document["id"],
+                collection="General",
+                chunk_index=100 + i,
+                content=f"filler {i}",
+                embedding=v.tolist(),
+                embedding_model=runtime.embedders.local.model_id,
+                generation=generation,
+            )
+            for i, v in enumerate(filler)
+        ]
+    )
+    await _ready(client, b, "few.txt", "The library opens on Sundays.")
+
+    report = await runtime.reconciler.reconcile()
+
+    assert [(t["tenant_id"], t["action"], t["applied"]) for t in report.tenant_indexes] == [
+        (a.tenant_id, "build", True)
+    ]
+    index = f"documents_hnsw_tenant_{a.tenant_id}"
+    indexes = await sql(
+        vectors,
+        "SELECT c.relname, i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+        "WHERE c.relname LIKE 'documents_hnsw_tenant_%'",
+    )
+    assert [(r["relname"], r["indisvalid"]) for r in indexes] == [(index, True)]
+    for caller in (a, b):
+        found = (await _search(client, caller, query="When is the library open?")).json()
+        assert found["items"][0]["content"] == "The library opens on Sundays."
+        assert found["items"][0]["filename"] in ("many.txt", "few.txt")
+    assert (await runtime.reconciler.reconcile(dry_run=True)).counts() == NOTHING_TO_DO
+
+    assert (await client.delete(f"{DOCS}/{document['id']}", headers=a.headers)).status_code == 204
+    dropped = await runtime.reconciler.reconcile()
+    assert [(t["tenant_id"], t["action"]) for t in dropped.tenant_indexes] == [
+        (a.tenant_id, "drop")
+    ]
+    gone = await sql(vectors, "SELECT to_regclass($1) IS NULL AS gone", index)
+    assert gone[0]["gone"] is True

@@ -164,6 +164,10 @@ async def assert_closed_to(url: URL, role: str) -> list[str]:
             "UPDATE documents SET content = 'changed'",
             "DELETE FROM documents",
             "TRUNCATE documents",
+            "SELECT * FROM visible_documents",
+            "INSERT INTO visible_documents (tenant_id, source_id, generation) "
+            "VALUES (1, 'doc-z', 'g1')",
+            "DELETE FROM visible_documents",
             "SELECT * FROM orchestrator_heal_state",
             *(call_sql(f) for f in functions),
         ]
@@ -194,6 +198,7 @@ async def assert_service_role_works(url: URL) -> None:
         )
         assert await conn.fetchval("SELECT count(*) FROM documents WHERE tenant_id = 7") == 1
         await conn.execute("UPDATE documents SET content = 'mine!' WHERE tenant_id = 7")
+        await conn.execute("SELECT orch_publish(7, 'doc-s', 'g1')")
         found = await conn.fetch(
             "SELECT * FROM match_documents($1::vector, 3, '{\"tenant_id\": 7}')",
             vector_text(embedding(3)),
@@ -207,7 +212,12 @@ async def assert_service_role_works(url: URL) -> None:
         sources = await conn.fetch("SELECT * FROM orch_sources() WHERE tenant_id = 7")
         assert [(r["source_id"], r["chunks"]) for r in sources] == [("doc-s", 1)]
         assert await conn.fetch("SELECT * FROM orch_exposure()") == []
-        assert await conn.execute("DELETE FROM documents WHERE tenant_id = 7") == "DELETE 1"
+        visible = await conn.fetch("SELECT * FROM orch_visibility() WHERE tenant_id = 7")
+        assert [(r["source_id"], r["generation"]) for r in visible] == [("doc-s", "g1")]
+        sizes = await conn.fetch("SELECT * FROM orch_tenant_indexes() WHERE tenant_id = 7")
+        assert [(r["chunks"], r["index_name"]) for r in sizes] == [(1, None)]
+        assert await conn.fetchval("SELECT orch_delete_source(7, 'doc-s', NULL)") == 1
+        assert await conn.fetch("SELECT * FROM orch_visibility() WHERE tenant_id = 7") == []
     finally:
         await conn.close()
 
@@ -231,14 +241,15 @@ async def test_healed_schema_is_closed_to_anon_and_authenticated(
     assert {f"public.{name}" for name in functions} == set(VECTORS.functions)
     for role in API_ROLES:
         tried = await assert_closed_to(supabase_db, role)
-        assert len(tried) == 7 + len(functions)
+        assert len(tried) == 10 + len(functions)
     await assert_service_role_works(supabase_db)
     rows = await sql(
         supabase_db,
         "SELECT relname, relrowsecurity FROM pg_class WHERE relname IN "
-        "('documents', 'orchestrator_heal_steps', 'orchestrator_heal_state')",
+        "('documents', 'visible_documents', 'orchestrator_heal_steps', "
+        "'orchestrator_heal_state')",
     )
-    assert all(r["relrowsecurity"] for r in rows) and len(rows) == 3
+    assert all(r["relrowsecurity"] for r in rows) and len(rows) == 4
 
 
 async def test_row_level_security_hides_rows_even_from_a_later_grant(
@@ -372,6 +383,7 @@ async def test_supabase_sql_closes_the_schema_and_service_role_serves_the_adapte
             generation="g1",
         )
         await store.add([record])
+        await store.publish(3, "doc-p", "g1")
         assert await store.count(3, "doc-p") == 1
         assert [m.content for m in await store.search(3, embedding(5), k=2)] == ["hola mundo"]
         hybrid = await store.search(3, embedding(5), k=2, query_text="hola")

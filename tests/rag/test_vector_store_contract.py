@@ -11,7 +11,14 @@ import numpy as np
 import pytest
 from sqlalchemy.engine import URL
 
-from orchestrator_service.rag.vector_store import VectorRecord, VectorStore, VectorStoreError
+from orchestrator_service.rag.vector_store import (
+    TenantIndex,
+    VectorRecord,
+    VectorStore,
+    VectorStoreError,
+    Visibility,
+    tenant_index_sql,
+)
 from orchestrator_service.rag.vector_store.postgrest import BATCH_ROWS, PostgrestVectorStore
 from orchestrator_service.rag.vector_store.sql import SqlVectorStore
 from tests.helpers import sql
@@ -42,6 +49,7 @@ def chunk(
     *,
     collection: str = "General",
     generation: str = "g1",
+    model: str = "test-model",
 ) -> VectorRecord:
     """A chunk whose content names where it belongs."""
     return VectorRecord(
@@ -51,7 +59,7 @@ def chunk(
         chunk_index=index,
         content=f"tenant {tenant_id} {source_id} {generation} chunk {index}",
         embedding=embedding,
-        embedding_model="test-model",
+        embedding_model=model,
         generation=generation,
         metadata={"page": index + 1},
     )
@@ -144,6 +152,7 @@ async def test_search_finds_nearest_first_and_only_the_tenants(store: VectorStor
     vectors = unit_vectors(4)
     for tenant_id in (1, 2):
         await store.add([chunk(tenant_id, "doc-a", i, v) for i, v in enumerate(vectors)])
+        await store.publish(tenant_id, "doc-a", "g1")
 
     for tenant_id in (1, 2):
         matches = await store.search(tenant_id, nudged(vectors[2]), k=10)
@@ -167,6 +176,8 @@ async def test_search_in_one_collection(store: VectorStore) -> None:
     await store.add(
         [chunk(1, "doc-b", i, v, collection="ADN Personal") for i, v in enumerate(vectors[1:])]
     )
+    await store.publish(1, "doc-a", "g1")
+    await store.publish(1, "doc-b", "g1")
 
     matches = await store.search(1, nudged(vectors[0]), k=10, filter={"collection": "ADN Personal"})
     assert {m.metadata["collection"] for m in matches} == {"ADN Personal"}
@@ -193,6 +204,131 @@ async def test_delete_source_by_generation_and_whole(store: VectorStore) -> None
     assert await store.count(2, "doc-a") == 1
 
 
+def found(matches: list) -> list[tuple[str, str, int]]:
+    """(document, generation, chunk index) of each match, in order."""
+    return [
+        (m.metadata["source_id"], m.metadata["generation"], m.metadata["chunk_index"])
+        for m in matches
+    ]
+
+
+async def test_only_a_published_generation_is_searchable(store: VectorStore) -> None:
+    """Chunks are invisible until their generation is published; a new generation keeps the
+    one it displaces a candidate until `delete_source` keeps one; `exclude` drops exactly the
+    generations named; deleting everything hides the document."""
+    vectors = unit_vectors(6)
+    query = nudged(vectors[0])
+    await store.add([chunk(1, "doc-a", i, v) for i, v in enumerate(vectors[:3])])
+
+    assert await store.search(1, query, k=10) == []
+    assert await store.search(1, query, k=10, query_text="doc-a chunk") == []
+
+    await store.publish(1, "doc-a", "g1")
+    first = found(await store.search(1, query, k=10))
+    assert first[0] == ("doc-a", "g1", 0)
+    assert sorted(first) == [("doc-a", "g1", i) for i in range(3)]
+
+    await store.add([chunk(1, "doc-a", i, v, generation="g2") for i, v in enumerate(vectors[3:])])
+    assert {g for _, g, _ in found(await store.search(1, query, k=10))} == {"g1"}
+    await store.publish(1, "doc-a", "g2")
+    assert await store.visibility() == [Visibility(1, "doc-a", "g2", "g1")]
+    both = found(await store.search(1, query, k=10))
+    assert sorted(both) == [("doc-a", g, i) for g in ("g1", "g2") for i in range(3)]
+    only_new = await store.search(1, query, k=10, filter={"exclude": {"doc-a": ["g1"]}})
+    assert sorted(found(only_new)) == [("doc-a", "g2", i) for i in range(3)]
+    hybrid = await store.search(
+        1, query, k=10, filter={"exclude": {"doc-a": ["g2"]}}, query_text="g1 chunk"
+    )
+    assert sorted(found(hybrid)) == [("doc-a", "g1", i) for i in range(3)]
+    # Another tenant publishing the same document id sees none of tenant 1's chunks.
+    await store.publish(2, "doc-a", "g2")
+    assert await store.search(2, query, k=10) == []
+
+    assert await store.delete_source(1, "doc-a", keep_generation="g2") == 3
+    assert sorted(await store.visibility(), key=lambda v: v.tenant_id) == [
+        Visibility(1, "doc-a", "g2", None),
+        Visibility(2, "doc-a", "g2", None),
+    ]
+    assert {g for _, g, _ in found(await store.search(1, query, k=10))} == {"g2"}
+
+    assert await store.delete_source(1, "doc-a") == 3
+    assert await store.visibility() == [Visibility(2, "doc-a", "g2", None)]
+    assert await store.search(1, query, k=10) == []
+
+
+async def test_a_failed_replace_leaves_the_previous_generation_visible(store: VectorStore) -> None:
+    """Keeping the displaced generation (the replace failed after publishing) makes it the
+    visible one again and deletes the new chunks."""
+    vectors = unit_vectors(4)
+    await store.add([chunk(1, "doc-a", i, v) for i, v in enumerate(vectors[:2])])
+    await store.publish(1, "doc-a", "g1")
+    await store.add([chunk(1, "doc-a", i, v, generation="g2") for i, v in enumerate(vectors[2:])])
+    await store.publish(1, "doc-a", "g2")
+
+    assert await store.delete_source(1, "doc-a", keep_generation="g1") == 2
+
+    assert await store.visibility() == [Visibility(1, "doc-a", "g1", None)]
+    matches = await store.search(1, nudged(vectors[2]), k=10)
+    assert sorted(found(matches)) == [("doc-a", "g1", 0), ("doc-a", "g1", 1)]
+    # Publishing the visible generation again changes nothing.
+    await store.publish(1, "doc-a", "g1")
+    assert await store.visibility() == [Visibility(1, "doc-a", "g1", None)]
+
+
+async def test_search_is_limited_to_one_embedding_model(store: VectorStore) -> None:
+    """Vectors of two models side by side: a query of one model never meets the other's."""
+    vectors = unit_vectors(4)
+    await store.add([chunk(1, "doc-a", i, v, model="m1") for i, v in enumerate(vectors[:2])])
+    await store.add([chunk(1, "doc-b", i, v, model="m2") for i, v in enumerate(vectors[2:])])
+    await store.publish(1, "doc-a", "g1")
+    await store.publish(1, "doc-b", "g1")
+
+    for model, document in (("m1", "doc-a"), ("m2", "doc-b")):
+        for text in (None, "chunk"):
+            matches = await store.search(
+                1, vectors[0], k=10, filter={"embedding_model": model}, query_text=text
+            )
+            assert {m.metadata["source_id"] for m in matches} == {document}
+            assert len(matches) == 2
+
+
+def exact_top(vectors: list[list[float]], query: list[float], k: int) -> list[int]:
+    """Indices of the k nearest vectors by cosine distance, the ground truth."""
+    similarity = np.asarray(vectors) @ np.asarray(query)
+    return [int(i) for i in np.argsort(-similarity, kind="stable")[:k]]
+
+
+async def test_a_tenant_index_is_listed_and_search_agrees_with_the_exact_ranking(
+    store: VectorStore, backend: Backend, vectors_db: URL
+) -> None:
+    """A tenant with its own HNSW index and one without: both searches return the exact top-k
+    of their own tenant only. Only the SQL adapter can build the index; over PostgREST the
+    caller is told to run the SQL by hand."""
+    vectors = unit_vectors(120, seed=3)
+    for tenant_id, part in ((1, vectors[:60]), (2, vectors[60:])):
+        await store.add([chunk(tenant_id, f"doc-{i}", 0, v) for i, v in enumerate(part)])
+        for i in range(len(part)):
+            await store.publish(tenant_id, f"doc-{i}", "g1")
+    assert await store.tenant_indexes() == [TenantIndex(1, 60), TenantIndex(2, 60)]
+
+    built = await store.run_index_ddl(tenant_index_sql(1))
+
+    assert built is (backend.name == "sql")
+    if not built:
+        for statement in tenant_index_sql(1):
+            await sql(vectors_db, statement)
+    index = "documents_hnsw_tenant_1"
+    assert await store.tenant_indexes() == [TenantIndex(1, 60, index, True), TenantIndex(2, 60)]
+    assert (await sql(vectors_db, "SELECT (orch_tenant_index(1)).name AS i"))[0]["i"] == index
+    for tenant_id, part in ((1, vectors[:60]), (2, vectors[60:])):
+        query = nudged(part[7], seed=tenant_id)
+        matches = await store.search(tenant_id, query, k=10)
+        assert [m.metadata["source_id"] for m in matches] == [
+            f"doc-{i}" for i in exact_top(part, query, 10)
+        ]
+        assert {m.metadata["tenant_id"] for m in matches} == {tenant_id}
+
+
 async def test_dimension_mismatch_is_refused_and_writes_nothing(
     store: VectorStore, vectors_db: URL
 ) -> None:
@@ -209,6 +345,7 @@ async def test_dimension_mismatch_is_refused_and_writes_nothing(
     # PostgreSQL ignores the vector(384) of a function argument; pgvector refuses the
     # comparison itself, so a query of the wrong length fails once there is a chunk to compare.
     await store.add(records[:1])
+    await store.publish(1, "doc-a", "g1")
     with pytest.raises(VectorStoreError) as refused:
         await store.search(1, vectors[0][:383], k=3)
     assert "384" in refused.value.message and "383" in refused.value.message
@@ -274,6 +411,9 @@ async def test_wrong_credentials_fail_without_showing_them(backend: Backend) -> 
         partial(store.count, 1, "doc-a"),
         partial(store.search, 1, vector, k=3),
         partial(store.delete_source, 1, "doc-a"),
+        partial(store.publish, 1, "doc-a", "g1"),
+        partial(store.visibility),
+        partial(store.tenant_indexes),
     ]
     for operation in operations:
         with pytest.raises(VectorStoreError) as refused:

@@ -61,6 +61,10 @@ class LocalEmbedder:
             raise ConfigError(f"The local embedding model at {path} is corrupt (sha256 {digest})")
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = os.cpu_count() or 1
+        # Idle worker threads otherwise spin after every run: a one-line query then burns a
+        # second core while the request waits on a database (bench/serve_load.py).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
         return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
     @cached_property

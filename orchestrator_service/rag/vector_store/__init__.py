@@ -60,6 +60,48 @@ class SourceCount:
     chunks: int
 
 
+@dataclass(frozen=True)
+class Visibility:
+    """Which generation of a document search may return (and the one it displaced, until that
+    one's chunks are deleted)."""
+
+    tenant_id: int
+    source_id: str
+    generation: str
+    previous_generation: str | None = None
+
+
+@dataclass(frozen=True)
+class TenantIndex:
+    """A tenant's number of chunks and its own HNSW index, if it has one."""
+
+    tenant_id: int
+    chunks: int
+    index_name: str | None = None
+    valid: bool | None = None
+
+
+# Each tenant's own HNSW index: a partial index that search uses through a literal tenant id.
+TENANT_INDEX_PREFIX = "documents_hnsw_tenant_"
+
+
+def tenant_index_sql(tenant_id: int) -> tuple[str, ...]:
+    """The statements that (re)build a tenant's own HNSW index without blocking writes: drop an
+    invalid leftover, then build (the shared index's parameters)."""
+    name = f"{TENANT_INDEX_PREFIX}{int(tenant_id)}"
+    return (
+        f"DROP INDEX CONCURRENTLY IF EXISTS {name}",
+        f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON documents USING hnsw "
+        "(embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64) "
+        f"WHERE tenant_id = {int(tenant_id)}",
+    )
+
+
+def drop_tenant_index_sql(tenant_id: int) -> tuple[str, ...]:
+    """The statement that drops a tenant's own index without blocking reads or writes."""
+    return (f"DROP INDEX CONCURRENTLY IF EXISTS {TENANT_INDEX_PREFIX}{int(tenant_id)}",)
+
+
 class VectorStore(Protocol):
     """Writes, deletes and searches chunks; every operation is scoped to one tenant."""
 
@@ -69,10 +111,16 @@ class VectorStore(Protocol):
         """Store chunks (a batch at a time)."""
         ...
 
+    async def publish(self, tenant_id: int, source_id: str, generation: str) -> None:
+        """Make `generation` of a document searchable; the generation it displaces stays a
+        candidate until `delete_source` keeps only one."""
+        ...
+
     async def delete_source(
         self, tenant_id: int, source_id: str, *, keep_generation: str | None = None
     ) -> int:
-        """Delete a document's chunks (all, or all but one generation); idempotent."""
+        """Delete a document's chunks (all, or all but one generation) together with its
+        visibility (hidden, or only `keep_generation` visible); idempotent."""
         ...
 
     async def count(self, tenant_id: int, source_id: str, generation: str | None = None) -> int:
@@ -88,13 +136,28 @@ class VectorStore(Protocol):
         filter: dict | None = None,
         query_text: str | None = None,
     ) -> list[Match]:
-        """The tenant's k best chunks: nearest, or with `query_text` fused with full-text
-        matches. `filter` may hold `collections`, `sources` ({id: generation}: only those
-        generations), `source_id` and `metadata` (the filter grammar)."""
+        """The tenant's k best visible chunks: nearest, or with `query_text` fused with
+        full-text matches; each match's metadata holds its `generation`. `filter` may hold
+        `collections`, `embedding_model`, `exclude` ({id: [generation, ...]}: not those),
+        `sources` ({id: generation}: only those), `source_id` and `metadata` (the filter
+        grammar)."""
         ...
 
     async def sources(self) -> list[SourceCount]:
         """Every (tenant, document, generation) in the store with its chunk count."""
+        ...
+
+    async def visibility(self) -> list[Visibility]:
+        """Every document's visibility row."""
+        ...
+
+    async def tenant_indexes(self) -> list[TenantIndex]:
+        """Every tenant's number of chunks and own index."""
+        ...
+
+    async def run_index_ddl(self, statements: tuple[str, ...]) -> bool:
+        """Run `tenant_index_sql` or `drop_tenant_index_sql` statements, each outside a
+        transaction; False when this adapter cannot run DDL (then someone must, by hand)."""
         ...
 
     async def verify(self) -> list[dict]:

@@ -17,8 +17,10 @@ from orchestrator_service.rag.vector_store import (
     EXPOSURE_FUNCTION,
     Match,
     SourceCount,
+    TenantIndex,
     VectorRecord,
     VectorStoreError,
+    Visibility,
     check_dimensions,
     exposure_drift,
 )
@@ -141,23 +143,37 @@ class PostgrestVectorStore:
         except (APIError, httpx.HTTPError) as exc:
             raise self._failure("store chunks", exc) from None
 
+    async def _call(self, function: str, arguments: dict, action: str) -> Any:
+        """An RPC's answer, or a `VectorStoreError` saying what failed."""
+        try:
+            response = await self._client.rpc(function, arguments).execute()
+        except (APIError, httpx.HTTPError) as exc:
+            raise self._failure(action, exc) from None
+        return response.data
+
+    async def publish(self, tenant_id: int, source_id: str, generation: str) -> None:
+        """Through the `orch_publish` RPC."""
+        await self._call(
+            "orch_publish",
+            {"tenant": tenant_id, "source": source_id, "new_generation": generation},
+            "publish a document",
+        )
+
     async def delete_source(
         self, tenant_id: int, source_id: str, *, keep_generation: str | None = None
     ) -> int:
-        """Delete a document's chunks, or all but one generation of them."""
-        query = (
-            self._client.table("documents")
-            .delete(count=CountMethod.exact, returning=ReturnMethod.minimal)
-            .eq("tenant_id", tenant_id)
-            .eq("source_id", source_id)
+        """Chunks and visibility in one transaction, through the `orch_delete_source` RPC."""
+        deleted = await self._call(
+            "orch_delete_source",
+            {"tenant": tenant_id, "source": source_id, "keep": keep_generation},
+            "delete chunks",
         )
-        if keep_generation is not None:
-            query = query.neq("generation", keep_generation)
-        try:
-            response = await query.execute()
-        except (APIError, httpx.HTTPError) as exc:
-            raise self._failure("delete chunks", exc) from None
-        return response.count or 0
+        if not isinstance(deleted, int):
+            raise VectorStoreError(
+                f"The Supabase REST API at {self._location} answered orch_delete_source "
+                "without a count"
+            )
+        return deleted
 
     async def count(self, tenant_id: int, source_id: str, generation: str | None = None) -> int:
         """How many chunks a document has, from PostgREST's exact count (no rows sent)."""
@@ -235,6 +251,21 @@ class PostgrestVectorStore:
         except (APIError, httpx.HTTPError) as exc:
             raise self._failure("list sources", exc) from None
         return [SourceCount(**r) for r in self._rows("orch_sources", response.data)]
+
+    async def visibility(self) -> list[Visibility]:
+        """Through the `orch_visibility` RPC."""
+        rows = await self._call("orch_visibility", {}, "list visibility")
+        return [Visibility(**r) for r in self._rows("orch_visibility", rows)]
+
+    async def tenant_indexes(self) -> list[TenantIndex]:
+        """Through the `orch_tenant_indexes` RPC."""
+        rows = await self._call("orch_tenant_indexes", {}, "list tenant indexes")
+        return [TenantIndex(**r) for r in self._rows("orch_tenant_indexes", rows)]
+
+    async def run_index_ddl(self, statements: tuple[str, ...]) -> bool:
+        """PostgREST runs no DDL (and a function cannot build an index concurrently): the
+        reconciler reports the statements for the SQL editor instead."""
+        return False
 
     async def verify(self) -> list[dict]:
         """`match_documents` answers (a zero vector, tenant 0), which needs the table too;

@@ -8,13 +8,17 @@ import asyncpg
 from pgvector.asyncpg import register_vector
 from sqlalchemy.engine import URL
 
+from orchestrator_service.db.connect import connect
 from orchestrator_service.db.urls import asyncpg_dsn, describe_location
+from orchestrator_service.errors import DatabaseUnreachable
 from orchestrator_service.rag.vector_store import (
     EXPOSURE_FUNCTION,
     Match,
     SourceCount,
+    TenantIndex,
     VectorRecord,
     VectorStoreError,
+    Visibility,
     check_dimensions,
     exposure_drift,
 )
@@ -23,10 +27,6 @@ _INSERT = """
 INSERT INTO documents (content, metadata, embedding, tenant_id, source_id, collection,
                        chunk_index, embedding_model, generation)
 VALUES ($1, $2::jsonb, $3, $4, $5, $6, $7, $8, $9)
-"""
-_DELETE = """
-DELETE FROM documents
-WHERE tenant_id = $1 AND source_id = $2 AND ($3::text IS NULL OR generation <> $3)
 """
 _COUNT = """
 SELECT count(*) FROM documents
@@ -109,12 +109,25 @@ class SqlVectorStore:
         ]
         await self._run("executemany", _INSERT, rows)
 
+    async def publish(self, tenant_id: int, source_id: str, generation: str) -> None:
+        """Through `orch_publish`, as over PostgREST."""
+        await self._run(
+            "execute", "SELECT orch_publish($1, $2, $3)", tenant_id, source_id, generation
+        )
+
     async def delete_source(
         self, tenant_id: int, source_id: str, *, keep_generation: str | None = None
     ) -> int:
-        """Delete a document's chunks, or all but one generation of them."""
-        status = await self._run("execute", _DELETE, tenant_id, source_id, keep_generation)
-        return int(str(status).rsplit(" ", 1)[-1])
+        """Chunks and visibility in one transaction, through `orch_delete_source`."""
+        return int(
+            await self._run(
+                "fetchval",
+                "SELECT orch_delete_source($1, $2, $3)",
+                tenant_id,
+                source_id,
+                keep_generation,
+            )
+        )
 
     async def count(self, tenant_id: int, source_id: str, generation: str | None = None) -> int:
         """How many chunks a document has."""
@@ -163,6 +176,32 @@ class SqlVectorStore:
         """One grouped scan of the store."""
         rows = await self._run("fetch", "SELECT * FROM orch_sources()")
         return [SourceCount(**dict(r)) for r in rows]
+
+    async def visibility(self) -> list[Visibility]:
+        """Every row of `visible_documents`."""
+        rows = await self._run("fetch", "SELECT * FROM orch_visibility()")
+        return [Visibility(**dict(r)) for r in rows]
+
+    async def tenant_indexes(self) -> list[TenantIndex]:
+        """Chunks per tenant and each tenant's own index."""
+        rows = await self._run("fetch", "SELECT * FROM orch_tenant_indexes()")
+        return [TenantIndex(**dict(r)) for r in rows]
+
+    async def run_index_ddl(self, statements: tuple[str, ...]) -> bool:
+        """On a connection of its own without a command timeout: a concurrent build of a large
+        tenant's index takes minutes and must not hold a pooled connection."""
+        try:
+            conn = await connect(self.url, timeout=self.timeout)
+        except DatabaseUnreachable as exc:
+            raise self._unavailable(exc) from None
+        try:
+            for statement in statements:
+                await conn.execute(statement)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise self._unavailable(exc) from None
+        finally:
+            await conn.close()
+        return True
 
     async def verify(self) -> list[dict]:
         """The `documents` table and the `match_documents` function exist; what

@@ -1,0 +1,376 @@
+"""Benchmark knowledge search under concurrency against one `orchestrator serve` process
+(issue 15), and where its CPU goes.
+
+Starts `orchestrator serve` on the embedded default (its own data directory, 127.0.0.1 only),
+creates a tenant with `orchestrator tenant create`, uploads three small documents through the
+API and waits until they are ready. Then an asyncio client (httpx, one connection per client)
+sends `POST /api/v1/rag/search` for `--seconds` at 1, 8 and 32 concurrent clients, each request
+a different question (so no cache of query embeddings, if one existed, would be measured),
+and reports throughput, p50, p99, errors, and the CPU the server process and PostgreSQL spent
+per request (psutil, over the level).
+
+Then the stages of one search, in this process, against the same databases (the runtime booted
+on the same data directory): CPU per call (time.process_time, all threads) of authentication
+(its session and query), embedding the query, the metadata query of the models, the vector
+query, the metadata check of the hits, and serializing the answer; and of the whole request
+through the ASGI app in process (no socket).
+
+Target (reported, not asserted): >= 150 req/s at 32 clients with p99 <= 300 ms and no errors.
+Prints the tables (markdown) and writes bench/results/serve_load.json. Run from the repository
+root (about 3 minutes):
+
+    .venv/bin/python bench/serve_load.py
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import psutil
+from report import markdown_table  # bench/ is on sys.path when run
+
+from orchestrator_service.auth.authentication import authenticate
+from orchestrator_service.bootstrap import boot
+from orchestrator_service.config import Settings
+from orchestrator_service.main import create_app
+from orchestrator_service.pagination import page_of
+from orchestrator_service.rag.embedders.local import LocalEmbedder
+from orchestrator_service.rag.schemas import SearchRequest, SearchResult
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results" / "serve_load.json"
+ORCHESTRATOR = str(Path(sys.executable).with_name("orchestrator"))
+LEVELS = (1, 8, 32)
+STAGE_CALLS = 200
+THROUGHPUT_TARGET = 150.0
+P99_TARGET_MS = 300.0
+DOCUMENTS = {
+    "horario.txt": "La oficina abre a las nueve de la mañana y cierra a las seis de la tarde. "
+    "Los sábados abre solo por la mañana.",
+    "envios.txt": "Los envíos a Lima tardan tres días hábiles; a provincias, cinco. "
+    "El seguimiento llega por correo.",
+    "refunds.txt": "Refunds are paid within ten days to the original card. Store credit is "
+    "immediate.",
+}
+SUBJECTS = ("office", "shipping", "refund", "card", "Lima", "Saturday", "tracking", "credit")
+ASKS = ("When does the {} open?", "How long does {} take?", "What about the {}?", "{} policy")
+
+
+def questions(count: int) -> list[str]:
+    """`count` different questions."""
+    base = [ask.format(s) for ask in ASKS for s in SUBJECTS]
+    return [f"{base[i % len(base)]} ({i})" for i in range(count)]
+
+
+def free_port() -> int:
+    """A free TCP port on the loopback interface."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def postgres_processes(data_dir: Path) -> list[psutil.Process]:
+    """The embedded PostgreSQL's postmaster and its children (backends included)."""
+    postmaster = data_dir / "pgdata" / "postmaster.pid"
+    root = psutil.Process(int(postmaster.read_text().split()[0]))
+    return [root, *root.children(recursive=True)]
+
+
+def cpu_seconds(processes: list[psutil.Process]) -> float:
+    """User + system CPU of the processes still alive."""
+    total = 0.0
+    for process in processes:
+        try:
+            times = process.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
+async def load_level(
+    base_url: str, api_key: str, clients: int, seconds: float, asked: list[str], data_dir: Path
+) -> dict:
+    """`clients` concurrent loops of searches for `seconds`; latency, errors and CPU."""
+    server = psutil.Process(int((data_dir / "server.pid").read_text()))
+    latencies: list[float] = []
+    errors: list[str] = []
+    counter = iter(range(10**9))
+    deadline = time.perf_counter() + seconds
+
+    async def client() -> None:
+        headers = {"Authorization": f"Bearer {api_key}"}
+        async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=30) as http:
+            while time.perf_counter() < deadline:
+                question = asked[next(counter) % len(asked)]
+                started = time.perf_counter()
+                try:
+                    response = await http.post(
+                        "/api/v1/rag/search", json={"query": question, "top_k": 5}
+                    )
+                    if response.status_code != 200:
+                        errors.append(str(response.status_code))
+                except httpx.HTTPError as exc:
+                    errors.append(type(exc).__name__)
+                latencies.append((time.perf_counter() - started) * 1000)
+
+    postgres = postgres_processes(data_dir)
+    server_cpu, postgres_cpu = cpu_seconds([server]), cpu_seconds(postgres)
+    started = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    wall = time.perf_counter() - started
+    postgres = postgres_processes(data_dir) + postgres
+    server_used = cpu_seconds([server]) - server_cpu
+    postgres_used = cpu_seconds(list({p.pid: p for p in postgres}.values())) - postgres_cpu
+    done = len(latencies)
+    return {
+        "clients": clients,
+        "requests": done,
+        "errors": len(errors),
+        "error_kinds": sorted(set(errors)),
+        "throughput": round(done / wall, 1),
+        "p50": round(statistics.median(latencies), 1),
+        "p99": round(statistics.quantiles(latencies, n=100, method="inclusive")[98], 1),
+        "server_cpu_ms_per_request": round(server_used / done * 1000, 2),
+        "postgres_cpu_ms_per_request": round(postgres_used / done * 1000, 2),
+    }
+
+
+async def cpu_per_call(operation: Callable[[], Awaitable[object]], calls: int) -> dict:
+    """CPU (all threads of this process) and wall time per call, after a warm-up."""
+    for _ in range(10):
+        await operation()
+    cpu, wall = time.process_time(), time.perf_counter()
+    for _ in range(calls):
+        await operation()
+    return {
+        "cpu_ms": round((time.process_time() - cpu) / calls * 1000, 2),
+        "wall_ms": round((time.perf_counter() - wall) / calls * 1000, 2),
+    }
+
+
+async def stages(data_dir: Path, api_key: str, tenant_id: int) -> dict[str, dict]:
+    """CPU per call of each stage of a search, and of the whole request in process."""
+    settings = Settings(data_dir=data_dir)
+    asked = questions(STAGE_CALLS + 10)
+    turn = iter(range(10**9))
+    async with boot(settings) as runtime:
+        knowledge = runtime.knowledge
+        store = runtime.vector_store
+        assert store is not None
+        local = runtime.embedders.local
+        assert isinstance(local, LocalEmbedder)
+        vector = (await local.embed(["When does the office open?"]))[0]
+        model = local.model_id
+        matches = await store.search(tenant_id, vector, 5, filter={"embedding_model": model})
+        ids = {m.metadata["source_id"] for m in matches}
+        results = await knowledge.search(
+            tenant_id=tenant_id, request=SearchRequest(query="When does the office open?")
+        )
+        app = create_app(settings, runtime=runtime)
+        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
+        headers = {"Authorization": f"Bearer {api_key}"}
+
+        async def auth() -> None:
+            async with runtime.sessionmaker.begin() as session:
+                await authenticate(session, f"Bearer {api_key}")
+
+        async def embed() -> None:
+            await local.embed([asked[next(turn) % len(asked)]])
+
+        async def models() -> None:
+            await knowledge._models(tenant_id, None)
+
+        async def vector_query() -> None:
+            await store.search(tenant_id, vector, 5, filter={"embedding_model": model})
+
+        async def check() -> None:
+            await knowledge._documents(tenant_id, ids)
+
+        async def serialize() -> None:
+            page_of(SearchResult, results).model_dump_json()
+
+        async def whole_search() -> None:
+            request = SearchRequest(query=asked[next(turn) % len(asked)], top_k=5)
+            await knowledge.search(tenant_id=tenant_id, request=request)
+
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://bench", headers=headers
+        ) as http:
+
+            async def request() -> None:
+                question = asked[next(turn) % len(asked)]
+                response = await http.post("/api/v1/rag/search", json={"query": question})
+                response.raise_for_status()
+
+            measured = {
+                "authentication (session, query, commit)": auth,
+                "embed the query (local model, in a thread)": embed,
+                "metadata: models of the ready documents": models,
+                "vector query (SqlVectorStore.search)": vector_query,
+                "metadata: check the hits' documents": check,
+                "serialize the answer (pydantic, JSON)": serialize,
+                "KnowledgeSearch.search as a whole": whole_search,
+                "whole request in process (ASGI, no socket)": request,
+            }
+            return {name: await cpu_per_call(run, STAGE_CALLS) for name, run in measured.items()}
+
+
+def start_server(data_dir: Path, port: int) -> subprocess.Popen:
+    """`orchestrator serve` on the loopback interface, logging to a file."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORCH_")}
+    env.update(ORCH_DATA_DIR=str(data_dir), ORCH_LOG_LEVEL="WARNING")
+    log = (data_dir / "server.log").open("w")
+    process = subprocess.Popen(
+        [ORCHESTRATOR, "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    (data_dir / "server.pid").write_text(str(process.pid))
+    return process
+
+
+async def prepare(base_url: str, data_dir: Path) -> tuple[str, int]:
+    """Wait for readiness, create a tenant, upload the documents and wait until ready."""
+    async with httpx.AsyncClient(base_url=base_url, timeout=10) as http:
+        for _ in range(600):
+            try:
+                if (await http.get("/health/ready")).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.2)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ORCH_")}
+        env["ORCH_DATA_DIR"] = str(data_dir)
+        created = await asyncio.create_subprocess_exec(
+            ORCHESTRATOR, "tenant", "create", "bench", "--json", env=env, stdout=subprocess.PIPE
+        )
+        stdout, _ = await created.communicate()
+        tenant = json.loads(stdout)
+        headers = {"Authorization": f"Bearer {tenant['api_key']}"}
+        ids = []
+        for name, text in DOCUMENTS.items():
+            uploaded = await http.post(
+                "/api/v1/rag/documents",
+                headers=headers,
+                files={"file": (name, text.encode())},
+                data={"collection": "General"},
+            )
+            ids.append(uploaded.json()["id"])
+        for document_id in ids:
+            for _ in range(600):
+                status = (
+                    await http.get(f"/api/v1/rag/documents/{document_id}", headers=headers)
+                ).json()["status"]
+                if status in ("ready", "failed"):
+                    break
+                await asyncio.sleep(0.2)
+    return tenant["api_key"], tenant["tenant_id"]
+
+
+def table_rows(levels: list[dict], stage_cpu: dict[str, dict]) -> tuple[list[dict], list[dict]]:
+    """The load table and the stage table."""
+    load = []
+    for level in levels:
+        verdict = "-"
+        if level["clients"] == max(LEVELS):
+            ok = (
+                level["throughput"] >= THROUGHPUT_TARGET
+                and level["p99"] <= P99_TARGET_MS
+                and level["errors"] == 0
+            )
+            verdict = "PASS" if ok else "FAIL"
+        load.append(
+            {
+                "clients": str(level["clients"]),
+                "throughput": f"{level['throughput']:.1f} req/s",
+                "p50": f"{level['p50']:.1f} ms",
+                "p99": f"{level['p99']:.1f} ms",
+                "errors": f"{level['errors']} of {level['requests']:,}",
+                "CPU per request: server": f"{level['server_cpu_ms_per_request']:.1f} ms",
+                "CPU per request: PostgreSQL": f"{level['postgres_cpu_ms_per_request']:.1f} ms",
+                "target": (
+                    f">= {THROUGHPUT_TARGET:g} req/s, p99 <= {P99_TARGET_MS:g} ms, no errors"
+                    if level["clients"] == max(LEVELS)
+                    else "-"
+                ),
+                "verdict": verdict,
+            }
+        )
+    whole = stage_cpu["whole request in process (ASGI, no socket)"]["cpu_ms"]
+    stage = [
+        {
+            "stage": name,
+            "CPU per call": f"{value['cpu_ms']:.2f} ms",
+            "wall per call": f"{value['wall_ms']:.2f} ms",
+            "share of the whole request's CPU": f"{value['cpu_ms'] / whole:.0%}",
+        }
+        for name, value in stage_cpu.items()
+    ]
+    return load, stage
+
+
+async def main(args: argparse.Namespace) -> None:
+    """Serve, load, profile, print, write."""
+    data_dir = Path(tempfile.mkdtemp(prefix="bench-serve-"))
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    server = start_server(data_dir, port)
+    try:
+        api_key, tenant_id = await prepare(base_url, data_dir)
+        asked = questions(5000)
+        levels = []
+        for clients in LEVELS:
+            print(f"  {clients} clients for {args.seconds:g} s ...", flush=True)
+            levels.append(
+                await load_level(base_url, api_key, clients, args.seconds, asked, data_dir)
+            )
+        print("  stages ...", flush=True)
+        stage_cpu = await stages(data_dir, api_key, tenant_id)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+        shutil.rmtree(data_dir, ignore_errors=True)
+    load, stage = table_rows(levels, stage_cpu)
+    print(markdown_table(load))
+    print()
+    print(markdown_table(stage))
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(
+        json.dumps(
+            {
+                "run_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "machine": {
+                    "load_average_at_end": os.getloadavg(),
+                    "cpus": os.cpu_count(),
+                    "python": platform.python_version(),
+                },
+                "seconds_per_level": args.seconds,
+                "levels": levels,
+                "stages": stage_cpu,
+                "tables": {"load": load, "stages": stage},
+            },
+            indent=1,
+        )
+    )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=20.0, help="per concurrency level")
+    asyncio.run(main(parser.parse_args()))
