@@ -8,16 +8,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from orchestrator_service.errors import InvalidInput
 from orchestrator_service.metrics import SEARCH_LATENCY
-from orchestrator_service.rag.embedders import EmbedderName, Embedders
-from orchestrator_service.rag.embedders.local import MODEL_ID as LOCAL_MODEL
+from orchestrator_service.rag.embedders import Embedders
 from orchestrator_service.rag.filters import check_filter
+from orchestrator_service.rag.fusion import fuse_by_rank
 from orchestrator_service.rag.models import RagDocument
 from orchestrator_service.rag.schemas import SearchRequest, SearchResult
 from orchestrator_service.rag.vector_store import VectorStore, VectorStoreError
-
-
-def _embedder_name(model_id: str) -> EmbedderName:
-    return "local" if model_id == LOCAL_MODEL else "openai"
 
 
 class KnowledgeSearch:
@@ -65,24 +61,30 @@ class KnowledgeSearch:
         for row in ready:
             by_model[row.embedding_model][row.id] = row.generation
         documents = {row.id: row for row in ready}
-        matches = []
+        per_model = []
         for model_id, sources in by_model.items():
-            async with self._embedders.open(tenant_id, _embedder_name(model_id)) as embedder:
+            async with self._embedders.open(
+                tenant_id, self._embedders.name_of(model_id)
+            ) as embedder:
                 if embedder.model_id != model_id:
                     raise InvalidInput(
                         f"Documents embedded with {model_id!r} cannot be searched here"
                     )
-                vector = (await embedder.embed([request.query]))[0]
+                vector = await embedder.embed_query(request.query)
             query_filter: dict = {"sources": sources}
             if request.filters:
                 query_filter["metadata"] = request.filters
-            matches += await store.search(
-                tenant_id,
-                vector,
-                request.top_k,
-                filter=query_filter,
-                query_text=request.query if request.mode == "hybrid" else None,
+            per_model.append(
+                await store.search(
+                    tenant_id,
+                    vector,
+                    request.top_k,
+                    filter=query_filter,
+                    query_text=request.query if request.mode == "hybrid" else None,
+                )
             )
+        # Documents of several embedders: their scores are not comparable, their ranks are.
+        matches = fuse_by_rank(per_model) if per_model else []
         results = [
             SearchResult(
                 content=m.content,
