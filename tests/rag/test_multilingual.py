@@ -169,3 +169,22 @@ async def test_a_collection_keeps_its_embedder_and_search_fuses_two_models(servi
         assert all(r["score"] < 0.05 for r in results), results
         assert results[0]["document_id"] == new["id"], results
         assert [r["score"] for r in results] == sorted((r["score"] for r in results), reverse=True)
+
+
+async def test_odd_queries_never_break_the_search_of_either_model(service) -> None:
+    runtime, client, admin = service
+    caller = await _tenant(runtime, client, admin, language="en")
+    await _ingest(client, caller, "hours.txt", "The office opens at nine.", collection="A")
+    await client.patch(
+        f"/api/v1/tenants/{caller.tenant_id}", headers=admin.headers, json={"language": "es"}
+    )
+    await _ingest(client, caller, "leave.txt", PASSAGES[2], collection="B")
+    for query in ["x\\ud800y", "\\udfff", "😀" * 300, "a" * 4000, "   ¿?   "]:
+        response = await client.post(
+            "/api/v1/rag/search",
+            headers={**caller.headers, "Content-Type": "application/json"},
+            content=f'{{"query": "{query}", "mode": "hybrid"}}'.encode(),
+        )
+        assert response.status_code in (200, 400, 422), (query[:10], response.text)
+        if response.status_code != 200:
+            error_of(response, response.status_code)
