@@ -188,3 +188,24 @@ async def test_odd_queries_never_break_the_search_of_either_model(service) -> No
         assert response.status_code in (200, 400, 422), (query[:10], response.text)
         if response.status_code != 200:
             error_of(response, response.status_code)
+
+
+async def test_reindex_moves_a_collection_to_e5_and_its_new_uploads_follow(service) -> None:
+    runtime, client, admin = service
+    caller = await _tenant(runtime, client, admin, language="en")
+    document = await _ingest(client, caller, "leave.txt", PASSAGES[2], collection="HR")
+    assert document["embedding_model"] == local.MODEL_ID
+    await runtime.ingestor.ingest(document["id"], embedder_name="multilingual", restart=True)
+    moved = (
+        await client.get(f"/api/v1/rag/documents/{document['id']}", headers=caller.headers)
+    ).json()
+    assert moved["status"] == "ready" and moved["embedding_model"] == multilingual.MODEL_ID
+    found = await client.post(
+        "/api/v1/rag/search",
+        headers=caller.headers,
+        json={"query": "¿Cuántos días de vacaciones pagadas tengo?", "collections": ["HR"]},
+    )
+    assert [r["document_id"] for r in found.json()["items"]] == [document["id"]]
+    # The tenant is still English, but the collection now lives in E5: uploads follow it.
+    later = await _ingest(client, caller, "ship.txt", PASSAGES[1], collection="HR")
+    assert later["embedding_model"] == multilingual.MODEL_ID
