@@ -3,8 +3,7 @@ comparable (a cosine of one model says nothing about a cosine of another)."""
 
 from orchestrator_service.rag.vector_store import Match
 
-# The customary constant (Cormack et al., 2009); bench/quality.py found no better one on the
-# tuning half of the Spanish set (the lists fused here are short).
+# The customary constant (Cormack et al., 2009), as in hybrid_match_documents.
 RRF_K = 60
 
 
