@@ -37,6 +37,7 @@ from orchestrator_service.models import METADATA, VECTORS
 from orchestrator_service.rag.deletion import DocumentDeleter
 from orchestrator_service.rag.embedders import Embedders
 from orchestrator_service.rag.embedders.local import DIMENSIONS, LocalEmbedder
+from orchestrator_service.rag.embedders.multilingual import MultilingualEmbedder
 from orchestrator_service.rag.embedders.openai import OpenAIEmbedderFactory
 from orchestrator_service.rag.ingest import Ingestor
 from orchestrator_service.rag.limits import ParseLimits
@@ -206,6 +207,7 @@ def _collaborators(
     guard = Guard(settings.outbound_allowed_hosts.split(","))
     embedders = Embedders(
         local=LocalEmbedder(),
+        multilingual=MultilingualEmbedder(),
         remote=OpenAIEmbedderFactory(
             secrets=secrets,
             base_url=settings.openai_embedding_base_url,

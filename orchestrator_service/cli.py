@@ -86,7 +86,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     reindex.add_argument("--tenant", required=True, help="tenant id or name")
     reindex.add_argument("--collection")
-    reindex.add_argument("--embedder", required=True, choices=["local", "openai"])
+    reindex.add_argument("--embedder", required=True, choices=["local", "multilingual", "openai"])
     rag.add_parser("supabase-sql", help="print the SQL that prepares a Supabase project")
 
     reconcile = commands.add_parser(

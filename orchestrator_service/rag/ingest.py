@@ -17,7 +17,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from orchestrator_service.errors import OrchestratorError
@@ -25,10 +25,12 @@ from orchestrator_service.metrics import INGESTED_CHUNKS, INGESTION_JOBS
 from orchestrator_service.rag.documents import ParseError
 from orchestrator_service.rag.embedders import Embedder, EmbedderName, Embedders
 from orchestrator_service.rag.embedders.local import LocalEmbedder
+from orchestrator_service.rag.embedders.multilingual import MultilingualEmbedder
 from orchestrator_service.rag.models import RagDocument
 from orchestrator_service.rag.sandbox import Batch, IngestPool, Parsed, Request
 from orchestrator_service.rag.storage import FileStore
 from orchestrator_service.rag.vector_store import VectorRecord, VectorStore
+from orchestrator_service.tenants.models import Tenant
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +83,8 @@ class Ingestor:
             tenant_id, previous = doc.tenant_id, doc.generation
             collection, filename = doc.collection, doc.filename
             participant = (doc.meta or {}).get("participant")
+            if embedder_name is None:
+                embedder_name = await self._choose(session, tenant_id, collection)
             given_up = attempts >= self._max_attempts
             if not given_up:
                 doc.attempts = attempts + 1
@@ -102,7 +106,7 @@ class Ingestor:
                     filename=filename,
                     participant=participant,
                     max_tokens=embedder.max_tokens,
-                    embed=isinstance(embedder, LocalEmbedder),
+                    embed=_worker_model(embedder),
                     batch=BATCH,
                 )
                 target = _Target(tenant_id, document_id, collection, generation)
@@ -128,6 +132,31 @@ class Ingestor:
         except Exception as exc:
             log.exception("ingestion of %s failed", document_id)
             await self._fail(document_id, tenant_id, previous, _describe(exc))
+
+    async def _choose(self, session: AsyncSession, tenant_id: int, collection: str) -> EmbedderName:
+        """A collection keeps the embedder of its ready documents (the last reindex moved it
+        there); a new one takes the tenant's embedder, else its language's default."""
+        current = await session.scalar(
+            select(RagDocument.embedding_model)
+            .where(
+                RagDocument.tenant_id == tenant_id,
+                RagDocument.collection == collection,
+                RagDocument.status == "ready",
+                RagDocument.embedding_model.is_not(None),
+            )
+            .order_by(RagDocument.updated_at.desc())
+            .limit(1)
+        )
+        if current is not None:
+            return self._embedders.name_of(current)
+        tenant = (
+            await session.execute(
+                select(Tenant.embedder, Tenant.language).where(Tenant.id == tenant_id)
+            )
+        ).one()
+        if tenant.embedder in ("local", "multilingual", "openai"):
+            return tenant.embedder
+        return self._embedders.default_for(tenant.language)
 
     async def _embed_and_write(
         self,
@@ -219,6 +248,15 @@ class _Target:
     document_id: str
     collection: str
     generation: str
+
+
+def _worker_model(embedder: Embedder) -> str | None:
+    """The local model the worker process embeds with, None for a remote embedder."""
+    if isinstance(embedder, LocalEmbedder):
+        return "local"
+    if isinstance(embedder, MultilingualEmbedder):
+        return "multilingual"
+    return None
 
 
 def _given_up(attempts: int) -> str:

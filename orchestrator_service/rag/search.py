@@ -16,9 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from orchestrator_service.errors import InvalidInput
 from orchestrator_service.metrics import SEARCH_LATENCY
-from orchestrator_service.rag.embedders import EmbedderName, Embedders
-from orchestrator_service.rag.embedders.local import MODEL_ID as LOCAL_MODEL
+from orchestrator_service.rag.embedders import Embedders
 from orchestrator_service.rag.filters import check_filter
+from orchestrator_service.rag.fusion import fuse_by_rank
 from orchestrator_service.rag.models import RagDocument
 from orchestrator_service.rag.schemas import SearchRequest, SearchResult
 from orchestrator_service.rag.vector_store import Match, VectorStore, VectorStoreError
@@ -46,10 +46,6 @@ WITH RECURSIVE pairs AS (
 SELECT collection, embedding_model FROM pairs
 """
 )
-
-
-def _embedder_name(model_id: str) -> EmbedderName:
-    return "local" if model_id == LOCAL_MODEL else "openai"
 
 
 @dataclass(frozen=True)
@@ -101,22 +97,28 @@ class KnowledgeSearch:
             ]
             if not collections:
                 return []
-        results: list[SearchResult] = []
+        per_model: list[list[Match]] = []
+        filenames: dict[str, str] = {}
         for model_id in await self._models(tenant_id, collections):
-            async with self._embedders.open(tenant_id, _embedder_name(model_id)) as embedder:
+            async with self._embedders.open(
+                tenant_id, self._embedders.name_of(model_id)
+            ) as embedder:
                 if embedder.model_id != model_id:
                     raise InvalidInput(
                         f"Documents embedded with {model_id!r} cannot be searched here"
                     )
-                vector = (await embedder.embed([request.query]))[0]
+                vector = await embedder.embed_query(request.query)
             query_filter: dict = {"embedding_model": model_id}
             if collections is not None:
                 query_filter["collections"] = collections
             if request.filters:
                 query_filter["metadata"] = request.filters
-            results += await self._checked(store, tenant_id, vector, request, query_filter)
-        results.sort(key=lambda r: r.score, reverse=True)
-        return results[: request.top_k]
+            checked = await self._checked(store, tenant_id, vector, request, query_filter)
+            filenames.update((match.id, filename) for match, filename in checked)
+            per_model.append([match for match, _ in checked])
+        # Documents of several embedders: their scores are not comparable, their ranks are.
+        matches = fuse_by_rank(per_model) if per_model else []
+        return [_result(m, filenames[m.id]) for m in matches[: request.top_k]]
 
     async def _models(self, tenant_id: int, collections: list[str] | None) -> list[str]:
         """The embedding models of the tenant's ready documents in `collections`."""
@@ -132,9 +134,10 @@ class KnowledgeSearch:
         vector: list[float],
         request: SearchRequest,
         query_filter: dict,
-    ) -> list[SearchResult]:
-        """The store's top-k, each hit confirmed by the metadata (ready, at the hit's
-        generation); stale documents are excluded and the query asked again."""
+    ) -> list[tuple[Match, str]]:
+        """The store's top-k with their documents' filenames, each hit confirmed by the
+        metadata (ready, at the hit's generation); stale documents are excluded and the query
+        asked again."""
         exclude: dict[str, list[str]] = {}
         for _ in range(_MAX_ROUNDS):
             matches = await store.search(
@@ -155,7 +158,7 @@ class KnowledgeSearch:
             ]
             if not stale:
                 return [
-                    _result(h, documents[h.document_id].filename)
+                    (h.match, documents[h.document_id].filename)
                     for h in hits
                     if request.score_threshold is None
                     or h.match.similarity >= request.score_threshold
@@ -186,13 +189,12 @@ def _hit(match: Match) -> _Hit:
     return _Hit(clean, metadata["source_id"], generation)
 
 
-def _result(hit: _Hit, filename: str) -> SearchResult:
-    m = hit.match
+def _result(m: Match, filename: str) -> SearchResult:
     return SearchResult(
         content=m.content,
         score=m.score if m.score is not None else m.similarity,
         similarity=m.similarity,
-        document_id=hit.document_id,
+        document_id=m.metadata["source_id"],
         filename=filename,
         collection=m.metadata["collection"],
         chunk_index=m.metadata["chunk_index"],

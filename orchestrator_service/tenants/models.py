@@ -29,6 +29,10 @@ class Tenant(TimestampMixin, Base):
     tool_config: Mapped[dict | None] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
     settings: Mapped[dict] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
     is_active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    # The language its knowledge is written in (`es`, `en`, `mixed`): picks the default
+    # embedder of its new collections; `embedder` overrides it.
+    language: Mapped[str | None] = mapped_column(String(8))
+    embedder: Mapped[str | None] = mapped_column(String(20))
 
 
 class TenantRateWindow(Base):

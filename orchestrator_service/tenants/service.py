@@ -24,7 +24,7 @@ class Tenants(AuditedRepository[Tenant]):
     model = Tenant
     resource_type = "tenant"
     what = "Tenant"
-    audited = ("name", "is_active", "settings")
+    audited = ("name", "is_active", "settings", "language", "embedder")
     conflicts = {"uq_tenants_name": "A tenant with this name already exists"}
 
     def __init__(self, session: AsyncSession) -> None:
@@ -51,7 +51,10 @@ async def create_tenant(
 ) -> tuple[Tenant, str]:
     """Create a tenant and its first admin API key; return both, the key in plaintext."""
     tenant = await Tenants(session).create(
-        Tenant(name=data.name, settings=data.settings), actor=actor
+        Tenant(
+            name=data.name, settings=data.settings, language=data.language, embedder=data.embedder
+        ),
+        actor=actor,
     )
     _, plaintext = await issue_key(
         session, tenant_id=tenant.id, name=FIRST_KEY_NAME, role="admin", actor=actor
@@ -87,7 +90,7 @@ async def get_tenant(session: AsyncSession, *, tenant_id: int) -> Tenant:
 async def update_tenant(
     session: AsyncSession, *, tenant_id: int, data: TenantUpdate, actor: Actor
 ) -> Tenant:
-    """Rename, disable or re-enable a tenant."""
+    """Rename, disable or re-enable a tenant, or change its language or embedder."""
     tenants = Tenants(session)
     tenant = await tenants.get(tenant_id)
     return await tenants.update(tenant, data.model_dump(exclude_unset=True), actor=actor)

@@ -21,6 +21,10 @@ class Recording:
         """One fixed vector per text."""
         return [[1.0, 0.0, 0.0] for _ in texts]
 
+    async def embed_query(self, text: str) -> list[float]:
+        """The fixed vector."""
+        return (await self.embed([text]))[0]
+
     async def aclose(self) -> None:
         """Remember the close."""
         self.closed = True
@@ -34,7 +38,11 @@ def embedders() -> tuple[Embedders, Recording, list[Recording]]:
         opened.append(Recording())
         return opened[-1]
 
-    return Embedders(local=local, remote=remote, default="openai"), local, opened
+    return (
+        Embedders(local=local, multilingual=Recording(), remote=remote, default="openai"),
+        local,
+        opened,
+    )
 
 
 async def test_a_remote_embedder_is_closed_when_its_block_ends() -> None:

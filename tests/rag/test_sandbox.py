@@ -38,14 +38,14 @@ def files(tmp_path: Path) -> Path:
     return tmp_path
 
 
-async def run(pool: IngestPool, path: Path, *, embed: bool = True) -> list[Parsed | Batch]:
+async def run(pool: IngestPool, path: Path, *, embed: str | None = "local") -> list[Parsed | Batch]:
     """Every event of one document."""
     request = Request(str(path), path.name, None, max_tokens=256, embed=embed, batch=64)
     async with pool.document(request) as events:
         return [event async for event in events]
 
 
-async def failure(pool: IngestPool, path: Path, *, embed: bool = True) -> str:
+async def failure(pool: IngestPool, path: Path, *, embed: str | None = "local") -> str:
     """The reason one document fails for."""
     with pytest.raises(ParseError) as caught:
         await run(pool, path, embed=embed)
@@ -95,14 +95,14 @@ async def test_a_child_reports_its_own_peak_memory_not_the_service_s(pools, file
     ballast = b"x" * (600 << 20)  # resident in this process when the child is forked
     pool = pool_of(pools, GENEROUS)
 
-    await run(pool, files / "short.txt", embed=False)
+    await run(pool, files / "short.txt", embed=None)
 
     # ru_maxrss would say at least 600 MiB: Linux carries it over through fork and exec.
     assert 0 < pool.stats.peak_rss < len(ballast)
 
 
 async def test_without_local_embedding_the_chunks_come_without_vectors(pools, files) -> None:
-    events = await run(pool_of(pools, GENEROUS), files / "long.txt", embed=False)
+    events = await run(pool_of(pools, GENEROUS), files / "long.txt", embed=None)
 
     batches = [event for event in events if isinstance(event, Batch)]
     assert all(batch.vectors is None for batch in batches)
@@ -136,16 +136,16 @@ async def test_over_its_memory_limit_the_document_fails_naming_it(pools, tmp_pat
     (tmp_path / "huge.docx").write_bytes(huge_docx(2_000_000))  # 70 MB of XML, 2 M paragraphs
     pool = pool_of(pools, dataclasses.replace(GENEROUS, memory_mb=900), max_docx_xml_mb=1024)
 
-    reason = await failure(pool, tmp_path / "huge.docx", embed=False)
+    reason = await failure(pool, tmp_path / "huge.docx", embed=None)
 
     assert "ORCH_INGEST_MAX_MEMORY_MB" in reason
     (tmp_path / "small.docx").write_bytes(huge_docx(3))
-    assert (await run(pool, tmp_path / "small.docx", embed=False))[0] == Parsed("docx", 1)
+    assert (await run(pool, tmp_path / "small.docx", embed=None))[0] == Parsed("docx", 1)
 
 
 async def test_a_child_that_dies_midway_fails_its_document_only(pools, files) -> None:
     pool = pool_of(pools, GENEROUS)
-    request = Request(str(files / "long.txt"), "long.txt", None, 256, embed=True, batch=64)
+    request = Request(str(files / "long.txt"), "long.txt", None, 256, embed="local", batch=64)
 
     with pytest.raises(ParseError) as caught:
         async with pool.document(request) as events:
@@ -163,7 +163,7 @@ async def test_children_are_recycled_after_their_documents(pools, files) -> None
     pool = pool_of(pools, dataclasses.replace(GENEROUS, documents_per_process=2))
 
     for _ in range(3):
-        await run(pool, files / "short.txt", embed=False)
+        await run(pool, files / "short.txt", embed=None)
 
     assert pool.stats.started == {"first use": 1, "recycled": 1}
     assert pool.stats.documents == 3

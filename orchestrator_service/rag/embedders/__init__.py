@@ -1,11 +1,19 @@
-"""Embedders behind one Protocol: the local ONNX model (default) and OpenAI-compatible APIs,
-obtained per tenant from `Embedders` as async context managers."""
+"""Embedders behind one Protocol: two local models (MiniLM for English, multilingual E5) and
+OpenAI-compatible APIs, obtained per tenant from `Embedders` as async context managers."""
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Literal, Protocol
 
-EmbedderName = Literal["local", "openai"]
+EmbedderName = Literal["local", "multilingual", "openai"]
+# A tenant's language picks its default embedder (bench/quality.py measured the choice):
+# MiniLM for English, multilingual E5 for Spanish and for mixed-language knowledge.
+Language = Literal["es", "en", "mixed"]
+LANGUAGE_EMBEDDERS: dict[str, EmbedderName] = {
+    "es": "multilingual",
+    "mixed": "multilingual",
+    "en": "local",
+}
 
 
 class Embedder(Protocol):
@@ -27,7 +35,11 @@ class Embedder(Protocol):
         ...
 
     async def embed(self, texts: list[str]) -> list[list[float]]:
-        """One vector per text, in order."""
+        """One vector per text (a passage to be searched), in order."""
+        ...
+
+    async def embed_query(self, text: str) -> list[float]:
+        """The vector of a search query (some models embed queries differently)."""
         ...
 
     async def aclose(self) -> None:
@@ -44,14 +56,35 @@ class RemoteEmbedderFactory(Protocol):
 
 
 class Embedders:
-    """The embedders of this service: the shared local model, and a remote one per tenant."""
+    """The embedders of this service: the shared local models, and a remote one per tenant."""
 
     def __init__(
-        self, *, local: Embedder, remote: RemoteEmbedderFactory, default: EmbedderName
+        self,
+        *,
+        local: Embedder,
+        multilingual: Embedder,
+        remote: RemoteEmbedderFactory,
+        default: EmbedderName,
     ) -> None:
         self.local = local
+        self.multilingual = multilingual
         self.default: EmbedderName = default
         self._remote = remote
+
+    def name_of(self, model_id: str) -> EmbedderName:
+        """Which embedder made vectors of `model_id`."""
+        if model_id == self.local.model_id:
+            return "local"
+        if model_id == self.multilingual.model_id:
+            return "multilingual"
+        return "openai"
+
+    def default_for(self, language: str | None) -> EmbedderName:
+        """The default embedder of a tenant writing `language` (unset: the configured one).
+        A service configured for a remote embedder keeps it whatever the language."""
+        if language is None or self.default == "openai":
+            return self.default
+        return LANGUAGE_EMBEDDERS[language]
 
     @asynccontextmanager
     async def open(
@@ -59,8 +92,9 @@ class Embedders:
     ) -> AsyncIterator[Embedder]:
         """The embedder `name` (default: the configured one) for a tenant, closed on exit;
         the shared local model stays open for the next caller."""
-        if (name or self.default) == "local":
-            yield self.local
+        name = name or self.default
+        if name in ("local", "multilingual"):
+            yield self.local if name == "local" else self.multilingual
             return
         embedder = await self._remote(tenant_id)
         try:
@@ -69,5 +103,6 @@ class Embedders:
             await embedder.aclose()
 
     async def aclose(self) -> None:
-        """Release the shared local model."""
+        """Release the shared local models."""
         await self.local.aclose()
+        await self.multilingual.aclose()

@@ -112,6 +112,10 @@ class LocalEmbedder:
         """Embed off the event loop (onnxruntime releases the GIL)."""
         return await asyncio.to_thread(self.embed_sync, texts)
 
+    async def embed_query(self, text: str) -> list[float]:
+        """A query is embedded like any text."""
+        return (await self.embed([text]))[0]
+
     async def aclose(self) -> None:
         """Nothing to release: the model lives as long as the process."""
 

@@ -84,6 +84,10 @@ class OpenAIEmbedder:
             vectors.extend(batch_vectors)
         return vectors
 
+    async def embed_query(self, text: str) -> list[float]:
+        """A query is embedded like any text."""
+        return (await self.embed([text]))[0]
+
     async def _post(self, body: dict) -> bytes:
         """One request's answer, within the deadline and the byte cap."""
         try:

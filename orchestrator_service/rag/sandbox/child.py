@@ -21,11 +21,14 @@ from typing import IO, Any
 from orchestrator_service.rag.chunking import chunk
 from orchestrator_service.rag.documents import ParseError
 from orchestrator_service.rag.embedders.local import LocalEmbedder
+from orchestrator_service.rag.embedders.multilingual import MultilingualEmbedder
 from orchestrator_service.rag.limits import ParseLimits, over_limit
 from orchestrator_service.rag.parsers import parse
 from orchestrator_service.rag.sandbox.protocol import frame, raw_frame, read_frame
 
 log = logging.getLogger(__name__)
+
+_Embedders = dict[str, LocalEmbedder | MultilingualEmbedder]
 
 _PR_SET_PDEATHSIG = 1
 _M_ARENA_MAX = -8
@@ -38,13 +41,14 @@ def main(argv: list[str]) -> int:
     os.dup2(2, 1)  # a library's print() now lands in the log, not among the frames
     _confine(config)
     limits = ParseLimits(**config["parse"])
-    embedder = LocalEmbedder()
+    # Each model loads on its first document (or now, for the warm one).
+    embedders: _Embedders = {"local": LocalEmbedder(), "multilingual": MultilingualEmbedder()}
     if config["warm"]:  # load the model now, not when the first document waits for it
-        embedder.embed_array(["warm-up"])
+        embedders["local"].embed_array(["warm-up"])
     requests = sys.stdin.buffer
     while (payload := read_frame(requests)) is not None:
         _limit_cpu(config["cpu_seconds"])
-        if not _serve(json.loads(payload), limits, embedder, events, config["memory_mb"]):
+        if not _serve(json.loads(payload), limits, embedders, events, config["memory_mb"]):
             return 0
     return 0
 
@@ -79,13 +83,13 @@ def _limit_cpu(seconds: int) -> None:
 def _serve(
     request: dict[str, Any],
     limits: ParseLimits,
-    embedder: LocalEmbedder,
+    embedders: "_Embedders",
     events: IO[bytes],
     memory_mb: int,
 ) -> bool:
     """Process one document, ending with `done` or `failed`; False when this process must go."""
     try:
-        stats = _process(request, limits, embedder, events)
+        stats = _process(request, limits, embedders, events)
     except ParseError as error:
         _send(events, {"event": "failed", "reason": error.message})
     except FileNotFoundError:
@@ -104,7 +108,7 @@ def _serve(
 
 
 def _process(
-    request: dict[str, Any], limits: ParseLimits, embedder: LocalEmbedder, events: IO[bytes]
+    request: dict[str, Any], limits: ParseLimits, embedders: "_Embedders", events: IO[bytes]
 ) -> dict[str, float]:
     """Parse, chunk, then send the chunks in batches (ascending token count, so each model
     run pads little), embedded when the request says so; return the time each step took."""
@@ -124,7 +128,7 @@ def _process(
             _send(events, {"event": "batch", "chunks": rows, "vectors": False})
             continue
         before = time.perf_counter()
-        vectors = embedder.embed_array([c.content for c in batch])
+        vectors = embedders[request["embed"]].embed_array([c.content for c in batch])
         embedding += time.perf_counter() - before
         _send(events, {"event": "batch", "chunks": rows, "vectors": True}, vectors.tobytes())
     return {

