@@ -214,7 +214,7 @@ def test_the_chat_timestamp_matches_as_before(line: str) -> None:
 )
 def test_the_chat_clean_up_matches_as_before(text: str) -> None:
     assert whatsapp._ATTACHMENT.sub("", text) == OLD_ATTACHMENT.sub("", text)
-    assert whatsapp._EDITED.sub("", text) == OLD_EDITED.sub("", text)
+    assert whatsapp.without_edited_marker(text) == OLD_EDITED.sub("", text)
     assert bool(whatsapp._MEDIA_ONLY.fullmatch(text)) == bool(OLD_MEDIA_ONLY.fullmatch(text))
     assert bool(whatsapp._DELETED.fullmatch(text)) == bool(OLD_DELETED.fullmatch(text))
 

@@ -33,8 +33,16 @@ _ATTACHMENT = compile_pattern(
     ignore_case=True,
 )
 _EDITED = compile_pattern(
-    r"[\s\u200e]*<(?:this message was edited|se editó este mensaje\.?)>$", ignore_case=True
+    r"[\s\u200e]*<(?:this message was edited|se editó este mensaje\.?)>(\n?)$", ignore_case=True
 )
+
+
+def without_edited_marker(text: str) -> str:
+    """`text` without WhatsApp's trailing "edited" marker; a final newline after it stays, as
+    with `re`, whose `$` also matches before one (RE2's matches only at the end)."""
+    return _EDITED.sub(r"\1", text)
+
+
 _DELETED = compile_pattern(
     r"(?:this message was deleted|you deleted this message|se eliminó este mensaje"
     r"|eliminaste este mensaje|este mensaje fue eliminado)\.?",
@@ -207,7 +215,7 @@ def _turn(message: _Message, order: str) -> Turn | None:
     if message.author is None:
         return None
     raw = "\n".join(message.lines).strip(" \n")
-    text = _EDITED.sub("", raw).strip(_BIDI + " \n")
+    text = without_edited_marker(raw).strip(_BIDI + " \n")
     without_media = _ATTACHMENT.sub("", text).strip(_BIDI + " \n")
     media = without_media != text or bool(_MEDIA_ONLY.fullmatch(without_media))
     if media:
