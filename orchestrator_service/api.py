@@ -14,6 +14,7 @@ from orchestrator_service.credentials.router import router as credentials_router
 from orchestrator_service.deps import current_principal
 from orchestrator_service.executions.router import router as executions_router
 from orchestrator_service.http import ErrorBody
+from orchestrator_service.openai_api.router import router as openai_routes
 from orchestrator_service.rag.router import router as rag_router
 from orchestrator_service.tenants.router import router as tenants_router
 from orchestrator_service.tools.router import router as tools_router
@@ -44,6 +45,13 @@ def api_router() -> APIRouter:
         protected.include_router(router)
     api.include_router(protected)
     return api
+
+
+def openai_router() -> APIRouter:
+    """The OpenAI-compatible door (`/v1`), behind the same authentication."""
+    door = APIRouter(dependencies=[Depends(current_principal)])
+    door.include_router(openai_routes)
+    return door
 
 
 def _error(description: str) -> dict:

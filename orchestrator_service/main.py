@@ -7,12 +7,14 @@ from fastapi import FastAPI
 
 from orchestrator_service import __version__, health
 from orchestrator_service.api import PREFIX as API_PREFIX
-from orchestrator_service.api import api_router, install_error_docs
+from orchestrator_service.api import api_router, install_error_docs, openai_router
 from orchestrator_service.bootstrap import Runtime, boot, running_jobs
 from orchestrator_service.config import Settings, get_settings
 from orchestrator_service.credentials.scrub import install_log_scrubbing
 from orchestrator_service.http import install_http_conventions
 from orchestrator_service.metrics import metrics_endpoint
+from orchestrator_service.openai_api.router import PREFIX as OPENAI_PREFIX
+from orchestrator_service.openai_api.schemas import openai_error
 
 
 def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> FastAPI:
@@ -39,9 +41,11 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         app,
         max_body_bytes=settings.max_body_bytes,
         large_bodies={f"{API_PREFIX}/rag/documents": upload_limit},
+        error_shapes={f"{OPENAI_PREFIX}/": openai_error},
     )
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
     app.include_router(health.router)
     app.include_router(api_router())
+    app.include_router(openai_router())
     install_error_docs(app)
     return app
