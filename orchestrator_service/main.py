@@ -12,6 +12,8 @@ from orchestrator_service.bootstrap import Runtime, boot, running_jobs
 from orchestrator_service.config import Settings, get_settings
 from orchestrator_service.credentials.scrub import install_log_scrubbing
 from orchestrator_service.http import install_http_conventions
+from orchestrator_service.mcp_server.door import PATH as MCP_PATH
+from orchestrator_service.mcp_server.door import McpDoor
 from orchestrator_service.metrics import metrics_endpoint
 from orchestrator_service.openai_api.router import PREFIX as OPENAI_PREFIX
 from orchestrator_service.openai_api.schemas import openai_error
@@ -22,13 +24,16 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     settings = settings or get_settings()
     install_log_scrubbing()
 
+    mcp = McpDoor(lambda: app.state.runtime)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if runtime is not None:
             app.state.runtime = runtime
-            yield
+            async with mcp.running():
+                yield
             return
-        async with boot(settings) as booted, running_jobs(booted):
+        async with boot(settings) as booted, running_jobs(booted), mcp.running():
             app.state.runtime = booted
             yield
 
@@ -47,5 +52,6 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.include_router(health.router)
     app.include_router(api_router())
     app.include_router(openai_router())
+    app.add_route(MCP_PATH, mcp, include_in_schema=False)
     install_error_docs(app)
     return app

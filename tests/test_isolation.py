@@ -35,6 +35,7 @@ from orchestrator_service.api import PREFIX, PUBLIC_ROUTES
 from tests.helpers import Caller
 
 PLATFORM_PREFIXES = (f"{PREFIX}/tenants",)
+OPENAI_PREFIX = "/v1/"
 # Public routes outside /api/v1 (a later `/metrics` belongs here too).
 UNVERSIONED_PUBLIC = frozenset({("GET", "/health/live"), ("GET", "/health/ready")})
 EXPECTED_PUBLIC_API = frozenset({("POST", f"{PREFIX}/auth/login")})
@@ -351,14 +352,18 @@ async def _views_of_a(
 
 
 def _error(response: httpx.Response) -> dict | None:
-    """The `error` of the service's error body, or None when the body has another shape."""
+    """The `error` of the service's error body (OpenAI's shape under `/v1`, the door for
+    OpenAI clients), or None when the body has another shape."""
     try:
         body = response.json()
         error = body["error"]
     except (ValueError, TypeError, KeyError):
         return None
+    fields = {"code", "message", "details"}
+    if response.request.url.path.startswith(OPENAI_PREFIX):
+        fields = {"code", "message", "type", "param"}
     shaped = set(body) == {"error"} and isinstance(error, dict)
-    return error if shaped and set(error) == {"code", "message", "details"} else None
+    return error if shaped and set(error) == fields else None
 
 
 def _pairs(node: Any) -> Iterator[tuple[str, Any]]:
