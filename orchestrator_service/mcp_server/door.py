@@ -10,6 +10,7 @@ collections.
 """
 
 import json
+import mimetypes
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -89,6 +90,12 @@ class _Caller:
                     code=types.INVALID_REQUEST, message=f"This requires the {scope!r} permission"
                 )
             )
+
+
+def _mime(document: RagDocument) -> str:
+    """A document's media type: as recorded, else as its file name says."""
+    guessed, _ = mimetypes.guess_type(document.filename or "")
+    return document.mime_type or guessed or "application/octet-stream"
 
 
 def _agent_id(given: str | None) -> int | None:
@@ -284,7 +291,7 @@ class McpDoor:
                     uri=AnyUrl(f"{RESOURCE_PREFIX}{d.id}"),
                     name=d.filename,
                     description=f"Collection {d.collection}",
-                    mimeType=d.mime_type,
+                    mimeType=_mime(d),
                     size=d.size_bytes,
                 )
                 for d in documents
@@ -314,7 +321,7 @@ class McpDoor:
             raise McpError(
                 types.ErrorData(code=types.INTERNAL_ERROR, message="The file is unavailable")
             ) from None
-        mime = document.mime_type or "application/octet-stream"
+        mime = _mime(document)
         if mime.startswith(TEXT_TYPES):
             return [ReadResourceContents(content=data.decode("utf-8", "replace"), mime_type=mime)]
         return [ReadResourceContents(content=data, mime_type=mime)]
