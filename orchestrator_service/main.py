@@ -4,6 +4,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.routing import Route
 
 from orchestrator_service import __version__, health
 from orchestrator_service.api import PREFIX as API_PREFIX
@@ -52,6 +53,6 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.include_router(health.router)
     app.include_router(api_router())
     app.include_router(openai_router())
-    app.add_route(MCP_PATH, mcp, include_in_schema=False)
+    app.router.routes.append(Route(MCP_PATH, endpoint=mcp, include_in_schema=False))
     install_error_docs(app)
     return app

@@ -163,7 +163,9 @@ class McpDoor:
                 if agent_id is not None:
                     await get_scoped(session, Agent, tenant.tenant_id, agent_id, what="Agent")
         except OrchestratorError as exc:
-            response = error_response(exc.status_code, exc.code, exc.message, exc.details, exc.headers)
+            response = error_response(
+                exc.status_code, exc.code, exc.message, exc.details, exc.headers
+            )
             await response(scope, receive, send)
             return
         client = scope.get("client")
@@ -351,7 +353,9 @@ class McpDoor:
                 for agent in agents
             ]
 
-    async def _get_prompt(self, name: str, arguments: dict[str, str] | None) -> types.GetPromptResult:
+    async def _get_prompt(
+        self, name: str, arguments: dict[str, str] | None
+    ) -> types.GetPromptResult:
         """An agent's prompt rendered with the arguments."""
         caller, runtime = self._caller(), self._collaborators()
         caller.need("agents:read")
@@ -359,13 +363,17 @@ class McpDoor:
         if name.startswith(AGENT_PREFIX) and name.removeprefix(AGENT_PREFIX).isdigit():
             number = int(name.removeprefix(AGENT_PREFIX))
             async with runtime.sessionmaker.begin() as session:
-                agent = await session.scalar(
-                    select(Agent).where(
-                        Agent.tenant_id == caller.principal.tenant_id,
-                        Agent.id == number,
-                        Agent.is_active.is_not(False),
+                agent = (
+                    await session.scalar(
+                        select(Agent).where(
+                            Agent.tenant_id == caller.principal.tenant_id,
+                            Agent.id == number,
+                            Agent.is_active.is_not(False),
+                        )
                     )
-                ) if number < 2**31 else None
+                    if number < 2**31
+                    else None
+                )
         if agent is None:
             raise McpError(types.ErrorData(code=types.INVALID_PARAMS, message="No such prompt"))
         text, missing = render(agent.system_prompt_template, dict(arguments or {}))

@@ -67,9 +67,8 @@ async def chat_completions(
     server; its prompt is the system prompt, with `metadata` as its variables."""
     agent = await service.agent_for_model(session, tenant_id=principal.tenant_id, model=data.model)
     opening, text = service.conversation_of(data)
-    request = RunRequest(
-        input=text, conversation_id=data.conversation_id, variables=data.metadata or {}
-    )
+    variables = dict[str, str | int | float | bool](data.metadata or {})
+    request = RunRequest(input=text, conversation_id=data.conversation_id, variables=variables)
     execution = await runs.start(
         tenant_id=principal.tenant_id,
         agent_id=agent.id,

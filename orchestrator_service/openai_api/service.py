@@ -5,7 +5,6 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orchestrator_service.agents.models import Agent
@@ -84,8 +83,7 @@ def conversation_of(request: ChatCompletionRequest) -> tuple[list[MessageCreate]
         where = {"param": f"messages.{index}"}
         if message.role in ("tool", "function") or message.tool_calls:
             raise InvalidInput(
-                "Tool calls and tool results cannot be sent: the agent's tools run on the "
-                "server",
+                "Tool calls and tool results cannot be sent: the agent's tools run on the server",
                 details=where,
             )
         if message.role in ("user", "assistant"):
@@ -139,9 +137,7 @@ def chunk(
         "object": "chat.completion.chunk",
         "created": created,
         "model": model,
-        "choices": []
-        if delta is None
-        else [{"index": 0, "delta": delta, "finish_reason": finish}],
+        "choices": [] if delta is None else [{"index": 0, "delta": delta, "finish_reason": finish}],
     }
     if usage_ is not None:
         body["usage"] = usage_.model_dump()

@@ -14,8 +14,7 @@ from orchestrator_service.bootstrap import boot, running_jobs
 from orchestrator_service.config import Settings
 from orchestrator_service.main import create_app
 from tests.helpers import new_tenant, served_over_http, url_string
-from tests.mcp_server.test_mcp import mcp_session
-from tests.network import network  # noqa: F401 (autouse fence)
+from tests.mcp_server.helpers import mcp_session
 from tests.rag.helpers import finished, upload
 
 OFFICE = "The office opens at nine in the morning."
@@ -57,7 +56,9 @@ async def test_search_and_resources_are_the_tenants_own(served) -> None:
     assert bad.isError and "query" in bad.content[0].text
 
     async with mcp_session(f"{url}/mcp", b.api_key) as session:
-        found_b = await session.call_tool("search_knowledge", {"query": "When does the office open?"})
+        found_b = await session.call_tool(
+            "search_knowledge", {"query": "When does the office open?"}
+        )
         resources_b = await session.list_resources()
         with pytest.raises(McpError, match="No such resource"):
             await session.read_resource(AnyUrl(uri))

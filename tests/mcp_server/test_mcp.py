@@ -5,28 +5,20 @@ none of the first tenant's objects; a key without the scope is refused."""
 
 import json
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import httpx
 import pytest
-from mcp import ClientSession
-from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import McpError
 
-from orchestrator_service.bootstrap import Runtime
-from orchestrator_service.config import Settings
-from orchestrator_service.main import create_app
-from tests.helpers import Caller, create_agent, create_key, served_over_http
+from tests.helpers import Caller, create_agent, create_key
+from tests.mcp_server.helpers import mcp_session
 from tests.network import NetworkSpy
-from tests.network import network  # noqa: F401 (autouse fence)
 from tests.tools.helpers import (
     ToolServer,
     audit_entries,
     create_credential,
     create_tool,
     executions,
-    install_guard,
 )
 
 CITY = {
@@ -35,34 +27,6 @@ CITY = {
     "required": ["city"],
     "additionalProperties": False,
 }
-
-
-@pytest.fixture
-def tool_server():
-    """The tool service the tenant's HTTP tool calls."""
-    with ToolServer() as server:
-        yield server
-
-
-@pytest.fixture
-async def base_url(settings: Settings, runtime: Runtime) -> AsyncIterator[str]:
-    """The service over HTTP on 127.0.0.1, its guard allowing the tool server."""
-    install_guard(runtime, "127.0.0.1")
-    async with served_over_http(create_app(settings, runtime=runtime)) as url:
-        yield url
-
-
-@asynccontextmanager
-async def mcp_session(url: str, key: str) -> AsyncIterator[ClientSession]:
-    """An initialized MCP client session, authenticated with `key`."""
-    headers = {"Authorization": f"Bearer {key}"}
-    async with (
-        httpx.AsyncClient(headers=headers, timeout=30) as http,
-        streamable_http_client(url, http_client=http) as (read, write, _),
-        ClientSession(read, write) as session,
-    ):
-        await session.initialize()
-        yield session
 
 
 @pytest.fixture
@@ -94,7 +58,12 @@ async def crm(client, tenant_a: Caller, tool_server: ToolServer) -> dict:
 
 
 async def test_the_mcp_client_lists_and_calls_an_agents_tools(
-    client, base_url: str, tenant_a: Caller, crm: dict, tool_server: ToolServer, fresh_db,
+    client,
+    base_url: str,
+    tenant_a: Caller,
+    crm: dict,
+    tool_server: ToolServer,
+    fresh_db,
     network: NetworkSpy,
 ) -> None:
     url = f"{base_url}/mcp?agent=agent-{crm['agent']['id']}"
@@ -127,7 +96,10 @@ async def test_the_ssrf_guard_holds_for_mcp_calls(
     client, base_url: str, tenant_a: Caller, network: NetworkSpy
 ) -> None:
     await create_tool(
-        client, tenant_a, name="metadata_probe", type="http",
+        client,
+        tenant_a,
+        name="metadata_probe",
+        type="http",
         config={"url": "http://169.254.169.254/latest/meta-data/"},
     )
     agent = await create_agent(client, tenant_a, enabled_tools=["metadata_probe"])
@@ -140,9 +112,7 @@ async def test_the_ssrf_guard_holds_for_mcp_calls(
     assert all(host in ("127.0.0.1", "::1") for host, _ in network.connections)
 
 
-async def test_prompts_are_the_agents_templates(
-    base_url: str, tenant_a: Caller, crm: dict
-) -> None:
+async def test_prompts_are_the_agents_templates(base_url: str, tenant_a: Caller, crm: dict) -> None:
     name = f"agent-{crm['agent']['id']}"
     async with mcp_session(f"{base_url}/mcp", tenant_a.api_key) as session:
         prompts = await session.list_prompts()
@@ -160,7 +130,11 @@ async def test_prompts_are_the_agents_templates(
 
 
 async def test_another_tenant_sees_nothing_of_the_first(
-    client, base_url: str, tenant_a: Caller, tenant_b: Caller, crm: dict,
+    client,
+    base_url: str,
+    tenant_a: Caller,
+    tenant_b: Caller,
+    crm: dict,
     tool_server: ToolServer,
 ) -> None:
     agent_id = crm["agent"]["id"]
@@ -201,8 +175,10 @@ async def test_a_key_without_the_scope_is_refused(
         async with httpx.AsyncClient() as http:
             response = await http.post(
                 url,
-                headers={"Authorization": f"Bearer {key}",
-                         "Accept": "application/json, text/event-stream"},
+                headers={
+                    "Authorization": f"Bearer {key}",
+                    "Accept": "application/json, text/event-stream",
+                },
                 json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
             )
         assert response.status_code == status

@@ -72,7 +72,14 @@ async def test_a_completion_runs_the_agent_and_its_tools_on_the_server(
     assert first["tools"][0]["function"]["name"] == "get_current_time"
     # The conversation holds the history, the tool's run on the server and the answer.
     messages = await messages_of(client, tenant_a, raw.headers["x-conversation-id"])
-    assert [m["role"] for m in messages] == ["user", "assistant", "user", "assistant", "tool", "assistant"]
+    assert [m["role"] for m in messages] == [
+        "user",
+        "assistant",
+        "user",
+        "assistant",
+        "tool",
+        "assistant",
+    ]
     assert json.loads(messages[4]["content"])["timezone"] == "America/Lima"
     assert messages[2]["content"] == "What time is it in Lima?"
 
@@ -221,7 +228,12 @@ async def test_credentials_and_scopes_are_checked(
     ids=["ends-with-assistant", "blank", "tool-result", "empty", "n", "client-tools", "image"],
 )
 async def test_bad_requests_are_refused_in_openai_shape(
-    http: httpx.AsyncClient, tenant_a: Caller, agent: dict, model: ScriptedModel, request_body, param
+    http: httpx.AsyncClient,
+    tenant_a: Caller,
+    agent: dict,
+    model: ScriptedModel,
+    request_body,
+    param,
 ) -> None:
     response = await http.post(
         "/v1/chat/completions",
