@@ -9,6 +9,8 @@ from orchestrator_service.audit.router import router as audit_router
 from orchestrator_service.auth.router import public_router as auth_public_router
 from orchestrator_service.auth.router import router as auth_router
 from orchestrator_service.business_assets.router import router as business_assets_router
+from orchestrator_service.channels.router import router as channels_router
+from orchestrator_service.channels.router import webhooks as channel_webhooks
 from orchestrator_service.conversations.router import router as conversations_router
 from orchestrator_service.credentials.router import router as credentials_router
 from orchestrator_service.deps import current_principal
@@ -38,6 +40,7 @@ def api_router() -> APIRouter:
         agents_router,
         tools_router,
         business_assets_router,
+        channels_router,
         rag_router,
         conversations_router,
         executions_router,
@@ -45,6 +48,14 @@ def api_router() -> APIRouter:
         protected.include_router(router)
     api.include_router(protected)
     return api
+
+
+def webhook_router() -> APIRouter:
+    """Providers' webhook callbacks: public, each authenticated by its own provider's scheme
+    (Meta: the verify token and the delivery signature)."""
+    hooks = APIRouter()
+    hooks.include_router(channel_webhooks)
+    return hooks
 
 
 def openai_router() -> APIRouter:

@@ -8,7 +8,12 @@ from starlette.routing import Route
 
 from orchestrator_service import __version__, health
 from orchestrator_service.api import PREFIX as API_PREFIX
-from orchestrator_service.api import api_router, install_error_docs, openai_router
+from orchestrator_service.api import (
+    api_router,
+    install_error_docs,
+    openai_router,
+    webhook_router,
+)
 from orchestrator_service.bootstrap import Runtime, boot, running_jobs
 from orchestrator_service.config import Settings, get_settings
 from orchestrator_service.credentials.scrub import install_log_scrubbing
@@ -53,6 +58,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.include_router(health.router)
     app.include_router(api_router())
     app.include_router(openai_router())
+    app.include_router(webhook_router())
     app.router.routes.append(Route(MCP_PATH, endpoint=mcp, include_in_schema=False))
     install_error_docs(app)
     return app
