@@ -63,6 +63,10 @@ def _at(seconds: Any, *, millis: bool = False) -> datetime:
     return datetime.fromtimestamp(value / 1000 if millis else value, UTC)
 
 
+def _dict(value: Any) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
 def _dicts(value: Any) -> list[dict]:
     return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
 
@@ -72,15 +76,15 @@ def parse_whatsapp(payload: dict) -> list[Inbound]:
     events: list[Inbound] = []
     for entry in _dicts(payload.get("entry")):
         for change in _dicts(entry.get("changes")):
-            value = change.get("value") if isinstance(change.get("value"), dict) else {}
-            account = str((value.get("metadata") or {}).get("phone_number_id", ""))
+            value = _dict(change.get("value"))
+            account = str(_dict(value.get("metadata")).get("phone_number_id", ""))
             names = {
-                str(c.get("wa_id")): (c.get("profile") or {}).get("name")
+                str(c.get("wa_id")): _dict(c.get("profile")).get("name")
                 for c in _dicts(value.get("contacts"))
             }
             for message in _dicts(value.get("messages")):
                 kind = str(message.get("type", ""))
-                body = message.get(kind) if isinstance(message.get(kind), dict) else {}
+                body = _dict(message.get(kind))
                 text = body.get("body") if kind == "text" else body.get("caption")
                 media = None
                 if kind in ("image", "audio", "video", "document", "sticker"):
@@ -128,12 +132,12 @@ def parse_messenger(payload: dict) -> list[Inbound]:
     for entry in _dicts(payload.get("entry")):
         account = str(entry.get("id", ""))
         for item in _dicts(entry.get("messaging")):
-            user = str((item.get("sender") or {}).get("id", ""))
+            user = str(_dict(item.get("sender")).get("id", ""))
             sent_at = _at(item.get("timestamp"), millis=True)
             message = item.get("message")
             if isinstance(message, dict) and not message.get("is_echo"):
                 attachments = [
-                    {"type": a.get("type"), "url": (a.get("payload") or {}).get("url")}
+                    {"type": a.get("type"), "url": _dict(a.get("payload")).get("url")}
                     for a in _dicts(message.get("attachments"))
                 ]
                 text = message.get("text")
@@ -249,7 +253,7 @@ def _message_id(answer: bytes, status: int, host: str) -> str:
     if not isinstance(data, dict):
         raise ChannelSendFailed(f"The Graph API at {host} answered {status} without JSON")
     if status >= 400 or "error" in data:
-        error = data.get("error") if isinstance(data.get("error"), dict) else {}
+        error = _dict(data.get("error"))
         code = error.get("code")
         kind = "rate limited" if status == 429 or code in (4, 80007, 130429) else "refused"
         raise ChannelSendFailed(

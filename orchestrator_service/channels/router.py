@@ -2,7 +2,7 @@
 webhook callback: public, authenticated by the verify token and the delivery signature)."""
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.responses import PlainTextResponse
@@ -73,7 +73,7 @@ async def delete_connection(
     )
 
 
-_ERRORS = {
+_ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody, "description": description}
     for code, description in (
         (403, "Wrong verify token or signature, or unusable credentials"),

@@ -8,6 +8,7 @@ import logging
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from pydantic import ValidationError
 from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -251,13 +252,15 @@ class Channels:
         conversation = await conversations.create_conversation(
             session,
             tenant_id=connection.tenant_id,
-            data=ConversationCreate(
-                channel=connection.channel,
-                channel_source=connection.channel,
-                display_name=user,
-                title=(event.profile_name or user)[:255],
-                agent_id=connection.agent_id,
-                meta={"connection_id": str(connection.id), "external_user_id": user},
+            data=ConversationCreate.model_validate(
+                {
+                    "channel": connection.channel,
+                    "channel_source": connection.channel,
+                    "display_name": user,
+                    "title": _clean(event.profile_name or user)[:255] or user,
+                    "agent_id": connection.agent_id,
+                    "meta": {"connection_id": str(connection.id), "external_user_id": user},
+                }
             ),
             actor=self._actor(connection),
         )
@@ -308,6 +311,9 @@ class Channels:
         except OrchestratorError as exc:
             outcome = f"{exc.code}: {exc.message}"
             log.warning("channel delivery %s failed: %s", delivery.id, exc.code)
+        except ValidationError:  # what the provider sent does not make a valid message
+            outcome = "the message could not be stored as it came"
+            log.warning("channel delivery %s failed: invalid message", delivery.id)
         async with self._sessionmaker.begin() as session:
             await session.execute(
                 update(ChannelDelivery)
@@ -327,7 +333,7 @@ class Channels:
         if datetime.now(UTC) - delivery.sent_at > WINDOW:
             return await self._outside_window(connection, thread)
         content = delivery.content or {}
-        text_in = content.get("text") or _media_note(content.get("media"))
+        text_in = _clean(content.get("text") or "") or _media_note(content.get("media"))
         execution = await self._runs.start(
             tenant_id=connection.tenant_id,
             agent_id=agent.id,
@@ -370,6 +376,11 @@ class Channels:
             destination=self._graph.url(connection.external_account_id),
             actor=self._actor(connection),
         )
+
+
+def _clean(text: str) -> str:
+    """Text as PostgreSQL stores it (no NUL) without surrounding blanks."""
+    return text.replace("\x00", "").strip()
 
 
 def _media_note(media: dict | None) -> str:

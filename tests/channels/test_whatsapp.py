@@ -300,3 +300,42 @@ async def test_a_connection_needs_an_agent_that_lists_the_channel_and_is_the_ten
         f"agent {agent_id} does not list this channel",
     )
     assert graph.sent == [] and model.bodies == []
+
+
+async def test_an_agent_that_answers_a_connection_cannot_be_deleted_under_it(
+    served: Served, whatsapp: dict
+) -> None:
+    agent_path = f"/api/v1/agents/{whatsapp['agent_id']}"
+
+    refused = await served.client.delete(agent_path, headers=served.tenant.headers)
+    assert refused.status_code == 409, refused.text
+    assert "answers channel connections" in refused.json()["error"]["message"]
+
+    gone = await served.client.delete(
+        f"/api/v1/channels/{whatsapp['id']}", headers=served.tenant.headers
+    )
+    assert gone.status_code == 204
+    assert (
+        await served.client.delete(agent_path, headers=served.tenant.headers)
+    ).status_code == 204
+
+
+async def test_odd_text_and_names_are_answered_not_stuck(
+    served: Served, whatsapp: dict, graph: GraphStandIn, model: ScriptedModel
+) -> None:
+    model.play(Say("Hola."))
+    payload = whatsapp_text(
+        PHONE_NUMBER_ID, WA_ID, "wamid.NUL", "Ho\x00la", name="\x00" + "R" * 600
+    )
+
+    response = await deliver(served.client, whatsapp, payload)
+    garbage = await served.client.post(
+        whatsapp["webhook_path"],
+        content=b"[1, 2",
+        headers={"X-Hub-Signature-256": sign(b"[1, 2", APP_SECRET)},
+    )
+
+    assert response.json() == {"received": 1}
+    assert model.bodies[0]["messages"][-1]["content"] == "Hola"
+    assert [d["status"] for d in await deliveries(served)] == ["answered"]
+    assert garbage.status_code == 422
