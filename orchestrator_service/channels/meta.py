@@ -63,6 +63,22 @@ def _at(seconds: Any, *, millis: bool = False) -> datetime:
     return datetime.fromtimestamp(value / 1000 if millis else value, UTC)
 
 
+def _str(value: Any) -> str:
+    """A field as text PostgreSQL can store (a NUL anywhere is dropped)."""
+    return str(value).replace("\x00", "") if value is not None else ""
+
+
+def clean(value: Any) -> Any:
+    """A JSON value with every NUL dropped from its strings and keys (JSONB refuses them)."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {clean(str(k)): clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clean(v) for v in value]
+    return value
+
+
 def _dict(value: Any) -> dict:
     return value if isinstance(value, dict) else {}
 
@@ -77,13 +93,13 @@ def parse_whatsapp(payload: dict) -> list[Inbound]:
     for entry in _dicts(payload.get("entry")):
         for change in _dicts(entry.get("changes")):
             value = _dict(change.get("value"))
-            account = str(_dict(value.get("metadata")).get("phone_number_id", ""))
+            account = _str(_dict(value.get("metadata")).get("phone_number_id", ""))
             names = {
-                str(c.get("wa_id")): _dict(c.get("profile")).get("name")
+                _str(c.get("wa_id")): _dict(c.get("profile")).get("name")
                 for c in _dicts(value.get("contacts"))
             }
             for message in _dicts(value.get("messages")):
-                kind = str(message.get("type", ""))
+                kind = _str(message.get("type", ""))
                 body = _dict(message.get(kind))
                 text = body.get("body") if kind == "text" else body.get("caption")
                 media = None
@@ -92,17 +108,17 @@ def parse_whatsapp(payload: dict) -> list[Inbound]:
                         "type": kind,
                         **{k: body.get(k) for k in ("id", "mime_type", "sha256", "filename")},
                     }
-                user = str(message.get("from", ""))
+                user = _str(message.get("from", ""))
                 events.append(
                     Inbound(
                         account_id=account,
                         user_id=user,
-                        message_id=str(message.get("id", "")),
+                        message_id=_str(message.get("id", "")),
                         kind="message",
                         sent_at=_at(message.get("timestamp")),
-                        text=text if isinstance(text, str) else None,
+                        text=_str(text) if isinstance(text, str) else None,
                         media=media,
-                        profile_name=names.get(user),
+                        profile_name=_str(names.get(user)) or None,
                         raw={"type": kind},
                     )
                 )
@@ -114,11 +130,11 @@ def parse_whatsapp(payload: dict) -> list[Inbound]:
                 events.append(
                     Inbound(
                         account_id=account,
-                        user_id=str(status.get("recipient_id", "")),
-                        message_id=str(status.get("id", "")),
+                        user_id=_str(status.get("recipient_id", "")),
+                        message_id=_str(status.get("id", "")),
                         kind="status",
                         sent_at=_at(status.get("timestamp")),
-                        status=str(status.get("status", "")),
+                        status=_str(status.get("status", "")),
                         raw={"errors": errors} if errors else {},
                     )
                 )
@@ -130,9 +146,9 @@ def parse_messenger(payload: dict) -> list[Inbound]:
     `instagram`); echoes of our own replies are left out."""
     events: list[Inbound] = []
     for entry in _dicts(payload.get("entry")):
-        account = str(entry.get("id", ""))
+        account = _str(entry.get("id", ""))
         for item in _dicts(entry.get("messaging")):
-            user = str(_dict(item.get("sender")).get("id", ""))
+            user = _str(_dict(item.get("sender")).get("id", ""))
             sent_at = _at(item.get("timestamp"), millis=True)
             message = item.get("message")
             if isinstance(message, dict) and not message.get("is_echo"):
@@ -145,10 +161,10 @@ def parse_messenger(payload: dict) -> list[Inbound]:
                     Inbound(
                         account_id=account,
                         user_id=user,
-                        message_id=str(message.get("mid", "")),
+                        message_id=_str(message.get("mid", "")),
                         kind="message",
                         sent_at=sent_at,
-                        text=text if isinstance(text, str) else None,
+                        text=_str(text) if isinstance(text, str) else None,
                         media={"attachments": attachments} if attachments else None,
                     )
                 )

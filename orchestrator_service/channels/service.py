@@ -206,12 +206,14 @@ class Channels:
                         thread_id=thread.id if thread else None,
                         provider_message_id=event.message_id[:255],
                         kind=event.kind,
-                        content={
-                            "text": event.text,
-                            "media": event.media,
-                            "status": event.status,
-                            **event.raw,
-                        },
+                        content=meta.clean(
+                            {
+                                "text": event.text,
+                                "media": event.media,
+                                "status": event.status,
+                                **event.raw,
+                            }
+                        ),
                         sent_at=event.sent_at,
                         status="pending" if event.kind == "message" else "recorded",
                     )

@@ -323,12 +323,15 @@ async def test_an_agent_that_answers_a_connection_cannot_be_deleted_under_it(
 async def test_odd_text_and_names_are_answered_not_stuck(
     served: Served, whatsapp: dict, graph: GraphStandIn, model: ScriptedModel
 ) -> None:
-    model.play(Say("Hola."))
+    model.play(Say("Hola."), Say("Linda foto."))
     payload = whatsapp_text(
         PHONE_NUMBER_ID, WA_ID, "wamid.NUL", "Ho\x00la", name="\x00" + "R" * 600
     )
+    image = whatsapp_image(PHONE_NUMBER_ID, WA_ID, "wamid.IMG\x00")
+    image["entry"][0]["changes"][0]["value"]["messages"][0]["image"]["filename"] = "a\x00.jpg"
 
     response = await deliver(served.client, whatsapp, payload)
+    odd_image = await deliver(served.client, whatsapp, image)
     garbage = await served.client.post(
         whatsapp["webhook_path"],
         content=b"[1, 2",
@@ -336,6 +339,7 @@ async def test_odd_text_and_names_are_answered_not_stuck(
     )
 
     assert response.json() == {"received": 1}
+    assert odd_image.json() == {"received": 1}
     assert model.bodies[0]["messages"][-1]["content"] == "Hola"
-    assert [d["status"] for d in await deliveries(served)] == ["answered"]
+    assert [d["status"] for d in await deliveries(served)] == ["answered", "answered"]
     assert garbage.status_code == 422
