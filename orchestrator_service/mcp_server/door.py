@@ -35,7 +35,7 @@ from orchestrator_service.audit.service import Actor
 from orchestrator_service.auth.authentication import authenticate
 from orchestrator_service.auth.principal import TenantPrincipal
 from orchestrator_service.db.tenancy import get_scoped, scoped
-from orchestrator_service.errors import Forbidden, NotFound, OrchestratorError
+from orchestrator_service.errors import Forbidden, InvalidInput, NotFound, OrchestratorError
 from orchestrator_service.http import error_response, request_id_var
 from orchestrator_service.rag.models import RagDocument
 from orchestrator_service.rag.schemas import SearchRequest
@@ -113,6 +113,13 @@ def _failure(exc: OrchestratorError) -> types.CallToolResult:
     body = {"error": {"code": exc.code, "message": exc.message}}
     return types.CallToolResult(
         content=[types.TextContent(type="text", text=json.dumps(body))], isError=True
+    )
+
+
+def _errors(exc: ValidationError) -> str:
+    """What is wrong with arguments, without echoing them."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: {e['msg']}" for e in exc.errors()[:5]
     )
 
 
@@ -248,6 +255,8 @@ class McpDoor:
                 result = _success(invoked.output)
         except OrchestratorError as exc:
             result = _failure(exc)
+        except ValidationError as exc:  # arguments the REST invoke would refuse (NUL, say)
+            result = _failure(InvalidInput(f"Invalid arguments: {_errors(exc)}"))
         return types.ServerResult(result)
 
     async def _search(
@@ -257,13 +266,7 @@ class McpDoor:
         try:
             request = SearchRequest.model_validate({"mode": "hybrid", **arguments})
         except ValidationError as exc:
-            where = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5]
-            )
-            return types.CallToolResult(
-                content=[types.TextContent(type="text", text=f"Invalid arguments: {where}")],
-                isError=True,
-            )
+            return _failure(InvalidInput(f"Invalid arguments: {_errors(exc)}"))
         results = await runtime.knowledge.search(
             tenant_id=caller.principal.tenant_id, request=request, allowed_collections=None
         )

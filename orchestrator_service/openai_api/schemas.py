@@ -9,7 +9,7 @@ SDK parses: `chat.completion`, `chat.completion.chunk`, `list` of `model`, and e
 import uuid
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 MAX_MESSAGES = 200
 MAX_TEXT = 100_000
@@ -74,10 +74,28 @@ class MessageIn(BaseModel):
         return self.content or ""
 
 
+def _has_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 class ChatCompletionRequest(BaseModel):
-    """A chat-completions request: `model` names an agent; the last message is the user's."""
+    """A chat-completions request: `model` names an agent; the last message is the user's.
+    Text may not hold NUL characters (PostgreSQL cannot store them)."""
 
     model_config = ConfigDict(extra="ignore")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: object) -> object:
+        if _has_nul(data):
+            raise ValueError("text may not contain NUL characters")
+        return data
 
     model: Annotated[str, StringConstraints(min_length=1, max_length=200)]
     messages: list[MessageIn] = Field(min_length=1, max_length=MAX_MESSAGES)

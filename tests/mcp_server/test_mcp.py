@@ -71,6 +71,7 @@ async def test_the_mcp_client_lists_and_calls_an_agents_tools(
         listed = await session.list_tools()
         result = await session.call_tool("crm_lookup", {"city": "Lima"})
         refused = await session.call_tool("crm_lookup", {"town": "Lima"})
+        nul = await session.call_tool("crm_lookup", {"city": "Li\x00ma"})
 
     tools = {t.name: t for t in listed.tools}
     assert set(tools) == {"crm_lookup", "get_current_time", "search_knowledge"}
@@ -84,6 +85,7 @@ async def test_the_mcp_client_lists_and_calls_an_agents_tools(
     assert received.headers["authorization"] == f"Bearer {crm['secret']}"
     assert crm["secret"] not in result.content[0].text
     assert refused.isError and "do not match its schema" in refused.content[0].text
+    assert nul.isError and "NUL" in nul.content[0].text
 
     # The same runner as the REST invoke: recorded, and the credential use audited.
     rows = await executions(fresh_db)

@@ -224,8 +224,20 @@ async def test_credentials_and_scopes_are_checked(
             },
             "messages.0.content",
         ),
+        ({"messages": [{"role": "user", "content": "Hi\x00there"}]}, ""),
+        ({"messages": [{"role": "user", "content": "Hi"}], "metadata": {"bot": "\x00"}}, ""),
     ],
-    ids=["ends-with-assistant", "blank", "tool-result", "empty", "n", "client-tools", "image"],
+    ids=[
+        "ends-with-assistant",
+        "blank",
+        "tool-result",
+        "empty",
+        "n",
+        "client-tools",
+        "image",
+        "nul-text",
+        "nul-variable",
+    ],
 )
 async def test_bad_requests_are_refused_in_openai_shape(
     http: httpx.AsyncClient,
@@ -245,7 +257,7 @@ async def test_bad_requests_are_refused_in_openai_shape(
     error = response.json()["error"]
     assert set(error) == {"message", "type", "param", "code"}
     assert error["type"] == "invalid_request_error"
-    assert error["param"].startswith(param), error
+    assert (error["param"] or "").startswith(param), error
     assert model.bodies == []
 
 
