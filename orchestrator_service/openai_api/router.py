@@ -9,8 +9,13 @@ from fastapi import APIRouter, Depends, Response
 from fastapi.responses import StreamingResponse
 
 from orchestrator_service.agents.schemas import RunRequest
-from orchestrator_service.auth.principal import TenantPrincipal
-from orchestrator_service.deps import ActorDep, AgentRunnerDep, SessionDep, require
+from orchestrator_service.deps import (
+    ActorDep,
+    AgentRunnerDep,
+    SessionDep,
+    TenantPrincipal,
+    require,
+)
 from orchestrator_service.openai_api import service
 from orchestrator_service.openai_api.schemas import (
     ChatCompletion,
