@@ -53,7 +53,8 @@ async def list_models(principal: Runner, session: SessionDep) -> ModelList:
     responses={
         200: {
             "description": "A `chat.completion`; with `stream`, `chat.completion.chunk` "
-            "server-sent events, usage in the last chunk, then `[DONE]`",
+            "server-sent events, usage in the last chunk (one of its own with "
+            "`stream_options.include_usage`), then `[DONE]`",
             "content": {"text/event-stream": {"schema": {"type": "string"}}},
         },
         **_errors(400, 404, 409, 413, 422, 429, 502, 504),
@@ -87,6 +88,8 @@ async def chat_completions(
         response.headers.update(headers)
         return service.completion_of(await runs.execute(execution.id), data.model)
 
+    separate_usage = bool(data.stream_options and data.stream_options.include_usage)
+
     async def chunks() -> AsyncIterator[bytes]:
         completion_id, created = f"chatcmpl-{execution.id}", int(time.time())
         yield service.chunk(completion_id, created, data.model, {"role": "assistant"})
@@ -95,9 +98,14 @@ async def chat_completions(
                 delta = {"content": body["content"]}
                 yield service.chunk(completion_id, created, data.model, delta)
             elif event == "done":
-                yield service.chunk(completion_id, created, data.model, {}, finish="stop")
                 usage = service.usage(body.get("usage"))
-                yield service.chunk(completion_id, created, data.model, None, usage_=usage)
+                if separate_usage:
+                    yield service.chunk(completion_id, created, data.model, {}, finish="stop")
+                    yield service.chunk(completion_id, created, data.model, None, usage_=usage)
+                else:
+                    yield service.chunk(
+                        completion_id, created, data.model, {}, finish="stop", usage_=usage
+                    )
                 yield service.event("[DONE]")
             elif event == "error":
                 error = openai_error(502, body["code"], body["message"], body.get("details"))

@@ -74,6 +74,15 @@ class MessageIn(BaseModel):
         return self.content or ""
 
 
+class StreamOptions(BaseModel):
+    """With `include_usage`, the usage comes in a chunk of its own with no choices (as OpenAI
+    sends it); without, it rides on the last chunk, the one with the finish reason."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    include_usage: bool | None = None
+
+
 def _has_nul(value: object) -> bool:
     if isinstance(value, str):
         return "\x00" in value
@@ -100,6 +109,7 @@ class ChatCompletionRequest(BaseModel):
     model: Annotated[str, StringConstraints(min_length=1, max_length=200)]
     messages: list[MessageIn] = Field(min_length=1, max_length=MAX_MESSAGES)
     stream: bool | None = False
+    stream_options: StreamOptions | None = None
     n: int | None = Field(default=None, ge=1, le=1, description="Only one choice is made.")
     tools: list[dict] | None = Field(
         default=None,

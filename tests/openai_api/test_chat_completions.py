@@ -132,6 +132,25 @@ async def test_a_streamed_completion_is_chunks_with_usage_last(
     assert all(c.usage is None for c in body)
 
 
+async def test_without_include_usage_the_usage_rides_on_the_finishing_chunk(
+    sdk_for, tenant_a: Caller, agent: dict, model: ScriptedModel
+) -> None:
+    model.play(Say(ANSWER, usage=(52, 11)))
+
+    stream = await sdk_for(tenant_a).chat.completions.create(
+        model=f"agent-{agent['id']}", messages=[{"role": "user", "content": "Hi"}], stream=True
+    )
+    chunks = [chunk async for chunk in stream]
+
+    # Every chunk has its choice, for clients that read choices[0] of each.
+    assert all(len(c.choices) == 1 for c in chunks)
+    assert "".join(c.choices[0].delta.content or "" for c in chunks) == ANSWER
+    *body, last = chunks
+    assert last.choices[0].finish_reason == "stop"
+    assert last.usage is not None and last.usage.total_tokens == 63
+    assert all(c.usage is None for c in body)
+
+
 async def test_a_streamed_failure_raises_the_sdk_error(
     sdk_for, tenant_a: Caller, agent: dict, model: ScriptedModel
 ) -> None:
