@@ -18,7 +18,6 @@ from orchestrator_service.deps import (
     TenantPrincipal,
     require,
 )
-from orchestrator_service.http import ErrorBody
 from orchestrator_service.pagination import Page, page_of
 
 router = APIRouter(prefix="/channels", tags=["channels"])
@@ -73,11 +72,16 @@ async def delete_connection(
     )
 
 
+# Stated as JSON: the verification's own answer is text, its errors are not.
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody, "description": description}
+    code: {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+    }
     for code, description in (
         (403, "Wrong verify token or signature, or unusable credentials"),
         (404, "No such connection"),
+        (413, "The body is too large"),
         (422, "Invalid input"),
     )
 }

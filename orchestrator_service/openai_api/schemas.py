@@ -12,7 +12,9 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 MAX_MESSAGES = 200
-MAX_TEXT = 100_000
+# Per message, within the 1 MiB body limit even JSON-escaped (the agent's input may be longer
+# through the REST run endpoint).
+MAX_TEXT = 32_000
 
 # OpenAI's error `type` for each status; unknown statuses are `api_error`.
 ERROR_TYPES = {
