@@ -9,11 +9,14 @@ from orchestrator_service.audit.router import router as audit_router
 from orchestrator_service.auth.router import public_router as auth_public_router
 from orchestrator_service.auth.router import router as auth_router
 from orchestrator_service.business_assets.router import router as business_assets_router
+from orchestrator_service.channels.router import router as channels_router
+from orchestrator_service.channels.router import webhooks as channel_webhooks
 from orchestrator_service.conversations.router import router as conversations_router
 from orchestrator_service.credentials.router import router as credentials_router
 from orchestrator_service.deps import current_principal
 from orchestrator_service.executions.router import router as executions_router
 from orchestrator_service.http import ErrorBody
+from orchestrator_service.openai_api.router import router as openai_routes
 from orchestrator_service.rag.router import router as rag_router
 from orchestrator_service.tenants.router import router as tenants_router
 from orchestrator_service.tools.router import router as tools_router
@@ -37,6 +40,7 @@ def api_router() -> APIRouter:
         agents_router,
         tools_router,
         business_assets_router,
+        channels_router,
         rag_router,
         conversations_router,
         executions_router,
@@ -44,6 +48,21 @@ def api_router() -> APIRouter:
         protected.include_router(router)
     api.include_router(protected)
     return api
+
+
+def webhook_router() -> APIRouter:
+    """Providers' webhook callbacks: public, each authenticated by its own provider's scheme
+    (Meta: the verify token and the delivery signature)."""
+    hooks = APIRouter()
+    hooks.include_router(channel_webhooks)
+    return hooks
+
+
+def openai_router() -> APIRouter:
+    """The OpenAI-compatible door (`/v1`), behind the same authentication."""
+    door = APIRouter(dependencies=[Depends(current_principal)])
+    door.include_router(openai_routes)
+    return door
 
 
 def _error(description: str) -> dict:

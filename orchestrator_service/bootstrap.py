@@ -21,6 +21,8 @@ from orchestrator_service.agents.llm import ModelLimits
 from orchestrator_service.agents.runs import AgentRunner
 from orchestrator_service.auth.passwords import Passwords
 from orchestrator_service.auth.throttle import LoginThrottle, ThrottlePolicy
+from orchestrator_service.channels.meta import GraphClient
+from orchestrator_service.channels.service import Channels
 from orchestrator_service.config import Settings
 from orchestrator_service.credentials.service import SecretResolver
 from orchestrator_service.credentials.vault import Vault, open_vault
@@ -91,6 +93,7 @@ class Runtime:
     reconciler: Reconciler
     tools: ToolRunner
     runs: AgentRunner
+    channels: Channels
     passwords: Passwords
     login_throttle: LoginThrottle
     quotas: Quotas
@@ -231,6 +234,18 @@ def _collaborators(
         runs_per_minute=settings.quota_runs_per_minute,
     )
     pool = ingest_pool(settings)
+    runs = AgentRunner(
+        sessionmaker=sessionmaker,
+        secrets=secrets,
+        guard=guard,
+        tools=tools,
+        knowledge=knowledge,
+        model_limits=ModelLimits(
+            max_response_bytes=settings.model_max_response_bytes,
+            max_stream_chars=settings.model_max_stream_chars,
+        ),
+        quotas=quotas,
+    )
     return Runtime(
         settings=settings,
         databases=databases,
@@ -262,17 +277,18 @@ def _collaborators(
             tenant_index_min_chunks=settings.tenant_index_min_chunks,
         ),
         tools=tools,
-        runs=AgentRunner(
+        runs=runs,
+        channels=Channels(
+            engine=engine,
             sessionmaker=sessionmaker,
             secrets=secrets,
-            guard=guard,
-            tools=tools,
-            knowledge=knowledge,
-            model_limits=ModelLimits(
-                max_response_bytes=settings.model_max_response_bytes,
-                max_stream_chars=settings.model_max_stream_chars,
+            runs=runs,
+            graph=GraphClient(
+                base_url=settings.meta_graph_base_url,
+                guard=guard,
+                timeout=settings.channel_send_timeout,
+                backoff=settings.channel_send_backoff,
             ),
-            quotas=quotas,
         ),
         passwords=Passwords(threads=settings.password_hash_threads),
         login_throttle=LoginThrottle(

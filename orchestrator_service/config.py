@@ -92,6 +92,18 @@ class Settings(BaseSettings):
     model_max_stream_chars: int = Field(
         default=200_000, gt=0, description="Most text a streamed model answer may carry."
     )
+    meta_graph_base_url: str = Field(
+        default="https://graph.facebook.com/v21.0",
+        description="The Graph API that channel replies (WhatsApp, Messenger, Instagram) go to.",
+    )
+    channel_send_timeout: float = Field(
+        default=15.0, gt=0, description="Deadline of one Graph API send, to its last byte."
+    )
+    channel_send_backoff: float = Field(
+        default=1.0,
+        ge=0,
+        description="First wait before retrying a rate-limited or failed send (doubles, 3 tries).",
+    )
     embedding_timeout: float = Field(
         default=60.0, gt=0, description="Deadline of one embedding request, to its last byte."
     )

@@ -14,6 +14,7 @@ from orchestrator_service.auth.authentication import authenticate
 from orchestrator_service.auth.passwords import Passwords
 from orchestrator_service.auth.principal import Principal, TenantPrincipal
 from orchestrator_service.auth.throttle import LoginThrottle
+from orchestrator_service.channels.service import Channels
 from orchestrator_service.config import Settings
 from orchestrator_service.credentials.vault import Vault
 from orchestrator_service.db.heal.healer import HealReport
@@ -96,6 +97,10 @@ def _runs(request: Request) -> AgentRunner:
     return request.app.state.runtime.runs
 
 
+def _channels(request: Request) -> Channels:
+    return request.app.state.runtime.channels
+
+
 def _passwords(request: Request) -> Passwords:
     return request.app.state.runtime.passwords
 
@@ -115,6 +120,7 @@ KnowledgeDep = Annotated[KnowledgeSearch, Depends(_knowledge)]
 DeleterDep = Annotated[DocumentDeleter, Depends(_deleter)]
 ToolRunnerDep = Annotated[ToolRunner, Depends(_tools)]
 AgentRunnerDep = Annotated[AgentRunner, Depends(_runs)]
+ChannelsDep = Annotated[Channels, Depends(_channels)]
 PasswordsDep = Annotated[Passwords, Depends(_passwords)]
 LoginThrottleDep = Annotated[LoginThrottle, Depends(_login_throttle)]
 QuotasDep = Annotated[Quotas, Depends(_quotas)]

@@ -6,7 +6,7 @@ import logging
 import string
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -49,9 +49,14 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
-def error_body(code: str, message: str, details: object = None) -> dict:
-    """The one error body every error response uses."""
+def error_body(status: int, code: str, message: str, details: object = None) -> dict:
+    """The one error body every error response of the API uses."""
     return {"error": {"code": code, "message": message, "details": details}}
+
+
+# Builds an error body from (status, code, message, details). Doors that speak another
+# protocol's error shape (the OpenAI-compatible /v1) register theirs by path prefix.
+ErrorShape = Callable[[int, str, str, object], dict]
 
 
 def unavailable(store: str) -> str:
@@ -75,13 +80,22 @@ def error_response(
     message: str,
     details: object = None,
     headers: Mapping[str, str] | None = None,
+    shape: ErrorShape = error_body,
 ) -> JSONResponse:
     """A JSON error response carrying the request id."""
     headers = dict(headers or {})
     request_id = request_id_var.get()
     if request_id:
         headers[REQUEST_ID_HEADER] = request_id
-    return JSONResponse(error_body(code, message, details), status_code=status, headers=headers)
+    return JSONResponse(shape(status, code, message, details), status_code=status, headers=headers)
+
+
+def _shape_for(path: str, shapes: Mapping[str, ErrorShape]) -> ErrorShape:
+    """The error shape of a path: a registered door's, or the API's own."""
+    for prefix, shape in shapes.items():
+        if path.startswith(prefix):
+            return shape
+    return error_body
 
 
 class RequestIdLogFilter(logging.Filter):
@@ -135,11 +149,17 @@ class RequestContextMiddleware:
     """Gives each request an id (the client's, if well-formed) and refuses oversized bodies."""
 
     def __init__(
-        self, app: ASGIApp, *, max_body_bytes: int, large_bodies: dict[str, int] | None = None
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        large_bodies: dict[str, int] | None = None,
+        error_shapes: Mapping[str, ErrorShape] | None = None,
     ) -> None:
         self.app = app
         self.default_limit = max_body_bytes
         self.large_bodies = large_bodies or {}
+        self.error_shapes = error_shapes or {}
 
     def _limit(self, path: str) -> int:
         """The body limit of a path: JSON routes get the default, upload routes their own."""
@@ -177,7 +197,12 @@ class RequestContextMiddleware:
             # Answered here, inside the request context, so the 500 carries the request id.
             log.error("unhandled error: %s", type(exc).__name__, exc_info=exc)
             if not response_started[0]:
-                response = error_response(500, "internal_error", "An unexpected error occurred")
+                response = error_response(
+                    500,
+                    "internal_error",
+                    "An unexpected error occurred",
+                    shape=_shape_for(scope["path"], self.error_shapes),
+                )
                 await response(scope, receive, send)
         finally:
             elapsed = time.perf_counter() - started
@@ -231,10 +256,13 @@ class RequestContextMiddleware:
 
         return send_with_id
 
-    @staticmethod
-    async def _too_large(scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         response = error_response(
-            413, "body_too_large", f"The request body exceeds {limit} bytes", {"max_bytes": limit}
+            413,
+            "body_too_large",
+            f"The request body exceeds {limit} bytes",
+            {"max_bytes": limit},
+            shape=_shape_for(scope["path"], self.error_shapes),
         )
         await response(scope, receive, send)
 
@@ -263,40 +291,74 @@ def _route_label(scope: Scope) -> str:
 
 
 def install_http_conventions(
-    app: FastAPI, *, max_body_bytes: int, large_bodies: dict[str, int] | None = None
+    app: FastAPI,
+    *,
+    max_body_bytes: int,
+    large_bodies: dict[str, int] | None = None,
+    error_shapes: Mapping[str, ErrorShape] | None = None,
 ) -> None:
-    """Add the request-context middleware and map every error to the one error body."""
+    """Add the request-context middleware and map every error to the one error body (or, under
+    a prefix of `error_shapes`, to that door's shape)."""
+    shapes = dict(error_shapes or {})
     app.add_middleware(
-        RequestContextMiddleware, max_body_bytes=max_body_bytes, large_bodies=large_bodies
+        RequestContextMiddleware,
+        max_body_bytes=max_body_bytes,
+        large_bodies=large_bodies,
+        error_shapes=shapes,
     )
 
+    def shape(request: Request) -> ErrorShape:
+        return _shape_for(request.url.path, shapes)
+
     @app.exception_handler(OrchestratorError)
-    async def domain_error(_: Request, exc: OrchestratorError) -> JSONResponse:
+    async def domain_error(request: Request, exc: OrchestratorError) -> JSONResponse:
         if exc.store is not None:
             log.warning("%s unavailable (%s): %s", exc.store, exc.code, exc.message)
-            return error_response(exc.status_code, exc.code, unavailable(exc.store))
-        return error_response(exc.status_code, exc.code, exc.message, exc.details, exc.headers)
+            return error_response(
+                exc.status_code, exc.code, unavailable(exc.store), shape=shape(request)
+            )
+        return error_response(
+            exc.status_code, exc.code, exc.message, exc.details, exc.headers, shape(request)
+        )
 
-    async def metadata_unreachable(_: Request, exc: Exception) -> JSONResponse:
+    async def metadata_unreachable(request: Request, exc: Exception) -> JSONResponse:
         log.warning("metadata database unavailable: %s", type(exc).__name__, exc_info=exc)
-        return error_response(503, "database_unreachable", unavailable("metadata database"))
+        return error_response(
+            503,
+            "database_unreachable",
+            unavailable("metadata database"),
+            shape=shape(request),
+        )
 
     for unreachable in _METADATA_UNREACHABLE:
         app.add_exception_handler(unreachable, metadata_unreachable)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         details = [
             {"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg"), "type": e.get("type")}
             for e in exc.errors()
         ]
         where = ", ".join(".".join(d["loc"]) + f": {d['msg']}" for d in details[:5])
-        return error_response(422, "validation_error", f"Invalid request: {where}", details)
+        return error_response(
+            422, "validation_error", f"Invalid request: {where}", details, shape=shape(request)
+        )
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if isinstance(exc, BodyTooLarge):
-            return error_response(413, "body_too_large", str(exc.detail), {"max_bytes": exc.limit})
+            return error_response(
+                413,
+                "body_too_large",
+                str(exc.detail),
+                {"max_bytes": exc.limit},
+                shape=shape(request),
+            )
         return error_response(
-            exc.status_code, f"http_{exc.status_code}", str(exc.detail), None, exc.headers
+            exc.status_code,
+            f"http_{exc.status_code}",
+            str(exc.detail),
+            None,
+            exc.headers,
+            shape(request),
         )

@@ -5,6 +5,7 @@ from orchestrator_service.agents.models import Agent, AgentMemory
 from orchestrator_service.audit.models import AuditLog
 from orchestrator_service.auth.models import ApiKey, UserSession
 from orchestrator_service.business_assets.models import BusinessAsset
+from orchestrator_service.channels.models import ChannelConnection, ChannelDelivery, ChannelThread
 from orchestrator_service.conversations.models import ChatConversation, ChatMessage
 from orchestrator_service.credentials.models import Credential, VaultDataKey, VaultState
 from orchestrator_service.db.base import VECTOR_EXTENSIONS, Base, VectorBase
@@ -41,6 +42,9 @@ __all__ = [
     "AuditLog",
     "Base",
     "BusinessAsset",
+    "ChannelConnection",
+    "ChannelDelivery",
+    "ChannelThread",
     "ChatConversation",
     "ChatMessage",
     "Credential",

@@ -11,13 +11,15 @@ import socket
 import subprocess
 import sys
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 import asyncpg
 import httpx
+import uvicorn
 from sqlalchemy.engine import URL
 
 from orchestrator_service.audit.service import Actor
@@ -274,3 +276,21 @@ async def wait_ready(client: httpx.AsyncClient, process: subprocess.Popen) -> ht
             pass
         await asyncio.sleep(0.2)
     raise AssertionError("the service never became ready")
+
+
+@asynccontextmanager
+async def served_over_http(app: Any) -> AsyncIterator[str]:
+    """Serve an ASGI app with uvicorn on a free loopback port, in this event loop (so it shares
+    the test's database pools), lifespan included; yields its base URL."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            assert not task.done(), "the server stopped while starting"
+            await asyncio.sleep(0.01)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task

@@ -35,8 +35,17 @@ from orchestrator_service.api import PREFIX, PUBLIC_ROUTES
 from tests.helpers import Caller
 
 PLATFORM_PREFIXES = (f"{PREFIX}/tenants",)
+OPENAI_PREFIX = "/v1/"
 # Public routes outside /api/v1 (a later `/metrics` belongs here too).
-UNVERSIONED_PUBLIC = frozenset({("GET", "/health/live"), ("GET", "/health/ready")})
+UNVERSIONED_PUBLIC = frozenset(
+    {
+        ("GET", "/health/live"),
+        ("GET", "/health/ready"),
+        # Meta's webhook callback: authenticated by the verify token and the body's signature.
+        ("GET", "/webhooks/meta/{connection_id}"),
+        ("POST", "/webhooks/meta/{connection_id}"),
+    }
+)
 EXPECTED_PUBLIC_API = frozenset({("POST", f"{PREFIX}/auth/login")})
 HTTP_METHODS = ("get", "put", "post", "delete", "patch")
 # Routes the walks must reach today, so that they can never pass by reaching nothing.
@@ -351,14 +360,18 @@ async def _views_of_a(
 
 
 def _error(response: httpx.Response) -> dict | None:
-    """The `error` of the service's error body, or None when the body has another shape."""
+    """The `error` of the service's error body (OpenAI's shape under `/v1`, the door for
+    OpenAI clients), or None when the body has another shape."""
     try:
         body = response.json()
         error = body["error"]
     except (ValueError, TypeError, KeyError):
         return None
+    fields = {"code", "message", "details"}
+    if response.request.url.path.startswith(OPENAI_PREFIX):
+        fields = {"code", "message", "type", "param"}
     shaped = set(body) == {"error"} and isinstance(error, dict)
-    return error if shaped and set(error) == {"code", "message", "details"} else None
+    return error if shaped and set(error) == fields else None
 
 
 def _pairs(node: Any) -> Iterator[tuple[str, Any]]:
@@ -545,6 +558,23 @@ async def test_public_routes_are_exactly_the_expected_ones(client: httpx.AsyncCl
         assert (method, path) in routes, f"public route {method} {path} is not in the schema"
         response = await client.request(method, path)
         assert response.status_code != 401, f"{method} {path}: {_show(response)}"
+
+
+@factory("connection_id")
+async def _make_connection(owner: Owner, made: dict[str, Any]) -> str:
+    """A WhatsApp connection of tenant A, answered by an agent of A that lists whatsapp."""
+    body = {"name": _unique(), "system_prompt_template": "Hi.", "channels": ["whatsapp"]}
+    agent = await owner.create(f"{PREFIX}/agents", body)
+    connection = {
+        "channel": "whatsapp",
+        "name": _unique(),
+        "external_account_id": uuid.uuid4().hex,
+        "agent_id": agent["id"],
+        "app_secret_credential": "META_APP_SECRET",
+        "access_token_credential": "META_ACCESS_TOKEN",
+        "verify_token_credential": "META_VERIFY_TOKEN",
+    }
+    return (await owner.create(f"{PREFIX}/channels", connection))["id"]
 
 
 @factory("document_id")

@@ -107,6 +107,11 @@ async def finish_run(
         "execution_time_ms": elapsed,
         "output_response": None if output is None else run.scrubber.value(output),
         "tokens_used": run.tokens_in + run.tokens_out,
+        # The split, as chat-completions clients report it.
+        "meta": {
+            **(run.execution.meta or {}),
+            "usage": {"prompt_tokens": run.tokens_in, "completion_tokens": run.tokens_out},
+        },
     }
     if error is not None:
         values |= {"error_code": error.code, "error_message": run.scrubber.text(error.message)}

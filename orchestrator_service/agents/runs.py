@@ -9,7 +9,7 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -104,10 +104,18 @@ class AgentRunner:
         self._quotas = quotas
 
     async def start(
-        self, *, tenant_id: int, agent_id: int, request: RunRequest, actor: Actor
+        self,
+        *,
+        tenant_id: int,
+        agent_id: int,
+        request: RunRequest,
+        actor: Actor,
+        opening: Sequence[MessageCreate] = (),
+        source: str = "web",
     ) -> Execution:
         """Check the agent and conversation, count the run against the tenant's runs per
-        minute (`QuotaExceeded`), and record it as queued."""
+        minute (`QuotaExceeded`), and record it as queued. A new conversation (from `source`)
+        starts with the `opening` messages, written in the same transaction."""
         async with self._sessionmaker.begin() as session:
             agent = await get_scoped(session, Agent, tenant_id, agent_id, what="Agent")
             await self._quotas.count_run(session, tenant_id=tenant_id)
@@ -119,9 +127,15 @@ class AgentRunner:
                 conversation = await conversations.create_conversation(
                     session,
                     tenant_id=tenant_id,
-                    data=ConversationCreate(channel="web", agent_id=agent.id),
+                    data=ConversationCreate(
+                        channel="web", channel_source=source, agent_id=agent.id
+                    ),
                     actor=actor,
                 )
+                for message in opening:
+                    await conversations.add_message(
+                        session, conversation=conversation, data=message
+                    )
             execution = Execution(
                 tenant_id=tenant_id,
                 agent_id=agent.id,
@@ -176,6 +190,12 @@ class AgentRunner:
 
     async def stream(self, execution_id: uuid.UUID) -> AsyncIterator[bytes]:
         """Server-sent events of a run: `delta` text, `tool` calls, then `done` or `error`."""
+        async for event, data in self.events(execution_id):
+            yield f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
+
+    async def events(self, execution_id: uuid.UUID) -> AsyncIterator[tuple[str, dict]]:
+        """The (event, data) pairs of a run as it goes: `delta` text, `tool` calls, then
+        `done` (with the output and token usage) or `error`."""
         queue: asyncio.Queue[tuple[str, dict] | None] = asyncio.Queue()
 
         async def emit(event: str, data: dict) -> None:
@@ -190,6 +210,7 @@ class AgentRunner:
                         "execution_id": str(execution.id),
                         "conversation_id": str(execution.conversation_id),
                         "output": execution.output_response,
+                        "usage": (execution.meta or {}).get("usage"),
                     },
                 )
             except OrchestratorError as exc:
@@ -202,8 +223,7 @@ class AgentRunner:
         task = asyncio.create_task(go())
         try:
             while (item := await queue.get()) is not None:
-                event, data = item
-                yield f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
+                yield item
         finally:
             await task
 

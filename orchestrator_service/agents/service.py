@@ -38,6 +38,10 @@ class Agents(AuditedRepository[Agent]):
         "is_active",
         "knowledge_collections",
     )
+    conflicts = {
+        "fk_channel_connections_agent_id_agents": "This agent answers channel connections: "
+        "delete them (DELETE /api/v1/channels/{id}) before the agent"
+    }
 
 
 def _check_destination(

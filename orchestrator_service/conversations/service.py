@@ -3,7 +3,7 @@
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import update
+from sqlalchemy import func, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orchestrator_service.agents.models import Agent
@@ -105,6 +105,9 @@ async def add_message(
         tool_call_id=data.tool_call_id,
         tokens_used=data.tokens_used,
         meta=data.metadata,
+        # The clock, not the transaction's start: messages added in one transaction (a
+        # conversation opened with its history) keep their order.
+        created_at=func.clock_timestamp(),
     )
     session.add(message)
     await session.flush()

@@ -51,6 +51,8 @@ def _global_needs_hosts(owner: int | None, allowed_hosts: list[str]) -> None:
 
 
 # Where a credential with no allowed_hosts may go: its category's provider, else nowhere.
+# The destination of a credential used inside the service and sent nowhere (audited as such).
+LOCAL = "(local)"
 CATEGORY_HOSTS: dict[str, tuple[str, ...]] = {
     "openai": ("api.openai.com",),
     "anthropic": ("api.anthropic.com",),
@@ -217,14 +219,17 @@ class SecretResolver:
         self._vault = vault
 
     async def resolve(
-        self, *, tenant_id: int, name: str, consumer: str, destination: str, actor: Actor
+        self, *, tenant_id: int, name: str, consumer: str, destination: str | None, actor: Actor
     ) -> str:
         """The plaintext of credential `name` (the tenant's, else the global one) for a call to
-        `destination`; every attempt, allowed or refused, is audited without the value.
+        `destination`, or, with None, for use inside the service that never leaves it (a
+        webhook's signing secret); every attempt, allowed or refused, is audited without the
+        value.
 
         Its transaction commits before the caller goes out: no row lock outlives the lookup.
         """
-        host = (urlsplit(destination).hostname or destination).lower()
+        host = LOCAL if destination is None else (urlsplit(destination).hostname or destination)
+        host = host.lower()
         async with self._sessionmaker.begin() as session:
             # One statement reads the credential and its data key together, so a concurrent
             # re-encryption cannot pair a new value with a deleted key.
@@ -284,6 +289,8 @@ def _refusal(row: Any, name: str, host: str) -> OrchestratorError | None:
     if row[0].status != "ok" or row[1] is None:
         return VaultError(f"Credential {name!r} must be entered again before it can be used")
     credential = row[0]
+    if host == LOCAL:  # used inside the service, sent nowhere
+        return None
     if not host_allowed(host, effective_hosts(credential.category, credential.allowed_hosts)):
         if not credential.allowed_hosts and credential.category not in CATEGORY_HOSTS:
             return Forbidden(

@@ -103,7 +103,7 @@ class AuditedRepository(Generic[M]):
         old = self.audit_view(obj)
         resource_id = getattr(obj, self.id_field)
         await self.session.delete(obj)
-        await self.session.flush()
+        await flush_or_conflict(self.session, self.conflicts)
         await actor.record_change(
             self.session,
             action="delete",
