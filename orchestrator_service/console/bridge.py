@@ -90,7 +90,8 @@ class Bridge:
         ):
             await _refuse(send, 403, "csrf_failed", "Missing or wrong CSRF token; reload the page")
             return
-        rest = scope["path"][len(BRIDGE_PREFIX) :] if scope["path"].startswith(BRIDGE_PREFIX) else ""
+        path: str = scope["path"]
+        rest = path[len(BRIDGE_PREFIX) :] if path.startswith(BRIDGE_PREFIX) else ""
         if not rest.startswith("/") or "/.." in rest or "//" in rest:
             await _refuse(send, 404, "not_found", "No such API path")
             return

@@ -124,15 +124,11 @@ async def page(page: str, request: Request) -> Response:
     if not token:
         return RedirectResponse("/console/login", status_code=303)
     context = {"title": PAGES[page], "page": page, "pages": PAGES, "csrf": csrf_token(token)}
-    return templates.TemplateResponse(
-        request, f"{page}.html", context, headers=SECURITY_HEADERS
-    )
+    return templates.TemplateResponse(request, f"{page}.html", context, headers=SECURITY_HEADERS)
 
 
 def install_console(app: FastAPI) -> None:
     """Serve the console, its assets and its bridge to the API."""
-    app.mount(
-        "/console/static", StaticFiles(directory=HERE / "static"), name="console-static"
-    )
+    app.mount("/console/static", StaticFiles(directory=HERE / "static"), name="console-static")
     app.router.routes.append(Route(f"{BRIDGE_PREFIX}/{{rest:path}}", Bridge(app)))
     app.include_router(router)

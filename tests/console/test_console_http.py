@@ -143,7 +143,9 @@ async def test_password_sign_in_and_sign_out_ends_the_session(
             "/console/session", json={"email": email, "password": "wrong-password-1"}
         )
         assert error_of(wrong, 401)["message"]
-        response = await browser.post("/console/session", json={"email": email, "password": PASSWORD})
+        response = await browser.post(
+            "/console/session", json={"email": email, "password": PASSWORD}
+        )
         assert response.status_code == 204, response.text
         token = browser.cookies["orch_console"]
         me = (await client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})).json()

@@ -365,6 +365,7 @@ pages.agents = async () => {
     document.getElementById("agent-template").value = agent.system_prompt_template;
     document.getElementById("agent-provider").value = agent.model_provider || "";
     document.getElementById("agent-model").value = agent.model_version || "";
+    document.getElementById("agent-base-url").value = (agent.config || {}).base_url || "";
     for (const box of agentForm.querySelectorAll('input[name="enabled_tools"]')) {
       box.checked = (agent.enabled_tools || []).includes(box.value);
     }
@@ -404,6 +405,7 @@ pages.agents = async () => {
     };
     if (data.get("model_provider")) body.model_provider = data.get("model_provider");
     if (data.get("model_version")) body.model_version = data.get("model_version");
+    if (data.get("base_url")) body.config = { base_url: data.get("base_url") };
     const saved = await act(id ? "Agent saved" : "Agent created", () =>
       id ? api("PATCH", `/agents/${id}`, body) : api("POST", "/agents", body)
     );
@@ -772,6 +774,7 @@ async function start() {
       flash(error.message, false);
     }
   }
+  document.body.dataset.ready = "true"; // the page's controls are wired
 }
 
 document.addEventListener("DOMContentLoaded", start);
