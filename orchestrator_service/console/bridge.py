@@ -24,6 +24,13 @@ def csrf_token(token: str) -> str:
     return hashlib.sha256(b"orchestrator-console-csrf\0" + token.encode()).hexdigest()
 
 
+def csrf_ok(given: str | None, token: str) -> bool:
+    """Whether a request's CSRF header matches the session's, in constant time (compared as
+    bytes: a header may hold any Latin-1 text)."""
+    expected = csrf_token(token).encode()
+    return given is not None and hmac.compare_digest(given.encode("latin-1"), expected)
+
+
 def session_token(headers: list[tuple[bytes, bytes]]) -> str | None:
     """The bearer token in the console cookie of raw ASGI headers, if any."""
     for name, value in headers:
@@ -85,8 +92,8 @@ class Bridge:
             await _refuse(send, 401, "unauthorized", "Not signed in to the console")
             return
         method = scope["method"].upper()
-        if method not in SAFE_METHODS and not hmac.compare_digest(
-            _header(scope["headers"], CSRF_HEADER.encode()), csrf_token(token)
+        if method not in SAFE_METHODS and not csrf_ok(
+            _header(scope["headers"], CSRF_HEADER.encode()), token
         ):
             await _refuse(send, 403, "csrf_failed", "Missing or wrong CSRF token; reload the page")
             return

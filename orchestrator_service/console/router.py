@@ -17,6 +17,7 @@ from orchestrator_service.console.bridge import (
     CSRF_HEADER,
     Bridge,
     call_api,
+    csrf_ok,
     csrf_token,
 )
 
@@ -101,7 +102,7 @@ async def sign_out(request: Request) -> Response:
     """End the console session (and the API session behind it); needs the CSRF token."""
     token = request.cookies.get(COOKIE)
     if token:
-        if request.headers.get(CSRF_HEADER) != csrf_token(token):
+        if not csrf_ok(request.headers.get(CSRF_HEADER), token):
             return _error(403, "csrf_failed", "Missing or wrong CSRF token; reload the page")
         await call_api(request.app, request.scope, "POST", f"{API_PREFIX}/auth/logout", token)
     response = Response(status_code=204)

@@ -149,7 +149,9 @@ async def test_a_tenant_works_through_the_console(
     await expect(page.locator('tr[data-document="contratos.txt"] [data-status]')).to_have_text(
         "ready", timeout=60_000
     )
-    await expect(page.locator('tr[data-document="nota.txt"] [data-status]')).to_have_text("ready")
+    await expect(page.locator('tr[data-document="nota.txt"] [data-status]')).to_have_text(
+        "ready", timeout=60_000
+    )
     status, final = await progress_of(page, "contratos.txt")
     done, total = final.split()[0].split("/")
     assert done == total and int(total) > 64, final
@@ -261,6 +263,15 @@ async def test_a_second_tenant_sees_nothing_of_the_first(
         content = await page.content()
         for trace in ("FIRST_SECRET_NAME", "First agent", "first-plan.txt", "console-first"):
             assert trace not in content, (name, trace)
+    # What a tenant names things is shown as text, never run as markup.
+    async with httpx.AsyncClient(base_url=served.base_url, headers=second.headers) as api:
+        hostile = '<img src=x onerror="window.pwned=1">.txt'
+        uploaded = await api.post("/api/v1/rag/documents", files={"file": (hostile, b"x y z")})
+        assert uploaded.status_code == 202, uploaded.text
+    await go(page, "Documents")
+    await expect(page.locator("#documents tbody")).to_contain_text("<img src=x")
+    assert await page.evaluate("() => window.pwned") is None
+    assert await page.locator("#documents img").count() == 0
     # The platform link is for platform operators only.
     await expect(page.get_by_role("link", name="Platform")).to_be_hidden()
     await context.close()

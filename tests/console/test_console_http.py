@@ -69,8 +69,16 @@ async def test_every_state_change_needs_the_sessions_csrf_token(
         csrf_b = await signed_in(b, tenant_b.api_key)
         assert csrf_a != csrf_b
         body = {"name": "Sales bot", "system_prompt_template": "Hi {{ customer }}"}
-        for headers in ({}, {"X-CSRF-Token": "0" * 64}, {"X-CSRF-Token": csrf_b}):
+        odd = "é".encode("latin-1")  # not ASCII: compared as bytes, not a crash
+        for headers in (
+            {},
+            {"X-CSRF-Token": "0" * 64},
+            {"X-CSRF-Token": csrf_b},
+            {"X-CSRF-Token": csrf_a[:-1]},
+            {"X-CSRF-Token": odd},
+        ):
             error_of(await a.post("/console/api/agents", json=body, headers=headers), 403)
+        error_of(await a.post("/console/logout", headers={"X-CSRF-Token": odd}), 403)
         assert (await a.get("/console/api/agents")).json()["items"] == []
         created = await a.post("/console/api/agents", json=body, headers={"X-CSRF-Token": csrf_a})
         assert created.status_code == 201, created.text
