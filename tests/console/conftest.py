@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import numpy as np
 import pytest
 import uvicorn
+from playwright.async_api import expect
 from pydantic import SecretStr
 from sqlalchemy.engine import URL
 
@@ -26,6 +27,9 @@ from tests.helpers import free_port, url_string
 from tests.network import LoopbackHTTPServer
 
 T = TypeVar("T")
+# How long a page may take to show what a test expects: generous, for a loaded CI machine (a
+# bound on waiting, not an assertion about speed).
+expect.set_options(timeout=20_000)
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 DIMENSIONS = 384
 
