@@ -111,13 +111,33 @@ def document_errors(schema: dict) -> None:
             components.pop(unused, None)
 
 
+def declare_security(schema: dict) -> None:
+    """Declare the bearer scheme (an API key or a session token) and require it on every
+    operation behind authentication, so the docs' "Authorize" sends it."""
+    schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
+    schemes["ApiKey"] = {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "An API key, or a session token from `POST /api/v1/auth/login`",
+    }
+    for path, operations in schema.get("paths", {}).items():
+        if not path.startswith(PREFIX):
+            continue
+        for method, operation in operations.items():
+            if (method.upper(), path) not in PUBLIC_ROUTES:
+                operation["security"] = [{"ApiKey": []}]
+
+
 def install_error_docs(app: FastAPI) -> None:
-    """Make `app.openapi()` document the error responses (see `document_errors`)."""
+    """Make `app.openapi()` document the error responses (see `document_errors`) and the
+    bearer security scheme (see `declare_security`)."""
     generate = app.openapi
 
     def openapi() -> dict:
         if app.openapi_schema is None:
-            document_errors(generate())
+            schema = generate()
+            document_errors(schema)
+            declare_security(schema)
         return app.openapi_schema or generate()
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -16,7 +16,10 @@ from orchestrator_service.api import (
 )
 from orchestrator_service.bootstrap import Runtime, boot, running_jobs
 from orchestrator_service.config import Settings, get_settings
+from orchestrator_service.console.bridge import BRIDGE_PREFIX
+from orchestrator_service.console.router import install_console
 from orchestrator_service.credentials.scrub import install_log_scrubbing
+from orchestrator_service.docs import install_docs
 from orchestrator_service.http import install_http_conventions
 from orchestrator_service.mcp_server.door import PATH as MCP_PATH
 from orchestrator_service.mcp_server.door import McpDoor
@@ -43,7 +46,13 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             app.state.runtime = booted
             yield
 
-    app = FastAPI(title="orchestrator_service", version=__version__, lifespan=lifespan)
+    app = FastAPI(
+        title="orchestrator_service",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.settings = settings
     app.state.runtime = runtime
     # Multipart framing adds a little to the file itself.
@@ -51,7 +60,10 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     install_http_conventions(
         app,
         max_body_bytes=settings.max_body_bytes,
-        large_bodies={f"{API_PREFIX}/rag/documents": upload_limit},
+        large_bodies={
+            f"{API_PREFIX}/rag/documents": upload_limit,
+            f"{BRIDGE_PREFIX}/rag/documents": upload_limit,
+        },
         error_shapes={f"{OPENAI_PREFIX}/": openai_error},
     )
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
@@ -61,4 +73,6 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.include_router(webhook_router())
     app.router.routes.append(Route(MCP_PATH, endpoint=mcp, include_in_schema=False))
     install_error_docs(app)
+    install_docs(app)
+    install_console(app)
     return app

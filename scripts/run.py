@@ -2,7 +2,8 @@
 """The project's set-up commands; they need only python3 (3.11+).
 
     python3 scripts/run.py serve [--host H] [--port P]   run the service on the embedded default
-    python3 scripts/run.py test [pytest args]            run the whole test suite
+    python3 scripts/run.py test [pytest args]            run the whole test suite (as root, it
+                                                         installs Chromium when none is present)
     python3 scripts/run.py lint                          ruff, layer contracts, type checker
 
 Each creates `.venv` and installs the project into it when pyproject.toml has changed.
@@ -10,6 +11,7 @@ Each creates `.venv` and installs the project into it when pyproject.toml has ch
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -39,6 +41,25 @@ def ensure_installed(extras: str) -> None:
     stamp.write_text(digest)
 
 
+BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+
+
+def ensure_browser() -> None:
+    """The console's browser tests drive a Chromium from the system (Playwright's own download
+    is not reachable everywhere): install Debian's `chromium` when running as root and none is
+    on PATH. The tests fail, never skip, without one."""
+    if any(shutil.which(name) for name in BROWSERS):
+        return
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        print("no Chromium on PATH: the console's browser tests will fail", file=sys.stderr)
+        return
+    install = ["apt-get", "install", "-y", "--no-install-recommends", "chromium"]
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    if subprocess.call(install, env=env) != 0:
+        subprocess.check_call(["apt-get", "update"], env=env)
+        subprocess.check_call(install, env=env)
+
+
 def main(argv: list[str]) -> int:
     """Install what the command needs, then run it in place of this process."""
     if sys.version_info < (3, 11):  # noqa: UP036 (run by any python3)
@@ -62,6 +83,7 @@ def main(argv: list[str]) -> int:
     if command == "serve":
         args = [_venv_bin("orchestrator"), "serve", *rest]
     else:
+        ensure_browser()
         # One pytest worker per core, each with its own PostgreSQL; -n 0 (or -n N) overrides.
         parallel = [] if any(arg.startswith("-n") for arg in rest) else ["-n", "auto"]
         args = [_venv_bin("python"), "-m", "pytest", *parallel, *rest]

@@ -167,7 +167,9 @@ async def test_a_collection_keeps_its_embedder_and_search_fuses_two_models(servi
         # Both models' documents come back in one ranking, scored by rank (not by cosine).
         assert {r["document_id"] for r in results} == {english["id"], kept["id"], new["id"]}
         assert all(r["score"] < 0.05 for r in results), results
-        assert results[0]["document_id"] == new["id"], results
+        # E5's only document is first of its list: it ties for the top with MiniLM's first.
+        best = {r["document_id"] for r in results if r["score"] == results[0]["score"]}
+        assert new["id"] in best and len(best) == 2, results
         assert [r["score"] for r in results] == sorted((r["score"] for r in results), reverse=True)
 
 
