@@ -1,13 +1,14 @@
-"""The reconciler: converges the two stores and the upload directory to zero orphans.
+"""The reconciler: converges the two stores and the object store to zero orphans.
 
 It resumes pending deletes, deletes vectors whose document has no metadata (and stale
-generations of documents that have moved on), deletes stored files without metadata, and fails
+generations of documents that have moved on), deletes stored files without metadata (listing
+the object store a page at a time, each page checked against the metadata in one query, so a
+bucket of millions costs the memory of one page), and fails
 ingestions whose lease expired with no job left to retry them. At boot, on a schedule, and
 from `orchestrator reconcile [--dry-run] [--json]` (through `jobs.schedule`, which also purges
 expired agent memories and reports how many).
 """
 
-import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -17,12 +18,18 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from orchestrator_service.jobs.queue import INGEST
 from orchestrator_service.rag.deletion import DocumentDeleter
 from orchestrator_service.rag.models import RagDocument
-from orchestrator_service.rag.storage import FileStore
+from orchestrator_service.rag.storage import parse_document_key
 from orchestrator_service.rag.vector_store import VectorStore
+from orchestrator_service.storage import ObjectStore
 
 # An ingestion untouched for this many leases, with no job queued or running, is given up on.
 _LEASES_BEFORE_FAILING = 5
-_FILE_GRACE_SECONDS = 600
+# An upload stores its file just before its row commits: a younger file may belong to a
+# document no round can see yet.
+FILE_GRACE_SECONDS = 600.0
+PAGE_SIZE = 1000
+# Orphan files named in a report (all are counted and removed).
+_NAMED_FILES = 1000
 
 
 @dataclass
@@ -32,7 +39,8 @@ class ReconcileReport:
     dry_run: bool
     pending_deletes: list[str] = field(default_factory=list)
     orphan_vectors: list[dict] = field(default_factory=list)
-    orphan_files: list[str] = field(default_factory=list)
+    orphan_files: list[str] = field(default_factory=list)  # the first _NAMED_FILES
+    orphan_files_found: int = 0
     expired_ingestions: list[str] = field(default_factory=list)
     # Filled by the sweep that runs the reconciler, which purges agent memory and stale login
     # counts too.
@@ -44,7 +52,7 @@ class ReconcileReport:
         return {
             "pending_deletes": len(self.pending_deletes),
             "orphan_vectors": sum(o["chunks"] for o in self.orphan_vectors),
-            "orphan_files": len(self.orphan_files),
+            "orphan_files": self.orphan_files_found,
             "expired_ingestions": len(self.expired_ingestions),
             "expired_memories": self.expired_memories,
             "stale_login_attempts": self.stale_login_attempts,
@@ -63,15 +71,19 @@ class Reconciler:
         *,
         sessionmaker: async_sessionmaker[AsyncSession],
         vector_store: VectorStore | None,
-        files: FileStore,
+        files: ObjectStore,
         deleter: DocumentDeleter,
         lease_seconds: float,
+        file_grace_seconds: float = FILE_GRACE_SECONDS,
+        page_size: int = PAGE_SIZE,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._store = vector_store
         self._files = files
         self._deleter = deleter
         self._lease_seconds = lease_seconds
+        self._file_grace = timedelta(seconds=file_grace_seconds)
+        self._page_size = page_size
 
     async def reconcile(self, *, dry_run: bool = False) -> ReconcileReport:
         """Find every kind of orphan and, unless `dry_run`, remove it."""
@@ -102,7 +114,7 @@ class Reconciler:
             )
         await self._pending_deletes(documents, report)
         await self._orphan_vectors(documents, report)
-        self._orphan_files(documents, report)
+        await self._orphan_files(report)
         await self._expired(documents, live_jobs, report)
         return report
 
@@ -145,14 +157,34 @@ class Reconciler:
                 keep = doc.generation if doc is not None and doc.status == "ready" else None
                 await store.delete_source(source.tenant_id, source.source_id, keep_generation=keep)
 
-    def _orphan_files(self, documents: dict, report: ReconcileReport) -> None:
-        # An upload writes its file just before its row commits: a young file may belong to a
-        # document this round cannot see yet.
-        for path in self._files.older_than(time.time() - _FILE_GRACE_SECONDS):
-            if path.name not in documents:
-                report.orphan_files.append(str(path))
+    async def _orphan_files(self, report: ReconcileReport) -> None:
+        cutoff = datetime.now(UTC) - self._file_grace
+        async for page in self._files.pages(page_size=self._page_size):
+            owners = {
+                info.key: owner
+                for info in page
+                if info.modified < cutoff and (owner := parse_document_key(info.key)) is not None
+            }
+            if not owners:
+                continue
+            async with self._sessionmaker() as session:
+                known = set(
+                    (
+                        await session.execute(
+                            select(RagDocument.tenant_id, RagDocument.id).where(
+                                RagDocument.id.in_([d for _, d in owners.values()])
+                            )
+                        )
+                    ).tuples()
+                )
+            for key, owner in owners.items():
+                if owner in known:
+                    continue
+                report.orphan_files_found += 1
+                if len(report.orphan_files) < _NAMED_FILES:
+                    report.orphan_files.append(key)
                 if not report.dry_run:
-                    self._files.remove(path)
+                    await self._files.delete(key)
 
     async def _expired(self, documents: dict, live_jobs: set[str], report: ReconcileReport) -> None:
         cutoff = datetime.now(UTC) - timedelta(seconds=self._lease_seconds * _LEASES_BEFORE_FAILING)

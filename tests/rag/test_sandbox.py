@@ -5,6 +5,7 @@ service."""
 
 import asyncio
 import dataclasses
+import hashlib
 import signal
 import subprocess
 import sys
@@ -40,7 +41,8 @@ def files(tmp_path: Path) -> Path:
 
 async def run(pool: IngestPool, path: Path, *, embed: bool = True) -> list[Parsed | Batch]:
     """Every event of one document."""
-    request = Request(str(path), path.name, None, max_tokens=256, embed=embed, batch=64)
+    sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+    request = Request(str(path), sha256, path.name, None, max_tokens=256, embed=embed, batch=64)
     async with pool.document(request) as events:
         return [event async for event in events]
 
