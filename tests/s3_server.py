@@ -33,7 +33,7 @@ class S3StandIn:
             self._server.stop()
             self._server = None
 
-    def client(self):  # noqa: ANN201 (boto3's client type is generated)
+    def client(self):
         """The official client, for what the service never does (creating a bucket)."""
         return boto3.client(
             "s3",

@@ -90,7 +90,7 @@ def _write_atomically(path: Path, text: str) -> None:
     partial.replace(path)
 
 
-async def _read(handle) -> AsyncGenerator[bytes, None]:  # noqa: ANN001 (a binary file object)
+async def _read(handle) -> AsyncGenerator[bytes, None]:
     try:
         while chunk := await asyncio.to_thread(handle.read, CHUNK_BYTES):
             yield chunk
