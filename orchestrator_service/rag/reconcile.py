@@ -168,15 +168,12 @@ class Reconciler:
             if not owners:
                 continue
             async with self._sessionmaker() as session:
-                known = set(
-                    (
-                        await session.execute(
-                            select(RagDocument.tenant_id, RagDocument.id).where(
-                                RagDocument.id.in_([d for _, d in owners.values()])
-                            )
-                        )
-                    ).tuples()
+                rows = await session.execute(
+                    select(RagDocument.tenant_id, RagDocument.id).where(
+                        RagDocument.id.in_([d for _, d in owners.values()])
+                    )
                 )
+                known = {(tenant_id, document_id) for tenant_id, document_id in rows}
             for key, owner in owners.items():
                 if owner in known:
                     continue
