@@ -219,10 +219,10 @@ async def test_the_reconciler_lists_the_bucket_page_by_page_and_keeps_what_has_m
     on_s3: tuple,
 ) -> None:
     runtime, client, caller = on_s3
-    kept = [
-        f"{caller.tenant_id}/{(await upload(client, caller, f'{n}.txt', f'{TEXT} {n}'.encode())).json()['id']}"
-        for n in range(3)
+    uploaded = [
+        (await upload(client, caller, f"{n}.txt", f"{TEXT} {n}".encode())).json() for n in range(3)
     ]
+    kept = [f"{caller.tenant_id}/{document['id']}" for document in uploaded]
 
     async def one(data: bytes) -> AsyncIterator[bytes]:
         yield data
