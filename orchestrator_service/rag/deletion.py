@@ -66,7 +66,11 @@ class DocumentDeleter:
                 )
             )
         try:
-            await self._files.delete(document_key(tenant_id, document_id))
+            key = document_key(tenant_id, document_id)
+        except ValueError:  # a seed-era id that no upload of this service ever stored
+            return
+        try:
+            await self._files.delete(key)
         except StorageUnavailable as exc:
             log.warning("file of deleted document %s left to the reconciler: %s", document_id, exc)
 

@@ -83,14 +83,21 @@ async def migrate_files(
         if not rows:
             break
         for document_id, tenant_id, sha256 in rows:
-            await _copy(source, target, document_key(tenant_id, document_id), sha256, report)
+            try:
+                key = document_key(tenant_id, document_id)
+            except ValueError:  # a seed-era id that no upload of this service ever stored
+                report.missing.append(document_id)
+            else:
+                await _copy(source, target, key, sha256, report)
             done += 1
             progress(done, total)
         after = rows[-1].id
     if report.ok:
         async with sessionmaker.begin() as session:
             await session.execute(
-                update(RagDocument).values(
+                update(RagDocument)
+                .where(RagDocument.content_hash.is_not(None), ~RagDocument.id.contains("/"))
+                .values(
                     file_path=func.concat(
                         f"{target.url}/", RagDocument.tenant_id, "/", RagDocument.id
                     )

@@ -260,3 +260,24 @@ async def test_the_reconciler_lists_the_bucket_page_by_page_and_keeps_what_has_m
     assert sorted(listed.orphan_files) == sorted(orphans) == sorted(removed.orphan_files)
     assert pages and max(pages) <= 2 and sum(pages) == 2 * (len(kept) + len(orphans))
     assert await _objects(runtime) == sorted(kept)
+
+
+async def test_a_seed_era_document_whose_id_cannot_name_a_file_still_deletes(
+    on_s3: tuple,
+) -> None:
+    runtime, client, caller = on_s3
+    metadata = runtime.databases.metadata
+    for document_id in ("legado/7", ".."):
+        await sql(
+            metadata,
+            "INSERT INTO rag_documents (id, tenant_id, filename, collection, file_type, status) "
+            "VALUES ($1, $2, 'viejo.pdf', 'General', 'pdf', 'deleting')",
+            document_id,
+            caller.tenant_id,
+        )
+
+    report = await runtime.reconciler.reconcile()
+
+    assert sorted(report.pending_deletes) == ["..", "legado/7"]
+    assert (await sql(metadata, "SELECT count(*) AS n FROM rag_documents"))[0]["n"] == 0
+    assert await _objects(runtime) == []
