@@ -37,6 +37,7 @@ import asyncio
 import dataclasses
 import functools
 import inspect
+import io
 import json
 import os
 import platform
@@ -467,9 +468,10 @@ async def upload_and_ingest(
             session,
             runtime.files,
             max_bytes=runtime.settings.max_upload_bytes,
+            quotas=runtime.quotas,
             tenant_id=tenant_id,
             filename=document.name,
-            data=document.data,
+            source=io.BytesIO(document.data),
             collection=collection,
             metadata={},
             replace=False,

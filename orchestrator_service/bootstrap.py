@@ -29,7 +29,7 @@ from orchestrator_service.credentials.vault import Vault, open_vault
 from orchestrator_service.db.embedded import EmbeddedPostgres
 from orchestrator_service.db.heal.healer import HealReport, heal
 from orchestrator_service.db.urls import normalize_url
-from orchestrator_service.errors import OrchestratorError
+from orchestrator_service.errors import ConfigError, OrchestratorError
 from orchestrator_service.jobs.queue import INGEST, RUN
 from orchestrator_service.jobs.schedule import sweep_periodically
 from orchestrator_service.jobs.slots import TenantSlots
@@ -46,10 +46,11 @@ from orchestrator_service.rag.limits import ParseLimits
 from orchestrator_service.rag.reconcile import Reconciler
 from orchestrator_service.rag.sandbox import IngestPool, ProcessLimits
 from orchestrator_service.rag.search import KnowledgeSearch
-from orchestrator_service.rag.storage import FileStore
 from orchestrator_service.rag.vector_store import VectorStore
 from orchestrator_service.rag.vector_store.postgrest import PostgrestVectorStore
 from orchestrator_service.rag.vector_store.sql import SqlVectorStore
+from orchestrator_service.storage import ObjectStore
+from orchestrator_service.storage.factory import S3Options, is_local, open_store
 from orchestrator_service.tenants.quotas import Quotas
 from orchestrator_service.tools.invoker import ToolRunner
 from orchestrator_service.tools.service import ensure_builtin_tools
@@ -85,7 +86,7 @@ class Runtime:
     guard: Guard
     embedders: Embedders
     vector_store: VectorStore | None
-    files: FileStore
+    files: ObjectStore
     knowledge: KnowledgeSearch
     ingest_pool: IngestPool
     ingestor: Ingestor
@@ -105,8 +106,52 @@ class Runtime:
         return bool(self.heal_reports) and all(r.verified for r in self.heal_reports.values())
 
 
+def refuse_embedded_defaults(settings: Settings) -> None:
+    """In production, refuse each embedded default (they keep data inside the container's own
+    disk, lost at the next redeploy) unless ORCH_ALLOW_EMBEDDED=true opts in."""
+    if settings.env != "production" or settings.allow_embedded:
+        return
+    missing = None
+    if settings.database_url is None:
+        missing = "ORCH_DATABASE_URL (the metadata PostgreSQL)"
+    elif settings.vector_database_url is None and not (
+        settings.supabase_url and settings.supabase_key is not None
+    ):
+        missing = (
+            "ORCH_VECTOR_DATABASE_URL (or ORCH_SUPABASE_URL and ORCH_SUPABASE_KEY) for the "
+            "vector store"
+        )
+    elif is_local(settings.storage_url):
+        missing = "ORCH_STORAGE_URL (s3://bucket/prefix) for uploaded files"
+    if missing is not None:
+        raise ConfigError(
+            f"ORCH_ENV=production needs {missing}; refusing to start on the embedded default, "
+            "whose data lives inside this container and is lost at the next redeploy. A "
+            "single-host install keeping ORCH_DATA_DIR on a persistent volume may set "
+            "ORCH_ALLOW_EMBEDDED=true."
+        )
+
+
+def object_store(settings: Settings, url: str | None = None) -> ObjectStore:
+    """The store for uploaded files: `url`, else ORCH_STORAGE_URL, else local disk."""
+    secret = settings.storage_secret_access_key
+    return open_store(
+        url or settings.storage_url,
+        default_root=Path(settings.data_dir) / "uploads",
+        s3=S3Options(
+            endpoint=settings.storage_endpoint,
+            region=settings.storage_region,
+            access_key_id=settings.storage_access_key_id,
+            secret_access_key=secret.get_secret_value() if secret is not None else None,
+            timeout=settings.storage_timeout,
+            retries=settings.storage_retries,
+        ),
+    )
+
+
 async def open_databases(settings: Settings) -> Databases:
     """Resolve the database URLs; with no metadata URL, start (or join) the embedded server."""
+    refuse_embedded_defaults(settings)
     vectors = _secret_url(settings.vector_database_url)
     if settings.database_url is not None:
         metadata = normalize_url(settings.database_url.get_secret_value())
@@ -222,7 +267,7 @@ def _collaborators(
         ),
         default=settings.embedder,
     )
-    files = FileStore(Path(settings.data_dir) / "uploads")
+    files = object_store(settings)
     knowledge = KnowledgeSearch(
         sessionmaker=sessionmaker, vector_store=vector_store, embedders=embedders
     )
@@ -335,6 +380,7 @@ async def boot(settings: Settings) -> AsyncIterator[Runtime]:
             yield runtime
         finally:
             runtime.passwords.close()
+            await runtime.files.close()
             await runtime.ingest_pool.close()
             await runtime.embedders.aclose()
     finally:

@@ -5,6 +5,7 @@ import asyncio
 import json
 import signal
 import sys
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from orchestrator_service.bootstrap import (
     Runtime,
     boot,
     heal_databases,
+    object_store,
     open_databases,
     running_jobs,
 )
@@ -26,6 +28,8 @@ from orchestrator_service.http import configure_logging
 from orchestrator_service.jobs.schedule import sweep
 from orchestrator_service.main import create_app
 from orchestrator_service.rag import service as rag_service
+from orchestrator_service.rag.ingest import IngestionDeferred
+from orchestrator_service.rag.relocate import migrate_files
 from orchestrator_service.rag.remote_sql import remote_schema_sql
 from orchestrator_service.tenants import service as tenant_service
 from orchestrator_service.tenants.schemas import TenantCreate
@@ -88,6 +92,25 @@ def _parser() -> argparse.ArgumentParser:
     reindex.add_argument("--collection")
     reindex.add_argument("--embedder", required=True, choices=["local", "multilingual", "openai"])
     rag.add_parser("supabase-sql", help="print the SQL that prepares a Supabase project")
+
+    storage = commands.add_parser("storage", help="where uploaded files live").add_subparsers(
+        dest="action", required=True
+    )
+    storage_migrate = storage.add_parser(
+        "migrate",
+        help="copy every uploaded file to another store (resumable, verified by hash), then "
+        "switch the metadata to it",
+    )
+    storage_migrate.add_argument(
+        "--to", required=True, metavar="URL", help="the new store, e.g. s3://bucket/prefix"
+    )
+    storage_migrate.add_argument(
+        "--from",
+        dest="source",
+        metavar="URL",
+        help="the store to copy from (default: ORCH_STORAGE_URL, else <ORCH_DATA_DIR>/uploads)",
+    )
+    storage_migrate.add_argument("--json", action="store_true", help="print one JSON report")
 
     reconcile = commands.add_parser(
         "reconcile", help="remove orphans between the metadata and vector stores and the disk"
@@ -198,19 +221,20 @@ async def _rag_ingest(args: argparse.Namespace) -> int:
         ids = []
         for path in files:
             async with runtime.sessionmaker.begin() as session:
-                document, _ = await rag_service.upload(
-                    session,
-                    runtime.files,
-                    max_bytes=runtime.settings.max_upload_bytes,
-                    quotas=runtime.quotas,
-                    tenant_id=tenant_id,
-                    filename=path.name,
-                    data=path.read_bytes(),
-                    collection=args.collection,
-                    metadata={},
-                    replace=False,
-                    actor=CLI_ACTOR,
-                )
+                with path.open("rb") as source:
+                    document, _ = await rag_service.upload(
+                        session,
+                        runtime.files,
+                        max_bytes=runtime.settings.max_upload_bytes,
+                        quotas=runtime.quotas,
+                        tenant_id=tenant_id,
+                        filename=path.name,
+                        source=source,
+                        collection=args.collection,
+                        metadata={},
+                        replace=False,
+                        actor=CLI_ACTOR,
+                    )
             ids.append(document.id)
         async with running_jobs(runtime):
             states = await rag_service.wait_for(runtime.sessionmaker, ids, progress=_progress_bar)
@@ -230,7 +254,11 @@ async def _rag_reindex(args: argparse.Namespace) -> int:
             runtime.sessionmaker, tenant_id=tenant_id, collection=args.collection
         )
         for done, document_id in enumerate(ids, start=1):
-            await runtime.ingestor.ingest(document_id, embedder_name=args.embedder, restart=True)
+            # Deferred (storage unreachable): the document keeps its embeddings and says why.
+            with suppress(IngestionDeferred):
+                await runtime.ingestor.ingest(
+                    document_id, embedder_name=args.embedder, restart=True
+                )
             _progress_bar(done, len(ids))
         states = await rag_service.wait_for(runtime.sessionmaker, ids, progress=lambda *_: None)
     unchanged = [s.filename for s in states if s.error]
@@ -248,6 +276,41 @@ def _progress_bar(done: int, total: int) -> None:
 
 async def _supabase_sql(_: argparse.Namespace) -> int:
     print(remote_schema_sql())
+    return EXIT_OK
+
+
+async def _storage_migrate(args: argparse.Namespace) -> int:
+    configured = _settings()
+    source = object_store(configured, args.source)
+    # The runtime's own store is the target, so production's refusal of local disk holds.
+    async with boot(_settings(storage_url=args.to)) as runtime:
+        if source.url == runtime.files.url:
+            raise ConfigError(f"--to names the store files are copied from ({source.url})")
+        try:
+            report = await migrate_files(
+                runtime.sessionmaker, source, runtime.files, progress=_progress_bar
+            )
+        finally:
+            await source.close()
+    print(file=sys.stderr)
+    if args.json:
+        print(json.dumps(report.as_dict()))
+    else:
+        print(
+            f"copied {report.copied}, already there {report.already_there}, "
+            f"no file at the source {len(report.missing)}, failed verification "
+            f"{len(report.mismatched)}"
+        )
+        for document_id in report.mismatched:
+            print(f"  {document_id}: the copy did not match its content hash", file=sys.stderr)
+    if not report.switched:
+        print("Not switched: fix the files above and run again.", file=sys.stderr)
+        return EXIT_FAILED
+    print(
+        "Switched the metadata to the new store. Set on every replica, then restart them:\n"
+        f"  ORCH_STORAGE_URL={report.target}",
+        file=sys.stderr,
+    )
     return EXIT_OK
 
 
@@ -325,6 +388,7 @@ def main(argv: list[str] | None = None) -> int:
         ("rag", "ingest"): _rag_ingest,
         ("rag", "reindex"): _rag_reindex,
         ("rag", "supabase-sql"): _supabase_sql,
+        ("storage", "migrate"): _storage_migrate,
         ("reconcile", None): _reconcile,
     }[(args.command, getattr(args, "action", None))]
     try:

@@ -23,6 +23,28 @@ class Settings(BaseSettings):
     supabase_url: str | None = None
     supabase_key: SecretStr | None = None
     data_dir: Path = Path("./.orchestrator")
+    storage_url: str | None = Field(
+        default=None,
+        description="Where uploaded files live: s3://bucket[/prefix], or a local path; unset: "
+        "<ORCH_DATA_DIR>/uploads.",
+    )
+    storage_endpoint: str | None = Field(
+        default=None, description="S3-compatible endpoint (MinIO, Supabase, R2); unset: AWS."
+    )
+    storage_region: str = "us-east-1"
+    storage_access_key_id: str | None = None
+    storage_secret_access_key: SecretStr | None = None
+    storage_timeout: float = Field(
+        default=30.0, gt=0, description="Seconds one object-storage request may take."
+    )
+    storage_retries: int = Field(
+        default=2, ge=0, le=10, description="Retries of a failed object-storage request."
+    )
+    allow_embedded: bool = Field(
+        default=False,
+        description="Let ORCH_ENV=production run the embedded database, vector store or "
+        "local-disk storage (a single-host install with ORCH_DATA_DIR on a kept volume).",
+    )
     vault_keys: SecretStr | None = None
     env: Literal["development", "production"] = "development"
     embedder: Literal["local", "multilingual", "openai"] = "local"

@@ -23,7 +23,7 @@ from orchestrator_service.http import request_id_var
 from orchestrator_service.pagination import MAX_LIMIT, PageParams
 from orchestrator_service.rag.deletion import DocumentDeleter
 from orchestrator_service.rag.search import KnowledgeSearch
-from orchestrator_service.rag.storage import FileStore
+from orchestrator_service.storage import ObjectStore
 from orchestrator_service.tenants.quotas import Quotas
 from orchestrator_service.tools.invoker import ToolRunner
 
@@ -77,7 +77,7 @@ def _vault(request: Request) -> Vault:
     return request.app.state.runtime.vault
 
 
-def _files(request: Request) -> FileStore:
+def _files(request: Request) -> ObjectStore:
     return request.app.state.runtime.files
 
 
@@ -115,7 +115,7 @@ def _quotas(request: Request) -> Quotas:
 
 SettingsDep = Annotated[Settings, Depends(_settings)]
 VaultDep = Annotated[Vault, Depends(_vault)]
-FilesDep = Annotated[FileStore, Depends(_files)]
+FilesDep = Annotated[ObjectStore, Depends(_files)]
 KnowledgeDep = Annotated[KnowledgeSearch, Depends(_knowledge)]
 DeleterDep = Annotated[DocumentDeleter, Depends(_deleter)]
 ToolRunnerDep = Annotated[ToolRunner, Depends(_tools)]

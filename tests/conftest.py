@@ -28,6 +28,7 @@ from orchestrator_service.main import create_app
 from orchestrator_service.models import METADATA, VECTORS
 from orchestrator_service.tenants import service as tenant_service
 from tests.helpers import CLIENT_IP, TEST_ACTOR, Caller, DatabaseFactory, new_tenant, url_string
+from tests.s3_server import S3StandIn
 from tests.scripted_model import ScriptedModel
 
 # Generated inputs are checked for results, never for time: this machine is shared.
@@ -97,6 +98,18 @@ async def vectors_db(databases: DatabaseFactory) -> AsyncIterator[URL]:
     url = await databases.create("v", "vectors")
     yield url
     await databases.drop(url)
+
+
+@pytest.fixture
+def s3() -> Iterator[S3StandIn]:
+    """A local S3-compatible server on loopback with the test's own bucket (stoppable)."""
+    server = S3StandIn()
+    server.start()
+    try:
+        server.client().create_bucket(Bucket=server.bucket)
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture

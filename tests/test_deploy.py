@@ -21,17 +21,20 @@ def _orch_variables(text: str) -> set[str]:
     return set(re.findall(r"\b(ORCH_[A-Z_]+)\b", text))
 
 
-def test_compose_runs_two_replicas_after_two_healthy_databases() -> None:
+def test_compose_runs_two_replicas_after_two_healthy_databases_and_a_bucket() -> None:
     services = COMPOSE["services"]
-    assert set(services) == {"metadata-db", "vector-db", "orchestrator"}
+    assert set(services) == {"metadata-db", "vector-db", "minio", "minio-init", "orchestrator"}
     app = services["orchestrator"]
     assert app["deploy"]["replicas"] == 2
     assert app["depends_on"] == {
         "metadata-db": {"condition": "service_healthy"},
         "vector-db": {"condition": "service_healthy"},
+        "minio-init": {"condition": "service_completed_successfully"},
     }
+    assert services["minio-init"]["depends_on"] == {"minio": {"condition": "service_healthy"}}
     for name, service in services.items():
-        assert "test" in service["healthcheck"], f"{name} has no health check"
+        if name != "minio-init":  # a one-shot that creates the bucket and exits
+            assert "test" in service["healthcheck"], f"{name} has no health check"
     assert "/health/ready" in " ".join(app["healthcheck"]["test"])
     for db in ("metadata-db", "vector-db"):
         assert services[db]["image"].startswith("pgvector/pgvector:pg16")
@@ -44,7 +47,19 @@ def test_compose_volumes_are_named_and_declared() -> None:
         for service in COMPOSE["services"].values()
         for mount in service.get("volumes", [])
     }
-    assert used == declared == {"metadata-data", "vector-data", "uploads"}
+    assert used == declared == {"metadata-data", "vector-data", "minio-data"}
+
+
+def test_the_replicas_share_no_upload_volume_and_store_files_in_minio() -> None:
+    app = COMPOSE["services"]["orchestrator"]
+    assert "volumes" not in app
+    environment = app["environment"]
+    assert environment["ORCH_STORAGE_URL"].startswith("s3://orchestrator/")
+    assert environment["ORCH_STORAGE_ENDPOINT"] == "http://minio:9000"
+    assert "ORCH_ALLOW_EMBEDDED" not in environment  # production refuses local disk
+    assert "mc mb --ignore-existing local/orchestrator" in " ".join(
+        COMPOSE["services"]["minio-init"]["entrypoint"]
+    )
 
 
 def test_every_variable_compose_sets_is_a_real_setting() -> None:

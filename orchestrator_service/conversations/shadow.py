@@ -1,6 +1,8 @@
 """Shadow RAG (seed 003): a finished conversation becomes a document in the tenant's
 "Shadow RAG" collection, when its agent has `config.shadow_rag` on."""
 
+import io
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orchestrator_service.agents.models import Agent
@@ -8,7 +10,7 @@ from orchestrator_service.audit.service import Actor
 from orchestrator_service.conversations.models import ChatConversation
 from orchestrator_service.conversations.service import history
 from orchestrator_service.rag import service as rag_service
-from orchestrator_service.rag.storage import FileStore
+from orchestrator_service.storage import ObjectStore
 from orchestrator_service.tenants.quotas import Quotas
 
 COLLECTION = "Shadow RAG"
@@ -17,7 +19,7 @@ MAX_MESSAGES = 10_000
 
 async def file_in_shadow_rag(
     session: AsyncSession,
-    files: FileStore,
+    files: ObjectStore,
     conversation: ChatConversation,
     *,
     max_bytes: int,
@@ -45,7 +47,7 @@ async def file_in_shadow_rag(
         quotas=quotas,
         tenant_id=conversation.tenant_id,
         filename=f"conversation-{conversation.id}.txt",
-        data="\n\n".join(lines).encode(),
+        source=io.BytesIO("\n\n".join(lines).encode()),
         collection=COLLECTION,
         metadata={"conversation_id": str(conversation.id), "agent_id": agent.id},
         replace=False,

@@ -14,14 +14,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import asyncpg
-from pgqueuer import AsyncpgDriver, Job, Queries, QueueManager
+from pgqueuer import AsyncpgDriver, Job, Queries, QueueManager, RetryRequested
 from sqlalchemy.engine import URL
 
 from orchestrator_service.agents.runs import AgentRunner, RunFailed
 from orchestrator_service.db.connect import connect
 from orchestrator_service.jobs.queue import INGEST, RUN
 from orchestrator_service.jobs.slots import TenantSlots
-from orchestrator_service.rag.ingest import Ingestor
+from orchestrator_service.rag.ingest import IngestionDeferred, Ingestor
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,12 @@ class Worker:
         async def ingest(job: Job) -> None:
             document_id = (job.payload or b"").decode()
             async with slots.hold(INGEST, document_id, deferrals=job.attempts):
-                await ingestor.ingest(document_id)
+                try:
+                    await ingestor.ingest(document_id)
+                except IngestionDeferred as deferred:  # storage unreachable: back to the queue
+                    raise RetryRequested(
+                        delay=timedelta(seconds=deferred.delay), reason=str(deferred)
+                    ) from None
 
         async def run(job: Job) -> None:
             execution_id = (job.payload or b"").decode()

@@ -1,9 +1,10 @@
 """The dual delete: mark `deleting` (search hides it at once) -> delete the vectors
-(idempotent) -> delete the metadata -> delete the file (best effort). A step that cannot
-finish now is finished by the reconciler; nothing is ever left half-deleted and visible."""
+(idempotent) -> delete the metadata -> delete the file (best effort: with object storage
+unreachable the file stays, an object without metadata that the reconciler removes). A step
+that cannot finish now is finished by the reconciler; nothing is ever left half-deleted and
+visible."""
 
 import logging
-from pathlib import Path
 
 from sqlalchemy import delete, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -11,8 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from orchestrator_service.audit.service import Actor, record
 from orchestrator_service.db.tenancy import get_scoped
 from orchestrator_service.rag.models import RagDocument
-from orchestrator_service.rag.storage import FileStore
+from orchestrator_service.rag.storage import document_key
 from orchestrator_service.rag.vector_store import VectorStore, VectorStoreError
+from orchestrator_service.storage import ObjectStore, StorageUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +27,7 @@ class DocumentDeleter:
         *,
         sessionmaker: async_sessionmaker[AsyncSession],
         vector_store: VectorStore | None,
-        files: FileStore,
+        files: ObjectStore,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._store = vector_store
@@ -58,12 +60,19 @@ class DocumentDeleter:
         if self._store is not None:
             await self._store.delete_source(tenant_id, document_id)
         async with self._sessionmaker.begin() as session:
-            path = await session.scalar(
-                delete(RagDocument)
-                .where(RagDocument.id == document_id, RagDocument.status == "deleting")
-                .returning(RagDocument.file_path)
+            await session.execute(
+                delete(RagDocument).where(
+                    RagDocument.id == document_id, RagDocument.status == "deleting"
+                )
             )
-        self._files.remove(Path(path) if path else self._files.path(tenant_id, document_id))
+        try:
+            key = document_key(tenant_id, document_id)
+        except ValueError:  # a seed-era id that no upload of this service ever stored
+            return
+        try:
+            await self._files.delete(key)
+        except StorageUnavailable as exc:
+            log.warning("file of deleted document %s left to the reconciler: %s", document_id, exc)
 
     async def mark_failed(self, document_id: str, reason: str) -> None:
         """Give up on an ingestion (its lease expired and no job will retry it)."""

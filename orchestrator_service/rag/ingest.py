@@ -9,13 +9,20 @@ chunk: its generation is never switched to (search checks its hits against the m
 is deleted on failure (or by the next attempt and the reconciler, if the worker died). A
 document whose ingestion was started `max_attempts` times without finishing (each time its
 service process died or froze) fails instead of being handed to yet another replica.
+
+The stored file is copied from the object store to a scratch file for the worker process, which
+checks its hash before parsing. Object storage unreachable defers the job (`IngestionDeferred`,
+a backoff that doubles with each attempt) while attempts remain, then fails the document.
 """
 
 import asyncio
 import logging
+import random
+import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -28,9 +35,10 @@ from orchestrator_service.rag.embedders.local import LocalEmbedder
 from orchestrator_service.rag.embedders.multilingual import MultilingualEmbedder
 from orchestrator_service.rag.models import RagDocument
 from orchestrator_service.rag.sandbox import Batch, IngestPool, Parsed, Request
-from orchestrator_service.rag.storage import FileStore
+from orchestrator_service.rag.storage import document_key, fetch
 from orchestrator_service.rag.vector_store import VectorRecord, VectorStore
 from orchestrator_service.tenants.models import Tenant
+from orchestrator_service.storage import ObjectMissing, ObjectStore, StorageUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +47,17 @@ log = logging.getLogger(__name__)
 # and progress moves every batch.
 BATCH = 64
 _NO_STORE = "No vector store is configured on this service"
+_MISSING = "The stored file is gone (removed from storage outside the service); upload it again"
+# A deferred ingestion waits about 2 s, then 4, 8... up to this.
+_LONGEST_DEFERRAL = 60.0
+
+
+class IngestionDeferred(Exception):
+    """Object storage is unreachable: run this ingestion again after `delay` seconds."""
+
+    def __init__(self, document_id: str, delay: float) -> None:
+        super().__init__(f"ingestion of {document_id} deferred {delay:.1f} s: storage unreachable")
+        self.delay = delay
 
 
 class Ingestor:
@@ -50,7 +69,7 @@ class Ingestor:
         sessionmaker: async_sessionmaker[AsyncSession],
         vector_store: VectorStore | None,
         embedders: Embedders,
-        files: FileStore,
+        files: ObjectStore,
         pool: IngestPool,
         max_attempts: int,
     ) -> None:
@@ -74,6 +93,7 @@ class Ingestor:
         A ready document is re-ingested (replace, or reindex into `embedder_name`) while its
         ready copy stays searchable; the new copy replaces it in one metadata update.
         `restart` marks a new request (a reindex): its attempts count from zero.
+        Raises `IngestionDeferred` when object storage is unreachable and attempts remain.
         """
         async with self._sessionmaker.begin() as session:
             doc = await session.get(RagDocument, document_id, with_for_update=True)
@@ -81,7 +101,7 @@ class Ingestor:
                 return
             attempts = 0 if restart else doc.attempts
             tenant_id, previous = doc.tenant_id, doc.generation
-            collection, filename = doc.collection, doc.filename
+            collection, filename, sha256 = doc.collection, doc.filename, doc.content_hash or ""
             participant = (doc.meta or {}).get("participant")
             if embedder_name is None:
                 embedder_name = await self._choose(session, tenant_id, collection)
@@ -99,20 +119,24 @@ class Ingestor:
         if store is None:
             await self._fail(document_id, tenant_id, previous, _NO_STORE)
             return
+        target = _Target(tenant_id, document_id, collection, generation)
         try:
-            async with self._embedders.open(tenant_id, embedder_name) as embedder:
-                request = Request(
-                    path=str(self._files.path(tenant_id, document_id)),
-                    filename=filename,
-                    participant=participant,
-                    max_tokens=embedder.max_tokens,
-                    embed=_worker_model(embedder),
-                    batch=BATCH,
-                )
-                target = _Target(tenant_id, document_id, collection, generation)
-                async with self._pool.document(request) as events:
-                    count = await self._embed_and_write(store, embedder, target, events)
-                model_id = embedder.model_id
+            with tempfile.TemporaryDirectory(prefix="orch-ingest-") as scratch:
+                path = Path(scratch) / "document"
+                await fetch(self._files, document_key(tenant_id, document_id), path, sha256=sha256)
+                async with self._embedders.open(tenant_id, embedder_name) as embedder:
+                    request = Request(
+                        path=str(path),
+                        sha256=sha256,
+                        filename=filename,
+                        participant=participant,
+                        max_tokens=embedder.max_tokens,
+                        embed=_worker_model(embedder),
+                        batch=BATCH,
+                    )
+                    async with self._pool.document(request) as events:
+                        count = await self._embed_and_write(store, embedder, target, events)
+                    model_id = embedder.model_id
             # Published before the switch, the previous generation staying a candidate: search
             # keeps whichever of the two the metadata names, so the document never drops out.
             await store.publish(tenant_id, document_id, generation)
@@ -127,6 +151,14 @@ class Ingestor:
             await store.delete_source(tenant_id, document_id, keep_generation=generation)
             INGESTION_JOBS.labels("ready").inc()
             INGESTED_CHUNKS.inc(count)
+        except StorageUnavailable as exc:
+            if attempts + 1 >= self._max_attempts:
+                await self._fail(document_id, tenant_id, previous, _unreachable(exc, attempts + 1))
+                return
+            await self._defer(document_id, exc)
+            raise IngestionDeferred(document_id, _backoff(attempts + 1)) from None
+        except ObjectMissing:
+            await self._fail(document_id, tenant_id, previous, _MISSING)
         except ParseError as exc:
             await self._fail(document_id, tenant_id, previous, exc.message)
         except Exception as exc:
@@ -221,6 +253,16 @@ class Ingestor:
                 update(RagDocument).where(RagDocument.id == document_id).values(**values)
             )
 
+    async def _defer(self, document_id: str, exc: StorageUnavailable) -> None:
+        """Say why the document waits; a replace or reindex keeps its ready copy meanwhile."""
+        async with self._sessionmaker.begin() as session:
+            doc = await session.get(RagDocument, document_id, with_for_update=True)
+            if doc is None:
+                return
+            doc.error = f"Waiting to retry: {exc.message}"
+            if doc.status == "processing":
+                doc.status = "queued"
+
     async def _fail(
         self, document_id: str, tenant_id: int, previous: str | None, reason: str
     ) -> None:
@@ -264,6 +306,20 @@ def _given_up(attempts: int) -> str:
         f"Ingestion was started {attempts} times and never finished: the process running it "
         "stopped each time (limit ORCH_INGEST_MAX_ATTEMPTS). Upload the file again, or a "
         "smaller one."
+    )
+
+
+def _backoff(attempts: int) -> float:
+    """Seconds before attempt `attempts + 1`: doubling, shortened at random by up to half so
+    that deferred jobs do not all come back at once."""
+    longest = min(_LONGEST_DEFERRAL, 2.0**attempts)
+    return random.uniform(longest / 2, longest)  # noqa: S311 (spreading, not a secret)
+
+
+def _unreachable(exc: StorageUnavailable, attempts: int) -> str:
+    return (
+        f"Ingestion failed: {exc.message} (tried {attempts} times, limit "
+        "ORCH_INGEST_MAX_ATTEMPTS). Upload the file again once storage is back."
     )
 
 

@@ -1,14 +1,15 @@
-"""The reconciler: converges the two stores and the upload directory to zero orphans.
+"""The reconciler: converges the two stores and the object store to zero orphans.
 
 It resumes pending deletes, deletes vectors whose document has no metadata (and stale
 generations of documents that have moved on), makes the vector store's visibility table agree
 with the metadata, builds (or drops) each large tenant's own HNSW index, deletes stored files
-without metadata, and fails ingestions whose lease expired with no job left to retry them. At
-boot, on a schedule, and from `orchestrator reconcile [--dry-run] [--json]` (through
-`jobs.schedule`, which also purges expired agent memories and reports how many).
+without metadata (listing the object store a page at a time, each page checked against the
+metadata in one query, so a bucket of millions costs the memory of one page), and fails
+ingestions whose lease expired with no job left to retry them. At boot, on a schedule, and
+from `orchestrator reconcile [--dry-run] [--json]` (through `jobs.schedule`, which also purges
+expired agent memories and reports how many).
 """
 
-import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -18,16 +19,22 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from orchestrator_service.jobs.queue import INGEST
 from orchestrator_service.rag.deletion import DocumentDeleter
 from orchestrator_service.rag.models import RagDocument
-from orchestrator_service.rag.storage import FileStore
+from orchestrator_service.rag.storage import parse_document_key
 from orchestrator_service.rag.vector_store import (
     VectorStore,
     drop_tenant_index_sql,
     tenant_index_sql,
 )
+from orchestrator_service.storage import ObjectStore
 
 # An ingestion untouched for this many leases, with no job queued or running, is given up on.
 _LEASES_BEFORE_FAILING = 5
-_FILE_GRACE_SECONDS = 600
+# An upload stores its file just before its row commits: a younger file may belong to a
+# document no round can see yet.
+FILE_GRACE_SECONDS = 600.0
+PAGE_SIZE = 1000
+# Orphan files named in a report (all are counted and removed).
+_NAMED_FILES = 1000
 
 
 @dataclass
@@ -39,7 +46,8 @@ class ReconcileReport:
     orphan_vectors: list[dict] = field(default_factory=list)
     visibility_repairs: list[dict] = field(default_factory=list)
     tenant_indexes: list[dict] = field(default_factory=list)
-    orphan_files: list[str] = field(default_factory=list)
+    orphan_files: list[str] = field(default_factory=list)  # the first _NAMED_FILES
+    orphan_files_found: int = 0
     expired_ingestions: list[str] = field(default_factory=list)
     # Filled by the sweep that runs the reconciler, which purges agent memory and stale login
     # counts too.
@@ -53,7 +61,7 @@ class ReconcileReport:
             "orphan_vectors": sum(o["chunks"] for o in self.orphan_vectors),
             "visibility_repairs": len(self.visibility_repairs),
             "tenant_indexes": len(self.tenant_indexes),
-            "orphan_files": len(self.orphan_files),
+            "orphan_files": self.orphan_files_found,
             "expired_ingestions": len(self.expired_ingestions),
             "expired_memories": self.expired_memories,
             "stale_login_attempts": self.stale_login_attempts,
@@ -72,10 +80,12 @@ class Reconciler:
         *,
         sessionmaker: async_sessionmaker[AsyncSession],
         vector_store: VectorStore | None,
-        files: FileStore,
+        files: ObjectStore,
         deleter: DocumentDeleter,
         lease_seconds: float,
         tenant_index_min_chunks: int,
+        file_grace_seconds: float = FILE_GRACE_SECONDS,
+        page_size: int = PAGE_SIZE,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._store = vector_store
@@ -83,6 +93,8 @@ class Reconciler:
         self._deleter = deleter
         self._lease_seconds = lease_seconds
         self._tenant_index_min_chunks = tenant_index_min_chunks
+        self._file_grace = timedelta(seconds=file_grace_seconds)
+        self._page_size = page_size
 
     async def reconcile(self, *, dry_run: bool = False) -> ReconcileReport:
         """Find every kind of orphan and, unless `dry_run`, remove it."""
@@ -115,7 +127,7 @@ class Reconciler:
         await self._orphan_vectors(documents, live_jobs, report)
         await self._visibility(documents, live_jobs, report)
         await self._tenant_indexes(report)
-        self._orphan_files(documents, report)
+        await self._orphan_files(report)
         await self._expired(documents, live_jobs, report)
         return report
 
@@ -234,14 +246,31 @@ class Reconciler:
                 }
             )
 
-    def _orphan_files(self, documents: dict, report: ReconcileReport) -> None:
-        # An upload writes its file just before its row commits: a young file may belong to a
-        # document this round cannot see yet.
-        for path in self._files.older_than(time.time() - _FILE_GRACE_SECONDS):
-            if path.name not in documents:
-                report.orphan_files.append(str(path))
+    async def _orphan_files(self, report: ReconcileReport) -> None:
+        cutoff = datetime.now(UTC) - self._file_grace
+        async for page in self._files.pages(page_size=self._page_size):
+            owners = {
+                info.key: owner
+                for info in page
+                if info.modified < cutoff and (owner := parse_document_key(info.key)) is not None
+            }
+            if not owners:
+                continue
+            async with self._sessionmaker() as session:
+                rows = await session.execute(
+                    select(RagDocument.tenant_id, RagDocument.id).where(
+                        RagDocument.id.in_([d for _, d in owners.values()])
+                    )
+                )
+                known = {(tenant_id, document_id) for tenant_id, document_id in rows}
+            for key, owner in owners.items():
+                if owner in known:
+                    continue
+                report.orphan_files_found += 1
+                if len(report.orphan_files) < _NAMED_FILES:
+                    report.orphan_files.append(key)
                 if not report.dry_run:
-                    self._files.remove(path)
+                    await self._files.delete(key)
 
     async def _expired(self, documents: dict, live_jobs: set[str], report: ReconcileReport) -> None:
         cutoff = datetime.now(UTC) - timedelta(seconds=self._lease_seconds * _LEASES_BEFORE_FAILING)

@@ -78,8 +78,8 @@ async def upload_document(
     on_duplicate: Annotated[Literal["return", "replace"], Query()] = "return",
 ) -> DocumentOut | Response:
     """Upload a document; it is ingested in the background (202, poll its status). A new
-    document must fit the tenant's documents and stored-bytes quotas (429 otherwise)."""
-    data = await file.read(settings.max_upload_bytes + 1)
+    document must fit the tenant's documents and stored-bytes quotas (429 otherwise); 503 when
+    object storage is unreachable (nothing is kept: upload again)."""
     document, created = await service.upload(
         session,
         files,
@@ -87,7 +87,7 @@ async def upload_document(
         quotas=quotas,
         tenant_id=principal.tenant_id,
         filename=file.filename,
-        data=data,
+        source=file.file,  # spooled to disk by the form parser past 1 MiB
         collection=collection,
         metadata=_metadata(metadata),
         replace=on_duplicate == "replace",

@@ -5,6 +5,7 @@ import hashlib
 import uuid
 from collections.abc import Callable
 from pathlib import PurePath
+from typing import BinaryIO
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -16,7 +17,8 @@ from orchestrator_service.jobs.queue import enqueue_ingest
 from orchestrator_service.pagination import PageParams, paginate
 from orchestrator_service.rag.models import RagDocument
 from orchestrator_service.rag.schemas import DEFAULT_COLLECTIONS, CollectionOut, DocumentStatus
-from orchestrator_service.rag.storage import FileStore
+from orchestrator_service.rag.storage import chunks_of, document_key
+from orchestrator_service.storage import ObjectStore
 from orchestrator_service.tenants.quotas import Quotas
 
 
@@ -33,15 +35,29 @@ def _clean_filename(filename: str | None) -> str:
     return name[:255]
 
 
+async def _digest(source: BinaryIO, max_bytes: int) -> tuple[str, int]:
+    """The SHA-256 and size of an upload, read a chunk at a time; over `max_bytes` is refused."""
+    hasher, size = hashlib.sha256(), 0
+    async for chunk in chunks_of(source):
+        size += len(chunk)
+        if size > max_bytes:
+            raise UploadTooLarge(
+                f"The file is over the limit of {max_bytes} bytes",
+                details={"max_bytes": max_bytes},
+            )
+        hasher.update(chunk)
+    return hasher.hexdigest(), size
+
+
 async def upload(
     session: AsyncSession,
-    files: FileStore,
+    files: ObjectStore,
     *,
     max_bytes: int,
     quotas: Quotas,
     tenant_id: int,
     filename: str | None,
-    data: bytes,
+    source: BinaryIO,
     collection: str,
     metadata: dict,
     replace: bool,
@@ -52,13 +68,12 @@ async def upload(
     The same bytes in the same tenant and collection return the existing document; with
     `replace` it is re-ingested, its ready copy staying searchable until the new one is. A new
     document must fit the tenant's documents and stored-bytes quotas (`QuotaExceeded`).
+
+    `source` (a seekable file) is read twice, a chunk at a time: once for its hash, once into
+    storage. When storage is unreachable (`StorageUnavailable`, 503) the caller's transaction
+    rolls back, so no document is left without its file.
     """
-    if len(data) > max_bytes:
-        raise UploadTooLarge(
-            f"The file is {len(data)} bytes; the limit is {max_bytes}",
-            details={"max_bytes": max_bytes},
-        )
-    digest = hashlib.sha256(data).hexdigest()
+    digest, size = await _digest(source, max_bytes)
     existing = await session.scalar(
         scoped(RagDocument, tenant_id).where(
             RagDocument.collection == collection,
@@ -86,7 +101,7 @@ async def upload(
             )
         )
     ).one()
-    quotas.check_upload(documents=documents, stored_bytes=int(stored_bytes or 0), adding=len(data))
+    quotas.check_upload(documents=documents, stored_bytes=int(stored_bytes or 0), adding=size)
     name = _clean_filename(filename)
     document = RagDocument(
         id=str(uuid.uuid4()),
@@ -96,14 +111,14 @@ async def upload(
         file_type=PurePath(name).suffix.lstrip(".").lower()[:50] or "unknown",
         status="queued",
         content_hash=digest,
-        size_bytes=len(data),
+        size_bytes=size,
         meta=metadata,
     )
-    path = files.path(tenant_id, document.id)
-    document.file_path = str(path)
+    key = document_key(tenant_id, document.id)
+    document.file_path = f"{files.url}/{key}"
     session.add(document)
     await session.flush()
-    await files.save(path, data)
+    await files.put(key, chunks_of(source), sha256=digest)
     await enqueue_ingest(session, document.id)
     await record(
         session,
@@ -111,7 +126,7 @@ async def upload(
         action="create",
         resource_type="rag_document",
         resource_id=document.id,
-        new={"filename": name, "collection": collection, "size_bytes": len(data)},
+        new={"filename": name, "collection": collection, "size_bytes": size},
     )
     await session.refresh(document)
     return document, True

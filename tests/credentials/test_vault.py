@@ -249,7 +249,8 @@ async def test_the_dev_key_is_private_and_never_replaced(
 
 
 async def test_production_without_keys_refuses(settings: Settings) -> None:
-    production = settings.model_copy(update={"env": "production"})
+    # Even a single-host install that opts into the embedded defaults needs real vault keys.
+    production = settings.model_copy(update={"env": "production", "allow_embedded": True})
     with pytest.raises(ConfigError, match="ORCH_ENV=production needs ORCH_VAULT_KEYS"):
         async with boot(production):
             pass

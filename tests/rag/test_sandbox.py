@@ -5,6 +5,7 @@ service."""
 
 import asyncio
 import dataclasses
+import hashlib
 import signal
 import subprocess
 import sys
@@ -40,7 +41,8 @@ def files(tmp_path: Path) -> Path:
 
 async def run(pool: IngestPool, path: Path, *, embed: str | None = "local") -> list[Parsed | Batch]:
     """Every event of one document."""
-    request = Request(str(path), path.name, None, max_tokens=256, embed=embed, batch=64)
+    sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+    request = Request(str(path), sha256, path.name, None, max_tokens=256, embed=embed, batch=64)
     async with pool.document(request) as events:
         return [event async for event in events]
 
@@ -145,7 +147,9 @@ async def test_over_its_memory_limit_the_document_fails_naming_it(pools, tmp_pat
 
 async def test_a_child_that_dies_midway_fails_its_document_only(pools, files) -> None:
     pool = pool_of(pools, GENEROUS)
-    request = Request(str(files / "long.txt"), "long.txt", None, 256, embed="local", batch=64)
+    long = files / "long.txt"
+    digest = hashlib.sha256(long.read_bytes()).hexdigest()
+    request = Request(str(long), digest, "long.txt", None, 256, embed="local", batch=64)
 
     with pytest.raises(ParseError) as caught:
         async with pool.document(request) as events:
@@ -170,13 +174,15 @@ async def test_children_are_recycled_after_their_documents(pools, files) -> None
 
 
 async def test_a_child_dies_with_the_service(files: Path) -> None:
+    short_sha = hashlib.sha256((files / "short.txt").read_bytes()).hexdigest()
     script = (
         "import asyncio, sys\n"
         "from orchestrator_service.rag.limits import ParseLimits\n"
         "from orchestrator_service.rag.sandbox import IngestPool, ProcessLimits, Request\n"
         "async def main():\n"
         "    pool = IngestPool(ProcessLimits(1, 50, 3072, 600, 600), ParseLimits(), warm=False)\n"
-        f"    request = Request({str(files / 'short.txt')!r}, 'short.txt', None, 256, False, 64)\n"
+        f"    request = Request({str(files / 'short.txt')!r}, {short_sha!r}, 'short.txt', None, "
+        "256, False, 64)\n"
         "    async with pool.document(request) as events:\n"
         "        [event async for event in events]\n"
         "    print('served', flush=True)\n"

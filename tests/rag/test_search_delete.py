@@ -315,7 +315,7 @@ async def test_planted_orphans_are_listed_by_a_dry_run_and_removed_by_the_reconc
     listed = run("--dry-run")
     assert listed["pending_deletes"] == [stuck["id"]]
     assert [o["source_id"] for o in listed["orphan_vectors"]] == [ghost]
-    assert listed["orphan_files"] == [str(stray)]
+    assert listed["orphan_files"] == [f"{a.tenant_id}/{stray.name}"]  # the object key
     assert stray.exists()
     assert (await sql(vectors, "SELECT count(*) AS n FROM documents WHERE source_id = $1", ghost))[
         0

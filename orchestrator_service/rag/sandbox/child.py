@@ -25,6 +25,7 @@ from orchestrator_service.rag.embedders.multilingual import MultilingualEmbedder
 from orchestrator_service.rag.limits import ParseLimits, over_limit
 from orchestrator_service.rag.parsers import parse
 from orchestrator_service.rag.sandbox.protocol import frame, raw_frame, read_frame
+from orchestrator_service.rag.storage import verify
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +114,10 @@ def _process(
     """Parse, chunk, then send the chunks in batches (ascending token count, so each model
     run pads little), embedded when the request says so; return the time each step took."""
     started = time.perf_counter()
-    document = parse(Path(request["path"]).read_bytes(), request["filename"], limits)
+    data = Path(request["path"]).read_bytes()
+    verify(data, request["sha256"])
+    document = parse(data, request["filename"], limits)
+    del data
     parsed = time.perf_counter()
     chunks = chunk(document, max_tokens=request["max_tokens"], participant=request["participant"])
     chunked = time.perf_counter()

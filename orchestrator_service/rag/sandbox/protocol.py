@@ -25,6 +25,7 @@ class Request:
     """One document to process: its stored file, and how to chunk (and maybe embed) it."""
 
     path: str
+    sha256: str  # of the bytes uploaded; the worker refuses a file that does not match
     filename: str
     participant: str | None
     max_tokens: int
