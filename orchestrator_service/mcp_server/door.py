@@ -13,7 +13,6 @@ import json
 import mimetypes
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any, Protocol
 
 import mcp.types as types
@@ -40,7 +39,8 @@ from orchestrator_service.http import error_response, request_id_var
 from orchestrator_service.rag.models import RagDocument
 from orchestrator_service.rag.schemas import SearchRequest
 from orchestrator_service.rag.search import KnowledgeSearch
-from orchestrator_service.rag.storage import FileStore
+from orchestrator_service.rag.storage import document_key
+from orchestrator_service.storage import ObjectMissing, ObjectStore, StorageUnavailable
 from orchestrator_service.tools import service as tool_service
 from orchestrator_service.tools.invoker import ToolRunner
 from orchestrator_service.tools.schemas import InvokeRequest
@@ -71,7 +71,7 @@ class Collaborators(Protocol):
     sessionmaker: async_sessionmaker[AsyncSession]
     tools: ToolRunner
     knowledge: KnowledgeSearch
-    files: FileStore
+    files: ObjectStore
 
 
 class _Caller:
@@ -315,14 +315,10 @@ class McpDoor:
             )
         if document is None or not str(uri).startswith(RESOURCE_PREFIX):
             raise McpError(types.ErrorData(code=types.INVALID_PARAMS, message="No such resource"))
-        path = (
-            Path(document.file_path)
-            if document.file_path
-            else runtime.files.path(caller.principal.tenant_id, document.id)
-        )
         try:
-            data = await runtime.files.load(path)
-        except OSError:
+            stored = await runtime.files.open(document_key(caller.principal.tenant_id, document.id))
+            data = b"".join([chunk async for chunk in stored.chunks])
+        except (ObjectMissing, StorageUnavailable, ValueError):
             raise McpError(
                 types.ErrorData(code=types.INTERNAL_ERROR, message="The file is unavailable")
             ) from None

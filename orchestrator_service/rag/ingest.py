@@ -37,8 +37,8 @@ from orchestrator_service.rag.models import RagDocument
 from orchestrator_service.rag.sandbox import Batch, IngestPool, Parsed, Request
 from orchestrator_service.rag.storage import document_key, fetch
 from orchestrator_service.rag.vector_store import VectorRecord, VectorStore
-from orchestrator_service.tenants.models import Tenant
 from orchestrator_service.storage import ObjectMissing, ObjectStore, StorageUnavailable
+from orchestrator_service.tenants.models import Tenant
 
 log = logging.getLogger(__name__)
 

@@ -265,7 +265,7 @@ async def test_the_reconciler_lists_the_bucket_page_by_page_and_keeps_what_has_m
 async def test_a_seed_era_document_whose_id_cannot_name_a_file_still_deletes(
     on_s3: tuple,
 ) -> None:
-    runtime, client, caller = on_s3
+    runtime, _, caller = on_s3
     metadata = runtime.databases.metadata
     for document_id in ("legado/7", ".."):
         await sql(
