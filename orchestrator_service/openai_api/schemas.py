@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 MAX_MESSAGES = 200
 # Per message, within the 1 MiB body limit even JSON-escaped (the agent's input may be longer
 # through the REST run endpoint).
-MAX_TEXT = 8_000
+MAX_TEXT = 32_000
 
 # OpenAI's error `type` for each status; unknown statuses are `api_error`.
 ERROR_TYPES = {
@@ -64,7 +64,7 @@ class MessageIn(BaseModel):
     role: Literal["system", "developer", "user", "assistant", "tool", "function"]
     content: (
         Annotated[str, StringConstraints(max_length=MAX_TEXT)]
-        | Annotated[list[TextPart], Field(max_length=16)]
+        | Annotated[list[TextPart], Field(max_length=64)]
         | None
     ) = None
     tool_calls: list[dict] | None = None
