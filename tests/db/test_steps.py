@@ -58,7 +58,7 @@ SHIPPED = [
     (
         "0010_visible_documents",
         "vectors",
-        "bb9e730126dd6b8674b635f2b911936b74cc3f00eac5e640b5865e26d9c8133b",
+        "c5efb10a47107330f3bd417e39118d96a0ec4fd706a80dd9c5da4a25a8386526",
     ),
 ]
 
