@@ -178,7 +178,13 @@ async def test_tenant_creation_and_changes_are_recorded_for_the_tenant(
     by_type = {(e["action"], e["resource_type"]): e for e in entries}
     create = by_type[("create", "tenant")]
     assert create["resource_id"] == str(tenant["id"])
-    assert create["new_values"] == {"name": "acme", "is_active": True, "settings": {"plan": "pro"}}
+    assert create["new_values"] == {
+        "name": "acme",
+        "is_active": True,
+        "settings": {"plan": "pro"},
+        "language": None,
+        "embedder": None,
+    }
     assert by_type[("create", "api_key")]["new_values"]["role"] == "admin"
     rename = by_type[("update", "tenant")]
     assert (rename["old_values"]["name"], rename["new_values"]["name"]) == ("acme", "acme-corp")

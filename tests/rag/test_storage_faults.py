@@ -206,6 +206,7 @@ async def test_s3_stopped_in_the_middle_of_a_delete_leaves_no_orphan_after_the_r
         files=runtime.files,
         deleter=runtime.deleter,
         lease_seconds=60,
+        tenant_index_min_chunks=runtime.settings.tenant_index_min_chunks,
         file_grace_seconds=0,
     )
     report = await reconciler.reconcile()
@@ -249,6 +250,7 @@ async def test_the_reconciler_lists_the_bucket_page_by_page_and_keeps_what_has_m
         files=runtime.files,
         deleter=runtime.deleter,
         lease_seconds=60,
+        tenant_index_min_chunks=runtime.settings.tenant_index_min_chunks,
         file_grace_seconds=0,
         page_size=2,
     )
