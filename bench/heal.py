@@ -18,10 +18,8 @@ import asyncio
 import json
 import os
 import platform
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -31,7 +29,7 @@ from pathlib import Path
 import asyncpg
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from report import markdown_table  # bench/ is on sys.path when run
+from report import markdown_table, measured_on_embedded  # bench/ is on sys.path when run
 from sqlalchemy import Connection
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -39,7 +37,6 @@ from sqlalchemy.pool import NullPool
 
 from orchestrator_service.config import Settings
 from orchestrator_service.db.connect import connect
-from orchestrator_service.db.embedded import EmbeddedPostgres
 from orchestrator_service.db.heal.desired import desired_schema
 from orchestrator_service.db.heal.healer import Healer, heal
 from orchestrator_service.db.urls import asyncpg_dsn, with_database
@@ -374,15 +371,9 @@ async def run_all(base: URL) -> dict:
 
 def main() -> int:
     """Start PostgreSQL in a temporary directory, measure, print the table and write the JSON."""
-    data_dir = Path(tempfile.mkdtemp(prefix="heal-bench-"))
-    embedded = EmbeddedPostgres(data_dir)
-    try:
-        results = asyncio.run(run_all(embedded.start()))
-    finally:
-        embedded.stop()
-        shutil.rmtree(data_dir, ignore_errors=True)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    results = measured_on_embedded(
+        "heal-bench-", lambda embedded, url, data_dir: run_all(url), RESULTS
+    )
     print(f"{results['machine']['postgres']}")
     print(f"{results['machine']['cpu_count']} CPUs, Python {results['machine']['python']}\n")
     print(markdown_table(results["rows"]))

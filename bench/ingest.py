@@ -38,15 +38,12 @@ import dataclasses
 import functools
 import inspect
 import io
-import json
 import os
 import platform
 import random
 import resource
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import tracemalloc
 from collections import defaultdict
@@ -60,7 +57,7 @@ from pathlib import Path
 import asyncpg
 import psutil
 from pydantic import SecretStr
-from report import markdown_table  # bench/ is on sys.path when run
+from report import markdown_table, measured_on_embedded  # bench/ is on sys.path when run
 from sqlalchemy.engine import URL
 
 from orchestrator_service.audit.service import Actor
@@ -905,15 +902,9 @@ async def run_all(embedded: EmbeddedPostgres, base: URL, data_dir: Path) -> dict
 
 def main() -> int:
     """Start PostgreSQL in a temporary directory, measure, print the tables, write the JSON."""
-    data_dir = Path(tempfile.mkdtemp(prefix="ingest-bench-"))
-    embedded = EmbeddedPostgres(data_dir)
-    try:
-        results = asyncio.run(run_all(embedded, embedded.start(), data_dir))
-    finally:
-        embedded.stop()
-        shutil.rmtree(data_dir, ignore_errors=True)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    results = measured_on_embedded(
+        "ingest-bench-", lambda embedded, url, data_dir: run_all(embedded, url, data_dir), RESULTS
+    )
     machine = results["machine"]
     print(machine["postgres"])
     print(

