@@ -1,9 +1,12 @@
 """Declarative bases with one naming convention, and the column mixins the models share."""
 
+import uuid
 from datetime import datetime
+from typing import ClassVar
 
-from sqlalchemy import DateTime, MetaData, func
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy import DateTime, ForeignKey, MetaData, String, func, text
+from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -44,3 +47,28 @@ class TimestampMixin(CreatedAtMixin):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now(), nullable=True
     )
+
+
+PRIVATE = "private"
+TENANT_WIDE = "tenant"
+VISIBILITIES = (PRIVATE, TENANT_WIDE)
+
+
+class UserOwnedMixin:
+    """An owner user and who may read the row: `private` (the owner only) or `tenant` (every
+    member). Subclasses set `default_visibility`: personal data is private by default."""
+
+    default_visibility: ClassVar[str] = PRIVATE
+
+    @declared_attr
+    def owner_user_id(cls) -> Mapped[uuid.UUID | None]:
+        # NULL: created by a key acting for no user (platform, CLI); such rows are tenant-wide.
+        return mapped_column(
+            UUID(as_uuid=True), ForeignKey("users.id", ondelete="CASCADE"), index=True
+        )
+
+    @declared_attr
+    def visibility(cls) -> Mapped[str]:
+        return mapped_column(
+            String(16), nullable=False, server_default=text(f"'{cls.default_visibility}'")
+        )

@@ -2,7 +2,7 @@
 
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import Select, select
+from sqlalchemy import ColumnElement, Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped
 
@@ -17,6 +17,16 @@ class TenantOwned(Protocol):
 
 
 M = TypeVar("M", bound=TenantOwned)
+
+
+class UserOwned(TenantOwned, Protocol):
+    """A tenant-owned model with an owner user and a visibility (`UserOwnedMixin`)."""
+
+    owner_user_id: Mapped[Any]
+    visibility: Mapped[Any]
+
+
+U = TypeVar("U", bound=UserOwned)
 
 
 def scoped(model: type[M], tenant_id: int) -> Select[M]:
@@ -45,5 +55,36 @@ async def get_scoped(
         raise NotFound(f"{what} not found") from None
     row = await session.scalar(owned(model, tenant_id).where(column == key))
     if row is None:
+        raise NotFound(f"{what} not found")
+    return row
+
+
+def readable_by(model: type[U], user_id: Any) -> ColumnElement[bool]:
+    """The rows a user may read: tenant-wide ones and their own private ones. A caller acting
+    for no user (a platform or CLI key) reads only tenant-wide rows."""
+    tenant_wide = model.visibility == "tenant"
+    if user_id is None:
+        return tenant_wide
+    return or_(tenant_wide, model.owner_user_id == user_id)
+
+
+def visible(model: type[U], tenant_id: int, user_id: Any) -> Select[U]:
+    """The tenant's rows this user may read."""
+    return scoped(model, tenant_id).where(readable_by(model, user_id))
+
+
+async def get_visible(
+    session: AsyncSession,
+    model: type[U],
+    tenant_id: int,
+    user_id: Any,
+    object_id: Any,
+    *,
+    what: str,
+) -> U:
+    """The object with this id among `visible(...)`, or `NotFound`: another user's private
+    object answers exactly as another tenant's does."""
+    row = await get_scoped(session, model, tenant_id, object_id, what=what)
+    if row.visibility != "tenant" and (user_id is None or row.owner_user_id != user_id):
         raise NotFound(f"{what} not found")
     return row

@@ -1,5 +1,6 @@
 """Internal tools that run inside the service."""
 
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,6 +23,7 @@ class ToolContext:
     knowledge: KnowledgeSearch
     session: AsyncSession
     user_key: str  # whom agent memory is about: a conversation's contact, or the caller
+    user_id: uuid.UUID | None = None  # the user the caller acts for; None: no user (platform key)
 
 
 Builtin = Callable[[dict, ToolContext], Awaitable[dict]]

@@ -153,6 +153,7 @@ class ToolRunner:
                     knowledge=self._knowledge,
                     session=session,
                     user_key=request_user_key or actor.label,
+                    user_id=actor.user_id,
                 )
                 return await builtin[0](arguments, context)
         config = http_config(tool)
