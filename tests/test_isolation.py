@@ -31,8 +31,10 @@ from urllib.parse import quote
 import httpx
 import pytest
 
+from orchestrator_service.agents.models import Agent, AgentMemory
 from orchestrator_service.api import PREFIX, PUBLIC_ROUTES
-from tests.helpers import Caller
+from orchestrator_service.conversations.models import ChatConversation
+from tests.helpers import PASSWORD, Caller, create_user, login
 
 PLATFORM_PREFIXES = (f"{PREFIX}/tenants",)
 OPENAI_PREFIX = "/v1/"
@@ -606,3 +608,266 @@ async def _make_memory(owner: Owner, made: dict[str, Any]) -> str:
     """A fact tenant A's agent (made for `agent_id`) keeps."""
     body = {"user_key": _unique(), "key": "likes", "value": "tea"}
     return (await owner.create(f"{PREFIX}/agents/{made['agent_id']}/memories", body))["id"]
+
+
+# --- user-level privacy (issue 17) ----------------------------------------------------------
+#
+# Inside one tenant, user B (a member, and a viewer) gets the 404 of a missing id on every
+# method of every route naming one of user A's private objects, and no list shows B one. The
+# objects come from `PRIVATE_FACTORIES`, one per user-owned model (a `UserOwnedMixin` model,
+# found from the mapper registry): a model without one fails
+# `test_every_user_owned_model_has_a_private_factory`, so a domain added later joins the proof
+# by registering `@private_factory("<path parameter>", Model)`. A private factory is called
+# like a factory, as user A (a member acting through a session), and returns the id of a new
+# object only A may read. A route's other parameters are filled by `FACTORIES`, also as A.
+# A 403 counts as a refusal only when the same route answers the same 403 for missing ids
+# (B's role lacks the permission: nothing about A's object is confirmed).
+
+PRIVATE_FACTORIES: dict[str, Factory] = {}
+PRIVATE_MODELS: dict[str, str] = {}  # table name -> the path parameter naming its objects
+MIN_PRIVATE_ROUTES = {
+    ("GET", f"{PREFIX}/conversations/{{conversation_id}}"),
+    ("PATCH", f"{PREFIX}/conversations/{{conversation_id}}"),
+    ("DELETE", f"{PREFIX}/conversations/{{conversation_id}}"),
+    ("GET", f"{PREFIX}/conversations/{{conversation_id}}/messages"),
+    ("GET", f"{PREFIX}/agents/{{agent_id}}"),
+    ("PATCH", f"{PREFIX}/agents/{{agent_id}}"),
+    ("POST", f"{PREFIX}/agents/{{agent_id}}/runs"),
+    ("DELETE", f"{PREFIX}/agents/{{agent_id}}/memories/{{memory_id}}"),
+    ("GET", f"{PREFIX}/executions/{{execution_id}}"),
+}
+
+
+def private_factory(param: str, model: type | None = None) -> Callable[[Factory], Factory]:
+    """Register the factory of user A's private objects named by this path parameter (and
+    the user-owned model it makes, if any)."""
+
+    def register(make: Factory) -> Factory:
+        """Add `make` to PRIVATE_FACTORIES and return it unchanged."""
+        PRIVATE_FACTORIES[param] = make
+        if model is not None:
+            PRIVATE_MODELS[model.__table__.name] = param  # type: ignore[attr-defined]
+        return make
+
+    return register
+
+
+@dataclass(frozen=True)
+class Members:
+    """Users of one tenant: A owns the private objects; B (member) and V (viewer) try them."""
+
+    a: Caller
+    b: Caller
+    viewer: Caller
+    admin: Caller
+
+
+async def _member(client: httpx.AsyncClient, admin: Caller, role: str) -> Caller:
+    """A user of the admin's tenant with this role, calling through a session of theirs."""
+    email = f"{_unique()}@example.com"
+    await create_user(client, admin.headers, email, role=role, password=PASSWORD)
+    return Caller(api_key=await login(client, email), tenant_id=admin.tenant_id)
+
+
+@pytest.fixture
+async def members(client: httpx.AsyncClient, tenant_a: Caller) -> Members:
+    """Users A, B (members), a viewer and an admin of tenant A."""
+    return Members(
+        a=await _member(client, tenant_a, "member"),
+        b=await _member(client, tenant_a, "member"),
+        viewer=await _member(client, tenant_a, "viewer"),
+        admin=await _member(client, tenant_a, "admin"),
+    )
+
+
+@private_factory("conversation_id", ChatConversation)
+async def _private_conversation(owner: Owner, made: dict[str, Any]) -> str:
+    """A's private conversation, with a message."""
+    body = {"channel": "web", "title": _unique(), "visibility": "private"}
+    conversation = (await owner.create(f"{PREFIX}/conversations", body))["id"]
+    message = {"role": "user", "content": f"A's secret {_unique()}"}
+    await owner.create(f"{PREFIX}/conversations/{conversation}/messages", message)
+    return conversation
+
+
+@private_factory("agent_id", Agent)
+async def _private_agent(owner: Owner, made: dict[str, Any]) -> int:
+    """A's private agent."""
+    body = {"name": _unique(), "system_prompt_template": "A's own.", "is_public": False}
+    return (await owner.create(f"{PREFIX}/agents", body))["id"]
+
+
+@private_factory("memory_id", AgentMemory)
+async def _private_memory(owner: Owner, made: dict[str, Any]) -> str:
+    """A fact about A (private by default), kept by the agent made for `agent_id`."""
+    body = {"key": _unique(), "value": "A's birthday is in May"}
+    return (await owner.create(f"{PREFIX}/agents/{made['agent_id']}/memories", body))["id"]
+
+
+@private_factory("execution_id")
+async def _private_run(owner: Owner, made: dict[str, Any]) -> str:
+    """A queued run of A's private agent (no worker runs it here)."""
+    agent = await _private_agent(owner, made)
+    body = {"input": f"hello {_unique()}", "background": True}
+    return (await owner.call("POST", f"{PREFIX}/agents/{agent}/runs", 202, json=body))[
+        "execution_id"
+    ]
+
+
+@private_factory("object_id")
+async def _private_object(owner: Owner, made: dict[str, Any]) -> str:
+    """A's private object of the kind made for `kind`."""
+    assert made["kind"] == "chat_conversations", made
+    return await _private_conversation(owner, made)
+
+
+@factory("kind")
+async def _kind(owner: Owner, made: dict[str, Any]) -> str:
+    """The kind of private object the admin routes name: conversations."""
+    return "chat_conversations"
+
+
+@factory("object_id")
+async def _object_of_a_user(owner: Owner, made: dict[str, Any]) -> str:
+    """A private conversation of a user of tenant A (made through the user's session)."""
+    user = await _member(owner.client, owner.caller, "member")
+    return await _private_conversation(Owner(owner.client, user), made)
+
+
+def _private_routes(app_spec: dict) -> list[tuple[Operation, str]]:
+    """(operation, private parameter) for every route naming a private object."""
+    return [
+        (op, param)
+        for op in _tenant_routes(app_spec)
+        for param in op.path_params
+        if param in PRIVATE_FACTORIES
+    ]
+
+
+async def _private_ids(
+    client: httpx.AsyncClient, app_spec: dict, a: Caller
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """For every (path, private parameter): ids made by A, that parameter's private."""
+    owner = Owner(client, a)
+    ids: dict[tuple[str, str], dict[str, Any]] = {}
+    for op, private in _private_routes(app_spec):
+        if (op.path, private) in ids:
+            continue
+        made: dict[str, Any] = {}
+        for param in op.path_params:
+            make = PRIVATE_FACTORIES[param] if param == private else FACTORIES.get(param)
+            if make is None:
+                pytest.fail(f"no factory for path parameter {param!r} of route {op}")
+            made[param] = await make(owner, dict(made))
+        ids[op.path, private] = made
+    return ids
+
+
+async def _views(
+    client: httpx.AsyncClient,
+    app_spec: dict,
+    caller: Caller,
+    ids: dict[tuple[str, str], dict[str, Any]],
+) -> dict[tuple[str, str], Any]:
+    """What A reads at every GET route naming A's private objects."""
+    views = {}
+    for op, private in _private_routes(app_spec):
+        if op.method == "GET":
+            response = await _send(client, app_spec, op, ids[op.path, private], caller.headers)
+            assert response.status_code == 200, f"{op}: A cannot read its own: {_show(response)}"
+            views[op.path, private] = response.json()
+    return views
+
+
+def test_every_user_owned_model_has_a_private_factory() -> None:
+    """A user-owned model without a private factory is a model the proof does not cover."""
+    from orchestrator_service.privacy.registry import user_owned_models
+
+    uncovered = sorted(set(user_owned_models()) - set(PRIVATE_MODELS))
+    assert not uncovered, (
+        f"user-owned models without a private factory: {uncovered}; register one with "
+        "@private_factory(<path parameter>, Model) in tests/test_isolation.py"
+    )
+
+
+@pytest.mark.parametrize("intruder", ["b", "viewer", "admin"])
+async def test_another_user_gets_404_on_every_private_object(
+    client: httpx.AsyncClient, members: Members, intruder: str
+) -> None:
+    """B (member), a viewer and an admin of A's tenant: every method on A's private objects is
+    the 404 of a missing id (or the 403 their role gets for any id), and changes nothing. An
+    admin deletes through /private-objects, never these routes."""
+    app_spec = _schema(client)
+    other = getattr(members, intruder)
+    ids = await _private_ids(client, app_spec, members.a)
+    before = await _views(client, app_spec, members.a, ids)
+
+    failures, exercised = [], set()
+    for op, private in _private_routes(app_spec):
+        if op.path.startswith(f"{PREFIX}/private-objects"):
+            continue  # the admin's own route, proved in tests/privacy
+        exercised.add((op.method, op.path))
+        response = await _send(client, app_spec, op, ids[op.path, private], other.headers)
+        missing = await _send(client, app_spec, op, _missing_ids(op), other.headers)
+        error = _error(response)
+        if response.status_code == 422:
+            failures.append(f"{op}: 422, the body was refused: {_show(response)}")
+        elif error is None or response.status_code not in (403, 404):
+            failures.append(f"{op} on A's private {private}: {_show(response)}")
+        elif (missing.status_code, _error(missing)) != (response.status_code, error):
+            failures.append(
+                f"{op}: A's private {private} answers {_show(response)}, "
+                f"a missing one {_show(missing)}"
+            )
+
+    assert not failures, f"{intruder} reached A's private objects:\n" + "\n".join(failures)
+    assert exercised >= MIN_PRIVATE_ROUTES, MIN_PRIVATE_ROUTES - exercised
+    assert await _views(client, app_spec, members.a, ids) == before
+
+
+@pytest.mark.parametrize("intruder", ["b", "viewer", "admin"])
+async def test_no_list_shows_another_users_private_objects(
+    client: httpx.AsyncClient, members: Members, intruder: str
+) -> None:
+    """No GET route shows B, a viewer or an admin the id of A's private objects: neither the
+    routes without parameters nor the list each private object's item route sits under
+    (which does show them to A)."""
+    app_spec = _schema(client)
+    other = getattr(members, intruder)
+    ids = await _private_ids(client, app_spec, members.a)
+    secret = {(private, made[private]) for (_, private), made in ids.items()}
+
+    leaks, seen_by_a, lists = [], set(), set()
+    for op in _tenant_routes(app_spec):
+        if op.method != "GET" or op.path_params or op.path == f"{PREFIX}/private-objects":
+            continue  # (the admin's list of private ids, never content: tests/privacy)
+        response = await _send(client, app_spec, op, {}, other.headers)
+        if response.status_code == 403:
+            continue  # the role reads nothing here
+        assert response.status_code == 200, f"{op}: {_show(response)}"
+        item_param = _item_param(app_spec, op.path)
+        leaks += [
+            f"{op} shows A's private {p} {v}"
+            for p, v in secret
+            if _mentions(response, p, v, item_param)
+        ]
+    for (path, private), made in ids.items():
+        list_path = path[: path.rfind("/")]
+        if not path.endswith(f"{{{private}}}") or ("GET", list_path) not in {
+            (op.method, op.path) for op in _tenant_routes(app_spec)
+        }:
+            continue
+        spec = app_spec["paths"][list_path]["get"]
+        op = Operation("GET", list_path, spec)
+        as_a = await _send(client, app_spec, op, made, members.a.headers)
+        as_other = await _send(client, app_spec, op, made, other.headers)
+        lists.add(list_path)
+        if _mentions(as_a, private, made[private], private):
+            seen_by_a.add(private)
+        if as_other.status_code == 200 and _mentions(as_other, private, made[private], private):
+            leaks.append(f"GET {list_path} shows A's private {private} {made[private]}")
+
+    assert not leaks, "\n".join(leaks)
+    assert {f"{PREFIX}/conversations", f"{PREFIX}/agents", f"{PREFIX}/executions"} <= lists
+    # The search works: A's own lists show A's private objects.
+    assert {"conversation_id", "agent_id", "memory_id", "execution_id"} <= seen_by_a

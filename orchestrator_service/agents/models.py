@@ -7,14 +7,25 @@ from sqlalchemy import Boolean, DateTime, Float, ForeignKey, Index, Integer, Str
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from orchestrator_service.db.base import Base, CreatedAtMixin, TimestampMixin
+from orchestrator_service.db.base import (
+    TENANT_WIDE,
+    Base,
+    CreatedAtMixin,
+    TimestampMixin,
+    UserOwnedMixin,
+)
 
 
-class Agent(TimestampMixin, Base):
-    """An LLM agent configuration of a tenant."""
+AGENT_STATUSES = ("online", "offline", "busy")
+
+
+class Agent(UserOwnedMixin, TimestampMixin, Base):
+    """An LLM agent configuration of a tenant, owned by the user who made it (seed 001): the
+    whole tenant's (`tenant`, seed 001's `is_public`) unless its owner makes it `private`."""
 
     __tablename__ = "agents"
     __table_args__ = (Index(None, "tenant_id", "is_active"),)
+    default_visibility = TENANT_WIDE
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     tenant_id: Mapped[int | None] = mapped_column(
@@ -44,10 +55,14 @@ class Agent(TimestampMixin, Base):
     created_by: Mapped[uuid.UUID | None] = mapped_column(
         UUID(as_uuid=True), ForeignKey("users.id", ondelete="SET NULL")
     )
+    # Seed 001: online, offline or busy.
+    status: Mapped[str] = mapped_column(String(20), server_default=text("'online'"))
 
 
-class AgentMemory(CreatedAtMixin, Base):
-    """A fact an agent keeps about a user (seed 001 `agent_memory`)."""
+class AgentMemory(UserOwnedMixin, CreatedAtMixin, Base):
+    """A fact an agent keeps about a user (seed 001 `agent_memory`). The owner is the user the
+    fact is about (seed 001's `user_id`), and only they read it (`private`); a fact about a
+    channel contact, who is no user, has no owner and is the tenant's."""
 
     __tablename__ = "agent_memory"
     __table_args__ = (Index(None, "tenant_id", "agent_id", "user_key"),)

@@ -28,7 +28,7 @@ from orchestrator_service.deps import (
     ToolRunnerDep,
     require,
 )
-from orchestrator_service.errors import NotFound
+from orchestrator_service.errors import InvalidInput, NotFound
 from orchestrator_service.jobs.queue import enqueue_run
 from orchestrator_service.pagination import Page, page_of
 from orchestrator_service.rag.schemas import SearchRequest, SearchResult
@@ -61,15 +61,19 @@ async def create_agent(
 
 @router.get("")
 async def list_agents(principal: Reader, session: SessionDep, page: Paging) -> Page[AgentOut]:
-    """List the tenant's agents."""
-    agents, cursor = await service.list_agents(session, tenant_id=principal.tenant_id, page=page)
+    """List the agents the caller sees: the tenant's, and the caller's private ones."""
+    agents, cursor = await service.list_agents(
+        session, tenant_id=principal.tenant_id, user_id=principal.user_id, page=page
+    )
     return page_of(AgentOut, agents, cursor)
 
 
 @router.get("/{agent_id}")
 async def get_agent(agent_id: IntId, principal: Reader, session: SessionDep) -> AgentOut:
-    """Show one agent."""
-    agent = await service.get_agent(session, tenant_id=principal.tenant_id, agent_id=agent_id)
+    """Show one agent (404 for another user's private agent)."""
+    agent = await service.get_agent(
+        session, tenant_id=principal.tenant_id, user_id=principal.user_id, agent_id=agent_id
+    )
     return AgentOut.model_validate(agent)
 
 
@@ -106,7 +110,11 @@ async def render_prompt(
 ) -> RenderOut:
     """Render the agent's system prompt with the given variables; report the missing ones."""
     return await service.render_prompt(
-        session, tenant_id=principal.tenant_id, agent_id=agent_id, variables=data.variables
+        session,
+        tenant_id=principal.tenant_id,
+        user_id=principal.user_id,
+        agent_id=agent_id,
+        variables=data.variables,
     )
 
 
@@ -115,7 +123,9 @@ async def agent_tools(
     agent_id: IntId, principal: Reader, session: SessionDep
 ) -> Page[FunctionTool]:
     """The agent's enabled tools as OpenAI function-calling definitions (one page, complete)."""
-    tools = await service.enabled_tools(session, tenant_id=principal.tenant_id, agent_id=agent_id)
+    tools = await service.enabled_tools(
+        session, tenant_id=principal.tenant_id, user_id=principal.user_id, agent_id=agent_id
+    )
     return page_of(FunctionTool, tools)
 
 
@@ -147,7 +157,9 @@ async def search_agent_knowledge(
     knowledge: KnowledgeDep,
 ) -> Page[SearchResult]:
     """Search only the agent's knowledge collections."""
-    agent = await service.get_agent(session, tenant_id=principal.tenant_id, agent_id=agent_id)
+    agent = await service.get_agent(
+        session, tenant_id=principal.tenant_id, user_id=principal.user_id, agent_id=agent_id
+    )
     results = await knowledge.search(
         tenant_id=principal.tenant_id,
         request=data,
@@ -198,10 +210,17 @@ async def list_memories(
     session: SessionDep,
     user_key: Annotated[str | None, Query(max_length=255)] = None,
 ) -> Page[MemoryOut]:
-    """The agent's unexpired memories (of one user, if given)."""
-    await service.get_agent(session, tenant_id=principal.tenant_id, agent_id=agent_id)
-    facts = await memory.recall_facts(
-        session, tenant_id=principal.tenant_id, agent_id=agent_id, user_key=user_key, limit=200
+    """The agent's unexpired memories the caller may read: those about the caller, and the
+    tenant-wide ones (about channel contacts); of one subject, if given."""
+    await service.get_agent(
+        session, tenant_id=principal.tenant_id, user_id=principal.user_id, agent_id=agent_id
+    )
+    facts = await memory.list_facts(
+        session,
+        tenant_id=principal.tenant_id,
+        agent_id=agent_id,
+        reader=principal.user_id,
+        user_key=user_key,
     )
     return page_of(MemoryOut, facts, None)
 
@@ -210,14 +229,39 @@ async def list_memories(
 async def add_memory(
     agent_id: IntId, data: MemoryCreate, principal: Writer, session: SessionDep
 ) -> MemoryOut:
-    """Teach the agent a fact about a user."""
-    await service.get_agent(session, tenant_id=principal.tenant_id, agent_id=agent_id)
+    """Teach the agent a fact about the calling user (private to them unless `visibility` is
+    `tenant`), or about the contact `user_key` (tenant-wide, like every contact's facts). 409
+    when the agent keeps no memories."""
+    await service.get_agent(
+        session, tenant_id=principal.tenant_id, user_id=principal.user_id, agent_id=agent_id
+    )
+    if data.user_key is None and principal.user_id is None:
+        raise InvalidInput(
+            "This key acts for no user: say whom the fact is about in `user_key`",
+            details={"field": "user_key"},
+        )
+    if data.user_key is not None and data.visibility == "private":
+        raise InvalidInput(
+            "A contact's facts (`user_key`) are the tenant's; a private fact is about the "
+            "calling user: leave `user_key` out",
+            details={"field": "visibility"},
+        )
+    subject = memory.Subject(None, data.user_key) if data.user_key else memory.Subject.of(
+        principal.user_id, ""
+    )
     fact = await memory.remember_fact(
         session,
         tenant_id=principal.tenant_id,
         agent_id=agent_id,
-        **data.model_dump(exclude={"importance"}),
+        user_key=subject.user_key,
+        owner_user_id=subject.user_id,
+        visibility=data.visibility,
+        key=data.key,
+        value=data.value,
+        memory_type=data.memory_type,
         importance=data.importance,
+        ttl_seconds=data.ttl_seconds,
+        context=data.context,
     )
     return MemoryOut.model_validate(fact)
 
@@ -226,8 +270,15 @@ async def add_memory(
 async def delete_memory(
     agent_id: IntId, memory_id: uuid.UUID, principal: Writer, session: SessionDep
 ) -> None:
-    """Forget one fact."""
+    """Forget one fact the caller may read (404 for another user's)."""
+    await service.get_agent(
+        session, tenant_id=principal.tenant_id, user_id=principal.user_id, agent_id=agent_id
+    )
     if not await memory.forget(
-        session, tenant_id=principal.tenant_id, agent_id=agent_id, memory_id=memory_id
+        session,
+        tenant_id=principal.tenant_id,
+        agent_id=agent_id,
+        reader=principal.user_id,
+        memory_id=memory_id,
     ):
         raise NotFound("Memory not found")

@@ -26,7 +26,8 @@ from orchestrator_service.agents.schemas import (
     RunRequest,
     run_limits,
 )
-from orchestrator_service.agents.templates import render
+from orchestrator_service.agents.persona import system_prompt
+from orchestrator_service.agents.recall import memory_turn
 from orchestrator_service.audit.service import Actor
 from orchestrator_service.conversations import service as conversations
 from orchestrator_service.conversations.models import ChatConversation
@@ -36,7 +37,7 @@ from orchestrator_service.conversations.schemas import (
     MessageCreate,
 )
 from orchestrator_service.credentials.service import SecretResolver
-from orchestrator_service.db.tenancy import get_scoped
+from orchestrator_service.db.tenancy import get_scoped, get_visible
 from orchestrator_service.errors import Forbidden, NotFound, OrchestratorError, VaultError
 from orchestrator_service.executions.models import Execution
 from orchestrator_service.rag.search import KnowledgeSearch, SearchRequest
@@ -117,11 +118,16 @@ class AgentRunner:
         minute (`QuotaExceeded`), and record it as queued. A new conversation (from `source`)
         starts with the `opening` messages, written in the same transaction."""
         async with self._sessionmaker.begin() as session:
-            agent = await get_scoped(session, Agent, tenant_id, agent_id, what="Agent")
+            agent = await get_visible(
+                session, Agent, tenant_id, actor.user_id, agent_id, what="Agent"
+            )
             await self._quotas.count_run(session, tenant_id=tenant_id)
             if request.conversation_id is not None:
                 conversation = await conversations.get_conversation(
-                    session, tenant_id=tenant_id, conversation_id=request.conversation_id
+                    session,
+                    tenant_id=tenant_id,
+                    user_id=actor.user_id,
+                    conversation_id=request.conversation_id,
                 )
             else:
                 conversation = await conversations.create_conversation(
@@ -291,11 +297,12 @@ class AgentRunner:
         variables = (execution.meta or {}).get("variables", {})
 
         async def prompt() -> dict:
-            text, missing = render(agent.system_prompt_template, variables)
+            text, missing = system_prompt(agent, variables)
             return {"prompt": text, "missing": missing}
 
         system = await run.step("prompt", "render_system_prompt", prompt, record_input=variables)
         messages = [{"role": "system", "content": system["prompt"]}]
+        messages += await memory_turn(self._sessionmaker, run, context.agent, context.conversation)
         if agent.knowledge_collections and self._knowledge.vector_store is not None:
             knowledge = await run.step(
                 "retrieval",

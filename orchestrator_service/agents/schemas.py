@@ -11,6 +11,7 @@ from pydantic import (
     StringConstraints,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from orchestrator_service.agents.templates import template_variables
@@ -82,6 +83,8 @@ def run_limits(config: dict | None) -> tuple[int, float]:
 
 
 Channel = Literal["whatsapp", "instagram", "facebook", "web"]
+Status = Literal["online", "offline", "busy"]
+Visibility = Literal["private", "tenant"]
 Text = Annotated[str, StringConstraints(max_length=20_000)]
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 ToolName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
@@ -112,8 +115,35 @@ class AgentFields(Input):
     template_type: Annotated[str, StringConstraints(max_length=50)] | None = None
     is_active: bool | None = None
     memory_enabled: bool | None = None
-    memory_limit: int | None = Field(default=None, ge=0, le=10_000_000)
+    memory_limit: int | None = Field(
+        default=None,
+        ge=0,
+        le=10_000_000,
+        description="Memories kept per user; past it the least important, least recently "
+        "used are evicted",
+    )
     knowledge_collections: list[Collection] | None = Field(default=None, max_length=64)
+    status: Status | None = None
+    visibility: Visibility | None = Field(
+        default=None,
+        description="`tenant` (default): every member sees and runs it; `private`: only its "
+        "owner. Only the owner changes it",
+    )
+    is_public: bool | None = Field(
+        default=None, description="Seed 001's name for visibility: true is `tenant`"
+    )
+
+    @model_validator(mode="after")
+    def _one_visibility(self) -> "AgentFields":
+        if self.is_public is not None:
+            implied = "tenant" if self.is_public else "private"
+            if self.visibility is not None and self.visibility != implied:
+                raise ValueError(
+                    f"is_public {str(self.is_public).lower()} contradicts visibility "
+                    f"{self.visibility!r}; give one of them"
+                )
+            self.visibility = implied
+        return self
 
 
 class AgentCreate(AgentFields):
@@ -158,8 +188,19 @@ class AgentOut(Output):
     memory_enabled: bool
     memory_limit: int
     knowledge_collections: list[str]
+    status: str
+    owner_user_id: uuid.UUID | None
+    visibility: str
+    is_public: bool = Field(description="Seed 001's name for visibility `tenant`")
     created_at: datetime | None
     updated_at: datetime | None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _public(cls, data: object) -> object:
+        if not isinstance(data, dict):
+            data = {name: getattr(data, name, None) for name in cls.model_fields}
+        return {**data, "is_public": data.get("visibility") == "tenant"}
 
 
 class RenderRequest(Input):
@@ -188,15 +229,22 @@ class RunOut(Output):
 
 
 class MemoryCreate(Input):
-    """A fact about a user."""
+    """A fact about a user: by default the caller's own, private to them."""
 
-    user_key: Annotated[str, StringConstraints(min_length=1, max_length=255)]
+    user_key: Annotated[str, StringConstraints(min_length=1, max_length=255)] | None = Field(
+        default=None,
+        description="Whom it is about when that is no user (a channel contact); default: the "
+        "calling user's id",
+    )
     key: Annotated[str, StringConstraints(min_length=1, max_length=255)]
     value: str | int | float | bool
     memory_type: Literal["fact", "preference", "short_term", "long_term"] = "fact"
     importance: int = Field(default=5, ge=1, le=10)
     ttl_seconds: int | None = Field(default=None, ge=1, le=10 * 365 * 24 * 3600)
     context: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    visibility: Visibility | None = Field(
+        default=None, description="`private` (default): only the user it is about reads it"
+    )
 
 
 class MemoryOut(Output):
@@ -208,6 +256,10 @@ class MemoryOut(Output):
     value: dict
     memory_type: str
     importance_score: int
+    owner_user_id: uuid.UUID | None
+    visibility: str
+    access_count: int
+    accessed_at: datetime | None
     expires_at: datetime | None
     created_at: datetime | None
 

@@ -1,4 +1,5 @@
-"""Agents of a tenant: CRUD and prompt rendering."""
+"""Agents of a tenant: CRUD and prompt rendering. Every read goes through `visible`: the
+tenant's agents and the caller's own private ones; another user's private agent is a 404."""
 
 import uuid
 
@@ -13,11 +14,14 @@ from orchestrator_service.agents.schemas import (
     RenderOut,
     model_destination,
 )
-from orchestrator_service.agents.templates import render, template_variables
+from orchestrator_service.agents.persona import system_prompt
+from orchestrator_service.agents.templates import template_variables
 from orchestrator_service.audit.service import Actor
 from orchestrator_service.db.repository import AuditedRepository
+from orchestrator_service.db.tenancy import get_visible, visible
 from orchestrator_service.errors import DestinationApprovalRequired, InvalidInput
 from orchestrator_service.pagination import PageParams
+from orchestrator_service.privacy.ownership import change_visibility, is_private, new_owner
 from orchestrator_service.tools import service as tool_service
 from orchestrator_service.tools.schemas import FunctionTool
 
@@ -37,11 +41,20 @@ class Agents(AuditedRepository[Agent]):
         "enabled_tools",
         "is_active",
         "knowledge_collections",
+        "status",
+        "visibility",
     )
     conflicts = {
         "fk_channel_connections_agent_id_agents": "This agent answers channel connections: "
         "delete them (DELETE /api/v1/channels/{id}) before the agent"
     }
+
+    def audit_view(self, obj: Agent) -> dict:
+        """The audited fields; of a private agent only its visibility (admins read the audit
+        log, and a private agent's name and setup are its owner's)."""
+        if is_private(obj):
+            return {"visibility": obj.visibility}
+        return super().audit_view(obj)
 
 
 def _check_destination(
@@ -68,28 +81,39 @@ async def create_agent(
     approver: bool,
     user_id: uuid.UUID | None = None,
 ) -> Agent:
-    """Add an agent to the tenant; one whose model calls go anywhere but the default only when
-    the caller is an `approver` (an admin)."""
-    values = data.model_dump(exclude_none=True, exclude={"config"})
+    """Add an agent to the tenant, owned by the caller's user; one whose model calls go
+    anywhere but the default only when the caller is an `approver` (an admin)."""
+    owner, visibility = new_owner(
+        user_id=user_id, visibility=data.visibility, default=Agent.default_visibility
+    )
+    values = data.model_dump(exclude_none=True, exclude={"config", "visibility", "is_public"})
     if data.config is not None:
         values["config"] = data.config.model_dump(exclude_unset=True)
     _check_destination(
         model_destination(None), model_destination(values.get("config")), approver=approver
     )
-    agent = Agent(tenant_id=tenant_id, created_by=user_id, **values)
+    agent = Agent(
+        tenant_id=tenant_id,
+        created_by=user_id,
+        owner_user_id=owner,
+        visibility=visibility,
+        **values,
+    )
     return await Agents(session, owner=tenant_id).create(agent, actor=actor)
 
 
 async def list_agents(
-    session: AsyncSession, *, tenant_id: int, page: PageParams
+    session: AsyncSession, *, tenant_id: int, user_id: uuid.UUID | None, page: PageParams
 ) -> tuple[list[Agent], str | None]:
-    """The tenant's agents, newest first."""
-    return await Agents(session, owner=tenant_id).page(page)
+    """The agents the user sees, newest first."""
+    return await Agents(session, owner=tenant_id).page(page, visible(Agent, tenant_id, user_id))
 
 
-async def get_agent(session: AsyncSession, *, tenant_id: int, agent_id: int) -> Agent:
-    """One agent of the tenant, or 404."""
-    return await Agents(session, owner=tenant_id).get(agent_id)
+async def get_agent(
+    session: AsyncSession, *, tenant_id: int, user_id: uuid.UUID | None, agent_id: int
+) -> Agent:
+    """One agent the user sees, or 404 (also another user's private agent)."""
+    return await get_visible(session, Agent, tenant_id, user_id, agent_id, what="Agent")
 
 
 async def update_agent(
@@ -102,40 +126,50 @@ async def update_agent(
     approver: bool,
 ) -> Agent:
     """Change the given fields; where its model calls go only when the caller is an
-    `approver` (an admin)."""
-    agents = Agents(session, owner=tenant_id)
-    agent = await agents.get(agent_id)
-    changes = data.model_dump(exclude_unset=True)
+    `approver` (an admin); its visibility only by its owner."""
+    agent = await get_agent(session, tenant_id=tenant_id, user_id=actor.user_id, agent_id=agent_id)
+    changes = data.model_dump(exclude_unset=True, exclude={"visibility", "is_public"})
     if data.config is not None:
         _check_destination(
             model_destination(agent.config), model_destination(changes["config"]), approver=approver
         )
-    return await agents.update(agent, changes, actor=actor)
+    async with Agents(session, owner=tenant_id).changing(agent, actor=actor):
+        change_visibility(agent, user_id=actor.user_id, visibility=data.visibility)
+        for field, value in changes.items():
+            setattr(agent, field, value)
+    return agent
 
 
 async def delete_agent(
     session: AsyncSession, *, tenant_id: int, agent_id: int, actor: Actor
 ) -> None:
     """Delete an agent (its execution history stays)."""
-    agents = Agents(session, owner=tenant_id)
-    await agents.delete(await agents.get(agent_id), actor=actor)
+    agent = await get_agent(session, tenant_id=tenant_id, user_id=actor.user_id, agent_id=agent_id)
+    await Agents(session, owner=tenant_id).delete(agent, actor=actor)
 
 
 async def render_prompt(
-    session: AsyncSession, *, tenant_id: int, agent_id: int, variables: dict
+    session: AsyncSession,
+    *,
+    tenant_id: int,
+    user_id: uuid.UUID | None,
+    agent_id: int,
+    variables: dict,
 ) -> RenderOut:
-    """The agent's system prompt with `variables` filled in, and what is missing."""
-    agent = await get_agent(session, tenant_id=tenant_id, agent_id=agent_id)
+    """The agent's system prompt (personality and expertise included) with `variables`
+    filled in, and what is missing."""
+    agent = await get_agent(session, tenant_id=tenant_id, user_id=user_id, agent_id=agent_id)
     try:
         names = template_variables(agent.system_prompt_template)
     except ValueError as exc:
         raise InvalidInput(f"The agent's stored template does not parse: {exc}") from None
-    rendered, missing = render(agent.system_prompt_template, variables)
+    rendered, missing = system_prompt(agent, variables)
     return RenderOut(rendered=rendered, variables=names, missing=missing)
 
 
 async def enabled_tools(
-    session: AsyncSession, *, tenant_id: int, agent_id: int
+    session: AsyncSession, *, tenant_id: int, user_id: uuid.UUID | None, agent_id: int
 ) -> list[FunctionTool]:
     """The agent's enabled tools as OpenAI function-calling definitions."""
+    await get_agent(session, tenant_id=tenant_id, user_id=user_id, agent_id=agent_id)
     return await tool_service.agent_tools(session, tenant_id=tenant_id, agent_id=agent_id)

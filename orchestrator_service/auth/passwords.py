@@ -14,8 +14,25 @@ from typing import TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from zxcvbn import zxcvbn
 
 T = TypeVar("T")
+
+# zxcvbn's scale: 0 (guessed at once) .. 4 (very unguessable); 3 resists offline guessing of a
+# slow hash. It reads at most MAX_CHECKED characters (its cost grows with the length).
+MIN_STRENGTH = 3
+MAX_CHECKED = 72
+
+
+def weakness(password: str, *, personal: list[str]) -> str | None:
+    """Why a new password is too easy to guess (common words, patterns, the user's own email
+    or name among `personal`), or None when it is strong enough."""
+    result = zxcvbn(password, user_inputs=personal, max_length=MAX_CHECKED)
+    if result["score"] >= MIN_STRENGTH:
+        return None
+    feedback = result["feedback"]
+    hints = [feedback.get("warning") or "It is too easy to guess.", *feedback["suggestions"]]
+    return " ".join(h.strip() for h in hints if h)
 
 
 class Passwords:
@@ -31,6 +48,12 @@ class Passwords:
     async def hash(self, password: str) -> str:
         """An argon2id hash of the password."""
         return await self._run(self._hasher.hash, password)
+
+    async def weakness(self, password: str, *, personal: list[str]) -> str | None:
+        """`weakness()` off the event loop."""
+        return await asyncio.get_running_loop().run_in_executor(
+            self._pool, lambda: weakness(password, personal=personal)
+        )
 
     async def verify(self, password_hash: str | None, password: str) -> bool:
         """True when the password matches; does the same work when there is no hash."""

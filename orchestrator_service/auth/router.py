@@ -13,6 +13,9 @@ from orchestrator_service.auth.schemas import (
     LoginRequest,
     LoginResponse,
     MeOut,
+    PasswordChange,
+    PasswordChanged,
+    ProfileUpdate,
 )
 from orchestrator_service.deps import (
     ActorDep,
@@ -27,6 +30,7 @@ from orchestrator_service.deps import (
     require,
 )
 from orchestrator_service.pagination import Page, page_of
+from orchestrator_service.users.schemas import UserOut
 
 public_router = APIRouter(prefix="/auth", tags=["auth"])
 router = APIRouter(tags=["auth"])
@@ -67,6 +71,40 @@ async def logout(principal: PrincipalDep, actor: ActorDep, session: SessionDep) 
 async def me(principal: PrincipalDep, session: SessionDep) -> MeOut:
     """Who the caller is: tenant, user, key, role and scopes."""
     return await service.describe(session, principal=principal)
+
+
+@router.patch("/me")
+async def update_me(
+    data: ProfileUpdate, principal: PrincipalDep, actor: ActorDep, session: SessionDep
+) -> UserOut:
+    """Change your own profile (name, username, avatar, time zone, settings). 403 for a key
+    acting for no user."""
+    user = await service.update_profile(session, principal=principal, data=data, actor=actor)
+    return UserOut.model_validate(user)
+
+
+@router.post("/me/password")
+async def change_my_password(
+    data: PasswordChange,
+    principal: PrincipalDep,
+    actor: ActorDep,
+    origin: RequestInfo,
+    session: SessionDep,
+    passwords: PasswordsDep,
+    throttle: LoginThrottleDep,
+) -> PasswordChanged:
+    """Change your own password with the current one (403 `wrong_password` when it is wrong,
+    throttled like logins; 422 when the new one is weak). Your other sessions end; the answer
+    says how many."""
+    return await service.change_password(
+        session,
+        principal=principal,
+        data=data,
+        actor=actor,
+        passwords=passwords,
+        throttle=throttle,
+        request_info=origin,
+    )
 
 
 @router.post("/api-keys", status_code=status.HTTP_201_CREATED)

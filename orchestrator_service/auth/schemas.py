@@ -2,12 +2,14 @@
 
 import uuid
 from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from typing import Annotated, Literal
 
 from pydantic import EmailStr, Field, StringConstraints, field_validator
 
 from orchestrator_service.auth.principal import SCOPES
-from orchestrator_service.schemas import Input, Output
+from orchestrator_service.schemas import Input, Output, Patch
+from orchestrator_service.users.schemas import Password, Username
 
 KeyName = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 
@@ -91,3 +93,45 @@ class MeOut(Output):
     key_id: uuid.UUID | None
     role: str
     scopes: list[str]
+
+
+class ProfileUpdate(Patch):
+    """Changes to the caller's own profile; omitted fields stay as they are. Role, activity
+    and email are an admin's to change."""
+
+    nullable = frozenset({"username", "full_name", "avatar_url"})
+
+    username: Username | None = None
+    full_name: Annotated[str, StringConstraints(max_length=255)] | None = None
+    avatar_url: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    timezone: Annotated[str, StringConstraints(max_length=50)] | None = Field(
+        default=None, description="An IANA time zone, e.g. Europe/Madrid"
+    )
+    settings: dict | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"unknown time zone {value!r}; use an IANA name") from None
+        return value
+
+
+class PasswordChange(Input):
+    """The current password and the new one."""
+
+    current_password: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    new_password: Password = Field(
+        description="At least 10 characters, and hard to guess (zxcvbn score 3 of 4): no "
+        "common words, keyboard patterns or parts of your email or name"
+    )
+
+
+class PasswordChanged(Output):
+    """The password changed; the caller's other sessions ended."""
+
+    sessions_revoked: int = Field(description="How many of the user's other sessions ended")
+    message: str

@@ -10,7 +10,13 @@ from orchestrator_service.audit.service import Actor, record, record_standalone
 from orchestrator_service.auth.models import ApiKey, UserSession
 from orchestrator_service.auth.passwords import Passwords
 from orchestrator_service.auth.principal import Principal, role_rank
-from orchestrator_service.auth.schemas import ApiKeyCreate, MeOut
+from orchestrator_service.auth.schemas import (
+    ApiKeyCreate,
+    MeOut,
+    PasswordChange,
+    PasswordChanged,
+    ProfileUpdate,
+)
 from orchestrator_service.auth.throttle import LoginThrottle, login_keys
 from orchestrator_service.auth.tokens import new_token
 from orchestrator_service.db.repository import AuditedRepository
@@ -18,6 +24,7 @@ from orchestrator_service.errors import Forbidden, InvalidInput, Unauthorized
 from orchestrator_service.pagination import PageParams
 from orchestrator_service.tenants.models import Tenant
 from orchestrator_service.users.models import User
+from orchestrator_service.users.service import Users, end_sessions
 
 SESSION_LIFETIME = timedelta(hours=12)
 
@@ -245,4 +252,81 @@ async def describe(session: AsyncSession, *, principal: Principal) -> MeOut:
         key_id=principal.key_id,
         role=principal.role,
         scopes=sorted(principal.scopes),
+    )
+
+
+class WrongPassword(Forbidden):
+    """The current password given with a password change is not the user's."""
+
+    code = "wrong_password"
+
+
+async def _own_user(session: AsyncSession, principal: Principal) -> User:
+    """The user the caller acts for; 403 for a key acting for no user."""
+    if principal.user_id is None or principal.tenant_id is None:
+        raise Forbidden(
+            "This key acts for no user (made by a platform key or the CLI): /me changes are a "
+            "user's, through their session or a key they made"
+        )
+    return await Users(session, owner=principal.tenant_id).get(principal.user_id)
+
+
+async def update_profile(
+    session: AsyncSession, *, principal: Principal, data: ProfileUpdate, actor: Actor
+) -> User:
+    """Change the caller's own profile (name, username, avatar, time zone, settings)."""
+    user = await _own_user(session, principal)
+    return await Users(session, owner=principal.tenant_id).update(
+        user, data.model_dump(exclude_unset=True), actor=actor
+    )
+
+
+async def change_password(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    data: PasswordChange,
+    actor: Actor,
+    passwords: Passwords,
+    throttle: LoginThrottle,
+    request_info: dict,
+) -> PasswordChanged:
+    """Change the caller's own password, given the current one (checked under the login
+    throttle, so a stolen session cannot guess it); every other session of the user ends.
+    The user's API keys keep working: revoke them at /api-keys if they may have leaked."""
+    user = await _own_user(session, principal)
+    keys = login_keys(user.email, request_info.get("ip"))
+    await throttle.admit(keys)
+    if not await passwords.verify(user.password_hash, data.current_password):
+        raise WrongPassword(
+            "The current password is wrong (or this user has none: an admin sets the first)",
+            details={"field": "current_password"},
+        )
+    await throttle.succeeded(session, keys)
+    if data.new_password == data.current_password:
+        raise InvalidInput(
+            "The new password is the current one", details={"field": "new_password"}
+        )
+    personal = [v for v in (user.email, user.email.split("@")[0], user.username, user.full_name) if v]
+    if (problem := await passwords.weakness(data.new_password, personal=personal)) is not None:
+        raise InvalidInput(
+            f"The new password is too weak: {problem}", details={"field": "new_password"}
+        )
+    users = Users(session, owner=principal.tenant_id)
+    async with users.changing(user, actor=actor, noted={"password_changed": True}):
+        user.password_hash = await passwords.hash(data.new_password)
+    ended = await end_sessions(session, user_id=user.id, keep=principal.session_id)
+    await actor.record_change(
+        session,
+        action="revoke_sessions",
+        resource_type="user",
+        resource_id=user.id,
+        new={"sessions": ended, "reason": "password changed by the user"},
+        tenant_id=principal.tenant_id,
+    )
+    kept = "this session stays open" if principal.session_id else "no session made this change"
+    return PasswordChanged(
+        sessions_revoked=ended,
+        message=f"Password changed; {ended} other session(s) ended, {kept}. API keys are "
+        "unchanged: revoke any that may have leaked",
     )

@@ -24,7 +24,7 @@ from orchestrator_service.conversations import service as conversations
 from orchestrator_service.conversations.schemas import ConversationCreate
 from orchestrator_service.credentials.service import SecretResolver
 from orchestrator_service.db.repository import AuditedRepository
-from orchestrator_service.db.tenancy import get_scoped
+from orchestrator_service.db.tenancy import get_scoped, get_visible
 from orchestrator_service.errors import Forbidden, InvalidInput, NotFound, OrchestratorError
 from orchestrator_service.pagination import PageParams
 
@@ -58,7 +58,8 @@ def out(connection: ChannelConnection) -> ConnectionOut:
 
 
 async def _answering_agent(session: AsyncSession, tenant_id: int, agent_id: int, channel: str):
-    agent = await get_scoped(session, Agent, tenant_id, agent_id, what="Agent")
+    # A channel answers for the tenant (its runs act for no user): only a tenant-wide agent.
+    agent = await get_visible(session, Agent, tenant_id, None, agent_id, what="Agent")
     if channel not in (agent.channels or []):
         raise InvalidInput(
             f"Agent {agent_id} does not list the channel {channel!r} in its channels",

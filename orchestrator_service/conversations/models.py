@@ -7,13 +7,22 @@ from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from orchestrator_service.db.base import Base, CreatedAtMixin, TimestampMixin
+from orchestrator_service.db.base import (
+    TENANT_WIDE,
+    Base,
+    CreatedAtMixin,
+    TimestampMixin,
+    UserOwnedMixin,
+)
 
 
-class ChatConversation(TimestampMixin, Base):
-    """A conversation on one channel (whatsapp, instagram, facebook, web)."""
+class ChatConversation(UserOwnedMixin, TimestampMixin, Base):
+    """A conversation on one channel (whatsapp, instagram, facebook, web). Its owner is the
+    user who opened it; it is the whole tenant's (`tenant`) unless made `private`. `user_id`
+    keeps its seed meaning, the user the conversation is with, and grants nothing."""
 
     __tablename__ = "chat_conversations"
+    default_visibility = TENANT_WIDE
 
     id: Mapped[uuid.UUID] = mapped_column(
         UUID(as_uuid=True), primary_key=True, server_default=text("gen_random_uuid()")
@@ -42,7 +51,8 @@ class ChatConversation(TimestampMixin, Base):
 
 
 class ChatMessage(CreatedAtMixin, Base):
-    """One message of a conversation, including tool calls and their results."""
+    """One message of a conversation, including tool calls and their results; readable by
+    whoever reads its conversation."""
 
     __tablename__ = "chat_messages"
     __table_args__ = (Index(None, "conversation_id", "created_at"),)

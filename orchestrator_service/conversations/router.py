@@ -49,9 +49,13 @@ async def list_conversations(
     page: Paging,
     agent_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
 ) -> Page[ConversationOut]:
-    """List the tenant's conversations."""
+    """List the conversations the caller sees: the tenant's, and the caller's private ones."""
     rows, cursor = await service.list_conversations(
-        session, tenant_id=principal.tenant_id, page=page, agent_id=agent_id
+        session,
+        tenant_id=principal.tenant_id,
+        user_id=principal.user_id,
+        page=page,
+        agent_id=agent_id,
     )
     return page_of(ConversationOut, rows, cursor)
 
@@ -60,9 +64,12 @@ async def list_conversations(
 async def get_conversation(
     conversation_id: uuid.UUID, principal: Reader, session: SessionDep
 ) -> ConversationOut:
-    """Show one conversation."""
+    """Show one conversation (404 for another user's private one)."""
     conversation = await service.get_conversation(
-        session, tenant_id=principal.tenant_id, conversation_id=conversation_id
+        session,
+        tenant_id=principal.tenant_id,
+        user_id=principal.user_id,
+        conversation_id=conversation_id,
     )
     return ConversationOut.model_validate(conversation)
 
@@ -114,7 +121,10 @@ async def add_message(
 ) -> MessageOut:
     """Append a message (the conversation's totals follow)."""
     conversation = await service.get_conversation(
-        session, tenant_id=principal.tenant_id, conversation_id=conversation_id
+        session,
+        tenant_id=principal.tenant_id,
+        user_id=principal.user_id,
+        conversation_id=conversation_id,
     )
     message = await service.add_message(session, conversation=conversation, data=data)
     return MessageOut.model_validate(message)
@@ -126,6 +136,10 @@ async def list_messages(
 ) -> Page[MessageOut]:
     """The conversation's message history, newest first."""
     rows, cursor = await service.list_messages(
-        session, tenant_id=principal.tenant_id, conversation_id=conversation_id, page=page
+        session,
+        tenant_id=principal.tenant_id,
+        user_id=principal.user_id,
+        conversation_id=conversation_id,
+        page=page,
     )
     return page_of(MessageOut, rows, cursor)

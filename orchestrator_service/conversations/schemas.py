@@ -12,6 +12,8 @@ Channel = Literal["whatsapp", "instagram", "facebook", "web"]
 Role = Literal["user", "assistant", "system", "tool"]
 Status = Literal["active", "closed"]
 Short = Annotated[str, StringConstraints(max_length=255)]
+Visibility = Literal["private", "tenant"]
+VISIBILITY_HELP = "`private`: only its owner reads it; `tenant` (default): every member"
 
 
 class ConversationCreate(Input):
@@ -23,6 +25,7 @@ class ConversationCreate(Input):
     title: Short | None = None
     agent_id: int | None = Field(default=None, ge=1, le=2**31 - 1)
     meta: dict = Field(default_factory=dict)
+    visibility: Visibility | None = Field(default=None, description=VISIBILITY_HELP)
 
 
 class ConversationUpdate(Patch):
@@ -34,6 +37,9 @@ class ConversationUpdate(Patch):
     title: Short | None = None
     status: Status | None = None
     meta: dict | None = None
+    visibility: Visibility | None = Field(
+        default=None, description=f"{VISIBILITY_HELP}; only the owner changes it"
+    )
 
 
 class ConversationOut(Output):
@@ -46,6 +52,8 @@ class ConversationOut(Output):
     title: str | None
     status: str
     agent_id: int | None
+    owner_user_id: uuid.UUID | None
+    visibility: str
     meta: dict | None
     total_tokens: int
     last_message_preview: str | None

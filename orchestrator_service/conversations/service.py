@@ -1,4 +1,8 @@
-"""Conversations and their messages; totals and last-message fields kept with each message."""
+"""Conversations and their messages; totals and last-message fields kept with each message.
+
+A conversation is read through `visible` (tenant-wide ones, and the caller's own private ones);
+its messages are readable exactly when it is.
+"""
 
 import uuid
 from datetime import UTC, datetime
@@ -15,8 +19,9 @@ from orchestrator_service.conversations.schemas import (
     MessageCreate,
 )
 from orchestrator_service.db.repository import AuditedRepository
-from orchestrator_service.db.tenancy import get_scoped, owned, scoped
+from orchestrator_service.db.tenancy import get_visible, owned, scoped, visible
 from orchestrator_service.pagination import PageParams, paginate
+from orchestrator_service.privacy.ownership import change_visibility, is_private, new_owner
 
 PREVIEW_CHARS = 200
 
@@ -27,16 +32,31 @@ class Conversations(AuditedRepository[ChatConversation]):
     model = ChatConversation
     resource_type = "conversation"
     what = "Conversation"
-    audited = ("channel", "status", "title")
+    audited = ("channel", "status", "title", "visibility")
+
+    def audit_view(self, obj: ChatConversation) -> dict:
+        """The audited fields; of a private conversation only its visibility (admins read
+        the audit log, and a title is content)."""
+        if is_private(obj):
+            return {"visibility": obj.visibility}
+        return super().audit_view(obj)
 
 
 async def create_conversation(
     session: AsyncSession, *, tenant_id: int, data: ConversationCreate, actor: Actor
 ) -> ChatConversation:
-    """Open a conversation (with one of the tenant's agents, if given)."""
+    """Open a conversation owned by the caller's user (with an agent the caller sees, if
+    given)."""
     if data.agent_id is not None:
-        await get_scoped(session, Agent, tenant_id, data.agent_id, what="Agent")
+        await get_visible(session, Agent, tenant_id, actor.user_id, data.agent_id, what="Agent")
+    owner, visibility = new_owner(
+        user_id=actor.user_id,
+        visibility=data.visibility,
+        default=ChatConversation.default_visibility,
+    )
     conversation = ChatConversation(
+        owner_user_id=owner,
+        visibility=visibility,
         tenant_id=tenant_id,
         channel=data.channel,
         channel_source=data.channel_source or data.channel,
@@ -50,21 +70,32 @@ async def create_conversation(
 
 
 async def list_conversations(
-    session: AsyncSession, *, tenant_id: int, page: PageParams, agent_id: int | None = None
+    session: AsyncSession,
+    *,
+    tenant_id: int,
+    user_id: uuid.UUID | None,
+    page: PageParams,
+    agent_id: int | None = None,
 ) -> tuple[list[ChatConversation], str | None]:
-    """The tenant's conversations, newest first."""
+    """The conversations the user sees, newest first."""
     conversations = Conversations(session, owner=tenant_id)
-    stmt = conversations.select()
+    stmt = visible(ChatConversation, tenant_id, user_id)
     if agent_id is not None:
         stmt = stmt.where(ChatConversation.agent_id == agent_id)
     return await conversations.page(page, stmt)
 
 
 async def get_conversation(
-    session: AsyncSession, *, tenant_id: int, conversation_id: uuid.UUID
+    session: AsyncSession,
+    *,
+    tenant_id: int,
+    user_id: uuid.UUID | None,
+    conversation_id: uuid.UUID,
 ) -> ChatConversation:
-    """One conversation of the tenant, or 404."""
-    return await Conversations(session, owner=tenant_id).get(conversation_id)
+    """One conversation the user sees, or 404 (also another user's private one)."""
+    return await get_visible(
+        session, ChatConversation, tenant_id, user_id, conversation_id, what="Conversation"
+    )
 
 
 async def update_conversation(
@@ -77,9 +108,14 @@ async def update_conversation(
 ) -> tuple[ChatConversation, bool]:
     """Change a conversation; return it and whether this change closed it."""
     conversations = Conversations(session, owner=tenant_id)
-    conversation = await conversations.get(conversation_id)
+    conversation = await get_conversation(
+        session, tenant_id=tenant_id, user_id=actor.user_id, conversation_id=conversation_id
+    )
     closing = data.status == "closed" and conversation.status != "closed"
-    await conversations.update(conversation, data.model_dump(exclude_unset=True), actor=actor)
+    async with conversations.changing(conversation, actor=actor):
+        change_visibility(conversation, user_id=actor.user_id, visibility=data.visibility)
+        for field, value in data.model_dump(exclude_unset=True, exclude={"visibility"}).items():
+            setattr(conversation, field, value)
     return conversation, closing
 
 
@@ -87,8 +123,10 @@ async def delete_conversation(
     session: AsyncSession, *, tenant_id: int, conversation_id: uuid.UUID, actor: Actor
 ) -> None:
     """Delete a conversation and its messages."""
-    conversations = Conversations(session, owner=tenant_id)
-    await conversations.delete(await conversations.get(conversation_id), actor=actor)
+    conversation = await get_conversation(
+        session, tenant_id=tenant_id, user_id=actor.user_id, conversation_id=conversation_id
+    )
+    await Conversations(session, owner=tenant_id).delete(conversation, actor=actor)
 
 
 async def add_message(
@@ -125,10 +163,17 @@ async def add_message(
 
 
 async def list_messages(
-    session: AsyncSession, *, tenant_id: int, conversation_id: uuid.UUID, page: PageParams
+    session: AsyncSession,
+    *,
+    tenant_id: int,
+    user_id: uuid.UUID | None,
+    conversation_id: uuid.UUID,
+    page: PageParams,
 ) -> tuple[list[ChatMessage], str | None]:
-    """A conversation's messages, newest first."""
-    await get_conversation(session, tenant_id=tenant_id, conversation_id=conversation_id)
+    """A conversation's messages, newest first (404 unless the user sees the conversation)."""
+    await get_conversation(
+        session, tenant_id=tenant_id, user_id=user_id, conversation_id=conversation_id
+    )
     stmt = scoped(ChatMessage, tenant_id).where(ChatMessage.conversation_id == conversation_id)
     return await paginate(session, stmt, ChatMessage, page)
 

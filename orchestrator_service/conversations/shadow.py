@@ -9,6 +9,7 @@ from orchestrator_service.agents.models import Agent
 from orchestrator_service.audit.service import Actor
 from orchestrator_service.conversations.models import ChatConversation
 from orchestrator_service.conversations.service import history
+from orchestrator_service.db.base import TENANT_WIDE
 from orchestrator_service.rag import service as rag_service
 from orchestrator_service.storage import ObjectStore
 from orchestrator_service.tenants.quotas import Quotas
@@ -27,8 +28,11 @@ async def file_in_shadow_rag(
     actor: Actor,
 ) -> str | None:
     """Queue the conversation's transcript for ingestion; the document id, or None if the
-    agent does not keep a Shadow RAG (or there is nothing to keep, or no tenant to keep it)."""
+    agent does not keep a Shadow RAG (or there is nothing to keep, or no tenant to keep it).
+    A private conversation is never filed: the collection is the whole tenant's."""
     if conversation.agent_id is None or conversation.tenant_id is None:
+        return None
+    if conversation.visibility != TENANT_WIDE:
         return None
     agent = await session.get(Agent, conversation.agent_id)
     if agent is None or not (agent.config or {}).get("shadow_rag"):

@@ -25,10 +25,12 @@ async def list_executions(
     since: TimeFilter = None,
     until: TimeFilter = None,
 ) -> Page[ExecutionOut]:
-    """List runs by agent, status and time."""
+    """List runs by agent, status and time (never runs in another user's private
+    conversation or of their private agent)."""
     rows, cursor = await service.list_executions(
         session,
         tenant_id=principal.tenant_id,
+        user_id=principal.user_id,
         page=page,
         agent_id=agent_id,
         status=status,
@@ -44,5 +46,5 @@ async def get_execution(
 ) -> ExecutionDetail:
     """One run with its steps and metrics."""
     return await service.get_execution(
-        session, tenant_id=principal.tenant_id, execution_id=execution_id
+        session, tenant_id=principal.tenant_id, user_id=principal.user_id, execution_id=execution_id
     )

@@ -3,10 +3,13 @@
 import uuid
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, exists, not_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from orchestrator_service.db.tenancy import get_scoped, scoped
+from orchestrator_service.agents.models import Agent
+from orchestrator_service.conversations.models import ChatConversation
+from orchestrator_service.db.tenancy import readable_by, scoped
+from orchestrator_service.errors import NotFound
 from orchestrator_service.executions.models import Execution, ExecutionMetric, ExecutionStep
 from orchestrator_service.executions.schemas import (
     ExecutionDetail,
@@ -17,18 +20,32 @@ from orchestrator_service.executions.schemas import (
 from orchestrator_service.pagination import PageParams, paginate
 
 
+def _readable(user_id: uuid.UUID | None) -> ColumnElement[bool]:
+    """Runs the user may read: not in a conversation, nor of an agent, private to another
+    user (a run's input, steps and answer are its conversation's content)."""
+    hidden_conversation = exists().where(
+        ChatConversation.id == Execution.conversation_id,
+        not_(readable_by(ChatConversation, user_id)),
+    )
+    hidden_agent = exists().where(
+        Agent.id == Execution.agent_id, not_(readable_by(Agent, user_id))
+    )
+    return and_(not_(hidden_conversation), not_(hidden_agent))
+
+
 async def list_executions(
     session: AsyncSession,
     *,
     tenant_id: int,
+    user_id: uuid.UUID | None,
     page: PageParams,
     agent_id: int | None = None,
     status: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> tuple[list[Execution], str | None]:
-    """The tenant's runs, newest first, filtered."""
-    stmt = scoped(Execution, tenant_id)
+    """The runs the user may read, newest first, filtered."""
+    stmt = scoped(Execution, tenant_id).where(_readable(user_id))
     if agent_id is not None:
         stmt = stmt.where(Execution.agent_id == agent_id)
     if status is not None:
@@ -41,10 +58,14 @@ async def list_executions(
 
 
 async def get_execution(
-    session: AsyncSession, *, tenant_id: int, execution_id: uuid.UUID
+    session: AsyncSession, *, tenant_id: int, user_id: uuid.UUID | None, execution_id: uuid.UUID
 ) -> ExecutionDetail:
-    """One run with its steps (in order) and metrics."""
-    execution = await get_scoped(session, Execution, tenant_id, execution_id, what="Execution")
+    """One run the user may read, with its steps (in order) and metrics; 404 otherwise."""
+    execution = await session.scalar(
+        scoped(Execution, tenant_id).where(Execution.id == execution_id, _readable(user_id))
+    )
+    if execution is None:
+        raise NotFound("Execution not found")
     steps = await session.scalars(
         select(ExecutionStep)
         .where(ExecutionStep.execution_id == execution.id, ExecutionStep.tenant_id == tenant_id)

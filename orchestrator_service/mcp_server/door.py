@@ -21,7 +21,6 @@ from mcp.server.lowlevel.helper_types import ReadResourceContents
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.shared.exceptions import McpError
 from pydantic import AnyUrl, ValidationError
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.datastructures import Headers, QueryParams
 from starlette.requests import Request
@@ -33,7 +32,7 @@ from orchestrator_service.agents.templates import render, template_variables
 from orchestrator_service.audit.service import Actor
 from orchestrator_service.auth.authentication import authenticate
 from orchestrator_service.auth.principal import TenantPrincipal
-from orchestrator_service.db.tenancy import get_scoped, scoped
+from orchestrator_service.db.tenancy import get_visible, scoped, visible
 from orchestrator_service.errors import Forbidden, InvalidInput, NotFound, OrchestratorError
 from orchestrator_service.http import error_response, request_id_var
 from orchestrator_service.rag.models import RagDocument
@@ -168,7 +167,9 @@ class McpDoor:
                     )
                 agent_id = _agent_id(QueryParams(scope.get("query_string", b"")).get("agent"))
                 if agent_id is not None:
-                    await get_scoped(session, Agent, tenant.tenant_id, agent_id, what="Agent")
+                    await get_visible(
+                        session, Agent, tenant.tenant_id, tenant.user_id, agent_id, what="Agent"
+                    )
         except OrchestratorError as exc:
             response = error_response(
                 exc.status_code, exc.code, exc.message, exc.details, exc.headers
@@ -335,7 +336,7 @@ class McpDoor:
         caller.need("agents:read")
         async with runtime.sessionmaker.begin() as session:
             agents = await session.scalars(
-                scoped(Agent, caller.principal.tenant_id)
+                visible(Agent, caller.principal.tenant_id, caller.principal.user_id)
                 .where(Agent.is_active.is_not(False))
                 .order_by(Agent.id)
             )
@@ -364,8 +365,7 @@ class McpDoor:
             async with runtime.sessionmaker.begin() as session:
                 agent = (
                     await session.scalar(
-                        select(Agent).where(
-                            Agent.tenant_id == caller.principal.tenant_id,
+                        visible(Agent, caller.principal.tenant_id, caller.principal.user_id).where(
                             Agent.id == number,
                             Agent.is_active.is_not(False),
                         )

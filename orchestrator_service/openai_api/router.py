@@ -43,7 +43,9 @@ router = APIRouter(prefix=PREFIX, tags=["openai"], responses=_errors(401, 403))
 async def list_models(principal: Runner, session: SessionDep) -> ModelList:
     """The agents this key may run, as models (`agent-<id>`; `owned_by` is the agent's
     name)."""
-    agents = await service.runnable_agents(session, tenant_id=principal.tenant_id)
+    agents = await service.runnable_agents(
+        session, tenant_id=principal.tenant_id, user_id=principal.user_id
+    )
     return ModelList(data=[service.model_card(agent) for agent in agents])
 
 
@@ -71,7 +73,9 @@ async def chat_completions(
     """Run the agent `model` names on the last user message; earlier messages open the
     conversation (or `conversation_id` continues a stored one). The agent's tools run on the
     server; its prompt is the system prompt, with `metadata` as its variables."""
-    agent = await service.agent_for_model(session, tenant_id=principal.tenant_id, model=data.model)
+    agent = await service.agent_for_model(
+        session, tenant_id=principal.tenant_id, user_id=principal.user_id, model=data.model
+    )
     opening, text = service.conversation_of(data)
     variables = dict[str, str | int | float | bool](data.metadata or {})
     request = RunRequest(input=text, conversation_id=data.conversation_id, variables=variables)

@@ -2,6 +2,7 @@
 conversation and a run, and the completion and chunk objects of its answer."""
 
 import json
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -9,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from orchestrator_service.agents.models import Agent
 from orchestrator_service.conversations.schemas import MAX_MESSAGE_CHARS, MessageCreate
-from orchestrator_service.db.tenancy import scoped
+from orchestrator_service.db.tenancy import visible
 from orchestrator_service.errors import InvalidInput, NotFound
 from orchestrator_service.executions.models import Execution
 from orchestrator_service.openai_api.schemas import (
@@ -40,16 +41,21 @@ def model_card(agent: Agent) -> ModelCard:
     return ModelCard(id=model_id(agent), created=_epoch(agent.created_at), owned_by=agent.name)
 
 
-async def runnable_agents(session: AsyncSession, *, tenant_id: int) -> list[Agent]:
-    """The tenant's active agents, by id."""
-    stmt = scoped(Agent, tenant_id).where(Agent.is_active.is_not(False)).order_by(Agent.id)
+async def runnable_agents(
+    session: AsyncSession, *, tenant_id: int, user_id: uuid.UUID | None
+) -> list[Agent]:
+    """The active agents the user sees (the tenant's and their own private ones), by id."""
+    stmt = visible(Agent, tenant_id, user_id).where(Agent.is_active.is_not(False)).order_by(Agent.id)
     return list((await session.scalars(stmt)).all())
 
 
-async def agent_for_model(session: AsyncSession, *, tenant_id: int, model: str) -> Agent:
+async def agent_for_model(
+    session: AsyncSession, *, tenant_id: int, user_id: uuid.UUID | None, model: str
+) -> Agent:
     """The active agent a request's `model` names (`agent-<id>`, or a name only one active
-    agent of the tenant carries); `NotFound` otherwise, the same for another tenant's."""
-    stmt = scoped(Agent, tenant_id).where(Agent.is_active.is_not(False))
+    agent the user sees carries); `NotFound` otherwise, the same for another tenant's or
+    another user's private agent."""
+    stmt = visible(Agent, tenant_id, user_id).where(Agent.is_active.is_not(False))
     number = model.removeprefix(MODEL_PREFIX)
     if model.startswith(MODEL_PREFIX) and number.isdigit() and int(number) < 2**31:
         found = list((await session.scalars(stmt.where(Agent.id == int(number)))).all())

@@ -8,8 +8,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from orchestrator_service.agents.memory import recall_facts, remember_fact
-from orchestrator_service.errors import InvalidInput
+from orchestrator_service.agents.memory import (
+    Subject,
+    memory_refusal,
+    recall_facts,
+    remember_fact,
+)
+from orchestrator_service.agents.models import Agent
+from orchestrator_service.errors import Conflict, InvalidInput
 from orchestrator_service.rag.search import KnowledgeSearch, SearchRequest
 
 
@@ -59,12 +65,15 @@ async def search_knowledge(arguments: dict, context: ToolContext) -> dict:
 
 
 async def remember(arguments: dict, context: ToolContext) -> dict:
-    """Store a fact about the current user in the agent's memory."""
+    """Store a fact about the current user (the one the caller acts for, private to them; or
+    else the conversation's contact) in the agent's memory."""
+    subject = Subject.of(context.user_id, context.user_key)
     fact = await remember_fact(
         context.session,
         tenant_id=context.tenant_id,
         agent_id=context.agent_id,
-        user_key=context.user_key,
+        user_key=subject.user_key,
+        owner_user_id=subject.user_id,
         key=arguments["key"],
         value=arguments["value"],
         memory_type=arguments.get("memory_type", "fact"),
@@ -75,12 +84,15 @@ async def remember(arguments: dict, context: ToolContext) -> dict:
 
 
 async def recall(arguments: dict, context: ToolContext) -> dict:
-    """The unexpired facts the agent keeps about the current user."""
+    """The unexpired facts the agent keeps about the current user (or else the contact)."""
+    agent = await context.session.get(Agent, context.agent_id)
+    if agent is None or (refusal := memory_refusal(agent)) is not None:
+        raise Conflict(f"Nothing to recall: {refusal or 'the agent no longer exists'}")
     facts = await recall_facts(
         context.session,
         tenant_id=context.tenant_id,
         agent_id=context.agent_id,
-        user_key=context.user_key,
+        subject=Subject.of(context.user_id, context.user_key),
         key=arguments.get("key"),
         limit=arguments.get("limit", 20),
     )

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from orchestrator_service.agents.models import Agent
 from orchestrator_service.audit.service import Actor
 from orchestrator_service.credentials.service import SecretResolver
-from orchestrator_service.db.tenancy import get_scoped
+from orchestrator_service.db.tenancy import get_visible
 from orchestrator_service.errors import Conflict, InvalidInput, NotFound, OrchestratorError
 from orchestrator_service.metrics import TOOL_INVOCATIONS
 from orchestrator_service.rag.search import KnowledgeSearch
@@ -92,7 +92,9 @@ class ToolRunner:
     ) -> InvokeResult:
         """Run one of the agent's tools and record the execution, succeeded or failed."""
         async with self._sessionmaker.begin() as session:
-            agent = await get_scoped(session, Agent, tenant_id, agent_id, what="Agent")
+            agent = await get_visible(
+                session, Agent, tenant_id, actor.user_id, agent_id, what="Agent"
+            )
             tool = await _enabled_tool(session, tenant_id, agent, tool_name)
             if tool.requires_confirmation and not request.confirm:
                 raise ConfirmationRequired(

@@ -10,6 +10,7 @@ from orchestrator_service.auth.models import UserSession
 from orchestrator_service.auth.passwords import Passwords
 from orchestrator_service.db.repository import AuditedRepository
 from orchestrator_service.pagination import PageParams
+from orchestrator_service.privacy.registry import release_shared
 from orchestrator_service.users.models import User
 from orchestrator_service.users.schemas import UserCreate, UserUpdate
 
@@ -119,6 +120,9 @@ async def end_sessions(
 async def delete_user(
     session: AsyncSession, *, tenant_id: int, user_id: uuid.UUID, actor: Actor
 ) -> None:
-    """Delete a user with their keys and sessions."""
+    """Delete a user with their keys, sessions and personal data (private rows, memories
+    about them); their tenant-wide agents and conversations stay, ownerless."""
     users = Users(session, owner=tenant_id)
-    await users.delete(await users.get(user_id), actor=actor)
+    user = await users.get(user_id)
+    await release_shared(session, user_id=user.id)
+    await users.delete(user, actor=actor)

@@ -60,6 +60,11 @@ SHIPPED = [
         "vectors",
         "c5efb10a47107330f3bd417e39118d96a0ec4fd706a80dd9c5da4a25a8386526",
     ),
+    (
+        "0013_agent_memory_visibility",
+        "metadata",
+        "0e4c94c3f7488f40abf303e76d0a63b5b65853eae1078cc46317c15352619d8b",
+    ),
 ]
 
 

@@ -1,0 +1,41 @@
+"""What a run is told it remembers: the agent's memories about the run's user (or, for a run
+acting for no user, the conversation's contact), as one system message."""
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from orchestrator_service.agents.memory import (
+    Subject,
+    memory_message,
+    memory_refusal,
+    prompt_memories,
+)
+from orchestrator_service.agents.models import Agent
+from orchestrator_service.agents.record import RunRecord
+from orchestrator_service.conversations.models import ChatConversation
+
+
+async def memory_turn(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    run: RunRecord,
+    agent: Agent,
+    conversation: ChatConversation,
+) -> list[dict[str, Any]]:
+    """The system message of what the agent remembers (none when its memory is off or it
+    knows nothing), recorded as a `memory` step that names the facts' ids, never their
+    values: the execution log is read by more people than the facts' owner."""
+    if memory_refusal(agent) is not None:
+        return []
+    user_id = run.execution.user_id
+    subject = Subject.of(user_id, conversation.display_name or str(conversation.id))
+    facts: list[dict[str, Any]] = []
+
+    async def recall() -> dict[str, list[str]]:
+        async with sessionmaker.begin() as session:
+            facts.extend(await prompt_memories(session, agent=agent, subject=subject))
+        return {"memories": [fact["id"] for fact in facts]}
+
+    about = "user" if user_id is not None else "contact"
+    await run.step("memory", "recall_memories", recall, record_input={"about": about})
+    return [{"role": "system", "content": memory_message(facts)}] if facts else []
