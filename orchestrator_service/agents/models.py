@@ -15,7 +15,6 @@ from orchestrator_service.db.base import (
     UserOwnedMixin,
 )
 
-
 AGENT_STATUSES = ("online", "offline", "busy")
 
 

@@ -16,5 +16,7 @@ def system_prompt(agent: Any, variables: dict[str, object]) -> tuple[str, list[s
     persona = {name: value for name in PERSONA_FIELDS if (value := getattr(agent, name, None))}
     text, missing = render(template, {**variables, **persona})
     placed = set(render(template, {})[1])  # every variable the template names
-    extra = [f"{name.capitalize()}: {value}" for name, value in persona.items() if name not in placed]
+    extra = [
+        f"{name.capitalize()}: {value}" for name, value in persona.items() if name not in placed
+    ]
     return "\n\n".join([text, *extra]), missing

@@ -246,8 +246,10 @@ async def add_memory(
             "calling user: leave `user_key` out",
             details={"field": "visibility"},
         )
-    subject = memory.Subject(None, data.user_key) if data.user_key else memory.Subject.of(
-        principal.user_id, ""
+    subject = (
+        memory.Subject(None, data.user_key)
+        if data.user_key
+        else memory.Subject.of(principal.user_id, "")
     )
     fact = await memory.remember_fact(
         session,

@@ -19,6 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from orchestrator_service.agents.llm import ChatClient, Completion, ModelFailed, ModelLimits
 from orchestrator_service.agents.models import Agent
+from orchestrator_service.agents.persona import system_prompt
+from orchestrator_service.agents.recall import memory_turn
 from orchestrator_service.agents.record import Emit, RunRecord, finish_run
 from orchestrator_service.agents.schemas import (
     DEFAULT_BASE_URL,
@@ -26,8 +28,6 @@ from orchestrator_service.agents.schemas import (
     RunRequest,
     run_limits,
 )
-from orchestrator_service.agents.persona import system_prompt
-from orchestrator_service.agents.recall import memory_turn
 from orchestrator_service.audit.service import Actor
 from orchestrator_service.conversations import service as conversations
 from orchestrator_service.conversations.models import ChatConversation

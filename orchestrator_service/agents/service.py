@@ -6,6 +6,7 @@ import uuid
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orchestrator_service.agents.models import Agent
+from orchestrator_service.agents.persona import system_prompt
 from orchestrator_service.agents.schemas import (
     DEFAULT_BASE_URL,
     DEFAULT_KEY_CREDENTIAL,
@@ -14,7 +15,6 @@ from orchestrator_service.agents.schemas import (
     RenderOut,
     model_destination,
 )
-from orchestrator_service.agents.persona import system_prompt
 from orchestrator_service.agents.templates import template_variables
 from orchestrator_service.audit.service import Actor
 from orchestrator_service.db.repository import AuditedRepository

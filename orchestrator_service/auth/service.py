@@ -304,10 +304,10 @@ async def change_password(
         )
     await throttle.succeeded(session, keys)
     if data.new_password == data.current_password:
-        raise InvalidInput(
-            "The new password is the current one", details={"field": "new_password"}
-        )
-    personal = [v for v in (user.email, user.email.split("@")[0], user.username, user.full_name) if v]
+        raise InvalidInput("The new password is the current one", details={"field": "new_password"})
+    personal = [
+        v for v in (user.email, user.email.split("@")[0], user.username, user.full_name) if v
+    ]
     if (problem := await passwords.weakness(data.new_password, personal=personal)) is not None:
         raise InvalidInput(
             f"The new password is too weak: {problem}", details={"field": "new_password"}

@@ -24,7 +24,7 @@ from orchestrator_service.conversations import service as conversations
 from orchestrator_service.conversations.schemas import ConversationCreate
 from orchestrator_service.credentials.service import SecretResolver
 from orchestrator_service.db.repository import AuditedRepository
-from orchestrator_service.db.tenancy import get_scoped, get_visible
+from orchestrator_service.db.tenancy import get_visible
 from orchestrator_service.errors import Forbidden, InvalidInput, NotFound, OrchestratorError
 from orchestrator_service.pagination import PageParams
 

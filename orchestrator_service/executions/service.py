@@ -27,9 +27,7 @@ def _readable(user_id: uuid.UUID | None) -> ColumnElement[bool]:
         ChatConversation.id == Execution.conversation_id,
         not_(readable_by(ChatConversation, user_id)),
     )
-    hidden_agent = exists().where(
-        Agent.id == Execution.agent_id, not_(readable_by(Agent, user_id))
-    )
+    hidden_agent = exists().where(Agent.id == Execution.agent_id, not_(readable_by(Agent, user_id)))
     return and_(not_(hidden_conversation), not_(hidden_agent))
 
 

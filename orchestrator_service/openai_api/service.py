@@ -45,7 +45,9 @@ async def runnable_agents(
     session: AsyncSession, *, tenant_id: int, user_id: uuid.UUID | None
 ) -> list[Agent]:
     """The active agents the user sees (the tenant's and their own private ones), by id."""
-    stmt = visible(Agent, tenant_id, user_id).where(Agent.is_active.is_not(False)).order_by(Agent.id)
+    stmt = (
+        visible(Agent, tenant_id, user_id).where(Agent.is_active.is_not(False)).order_by(Agent.id)
+    )
     return list((await session.scalars(stmt)).all())
 
 

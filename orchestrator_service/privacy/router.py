@@ -14,7 +14,7 @@ from orchestrator_service.privacy.schemas import PrivateObjectOut
 router = APIRouter(prefix="/private-objects", tags=["privacy"])
 # Managing other users' data is an admin's: the admin-only users:write permission.
 Admin = Annotated[TenantPrincipal, Depends(require("users:write"))]
-Kind = Annotated[str, Path(min_length=1, max_length=63, pattern=r"^[a-z0-9_]+$")]
+Kind = Annotated[str, Path(min_length=1, max_length=63, description="A table, e.g. agents")]
 
 
 @router.get("")

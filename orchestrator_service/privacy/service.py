@@ -79,7 +79,9 @@ async def list_private(
         created_at, after = _decode(page.cursor)
         stmt = stmt.where(tuple_(rows.c.created_at, key) < tuple_(created_at, after))
     stmt = stmt.order_by(rows.c.created_at.desc(), key.desc()).limit(page.limit + 1)
-    found = [PrivateObjectOut.model_validate(dict(r)) for r in (await session.execute(stmt)).mappings()]
+    found = [
+        PrivateObjectOut.model_validate(dict(r)) for r in (await session.execute(stmt)).mappings()
+    ]
     if len(found) <= page.limit:
         return found, None
     found = found[: page.limit]
