@@ -23,19 +23,20 @@ async def memory_turn(
     conversation: ChatConversation,
 ) -> list[dict[str, Any]]:
     """The system message of what the agent remembers (none when its memory is off or it
-    knows nothing), recorded as a `memory` step that names the facts' ids, never their
-    values: the execution log is read by more people than the facts' owner."""
+    knows nothing). When it knows something, a `memory` step records the facts' ids, never
+    their values: the execution log is read by more people than the facts' owner."""
     if memory_refusal(agent) is not None:
         return []
     user_id = run.execution.user_id
     subject = Subject.of(user_id, conversation.display_name or str(conversation.id))
-    facts: list[dict[str, Any]] = []
+    async with sessionmaker.begin() as session:
+        facts = await prompt_memories(session, agent=agent, subject=subject)
+    if not facts:
+        return []
 
-    async def recall() -> dict[str, list[str]]:
-        async with sessionmaker.begin() as session:
-            facts.extend(await prompt_memories(session, agent=agent, subject=subject))
+    async def used() -> dict[str, list[str]]:
         return {"memories": [fact["id"] for fact in facts]}
 
     about = "user" if user_id is not None else "contact"
-    await run.step("memory", "recall_memories", recall, record_input={"about": about})
-    return [{"role": "system", "content": memory_message(facts)}] if facts else []
+    await run.step("memory", "recall_memories", used, record_input={"about": about})
+    return [{"role": "system", "content": memory_message(facts)}]
