@@ -295,14 +295,8 @@ async def change_password(
     throttle, so a stolen session cannot guess it); every other session of the user ends.
     The user's API keys keep working: revoke them at /api-keys if they may have leaked."""
     user = await _own_user(session, principal)
-    keys = login_keys(user.email, request_info.get("ip"))
-    await throttle.admit(keys)
-    if not await passwords.verify(user.password_hash, data.current_password):
-        raise WrongPassword(
-            "The current password is wrong (or this user has none: an admin sets the first)",
-            details={"field": "current_password"},
-        )
-    await throttle.succeeded(session, keys)
+    # The new password is judged first: a refusal after the check below would roll back the
+    # throttle's forgiveness of a right current password with the request's transaction.
     if data.new_password == data.current_password:
         raise InvalidInput("The new password is the current one", details={"field": "new_password"})
     personal = [
@@ -312,6 +306,14 @@ async def change_password(
         raise InvalidInput(
             f"The new password is too weak: {problem}", details={"field": "new_password"}
         )
+    keys = login_keys(user.email, request_info.get("ip"))
+    await throttle.admit(keys)
+    if not await passwords.verify(user.password_hash, data.current_password):
+        raise WrongPassword(
+            "The current password is wrong (or this user has none: an admin sets the first)",
+            details={"field": "current_password"},
+        )
+    await throttle.succeeded(session, keys)
     users = Users(session, owner=principal.tenant_id)
     async with users.changing(user, actor=actor, noted={"password_changed": True}):
         user.password_hash = await passwords.hash(data.new_password)
