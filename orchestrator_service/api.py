@@ -9,6 +9,7 @@ from orchestrator_service.audit.router import router as audit_router
 from orchestrator_service.auth.router import public_router as auth_public_router
 from orchestrator_service.auth.router import router as auth_router
 from orchestrator_service.business_assets.router import router as business_assets_router
+from orchestrator_service.calendar.router import router as calendar_router
 from orchestrator_service.channels.router import router as channels_router
 from orchestrator_service.channels.router import webhooks as channel_webhooks
 from orchestrator_service.conversations.router import router as conversations_router
@@ -46,6 +47,7 @@ def api_router() -> APIRouter:
         conversations_router,
         executions_router,
         notes_router,
+        calendar_router,
     ):
         protected.include_router(router)
     api.include_router(protected)
