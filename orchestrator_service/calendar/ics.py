@@ -164,8 +164,6 @@ async def import_ics(
     actor: Any,
 ) -> ImportResult:
     """Upsert the file's events into the user's calendar, by UID."""
-    if user_id is None:
-        raise InvalidInput("Importing a calendar needs a key acting for a user")
     events = Events(session, tenant_id=tenant_id, user_id=user_id)
     created = updated = 0
     skipped: list[dict] = []
@@ -192,7 +190,11 @@ async def import_ics(
         )
         if existing is None:
             event = CalendarEvent(
-                tenant_id=tenant_id, owner_user_id=user_id, provider="ical", **fields
+                tenant_id=tenant_id,
+                owner_user_id=user_id,
+                provider="ical",
+                visibility="private" if user_id else "tenant",
+                **fields,
             )
             await events.create(event, actor=actor)
             created += 1

@@ -35,7 +35,7 @@ class Events(PersonalRepository[CalendarEvent]):
     model = CalendarEvent
     resource_type = "calendar_event"
     what = "Event"
-    audited = ("title", "start_time", "end_time", "status", "visibility")
+    audited = ("title", "status", "visibility")
     conflicts = {
         "uq_calendar_events_tenant_id_owner_user_id_provider_external_id": (
             "An event with this external id already exists"

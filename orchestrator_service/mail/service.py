@@ -151,8 +151,6 @@ async def import_messages(
 ) -> ImportResult:
     """Store an .eml message or every message of an .mbox file in the user's mailbox; a
     message already stored (same Message-ID, or same bytes) is counted, not stored again."""
-    if user_id is None:
-        raise InvalidInput("Importing mail needs a key acting for a user")
     check_size(data, MAX_MBOX_BYTES if mbox else MAX_EML_BYTES)
     raw_messages = split_mbox(data) if mbox else [data]
     imported: list[uuid.UUID] = []
@@ -190,6 +188,8 @@ async def import_messages(
             provider="import",
             external_id=external_id,
             labels=["INBOX"],
+            # A key acting for no user keeps what it imports tenant-wide (readable by it).
+            visibility="private" if user_id else "tenant",
         )
         imported.append(email.id)
     return ImportResult(imported=imported, duplicates=duplicates, skipped=skipped[:100])
