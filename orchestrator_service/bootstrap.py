@@ -34,6 +34,7 @@ from orchestrator_service.jobs.queue import INGEST, RUN
 from orchestrator_service.jobs.schedule import sweep_periodically
 from orchestrator_service.jobs.slots import TenantSlots
 from orchestrator_service.jobs.worker import Worker, WorkerTimings
+from orchestrator_service.mail.sender import Mailer
 from orchestrator_service.metrics import HEAL_DURATION, HEALS
 from orchestrator_service.models import METADATA, VECTORS
 from orchestrator_service.rag.deletion import DocumentDeleter
@@ -53,7 +54,6 @@ from orchestrator_service.storage import ObjectStore
 from orchestrator_service.storage.factory import S3Options, is_local, open_store
 from orchestrator_service.tenants.quotas import Quotas
 from orchestrator_service.tools.invoker import ToolRunner
-from orchestrator_service.mail.sender import Mailer
 from orchestrator_service.tools.service import ensure_builtin_tools
 from orchestrator_service.tools.ssrf import Guard
 

@@ -107,7 +107,9 @@ def _rule(value: str, start: datetime, zone: ZoneInfo) -> Rule:
     parts = {str(k).upper(): v for k, v in recur.items()}
     unknown = set(parts) - PARTS
     if unknown:
-        raise _refuse(f"{', '.join(sorted(unknown))} not supported (supported: {', '.join(sorted(PARTS))})")
+        raise _refuse(
+            f"{', '.join(sorted(unknown))} not supported (supported: {', '.join(sorted(PARTS))})"
+        )
     freq = str((parts.get("FREQ") or [""])[0]).upper()
     if freq not in FREQUENCIES:
         raise _refuse("FREQ must be DAILY, WEEKLY, MONTHLY or YEARLY")
@@ -132,7 +134,13 @@ def _rule(value: str, start: datetime, zone: ZoneInfo) -> Rule:
     if freq == "WEEKLY" and not weekdays:
         weekdays = frozenset({local.weekday()})
     rule = Rule(
-        freq, numbers["INTERVAL"] or 1, until, months, monthdays, weekdays, nth,
+        freq,
+        numbers["INTERVAL"] or 1,
+        until,
+        months,
+        monthdays,
+        weekdays,
+        nth,
         WEEKDAYS.index(wkst_text),
     )
     if numbers["COUNT"] is not None:
@@ -286,7 +294,9 @@ def _first_index(rule: Rule, first: date, earliest: date) -> int:
     return (earliest.year - first.year) // rule.interval
 
 
-def _walk(rule: Rule, local_start: datetime, earliest: datetime, last: datetime) -> Iterator[datetime]:
+def _walk(
+    rule: Rule, local_start: datetime, earliest: datetime, last: datetime
+) -> Iterator[datetime]:
     """The rule's occurrences (local wall-clock) from `earliest` to `last`, in order; only the
     periods between the two are visited."""
     first = local_start.date()
@@ -350,16 +360,16 @@ def expand(
     # Local wall-clock bounds a day wider than the range: offsets differ by less than a day.
     earliest = (range_start - duration).astimezone(zone).replace(tzinfo=None) - timedelta(days=1)
     last = range_end.astimezone(zone).replace(tzinfo=None) + timedelta(days=1)
-    found: set[datetime] = set()
     candidates = [start, *series.rdates]
     for rule in series.rules:
         for occurrence in _walk(rule, local_start, max(earliest, local_start), last):
             candidates.append(occurrence.replace(tzinfo=zone))
             if len(candidates) > 4 * limit + len(series.rdates) + 1:
                 break
-    for candidate in candidates:
-        if candidate < range_end and _overlaps(candidate, duration, range_start):
-            if candidate not in series.exdates:
-                found.add(candidate)
+    found = {
+        c
+        for c in candidates
+        if c < range_end and _overlaps(c, duration, range_start) and c not in series.exdates
+    }
     ordered = sorted(found)
     return Expansion(ordered[:limit], len(ordered) > limit)

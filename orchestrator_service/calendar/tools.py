@@ -78,7 +78,11 @@ SPECS = {
                 "is_all_day": {"type": "boolean"},
                 "location": {"type": "string", "maxLength": 500},
                 "description": {"type": "string", "maxLength": 20000},
-                "recurrence": {"type": "array", "items": {"type": "string", "maxLength": 500}, "maxItems": 20},
+                "recurrence": {
+                    "type": "array",
+                    "items": {"type": "string", "maxLength": 500},
+                    "maxItems": 20,
+                },
             },
             "required": ["title", "start"],
             "additionalProperties": False,

@@ -79,7 +79,7 @@ def _header(message: Message, name: str) -> str | None:
     try:
         value = message.get(name)
         return None if value is None else str(value)
-    except Exception:  # noqa: BLE001  # the parser's header classes raise many kinds
+    except Exception:  # the parser's header classes raise many kinds
         return _raw(message, name)
 
 
@@ -125,7 +125,9 @@ def _leaves(message: Message) -> list[tuple[Message, int]]:
             raise InvalidInput(f"The message nests parts more than {MAX_DEPTH} levels deep")
         if part.is_multipart():
             payload = part.get_payload()
-            children = payload if isinstance(payload, list) else []
+            children = (
+                [c for c in payload if isinstance(c, Message)] if isinstance(payload, list) else []
+            )
             stack.extend((child, depth + 1) for child in reversed(children))
         else:
             found.append((part, depth))
@@ -135,7 +137,7 @@ def _leaves(message: Message) -> list[tuple[Message, int]]:
 def _filename(part: Message) -> str | None:
     try:
         name = part.get_filename()
-    except Exception:  # noqa: BLE001
+    except Exception:
         name = None
     if not name:
         return None
@@ -158,9 +160,19 @@ def parse_message(data: bytes) -> ParsedMessage:
         ctype = part.get_content_type()
         filename = _filename(part)
         disposition = (part.get_content_disposition() or "").lower()
-        if ctype == "text/plain" and body_text is None and not filename and disposition != "attachment":
+        if (
+            ctype == "text/plain"
+            and body_text is None
+            and not filename
+            and disposition != "attachment"
+        ):
             body_text = _decoded(part)
-        elif ctype == "text/html" and body_html is None and not filename and disposition != "attachment":
+        elif (
+            ctype == "text/html"
+            and body_html is None
+            and not filename
+            and disposition != "attachment"
+        ):
             body_html = _decoded(part)
         else:
             payload = part.get_payload(decode=True)

@@ -21,6 +21,7 @@ from orchestrator_service.mail import service
 from orchestrator_service.mail.schemas import (
     AccountIn,
     AccountOut,
+    AccountState,
     AttachmentOut,
     EmailHit,
     EmailOut,
@@ -141,7 +142,10 @@ async def delete_message(
 ) -> None:
     """Delete one of the caller's messages and its attachments."""
     keys = await service.delete_email(
-        session, tenant_id=principal.tenant_id, user_id=principal.user_id, email_id=email_id,
+        session,
+        tenant_id=principal.tenant_id,
+        user_id=principal.user_id,
+        email_id=email_id,
         actor=actor,
     )
     background.add_task(service.delete_files, files, keys)
@@ -188,19 +192,22 @@ async def download_attachment(
         body(),
         media_type="application/octet-stream",
         headers={
-            "Content-Disposition": f"attachment; filename*=UTF-8''{service.quoted(attachment.filename)}",
+            "Content-Disposition": service.disposition(attachment.filename),
             "X-Content-Type-Options": "nosniff",
         },
     )
 
 
 @router.get("/account")
-async def get_account(principal: Reader, session: SessionDep) -> AccountOut:
-    """The caller's SMTP settings."""
-    account = await service.get_account(
+async def get_account(principal: Reader, session: SessionDep) -> AccountState:
+    """The caller's SMTP settings, if any."""
+    account = await service.find_account(
         session, tenant_id=principal.tenant_id, user_id=principal.user_id
     )
-    return AccountOut.model_validate(account)
+    return AccountState(
+        configured=account is not None,
+        account=None if account is None else AccountOut.model_validate(account),
+    )
 
 
 @router.put("/account")

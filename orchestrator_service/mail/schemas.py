@@ -80,7 +80,9 @@ class AccountIn(Input):
     """The caller's SMTP settings; `credential` names the vault credential holding the
     password (its allowed hosts must include `smtp_host`)."""
 
-    smtp_host: Annotated[str, StringConstraints(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9.:\[\]-]+$")]
+    smtp_host: Annotated[
+        str, StringConstraints(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9.:\[\]-]+$")
+    ]
     smtp_port: Annotated[int, Field(ge=1, le=65535)] = 587
     security: Literal["starttls", "tls", "none"] = "starttls"
     username: Annotated[str, StringConstraints(min_length=1, max_length=320)]
@@ -99,6 +101,13 @@ class AccountOut(Output):
     credential_name: str
     from_address: str
     from_name: str | None
+
+
+class AccountState(Output):
+    """Whether the caller has SMTP settings, and which."""
+
+    configured: bool
+    account: AccountOut | None
 
 
 class SendRequest(Input):

@@ -13,7 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from orchestrator_service.audit.service import Actor
 from orchestrator_service.db.fulltext import bilingual_query, headline, rank, safe_highlight
 from orchestrator_service.db.personal import PersonalRepository
-from orchestrator_service.db.tenancy import visible
 from orchestrator_service.errors import InvalidInput, NotFound
 from orchestrator_service.mail.models import Email, EmailAttachment, MailAccount
 from orchestrator_service.mail.parsing import ParsedMessage, parse_message, split_mbox
@@ -60,9 +59,10 @@ async def _chunks(data: bytes) -> AsyncIterator[bytes]:
     yield data
 
 
-def quoted(filename: str) -> str:
-    """A file name for a Content-Disposition `filename*` (RFC 5987)."""
-    return urllib.parse.quote(filename, safe="")
+def disposition(filename: str) -> str:
+    """A download's Content-Disposition, the name percent-encoded (RFC 6266/5987): no quote,
+    semicolon or line break of the name reaches the header."""
+    return f"attachment; filename*=UTF-8''{urllib.parse.quote(filename, safe='')}"
 
 
 def check_size(data: bytes, limit: int) -> None:
@@ -254,13 +254,15 @@ async def delete_email(
     to delete once the transaction committed (`delete_files`)."""
     emails = Emails(session, tenant_id=tenant_id, user_id=user_id)
     email = await emails.get_own(email_id)
-    keys = list(
-        await session.scalars(
+    keys = [
+        key
+        for key in await session.scalars(
             select(EmailAttachment.storage_key).where(
                 EmailAttachment.email_id == email.id, EmailAttachment.storage_key.is_not(None)
             )
         )
-    )
+        if key is not None
+    ]
     await emails.delete(email, actor=actor)
     return keys
 
@@ -320,7 +322,11 @@ async def search_emails(
         raise InvalidInput(f"The search query is longer than {MAX_QUERY_CHARS} characters")
     tsquery = bilingual_query(query)
     score = rank(Email.search_vector, tsquery).label("rank")
-    matches = visible(Email, tenant_id, user_id).where(Email.search_vector.op("@@")(tsquery))
+    matches = (
+        Emails(session, tenant_id=tenant_id, user_id=user_id)
+        .select()
+        .where(Email.search_vector.op("@@")(tsquery))
+    )
     best = matches.add_columns(score).order_by(score.desc(), Email.id).limit(limit).subquery()
     text = func.concat_ws("\n", best.c.subject, best.c.from_address, best.c.body_text)
     stmt = select(best, headline(text, query).label("highlight")).order_by(
@@ -336,17 +342,24 @@ async def search_emails(
     ]
 
 
+async def find_account(
+    session: AsyncSession, *, tenant_id: int, user_id: uuid.UUID | None
+) -> MailAccount | None:
+    """The user's SMTP settings, if any (a key acting for no user has none)."""
+    if user_id is None:
+        return None
+    return await session.scalar(
+        select(MailAccount).where(
+            MailAccount.tenant_id == tenant_id, MailAccount.owner_user_id == user_id
+        )
+    )
+
+
 async def get_account(
     session: AsyncSession, *, tenant_id: int, user_id: uuid.UUID | None
 ) -> MailAccount:
     """The user's SMTP settings, or 404."""
-    account = None
-    if user_id is not None:
-        account = await session.scalar(
-            select(MailAccount).where(
-                MailAccount.tenant_id == tenant_id, MailAccount.owner_user_id == user_id
-            )
-        )
+    account = await find_account(session, tenant_id=tenant_id, user_id=user_id)
     if account is None:
         raise NotFound("No mail account is set up for this user: PUT /mail/account first")
     return account

@@ -66,8 +66,17 @@ SPECS = {
         "function_schema": {
             "type": "object",
             "properties": {
-                "to": {"type": "array", "items": {"type": "string", "maxLength": 320}, "minItems": 1, "maxItems": 50},
-                "cc": {"type": "array", "items": {"type": "string", "maxLength": 320}, "maxItems": 50},
+                "to": {
+                    "type": "array",
+                    "items": {"type": "string", "maxLength": 320},
+                    "minItems": 1,
+                    "maxItems": 50,
+                },
+                "cc": {
+                    "type": "array",
+                    "items": {"type": "string", "maxLength": 320},
+                    "maxItems": 50,
+                },
                 "subject": {"type": "string", "maxLength": 998},
                 "body_text": {"type": "string", "maxLength": 100000},
             },

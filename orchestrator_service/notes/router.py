@@ -94,6 +94,9 @@ async def delete_note(
 ) -> None:
     """Delete one of the caller's notes."""
     await service.delete_note(
-        session, tenant_id=principal.tenant_id, user_id=principal.user_id, note_id=note_id,
+        session,
+        tenant_id=principal.tenant_id,
+        user_id=principal.user_id,
+        note_id=note_id,
         actor=actor,
     )

@@ -9,7 +9,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from orchestrator_service.audit.service import Actor
 from orchestrator_service.db.fulltext import bilingual_query, headline, rank, safe_highlight
 from orchestrator_service.db.personal import PersonalRepository
-from orchestrator_service.db.tenancy import visible
 from orchestrator_service.errors import InvalidInput
 from orchestrator_service.notes.models import Note
 from orchestrator_service.notes.schemas import NoteCreate, NoteHit, NoteOut, NoteUpdate
@@ -144,7 +143,11 @@ async def search_notes(
         raise InvalidInput(f"The search query is longer than {MAX_QUERY_CHARS} characters")
     tsquery = bilingual_query(query)
     score = rank(Note.search_vector, tsquery).label("rank")
-    matches = visible(Note, tenant_id, user_id).where(Note.search_vector.op("@@")(tsquery))
+    matches = (
+        Notes(session, tenant_id=tenant_id, user_id=user_id)
+        .select()
+        .where(Note.search_vector.op("@@")(tsquery))
+    )
     if tag is not None:
         matches = matches.where(Note.tags.contains([tag]))
     # Rank every match, then highlight only the page returned (ts_headline is costly).

@@ -37,7 +37,12 @@ async def search_notes(arguments: dict, context: "ToolContext") -> dict:
     )
     return {
         "results": [
-            {"id": str(h.id), "title": h.title, "highlight": h.highlight, "content": h.content[:2000]}
+            {
+                "id": str(h.id),
+                "title": h.title,
+                "highlight": h.highlight,
+                "content": h.content[:2000],
+            }
             for h in hits
         ]
     }
@@ -52,7 +57,11 @@ SPECS = {
                 "title": {"type": "string", "maxLength": 255},
                 "content": {"type": "string", "minLength": 1, "maxLength": 100000},
                 "content_type": {"type": "string", "enum": ["markdown", "plain", "html"]},
-                "tags": {"type": "array", "items": {"type": "string", "maxLength": 100}, "maxItems": 50},
+                "tags": {
+                    "type": "array",
+                    "items": {"type": "string", "maxLength": 100},
+                    "maxItems": 50,
+                },
                 "category": {"type": "string", "maxLength": 100},
             },
             "required": ["content"],
@@ -60,7 +69,7 @@ SPECS = {
         },
     },
     "search_notes": {
-        "description": "Search the user's notes (Spanish or English words, \"phrases\").",
+        "description": 'Search the user\'s notes (Spanish or English words, "phrases").',
         "function_schema": {
             "type": "object",
             "properties": {

@@ -3,16 +3,17 @@ object store, privacy, search, and sending through SMTP behind the SSRF guard.""
 
 import asyncio
 import email
+from collections.abc import Iterator
 from email import policy
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
 import pytest
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 
 from orchestrator_service.bootstrap import Runtime
-from tests.helpers import Caller, error_of
+from tests.helpers import Caller, error_of, free_port
 from tests.workspace import member
 
 API = "/api/v1/mail"
@@ -20,7 +21,8 @@ EML = (
     b"From: =?utf-8?q?Jos=C3=A9?= <jose@example.com>\r\nTo: ana@example.com\r\n"
     b"Subject: Presupuesto del proyecto\r\nMessage-ID: <m1@example.com>\r\n"
     b"Date: Tue, 02 Jun 2026 10:00:00 +0200\r\nMIME-Version: 1.0\r\n"
-    b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n'
+    b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
+    b"--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
     b"Te env\xc3\xado el presupuesto revisado.\r\n--b\r\nContent-Type: application/pdf\r\n"
     b'Content-Disposition: attachment; filename="../../etc/presupuesto.pdf"\r\n'
     b"Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--b--\r\n"
@@ -35,7 +37,9 @@ async def test_an_eml_is_stored_privately_with_its_attachment_as_a_file(
     client: httpx.AsyncClient, tenant_a: Caller
 ) -> None:
     alice, bob = await member(client, tenant_a), await member(client, tenant_a)
-    result = (await client.post(f"{API}/import/eml", files=_upload("m.eml", EML), headers=alice)).json()
+    result = (
+        await client.post(f"{API}/import/eml", files=_upload("m.eml", EML), headers=alice)
+    ).json()
     email_id = result["imported"][0]
 
     message = (await client.get(f"{API}/messages/{email_id}", headers=alice)).json()
@@ -53,11 +57,17 @@ async def test_an_eml_is_stored_privately_with_its_attachment_as_a_file(
     error_of(await client.get(f"{API}/messages/{email_id}", headers=bob), 404)
     error_of(await client.get(f"{API}/messages/{email_id}/attachments", headers=bob), 404)
     error_of(
-        await client.get(f"{API}/messages/{email_id}/attachments/{attachments[0]['id']}", headers=bob),
+        await client.get(
+            f"{API}/messages/{email_id}/attachments/{attachments[0]['id']}", headers=bob
+        ),
         404,
     )
-    assert (await client.get(f"{API}/search", params={"q": "presupuesto"}, headers=bob)).json() == []
-    again = (await client.post(f"{API}/import/eml", files=_upload("m.eml", EML), headers=alice)).json()
+    assert (
+        await client.get(f"{API}/search", params={"q": "presupuesto"}, headers=bob)
+    ).json() == []
+    again = (
+        await client.post(f"{API}/import/eml", files=_upload("m.eml", EML), headers=alice)
+    ).json()
     assert again["imported"] == [] and again["duplicates"] == 1
 
 
@@ -86,10 +96,14 @@ async def test_an_mbox_imports_its_messages_and_skips_unreadable_ones(
         b"Message-ID: <two@x>\n\nsecond body\n\n"
         b"From c@example.com Mon Jun  1 12:00:00 2026\n\n"
     )
-    result = (await client.post(f"{API}/import/mbox", files=_upload("box.mbox", mbox), headers=alice)).json()
+    result = (
+        await client.post(f"{API}/import/mbox", files=_upload("box.mbox", mbox), headers=alice)
+    ).json()
 
     assert len(result["imported"]) == 2 and len(result["skipped"]) == 1
-    thread = (await client.get(f"{API}/messages", params={"thread_key": "<one@x>"}, headers=alice)).json()
+    thread = (
+        await client.get(f"{API}/messages", params={"thread_key": "<one@x>"}, headers=alice)
+    ).json()
     assert sorted(m["subject"] for m in thread["items"]) == ["one", "two"]
 
 
@@ -108,7 +122,9 @@ async def test_malformed_messages_are_refused_or_stored_safely(
     lenient_client: httpx.AsyncClient, tenant_a: Caller, data: bytes
 ) -> None:
     alice = await member(lenient_client, tenant_a)
-    response = await lenient_client.post(f"{API}/import/eml", files=_upload("x.eml", data), headers=alice)
+    response = await lenient_client.post(
+        f"{API}/import/eml", files=_upload("x.eml", data), headers=alice
+    )
 
     assert response.status_code in (201, 422), response.text
     if response.status_code == 201:
@@ -129,7 +145,9 @@ async def test_deeply_nested_or_many_part_messages_are_refused(
     many += b"--m\r\nContent-Type: text/plain\r\n\r\nx\r\n" * 300 + b"--m--\r\n"
 
     for data in (nested, many):
-        response = await client.post(f"{API}/import/eml", files=_upload("x.eml", data), headers=alice)
+        response = await client.post(
+            f"{API}/import/eml", files=_upload("x.eml", data), headers=alice
+        )
         error_of(response, 422)
 
 
@@ -146,8 +164,6 @@ class _Inbox:
 
 
 def _authenticator(inbox: _Inbox) -> Any:
-    from aiosmtpd.smtp import AuthResult
-
     def check(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
         inbox.logins.append((data.login, data.password))
         return AuthResult(success=data.password == b"smtp-secret")
@@ -159,16 +175,17 @@ def _authenticator(inbox: _Inbox) -> Any:
 def smtp_server() -> Iterator[tuple[_Inbox, int]]:
     """An SMTP server on loopback (aiosmtpd) that accepts plain-text AUTH."""
     inbox = _Inbox()
+    port = free_port()
     controller = Controller(
         inbox,
         hostname="127.0.0.1",
-        port=0,
+        port=port,
         authenticator=_authenticator(inbox),
         auth_require_tls=False,
     )
     controller.start()
     try:
-        yield inbox, controller.server.sockets[0].getsockname()[1]
+        yield inbox, port
     finally:
         controller.stop()
 
@@ -189,18 +206,29 @@ def socket_spy(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
     return attempts
 
 
-async def _account(client: httpx.AsyncClient, admin: Caller, user: dict, host: str, port: int) -> None:
+async def _account(
+    client: httpx.AsyncClient, admin: Caller, user: dict, host: str, port: int
+) -> None:
     credential = {"name": "smtp-pass", "value": "smtp-secret", "allowed_hosts": [host]}
     created = await client.post("/api/v1/credentials", json=credential, headers=admin.headers)
     assert created.status_code in (201, 409), created.text
-    body = {"smtp_host": host, "smtp_port": port, "security": "none", "username": "alice",
-            "credential": "smtp-pass", "from_address": "alice@example.com"}
+    body = {
+        "smtp_host": host,
+        "smtp_port": port,
+        "security": "none",
+        "username": "alice",
+        "credential": "smtp-pass",
+        "from_address": "alice@example.com",
+    }
     response = await client.put(f"{API}/account", json=body, headers=user)
     assert response.status_code == 200, response.text
 
 
 async def test_send_goes_through_smtp_and_is_stored_without_the_password(
-    client: httpx.AsyncClient, tenant_a: Caller, runtime: Runtime, smtp_server: Any,
+    client: httpx.AsyncClient,
+    tenant_a: Caller,
+    runtime: Runtime,
+    smtp_server: Any,
     socket_spy: list,
 ) -> None:
     inbox, port = smtp_server
@@ -210,14 +238,22 @@ async def test_send_goes_through_smtp_and_is_stored_without_the_password(
 
     sent = await client.post(
         f"{API}/send",
-        json={"to": ["bob@example.com"], "bcc": ["carol@example.com"], "subject": "Hola", "body_text": "¿Qué tal?"},
+        json={
+            "to": ["bob@example.com"],
+            "bcc": ["carol@example.com"],
+            "subject": "Hola",
+            "body_text": "¿Qué tal?",
+        },
         headers=alice,
     )
 
     assert sent.status_code == 201, sent.text
     assert inbox.logins == [(b"alice", b"smtp-secret")]
     sender, recipients, raw = inbox.messages[0]
-    assert sender == "alice@example.com" and set(recipients) == {"bob@example.com", "carol@example.com"}
+    assert sender == "alice@example.com" and set(recipients) == {
+        "bob@example.com",
+        "carol@example.com",
+    }
     parsed = email.message_from_bytes(raw, policy=policy.default)
     assert parsed["Subject"] == "Hola" and "Bcc" not in parsed
     stored = sent.json()
@@ -230,17 +266,28 @@ async def test_send_refuses_header_injection_and_private_hosts_before_connecting
     client: httpx.AsyncClient, tenant_a: Caller, runtime: Runtime, socket_spy: list
 ) -> None:
     alice = await member(client, tenant_a)
-    injected = {"to": ["bob@example.com"], "subject": "hi\r\nBcc: victim@example.com", "body_text": "x"}
+    injected = {
+        "to": ["bob@example.com"],
+        "subject": "hi\r\nBcc: victim@example.com",
+        "body_text": "x",
+    }
     error_of(await client.post(f"{API}/send", json=injected, headers=alice), 422)
     bad_to = {"to": ["bob@example.com\r\nBcc: v@example.com"], "subject": "x", "body_text": "x"}
     error_of(await client.post(f"{API}/send", json=bad_to, headers=alice), 422)
-    error_of(await client.post(f"{API}/send", json={"to": ["b@example.com"], "subject": "x"}, headers=alice), 404)
+    error_of(
+        await client.post(
+            f"{API}/send", json={"to": ["b@example.com"], "subject": "x"}, headers=alice
+        ),
+        404,
+    )
 
     # The guard is left as in production: loopback, private and metadata addresses refused.
     for host in ("127.0.0.1", "169.254.169.254", "10.0.0.5"):
         await _account(client, tenant_a, alice, host, 25)
         response = await client.post(
-            f"{API}/send", json={"to": ["b@example.com"], "subject": "x", "body_text": "y"}, headers=alice
+            f"{API}/send",
+            json={"to": ["b@example.com"], "subject": "x", "body_text": "y"},
+            headers=alice,
         )
         error_of(response, 422, "destination_blocked")
     assert socket_spy == []
@@ -253,10 +300,18 @@ async def test_send_email_tool_needs_confirmation(
     alice = await member(client, tenant_a)
     agent = await client.post(
         "/api/v1/agents",
-        json={"name": "mailer", "system_prompt_template": "x", "enabled_tools": ["send_email", "search_email"]},
+        json={
+            "name": "mailer",
+            "system_prompt_template": "x",
+            "enabled_tools": ["send_email", "search_email"],
+        },
         headers=tenant_a.headers,
     )
     url = f"/api/v1/agents/{agent.json()['id']}/tools/send_email/invoke"
     arguments = {"to": ["b@example.com"], "subject": "x", "body_text": "y"}
 
-    error_of(await client.post(url, json={"arguments": arguments}, headers=alice), 409, "confirmation_required")
+    error_of(
+        await client.post(url, json={"arguments": arguments}, headers=alice),
+        409,
+        "confirmation_required",
+    )
