@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import ColumnElement, and_, or_
+from sqlalchemy import ColumnElement, and_, or_, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orchestrator_service.audit.service import Actor
@@ -162,7 +162,7 @@ def _overlapping(range_start: datetime | None, range_end: datetime | None) -> Co
                 CalendarEvent.start_time >= range_start,
             )
         )
-    return and_(*clauses)
+    return and_(true(), *clauses)
 
 
 def _range(range_start: datetime | None, range_end: datetime | None) -> None:

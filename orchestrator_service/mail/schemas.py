@@ -11,6 +11,7 @@ from orchestrator_service.schemas import Input, Output, Patch
 Label = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 Recipients = Annotated[list[EmailStr], Field(max_length=50)]
 MAX_BODY_CHARS = 1_000_000
+OneLine = Annotated[str, StringConstraints(max_length=255, pattern=r"^[^\r\n]*$")]
 
 
 class EmailOut(Output):
@@ -88,7 +89,7 @@ class AccountIn(Input):
     username: Annotated[str, StringConstraints(min_length=1, max_length=320)]
     credential: Annotated[str, StringConstraints(min_length=1, max_length=255)]
     from_address: EmailStr
-    from_name: Annotated[str, StringConstraints(max_length=255)] | None = None
+    from_name: OneLine | None = None
 
 
 class AccountOut(Output):

@@ -50,7 +50,7 @@ class Mailer:
         self._secrets = secrets
         self._guard = guard
         self._files = files
-        self._timeout = timeout
+        self.timeout = timeout
 
     async def send(
         self, *, tenant_id: int, user_id: uuid.UUID | None, request: SendRequest, actor: Any
@@ -108,14 +108,14 @@ class Mailer:
     ) -> None:
         host, port = account.smtp_host, account.smtp_port
         try:
-            async with asyncio.timeout(self._timeout):
+            async with asyncio.timeout(self.timeout):
                 sock = await _connect(address, port)
                 client = aiosmtplib.SMTP(
                     hostname=host.strip("[]"),
                     sock=sock,
                     use_tls=account.security == "tls",
                     start_tls=account.security == "starttls",
-                    timeout=self._timeout,
+                    timeout=self.timeout,
                 )
                 async with client:
                     await client.login(account.username, password)

@@ -213,3 +213,24 @@ async def test_create_event_tool_needs_confirmation(
         headers=alice,
     )
     assert [o["title"] for o in listed.json()["output"]["items"]] == ["Cena"]
+
+
+async def test_another_members_events_are_404_and_never_listed(
+    client: httpx.AsyncClient, tenant_a: Caller
+) -> None:
+    alice, bob = await member(client, tenant_a), await member(client, tenant_a)
+    body = {"title": "Médico", "start": "2026-09-09T09:00:00Z", "recurrence": ["RRULE:FREQ=DAILY"]}
+    event = (await client.post(f"{API}/events", json=body, headers=alice)).json()
+    window = {"start": "2026-09-01T00:00:00Z", "end": "2026-09-30T00:00:00Z"}
+
+    error_of(await client.get(f"{API}/events/{event['id']}", headers=bob), 404)
+    error_of(
+        await client.patch(f"{API}/events/{event['id']}", json={"title": "x"}, headers=bob), 404
+    )
+    error_of(await client.delete(f"{API}/events/{event['id']}", headers=bob), 404)
+    assert (await client.get(f"{API}/occurrences", params=window, headers=bob)).json()[
+        "items"
+    ] == []
+    assert (await client.get(f"{API}/events", headers=bob)).json()["items"] == []
+    mine = (await client.get(f"{API}/occurrences", params=window, headers=alice)).json()
+    assert len(mine["items"]) == 21  # 9..29 September (the range ends at the 30th's start)

@@ -13,6 +13,8 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
 from orchestrator_service.bootstrap import Runtime
+from orchestrator_service.mail import parsing as mail_parsing
+from orchestrator_service.mail import service as mail_service
 from tests.helpers import Caller, error_of, free_port
 from tests.workspace import member
 
@@ -315,3 +317,108 @@ async def test_send_email_tool_needs_confirmation(
         409,
         "confirmation_required",
     )
+
+
+async def test_a_silent_smtp_server_times_out_and_nothing_is_stored(
+    client: httpx.AsyncClient, tenant_a: Caller, runtime: Runtime, socket_spy: list
+) -> None:
+    """A server that accepts the connection and never greets: the deadline ends the send."""
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    runtime.guard.allow("127.0.0.1")
+    assert runtime.mailer is not None
+    runtime.mailer.timeout = 1.0
+    alice = await member(client, tenant_a)
+    await _account(client, tenant_a, alice, "127.0.0.1", port)
+    try:
+        response = await client.post(
+            f"{API}/send",
+            json={"to": ["b@example.com"], "subject": "x", "body_text": "y"},
+            headers=alice,
+        )
+    finally:
+        server.close()
+        for writer in accepted:
+            writer.close()
+
+    assert "did not answer in time" in error_of(response, 502, "send_failed")["message"]
+    assert accepted and (await client.get(f"{API}/messages", headers=alice)).json()["items"] == []
+
+
+async def test_a_wrong_password_is_a_502_that_names_no_secret(
+    client: httpx.AsyncClient,
+    tenant_a: Caller,
+    runtime: Runtime,
+    smtp_server: Any,
+    socket_spy: list,
+) -> None:
+    inbox, port = smtp_server
+    runtime.guard.allow("127.0.0.1")
+    alice = await member(client, tenant_a)
+    credential = {"name": "smtp-pass", "value": "not-the-password", "allowed_hosts": ["127.0.0.1"]}
+    await client.post("/api/v1/credentials", json=credential, headers=tenant_a.headers)
+    await _account(client, tenant_a, alice, "127.0.0.1", port)
+
+    response = await client.post(
+        f"{API}/send",
+        json={"to": ["b@example.com"], "subject": "x", "body_text": "y"},
+        headers=alice,
+    )
+
+    error_of(response, 502, "send_failed")
+    assert "not-the-password" not in response.text and inbox.messages == []
+
+
+async def test_oversized_and_overfull_imports_are_refused_whole(
+    client: httpx.AsyncClient, tenant_a: Caller, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alice = await member(client, tenant_a)
+    monkeypatch.setattr(mail_service, "MAX_EML_BYTES", 100)
+    error_of(
+        await client.post(f"{API}/import/eml", files=_upload("m.eml", EML), headers=alice),
+        413,
+        "upload_too_large",
+    )
+    monkeypatch.setattr(mail_parsing, "MAX_MBOX_MESSAGES", 2)
+    mbox = b"".join(
+        b"From x@example.com Mon Jun  1 10:00:00 2026\nFrom: x@example.com\nSubject: %d\n\nb\n\n"
+        % i
+        for i in range(3)
+    )
+    error_of(
+        await client.post(f"{API}/import/mbox", files=_upload("b.mbox", mbox), headers=alice), 422
+    )
+    error_of(
+        await client.post(
+            f"{API}/import/mbox", files=_upload("b.mbox", b"Subject: x\n\n"), headers=alice
+        ),
+        422,
+    )
+    assert (await client.get(f"{API}/messages", headers=alice)).json()["items"] == []
+
+
+async def test_an_account_refuses_line_breaks_in_its_headers(
+    client: httpx.AsyncClient, tenant_a: Caller
+) -> None:
+    alice = await member(client, tenant_a)
+    body = {
+        "smtp_host": "smtp.example.com",
+        "username": "a",
+        "credential": "c",
+        "from_address": "a@example.com",
+        "from_name": "Alice\r\nBcc: victim@example.com",
+    }
+    error_of(await client.put(f"{API}/account", json=body, headers=alice), 422)
+    error_of(
+        await client.put(
+            f"{API}/account", json={**body, "from_name": "A", "smtp_host": "a b"}, headers=alice
+        ),
+        422,
+    )
+    state = (await client.get(f"{API}/account", headers=alice)).json()
+    assert state == {"configured": False, "account": None}
