@@ -35,7 +35,8 @@ class Events(PersonalRepository[CalendarEvent]):
     model = CalendarEvent
     resource_type = "calendar_event"
     what = "Event"
-    audited = ("title", "status", "visibility")
+    # Never the title or times: admins read the audit log, and the event may be private.
+    audited = ("status", "visibility")
     conflicts = {
         "uq_calendar_events_tenant_id_owner_user_id_provider_external_id": (
             "An event with this external id already exists"

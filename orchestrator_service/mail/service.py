@@ -38,7 +38,8 @@ class Emails(PersonalRepository[Email]):
     model = Email
     resource_type = "email"
     what = "Email"
-    audited = ("subject", "is_read", "is_important", "labels")
+    # Never the subject or labels: admins read the audit log, and the message may be private.
+    audited = ("is_read", "is_important", "visibility")
 
 
 class Accounts(PersonalRepository[MailAccount]):

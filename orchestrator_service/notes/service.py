@@ -24,7 +24,8 @@ class Notes(PersonalRepository[Note]):
     model = Note
     resource_type = "note"
     what = "Note"
-    audited = ("title", "content_type", "category", "visibility")
+    # Never the title or text: admins read the audit log, and the note may be private.
+    audited = ("content_type", "visibility")
 
 
 def _tags(tags: list[str]) -> list[str]:

@@ -129,3 +129,22 @@ async def test_the_note_tools_write_as_the_agent_for_the_acting_user(
     )
     assert [r["id"] for r in found.json()["output"]["results"]] == [note["id"]]
     assert hidden.json()["output"]["results"] == []
+
+
+async def test_the_audit_log_records_a_private_note_without_its_content(
+    client: httpx.AsyncClient, tenant_a: Caller
+) -> None:
+    """Found while probing: the audit log (read by admins) recorded a note's title, which
+    let an admin read part of a member's private note."""
+    alice = await member(client, tenant_a)
+    body = {"title": "diagnóstico confidencial", "content": "texto privado"}
+    note = (await client.post(API, json=body, headers=alice)).json()
+
+    entries = await client.get(
+        "/api/v1/audit-logs",
+        params={"resource_type": "note", "resource_id": note["id"]},
+        headers=tenant_a.headers,
+    )
+
+    assert entries.status_code == 200 and len(entries.json()["items"]) == 1
+    assert "confidencial" not in entries.text and "privado" not in entries.text
