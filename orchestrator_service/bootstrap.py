@@ -34,6 +34,7 @@ from orchestrator_service.jobs.queue import INGEST, RUN
 from orchestrator_service.jobs.schedule import sweep_periodically
 from orchestrator_service.jobs.slots import TenantSlots
 from orchestrator_service.jobs.worker import Worker, WorkerTimings
+from orchestrator_service.mail.sender import Mailer
 from orchestrator_service.metrics import HEAL_DURATION, HEALS
 from orchestrator_service.models import METADATA, VECTORS
 from orchestrator_service.rag.deletion import DocumentDeleter
@@ -99,6 +100,7 @@ class Runtime:
     login_throttle: LoginThrottle
     quotas: Quotas
     heal_reports: dict[str, HealReport] = field(default_factory=dict)
+    mailer: Mailer | None = None
 
     @property
     def healed(self) -> bool:
@@ -272,7 +274,10 @@ def _collaborators(
         sessionmaker=sessionmaker, vector_store=vector_store, embedders=embedders
     )
     deleter = DocumentDeleter(sessionmaker=sessionmaker, vector_store=vector_store, files=files)
-    tools = ToolRunner(sessionmaker=sessionmaker, secrets=secrets, guard=guard, knowledge=knowledge)
+    mailer = Mailer(sessionmaker=sessionmaker, secrets=secrets, guard=guard, files=files)
+    tools = ToolRunner(
+        sessionmaker=sessionmaker, secrets=secrets, guard=guard, knowledge=knowledge, mailer=mailer
+    )
     quotas = Quotas(
         documents=settings.quota_documents,
         stored_bytes=settings.quota_stored_bytes,
@@ -322,6 +327,7 @@ def _collaborators(
             tenant_index_min_chunks=settings.tenant_index_min_chunks,
         ),
         tools=tools,
+        mailer=mailer,
         runs=runs,
         channels=Channels(
             engine=engine,

@@ -32,9 +32,12 @@ import httpx
 import pytest
 
 from orchestrator_service.agents.models import Agent, AgentMemory
+from orchestrator_service.calendar.models import CalendarEvent
 from orchestrator_service.api import PREFIX, PUBLIC_ROUTES
 from orchestrator_service.conversations.models import ChatConversation
+from orchestrator_service.mail.models import Email, MailAccount
 from orchestrator_service.models import METADATA
+from orchestrator_service.notes.models import Note
 from orchestrator_service.privacy.registry import user_owned_models
 from tests.helpers import PASSWORD, Caller, create_user, login
 
@@ -359,7 +362,9 @@ async def _views_of_a(
                 f"{op}: tenant A cannot read its own object {ids[op.path]} "
                 f"({_show(response)}); check the factories"
             )
-            views[op.path] = response.json()
+            # A download (a mail attachment) is compared by its bytes.
+            json_body = response.headers.get("content-type", "").startswith("application/json")
+            views[op.path] = response.json() if json_body else response.content
     return views
 
 
@@ -398,6 +403,8 @@ def _mentions(response: httpx.Response, param: str, value: Any, item_param: str 
     """
     if isinstance(value, str):
         return value in response.text
+    if not response.headers.get("content-type", "").startswith("application/json"):
+        return False  # a file (an .ics export): its ids are strings, searched above
     keys = {param, "id"} if param == item_param else {param}
     return any(key in keys and found == value for key, found in _pairs(response.json()))
 
@@ -891,3 +898,87 @@ async def test_no_list_shows_another_users_private_objects(
     assert {f"{PREFIX}/conversations", f"{PREFIX}/agents", f"{PREFIX}/executions"} <= lists
     # The search works: A's own lists show A's private objects.
     assert {"conversation_id", "agent_id", "memory_id", "execution_id"} <= seen_by_a
+# --- issue 17: notes, calendar, mail (tenant A's admin key acts for no user: tenant-wide) ---
+
+_EML = (
+    b"From: Alice <alice@example.com>\r\nTo: bob@example.com\r\nSubject: isolation\r\n"
+    b"Message-ID: <%s@example.com>\r\nMIME-Version: 1.0\r\n"
+    b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n'
+    b"tenant A's mail\r\n--b\r\nContent-Type: application/octet-stream\r\n"
+    b'Content-Disposition: attachment; filename="a.bin"\r\n\r\nA-bytes\r\n--b--\r\n'
+)
+
+
+@factory("note_id")
+async def _make_note(owner: Owner, made: dict[str, Any]) -> str:
+    """A note of tenant A."""
+    body = {"content": f"tenant A's note {_unique()}", "visibility": "tenant"}
+    return (await owner.create(f"{PREFIX}/notes", body))["id"]
+
+
+@factory("event_id")
+async def _make_event(owner: Owner, made: dict[str, Any]) -> str:
+    """A calendar event of tenant A."""
+    body = {"title": _unique(), "start": "2030-01-01T10:00:00Z", "visibility": "tenant"}
+    return (await owner.create(f"{PREFIX}/calendar/events", body))["id"]
+
+
+@factory("email_id")
+async def _make_email(owner: Owner, made: dict[str, Any]) -> str:
+    """A message of tenant A, with one attachment."""
+    raw = _EML % _unique().encode()
+    result = await owner.call(
+        "POST", f"{PREFIX}/mail/import/eml", 201, files={"file": ("a.eml", raw)}
+    )
+    return result["imported"][0]
+
+
+@factory("attachment_id")
+async def _make_attachment(owner: Owner, made: dict[str, Any]) -> str:
+    """The attachment of the message made for `email_id`."""
+    found = await owner.call("GET", f"{PREFIX}/mail/messages/{made['email_id']}/attachments", 200)
+    return found[0]["id"]
+
+
+@private_factory("note_id", Note)
+async def _private_note(owner: Owner, made: dict[str, Any]) -> str:
+    """A's note (private by default)."""
+    body = {"title": _secret(), "content": _secret()}
+    return (await owner.create(f"{PREFIX}/notes", body))["id"]
+
+
+@private_factory("event_id", CalendarEvent)
+async def _private_event(owner: Owner, made: dict[str, Any]) -> str:
+    """A's calendar event (private by default)."""
+    body = {"title": _secret(), "description": _secret(), "start": "2030-01-01T10:00:00Z"}
+    return (await owner.create(f"{PREFIX}/calendar/events", body))["id"]
+
+
+@private_factory("email_id", Email)
+async def _private_email(owner: Owner, made: dict[str, Any]) -> str:
+    """A's imported message (private by default), with one attachment."""
+    raw = _EML.replace(b"isolation", _secret().encode()) % _unique().encode()
+    result = await owner.call(
+        "POST", f"{PREFIX}/mail/import/eml", 201, files={"file": ("a.eml", raw)}
+    )
+    return result["imported"][0]
+
+
+@private_factory("attachment_id")
+async def _private_attachment(owner: Owner, made: dict[str, Any]) -> str:
+    """The attachment of A's private message made for `email_id`."""
+    found = await owner.call("GET", f"{PREFIX}/mail/messages/{made['email_id']}/attachments", 200)
+    return found[0]["id"]
+
+
+@private_factory("mail_account", MailAccount)
+async def _private_mail_account(owner: Owner, made: dict[str, Any]) -> str:
+    """A's SMTP settings: no route names them by id; /mail/account answers each user with
+    their own, so B must see none of A's."""
+    body = {
+        "smtp_host": "127.0.0.1",
+        "username": _secret(),
+        "credential": _unique(),
+        "from_address": "a@example.com",
+    }
+    return (await owner.call("PUT", f"{PREFIX}/mail/account", 200, json=body))["id"]
