@@ -86,8 +86,9 @@ async def remember(arguments: dict, context: ToolContext) -> dict:
 async def recall(arguments: dict, context: ToolContext) -> dict:
     """The unexpired facts the agent keeps about the current user (or else the contact)."""
     agent = await context.session.get(Agent, context.agent_id)
-    if agent is None or (refusal := memory_refusal(agent)) is not None:
-        raise Conflict(f"Nothing to recall: {refusal or 'the agent no longer exists'}")
+    refusal = "the agent no longer exists" if agent is None else memory_refusal(agent)
+    if refusal is not None:
+        raise Conflict(f"Nothing to recall: {refusal}")
     facts = await recall_facts(
         context.session,
         tenant_id=context.tenant_id,
