@@ -30,6 +30,9 @@ class ToolContext:
     session: AsyncSession
     user_key: str  # whom agent memory is about: a conversation's contact, or the caller
     user_id: uuid.UUID | None = None  # the user the caller acts for; None: no user (platform key)
+    # True when the answer lands where the whole tenant reads it (a run in a tenant-wide
+    # conversation): a tool must not give private data there.
+    shared: bool = False
 
 
 Builtin = Callable[[dict, ToolContext], Awaitable[dict]]
@@ -94,6 +97,7 @@ async def recall(arguments: dict, context: ToolContext) -> dict:
         tenant_id=context.tenant_id,
         agent_id=context.agent_id,
         subject=Subject.of(context.user_id, context.user_key),
+        shared=context.shared,
         key=arguments.get("key"),
         limit=arguments.get("limit", 20),
     )
