@@ -131,9 +131,11 @@ async def recall_facts(
     subject: Subject,
     key: str | None = None,
     limit: int = 20,
+    shared: bool = False,
 ) -> list[AgentMemory]:
-    """A subject's unexpired facts, most important and most recently used first; marks them
-    used (`accessed_at`, `access_count`)."""
+    """A subject's unexpired facts, most important and most recently used first (only the
+    tenant-wide ones when `shared`: the answer lands where the whole tenant reads it); marks
+    them used (`accessed_at`, `access_count`)."""
     now = datetime.now(UTC)
     stmt = select(AgentMemory).where(
         AgentMemory.tenant_id == tenant_id,
@@ -141,6 +143,8 @@ async def recall_facts(
         subject.matches(),
         _alive(now),
     )
+    if shared:
+        stmt = stmt.where(AgentMemory.visibility == TENANT_WIDE)
     if key is not None:
         stmt = stmt.where(AgentMemory.key == key)
     facts = list(await session.scalars(stmt.order_by(*_most_useful()).limit(limit)))
@@ -176,11 +180,12 @@ async def list_facts(
 
 
 async def prompt_memories(
-    session: AsyncSession, *, agent: Agent, subject: Subject
+    session: AsyncSession, *, agent: Agent, subject: Subject, shared: bool
 ) -> list[dict[str, Any]]:
     """What a run of the agent for this subject is told it remembers: the most important,
-    most recently used facts (at most the agent's `memory_limit` and `IN_PROMPT`), marked
-    used; none when the agent's memory is off."""
+    most recently used facts (at most the agent's `memory_limit` and `IN_PROMPT`; only
+    tenant-wide ones when the run's conversation is `shared` with the tenant), marked used;
+    none when the agent's memory is off."""
     if agent.tenant_id is None or memory_refusal(agent) is not None:
         return []
     facts = await recall_facts(
@@ -189,6 +194,7 @@ async def prompt_memories(
         agent_id=agent.id,
         subject=subject,
         limit=min(agent.memory_limit, IN_PROMPT),
+        shared=shared,
     )
     return [
         {"id": str(f.id), "key": f.key, "value": f.value.get("value"), "type": f.memory_type}

@@ -1,5 +1,7 @@
 """What a run is told it remembers: the agent's memories about the run's user (or, for a run
-acting for no user, the conversation's contact), as one system message."""
+acting for no user, the conversation's contact), as one system message. A user's private facts
+reach only runs in a conversation private to them: what the model says lands in the
+conversation, and a tenant-wide one is read by the whole tenant."""
 
 from typing import Any
 
@@ -14,6 +16,7 @@ from orchestrator_service.agents.memory import (
 from orchestrator_service.agents.models import Agent
 from orchestrator_service.agents.record import RunRecord
 from orchestrator_service.conversations.models import ChatConversation
+from orchestrator_service.db.base import TENANT_WIDE
 
 
 async def memory_turn(
@@ -30,7 +33,12 @@ async def memory_turn(
     user_id = run.execution.user_id
     subject = Subject.of(user_id, conversation.display_name or str(conversation.id))
     async with sessionmaker.begin() as session:
-        facts = await prompt_memories(session, agent=agent, subject=subject)
+        facts = await prompt_memories(
+            session,
+            agent=agent,
+            subject=subject,
+            shared=conversation.visibility == TENANT_WIDE,
+        )
     if not facts:
         return []
 

@@ -37,6 +37,7 @@ from orchestrator_service.conversations.schemas import (
     MessageCreate,
 )
 from orchestrator_service.credentials.service import SecretResolver
+from orchestrator_service.db.base import TENANT_WIDE
 from orchestrator_service.db.tenancy import get_scoped, get_visible
 from orchestrator_service.errors import Forbidden, NotFound, OrchestratorError, VaultError
 from orchestrator_service.executions.models import Execution
@@ -134,7 +135,10 @@ class AgentRunner:
                     session,
                     tenant_id=tenant_id,
                     data=ConversationCreate(
-                        channel="web", channel_source=source, agent_id=agent.id
+                        channel="web",
+                        channel_source=source,
+                        agent_id=agent.id,
+                        visibility=request.visibility,
                     ),
                     actor=actor,
                 )
@@ -412,6 +416,7 @@ class AgentRunner:
                     request=InvokeRequest(arguments=arguments),
                     actor=run.actor,
                     user_key=conversation.display_name or str(conversation.id),
+                    shared=conversation.visibility == TENANT_WIDE,
                 )
             except OrchestratorError as exc:  # told to the model, which may recover
                 return {"error": run.scrubber.text(exc.message)}

@@ -272,3 +272,9 @@ class RunRequest(Input):
     variables: dict[str, str | int | float | bool] = Field(default_factory=dict)
     stream: bool = False
     background: bool = False
+    visibility: Visibility | None = Field(
+        default=None,
+        description="Of the conversation the run opens (without `conversation_id`): `tenant` "
+        "(default) or `private`. A user's private memories reach only runs in a conversation "
+        "private to them",
+    )

@@ -28,7 +28,7 @@ async def list_events(arguments: dict, context: "ToolContext") -> dict:
     found = await service.occurrences(
         context.session,
         tenant_id=context.tenant_id,
-        user_id=context.user_id,
+        user_id=context.reader,
         range_start=start,
         range_end=end,
         limit=arguments.get("limit", 50),

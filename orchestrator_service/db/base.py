@@ -2,7 +2,7 @@
 
 import uuid
 from datetime import datetime
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from sqlalchemy import DateTime, ForeignKey, MetaData, String, func, text
 from sqlalchemy.dialects.postgresql import UUID
@@ -60,15 +60,21 @@ class UserOwnedMixin:
 
     default_visibility: ClassVar[str] = PRIVATE
 
-    @declared_attr
-    def owner_user_id(cls) -> Mapped[uuid.UUID | None]:
-        # NULL: created by a key acting for no user (platform, CLI); such rows are tenant-wide.
-        return mapped_column(
-            UUID(as_uuid=True), ForeignKey("users.id", ondelete="CASCADE"), index=True
-        )
+    if TYPE_CHECKING:  # what the mapped class has, for the type checker (`UserOwned`)
+        owner_user_id: Mapped[uuid.UUID | None]
+        visibility: Mapped[str]
+    else:
 
-    @declared_attr
-    def visibility(cls) -> Mapped[str]:
-        return mapped_column(
-            String(16), nullable=False, server_default=text(f"'{cls.default_visibility}'")
-        )
+        @declared_attr
+        def owner_user_id(cls) -> Mapped[uuid.UUID | None]:
+            # NULL: created by a key acting for no user (platform, CLI); such rows are
+            # tenant-wide.
+            return mapped_column(
+                UUID(as_uuid=True), ForeignKey("users.id", ondelete="CASCADE"), index=True
+            )
+
+        @declared_attr
+        def visibility(cls) -> Mapped[str]:
+            return mapped_column(
+                String(16), nullable=False, server_default=text(f"'{cls.default_visibility}'")
+            )

@@ -15,7 +15,7 @@ async def search_email(arguments: dict, context: "ToolContext") -> dict:
     hits = await service.search_emails(
         context.session,
         tenant_id=context.tenant_id,
-        user_id=context.user_id,
+        user_id=context.reader,
         query=arguments["query"],
         limit=arguments.get("limit", 5),
     )

@@ -31,7 +31,7 @@ async def search_notes(arguments: dict, context: "ToolContext") -> dict:
     hits = await service.search_notes(
         context.session,
         tenant_id=context.tenant_id,
-        user_id=context.user_id,
+        user_id=context.reader,
         query=arguments["query"],
         limit=arguments.get("limit", 5),
     )

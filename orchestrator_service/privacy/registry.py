@@ -10,7 +10,7 @@ from orchestrator_service.db.base import TENANT_WIDE, Base, UserOwnedMixin
 def user_owned_models() -> dict[str, type]:
     """The user-owned models by table name (the `kind` the admin routes take)."""
     found = {
-        mapper.class_.__table__.name: mapper.class_
+        mapper.local_table.name: mapper.class_  # type: ignore[attr-defined]
         for mapper in Base.registry.mappers
         if issubclass(mapper.class_, UserOwnedMixin)
     }

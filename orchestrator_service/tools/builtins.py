@@ -40,6 +40,9 @@ class ToolContext:
     user_id: uuid.UUID | None = None  # the user the caller acts for; None: no user (platform key)
     actor: Any = None  # who the audit log names for the tool's changes
     mailer: "Mailer | None" = None
+    # True when the answer lands where the whole tenant reads it (a run in a tenant-wide
+    # conversation): a tool must not give private data there.
+    shared: bool = False
 
     def audit_actor(self) -> Actor:
         """The actor the tool's changes are recorded by: the caller, else the agent."""
@@ -51,6 +54,12 @@ class ToolContext:
             key_id=None,
             label=f"agent:{self.agent_id}",
         )
+
+    @property
+    def reader(self) -> uuid.UUID | None:
+        """Whose private data a tool may read: the caller's, or nobody's (tenant-wide data
+        only) when the answer lands where the whole tenant reads it."""
+        return None if self.shared else self.user_id
 
 
 Builtin = Callable[[dict, ToolContext], Awaitable[dict]]
@@ -107,13 +116,15 @@ async def remember(arguments: dict, context: ToolContext) -> dict:
 async def recall(arguments: dict, context: ToolContext) -> dict:
     """The unexpired facts the agent keeps about the current user (or else the contact)."""
     agent = await context.session.get(Agent, context.agent_id)
-    if agent is None or (refusal := memory_refusal(agent)) is not None:
-        raise Conflict(f"Nothing to recall: {refusal or 'the agent no longer exists'}")
+    refusal = "the agent no longer exists" if agent is None else memory_refusal(agent)
+    if refusal is not None:
+        raise Conflict(f"Nothing to recall: {refusal}")
     facts = await recall_facts(
         context.session,
         tenant_id=context.tenant_id,
         agent_id=context.agent_id,
         subject=Subject.of(context.user_id, context.user_key),
+        shared=context.shared,
         key=arguments.get("key"),
         limit=arguments.get("limit", 20),
     )

@@ -91,6 +91,7 @@ class ToolRunner:
         request: InvokeRequest,
         actor: Actor,
         user_key: str | None = None,
+        shared: bool = False,
     ) -> InvokeResult:
         """Run one of the agent's tools and record the execution, succeeded or failed."""
         async with self._sessionmaker.begin() as session:
@@ -116,7 +117,9 @@ class ToolRunner:
             session.add(execution)
         started = time.perf_counter()
         try:
-            output = await self._run(tenant_id, tool, agent, request.arguments, actor, user_key)
+            output = await self._run(
+                tenant_id, tool, agent, request.arguments, actor, user_key, shared
+            )
         except Exception as exc:
             message = exc.message if isinstance(exc, OrchestratorError) else "internal error"
             await self._finish(
@@ -144,6 +147,7 @@ class ToolRunner:
         arguments: dict,
         actor: Actor,
         request_user_key: str | None,
+        shared: bool,
     ) -> Any:
         if tool.type == "internal":
             builtin = BUILTINS.get(tool.name)
@@ -160,6 +164,7 @@ class ToolRunner:
                     user_id=actor.user_id,
                     actor=actor,
                     mailer=self._mailer,
+                    shared=shared,
                 )
                 return await builtin[0](arguments, context)
         config = http_config(tool)

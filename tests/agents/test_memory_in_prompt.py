@@ -2,7 +2,8 @@
 most recently used facts are put into the prompt (what the scripted model received is
 asserted), use is counted, `memory_limit` evicts the least important and least recently used,
 and `memory_enabled` false keeps memory out of runs and refuses new facts. Another user's
-facts never reach a run made for someone else."""
+facts never reach a run made for someone else, and a user's private facts reach only runs in
+a conversation private to them (a tenant-wide one is read by everyone)."""
 
 import json
 import uuid
@@ -25,13 +26,23 @@ async def _user(client: httpx.AsyncClient, admin: Caller) -> Caller:
 
 
 async def _teach(
-    client: httpx.AsyncClient, caller: Caller, agent_id: int, key: str, importance: int
+    client: httpx.AsyncClient,
+    caller: Caller,
+    agent_id: int,
+    key: str,
+    importance: int,
+    visibility: str = "private",
 ) -> dict:
     """Teach the agent a fact about the caller."""
     response = await client.post(
         f"/api/v1/agents/{agent_id}/memories",
         headers=caller.headers,
-        json={"key": key, "value": f"{key}-value", "importance": importance},
+        json={
+            "key": key,
+            "value": f"{key}-value",
+            "importance": importance,
+            "visibility": visibility,
+        },
     )
     assert response.status_code == 201, response.text
     return response.json()
@@ -61,14 +72,16 @@ async def test_the_users_most_important_most_recently_used_facts_reach_the_promp
     await _teach(client, luis, agent["id"], "luis-secret", 10)
 
     model.play(Say("Hello Rosa."), Say("Hello Luis."))
-    run = await run_agent(client, rosa, agent["id"], "Hi")
+    run = await run_agent(client, rosa, agent["id"], "Hi", visibility="private")
     assert run.status_code == 200, run.text
     assert _remembered(model) == ["- city: city-value", "- team: team-value", "- pet: pet-value"]
     # The memory message follows the system prompt and comes before the user's input.
     roles = [m["role"] for m in model.bodies[-1]["messages"]]
     assert roles == ["system", "system", "user"]
 
-    assert (await run_agent(client, luis, agent["id"], "Hi")).status_code == 200
+    assert (
+        await run_agent(client, luis, agent["id"], "Hi", visibility="private")
+    ).status_code == 200
     assert _remembered(model) == ["- luis-secret: luis-secret-value"]
 
     facts = (await get_json(client, rosa, f"/agents/{agent['id']}/memories"))["items"]
@@ -119,7 +132,9 @@ async def test_memory_limit_evicts_the_least_important_then_least_recently_used(
 
     # The prompt holds at most memory_limit facts, most important first.
     model.play(Say("Hi."))
-    assert (await run_agent(client, rosa, agent["id"], "Hi")).status_code == 200
+    assert (
+        await run_agent(client, rosa, agent["id"], "Hi", visibility="private")
+    ).status_code == 200
     assert _remembered(model) == ["- c: c-value", "- b: b-value", "- e: e-value"]
 
 
@@ -137,7 +152,9 @@ async def test_memory_disabled_keeps_facts_out_of_runs_and_refuses_new_ones(
     assert off.status_code == 200, off.text
 
     model.play(Call("remember", {"key": "x", "value": "y"}), Say("I cannot remember."))
-    assert (await run_agent(client, rosa, agent["id"], "Remember x")).status_code == 200
+    assert (
+        await run_agent(client, rosa, agent["id"], "Remember x", visibility="private")
+    ).status_code == 200
     first_prompt = model.bodies[-2]["messages"]
     assert not any(m["content"].startswith(MEMORY_HEADER) for m in first_prompt if m["content"])
     told = json.loads(model.bodies[-1]["messages"][-1]["content"])
@@ -161,7 +178,9 @@ async def test_what_a_users_run_remembers_is_private_to_that_user(
     rosa, luis = await _user(client, tenant_a), await _user(client, tenant_a)
     rosa_id = (await client.get("/api/v1/me", headers=rosa.headers)).json()["user_id"]
     model.play(Call("remember", {"key": "diagnosis", "value": "asthma"}), Say("Noted."))
-    assert (await run_agent(client, rosa, agent["id"], "I have asthma")).status_code == 200
+    assert (
+        await run_agent(client, rosa, agent["id"], "I have asthma", visibility="private")
+    ).status_code == 200
 
     [fact] = (await get_json(client, rosa, f"/agents/{agent['id']}/memories"))["items"]
     assert (fact["owner_user_id"], fact["visibility"]) == (rosa_id, "private")
@@ -174,6 +193,37 @@ async def test_what_a_users_run_remembers_is_private_to_that_user(
 
     # Luis's run neither sees it in the prompt nor recalls it.
     model.play(Call("recall"), Say("I know nothing about you."))
-    assert (await run_agent(client, luis, agent["id"], "What do you know?")).status_code == 200
+    assert (
+        await run_agent(client, luis, agent["id"], "What do you know?", visibility="private")
+    ).status_code == 200
     assert _remembered(model) is None
     assert json.loads(model.bodies[-1]["messages"][-1]["content"]) == {"facts": []}
+
+
+async def test_private_facts_stay_out_of_tenant_wide_conversations(
+    client: httpx.AsyncClient, tenant_a: Caller, llm_key: str, model: ScriptedModel
+) -> None:
+    """B edits nothing and reads A's tenant-wide conversations: A's private facts must not be
+    in them, through the prompt (and so the answer) or through the `recall` tool."""
+    agent = await create_scripted_agent(client, tenant_a, model, enabled_tools=["recall"])
+    rosa = await _user(client, tenant_a)
+    await _teach(client, rosa, agent["id"], "diagnosis", 9)
+    await _teach(client, rosa, agent["id"], "language", 5, visibility="tenant")
+
+    model.play(Call("recall"), Say("Hola."))
+    shared = await run_agent(client, rosa, agent["id"], "Hi")  # a tenant-wide conversation
+    assert shared.status_code == 200, shared.text
+    assert _remembered(model) == ["- language: language-value"]
+    recalled = json.loads(model.bodies[-1]["messages"][-1]["content"])["facts"]
+    assert [f["key"] for f in recalled] == ["language"]
+
+    model.play(Call("recall"), Say("Hola."))
+    private = await run_agent(client, rosa, agent["id"], "Hi", visibility="private")
+    assert private.status_code == 200, private.text
+    assert _remembered(model) == ["- diagnosis: diagnosis-value", "- language: language-value"]
+    recalled = json.loads(model.bodies[-1]["messages"][-1]["content"])["facts"]
+    assert [f["key"] for f in recalled] == ["diagnosis", "language"]
+    conversation = await get_json(
+        client, rosa, f"/conversations/{private.json()['conversation_id']}"
+    )
+    assert conversation["visibility"] == "private"
