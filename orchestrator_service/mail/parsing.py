@@ -183,7 +183,7 @@ def parse_message(data: bytes) -> ParsedMessage:
                     filename=filename or f"attachment-{len(attachments) + 1}",
                     content_type=clean(ctype, 255),
                     data=payload,
-                    content_id=_first_id(_header(part, "content-id")),
+                    content_id=(_first_id(_header(part, "content-id")) or "")[:255] or None,
                     is_inline=disposition == "inline",
                 )
             )

@@ -393,6 +393,8 @@ async def put_account(
 async def delete_account(
     session: AsyncSession, *, tenant_id: int, user_id: uuid.UUID | None, actor: Actor
 ) -> None:
-    """Remove the user's SMTP settings."""
-    account = await get_account(session, tenant_id=tenant_id, user_id=user_id)
+    """Remove the user's SMTP settings (none set: nothing to do)."""
+    account = await find_account(session, tenant_id=tenant_id, user_id=user_id)
+    if account is None:
+        return
     await Accounts(session, tenant_id=tenant_id, user_id=user_id).delete(account, actor=actor)

@@ -118,6 +118,9 @@ async def test_an_mbox_imports_its_messages_and_skips_unreadable_ones(
         b"Subject: " + b"A" * 200_000 + b"\r\nFrom: a@example.com\r\n\r\nbody",
         b"From: a@example.com\r\nContent-Type: text/plain; charset=no-such-charset\r\n\r\n\xff\xfe",
         b"From: a@example.com\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\n" * 1,
+        # Found while probing: a Content-ID over 255 characters failed the insert (a 500).
+        b'From: a@example.com\r\nContent-Type: multipart/mixed; boundary="m"\r\n\r\n--m\r\n'
+        b"Content-Type: image/png\r\nContent-ID: <" + b"c" * 2000 + b">\r\n\r\npng\r\n--m--\r\n",
     ],
 )
 async def test_malformed_messages_are_refused_or_stored_safely(
