@@ -13,6 +13,8 @@ from orchestrator_service.errors import InvalidInput
 
 # Integer ids are PostgreSQL INTEGERs: anything outside that range is refused up front.
 IntId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+# A query-string text compared in SQL: PostgreSQL cannot hold NUL, so it is refused up front.
+NO_NUL_PATTERN = r"^[^\x00]*$"
 # Text ids (documents, business assets) are UUID-shaped strings.
 TextId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$")]
 

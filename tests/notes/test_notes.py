@@ -148,3 +148,21 @@ async def test_the_audit_log_records_a_private_note_without_its_content(
 
     assert entries.status_code == 200 and len(entries.json()["items"]) == 1
     assert "confidencial" not in entries.text and "privado" not in entries.text
+
+
+async def test_a_nul_in_a_query_string_is_a_422(
+    lenient_client: httpx.AsyncClient, tenant_a: Caller
+) -> None:
+    """Found while probing: PostgreSQL cannot hold NUL, and a search or filter holding one
+    failed in the driver (a 500)."""
+    alice = await member(lenient_client, tenant_a)
+    for path, params in (
+        (f"{API}/search", {"q": "a\x00b"}),
+        (API, {"tag": "a\x00b"}),
+        (API, {"category": "a\x00b"}),
+        ("/api/v1/mail/search", {"q": "a\x00b"}),
+        ("/api/v1/mail/messages", {"thread_key": "a\x00b"}),
+        ("/api/v1/mail/messages", {"label": "a\x00b"}),
+    ):
+        response = await lenient_client.get(path, params=params, headers=alice)
+        error_of(response, 422)
