@@ -319,6 +319,8 @@ async def search_emails(
     query = query.strip()
     if not query:
         raise InvalidInput("The search query is empty", details={"field": "q"})
+    if "\x00" in query:
+        raise InvalidInput("The search query may not hold NUL characters", details={"field": "q"})
     if len(query) > MAX_QUERY_CHARS:
         raise InvalidInput(f"The search query is longer than {MAX_QUERY_CHARS} characters")
     tsquery = bilingual_query(query)
