@@ -17,6 +17,7 @@ from email.parser import BytesParser
 from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 
 from orchestrator_service.errors import InvalidInput
+from orchestrator_service.notes.text import html_text
 
 MAX_PARTS = 200
 MAX_DEPTH = 20
@@ -187,6 +188,8 @@ def parse_message(data: bytes) -> ParsedMessage:
                     is_inline=disposition == "inline",
                 )
             )
+    if body_text is None and body_html is not None:
+        body_text = html_text(body_html)  # what search reads of an HTML-only message
     sender = _header(message, "from") or ""
     from_name, from_address = parseaddr(sender)
     message_id = _first_id(_header(message, "message-id"))

@@ -25,7 +25,7 @@ from orchestrator_service.mail.schemas import (
 )
 from orchestrator_service.pagination import PageParams
 from orchestrator_service.rag.service import UploadTooLarge
-from orchestrator_service.storage import ObjectStore, StoredObject
+from orchestrator_service.storage import ObjectMissing, ObjectStore, StoredObject
 
 MAX_EML_BYTES = 25 * 1024 * 1024
 MAX_MBOX_BYTES = 50 * 1024 * 1024
@@ -302,7 +302,10 @@ async def open_attachment(
         session, tenant_id=tenant_id, user_id=user_id, email_id=email_id
     ):
         if attachment.id == attachment_id and attachment.storage_key is not None:
-            return attachment, await files.open(attachment.storage_key)
+            try:
+                return attachment, await files.open(attachment.storage_key)
+            except ObjectMissing:
+                raise NotFound("The attachment's file is no longer stored") from None
     raise NotFound("Attachment not found")
 
 
