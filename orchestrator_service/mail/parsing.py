@@ -17,6 +17,7 @@ from email.parser import BytesParser
 from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 
 from orchestrator_service.errors import InvalidInput
+from orchestrator_service.notes.text import html_text
 
 MAX_PARTS = 200
 MAX_DEPTH = 20
@@ -183,10 +184,12 @@ def parse_message(data: bytes) -> ParsedMessage:
                     filename=filename or f"attachment-{len(attachments) + 1}",
                     content_type=clean(ctype, 255),
                     data=payload,
-                    content_id=_first_id(_header(part, "content-id")),
+                    content_id=(_first_id(_header(part, "content-id")) or "")[:255] or None,
                     is_inline=disposition == "inline",
                 )
             )
+    if body_text is None and body_html is not None:
+        body_text = html_text(body_html)  # what search reads of an HTML-only message
     sender = _header(message, "from") or ""
     from_name, from_address = parseaddr(sender)
     message_id = _first_id(_header(message, "message-id"))

@@ -30,6 +30,7 @@ from orchestrator_service.mail.schemas import (
     SendRequest,
 )
 from orchestrator_service.pagination import Page, page_of
+from orchestrator_service.schemas import NO_NUL_PATTERN
 
 router = APIRouter(prefix="/mail", tags=["mail"])
 Reader = Annotated[TenantPrincipal, Depends(require("mail:read"))]
@@ -76,8 +77,12 @@ async def list_messages(
     principal: Reader,
     session: SessionDep,
     page: Paging,
-    thread_key: Annotated[str | None, Query(min_length=1, max_length=998)] = None,
-    label: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
+    thread_key: Annotated[
+        str | None, Query(min_length=1, max_length=998, pattern=NO_NUL_PATTERN)
+    ] = None,
+    label: Annotated[
+        str | None, Query(min_length=1, max_length=100, pattern=NO_NUL_PATTERN)
+    ] = None,
     is_read: bool | None = None,
 ) -> Page[EmailOut]:
     """The caller's messages (and those shared with the tenant), newest first."""
@@ -97,7 +102,9 @@ async def list_messages(
 async def search_messages(
     principal: Reader,
     session: SessionDep,
-    q: Annotated[str, Query(min_length=1, max_length=service.MAX_QUERY_CHARS)],
+    q: Annotated[
+        str, Query(min_length=1, max_length=service.MAX_QUERY_CHARS, pattern=NO_NUL_PATTERN)
+    ],
     limit: Annotated[int, Query(ge=1, le=50)] = 20,
 ) -> list[EmailHit]:
     """Full-text search (Spanish and English) over subject, sender and body, best first."""

@@ -25,7 +25,7 @@ from orchestrator_service.mail.schemas import (
 )
 from orchestrator_service.pagination import PageParams
 from orchestrator_service.rag.service import UploadTooLarge
-from orchestrator_service.storage import ObjectStore, StoredObject
+from orchestrator_service.storage import ObjectMissing, ObjectStore, StoredObject
 
 MAX_EML_BYTES = 25 * 1024 * 1024
 MAX_MBOX_BYTES = 50 * 1024 * 1024
@@ -302,7 +302,10 @@ async def open_attachment(
         session, tenant_id=tenant_id, user_id=user_id, email_id=email_id
     ):
         if attachment.id == attachment_id and attachment.storage_key is not None:
-            return attachment, await files.open(attachment.storage_key)
+            try:
+                return attachment, await files.open(attachment.storage_key)
+            except ObjectMissing:
+                raise NotFound("The attachment's file is no longer stored") from None
     raise NotFound("Attachment not found")
 
 
@@ -319,6 +322,8 @@ async def search_emails(
     query = query.strip()
     if not query:
         raise InvalidInput("The search query is empty", details={"field": "q"})
+    if "\x00" in query:
+        raise InvalidInput("The search query may not hold NUL characters", details={"field": "q"})
     if len(query) > MAX_QUERY_CHARS:
         raise InvalidInput(f"The search query is longer than {MAX_QUERY_CHARS} characters")
     tsquery = bilingual_query(query)
@@ -393,6 +398,8 @@ async def put_account(
 async def delete_account(
     session: AsyncSession, *, tenant_id: int, user_id: uuid.UUID | None, actor: Actor
 ) -> None:
-    """Remove the user's SMTP settings."""
-    account = await get_account(session, tenant_id=tenant_id, user_id=user_id)
+    """Remove the user's SMTP settings (none set: nothing to do)."""
+    account = await find_account(session, tenant_id=tenant_id, user_id=user_id)
+    if account is None:
+        return
     await Accounts(session, tenant_id=tenant_id, user_id=user_id).delete(account, actor=actor)

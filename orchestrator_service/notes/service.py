@@ -140,6 +140,8 @@ async def search_notes(
     query = query.strip()
     if not query:
         raise InvalidInput("The search query is empty", details={"field": "q"})
+    if "\x00" in query:
+        raise InvalidInput("The search query may not hold NUL characters", details={"field": "q"})
     if len(query) > MAX_QUERY_CHARS:
         raise InvalidInput(f"The search query is longer than {MAX_QUERY_CHARS} characters")
     tsquery = bilingual_query(query)

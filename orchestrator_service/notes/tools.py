@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING
 
 from orchestrator_service.notes import service
 from orchestrator_service.notes.schemas import NoteCreate, NoteOut
+from orchestrator_service.schemas import validated
 
 if TYPE_CHECKING:
     from orchestrator_service.tools.builtins import ToolContext
@@ -12,8 +13,8 @@ if TYPE_CHECKING:
 
 async def create_note(arguments: dict, context: "ToolContext") -> dict:
     """Write a note for the user, recorded as made by the agent (private to the user)."""
-    data = NoteCreate.model_validate(
-        {**arguments, "visibility": "private" if context.user_id else "tenant"}
+    data = validated(
+        NoteCreate, {**arguments, "visibility": "private" if context.user_id else "tenant"}
     )
     note = await service.create_note(
         context.session,

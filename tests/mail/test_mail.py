@@ -118,6 +118,9 @@ async def test_an_mbox_imports_its_messages_and_skips_unreadable_ones(
         b"Subject: " + b"A" * 200_000 + b"\r\nFrom: a@example.com\r\n\r\nbody",
         b"From: a@example.com\r\nContent-Type: text/plain; charset=no-such-charset\r\n\r\n\xff\xfe",
         b"From: a@example.com\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\n" * 1,
+        # Found while probing: a Content-ID over 255 characters failed the insert (a 500).
+        b'From: a@example.com\r\nContent-Type: multipart/mixed; boundary="m"\r\n\r\n--m\r\n'
+        b"Content-Type: image/png\r\nContent-ID: <" + b"c" * 2000 + b">\r\n\r\npng\r\n--m--\r\n",
     ],
 )
 async def test_malformed_messages_are_refused_or_stored_safely(
@@ -422,3 +425,21 @@ async def test_an_account_refuses_line_breaks_in_its_headers(
     )
     state = (await client.get(f"{API}/account", headers=alice)).json()
     assert state == {"configured": False, "account": None}
+
+
+async def test_an_html_only_message_is_searchable_by_its_text(
+    client: httpx.AsyncClient, tenant_a: Caller
+) -> None:
+    alice = await member(client, tenant_a)
+    html = (
+        b"From: news@example.com\r\nSubject: Boletin\r\nContent-Type: text/html\r\n\r\n"
+        b"<html><script>var secretword = 1;</script><p>Nuevas <b>ofertas</b> de viaje</p></html>"
+    )
+    result = await client.post(f"{API}/import/eml", files=_upload("n.eml", html), headers=alice)
+    assert result.status_code == 201, result.text
+
+    found = (await client.get(f"{API}/search", params={"q": "ofertas"}, headers=alice)).json()
+    hidden = (await client.get(f"{API}/search", params={"q": "secretword"}, headers=alice)).json()
+
+    assert len(found) == 1 and "<script>" in found[0]["body_html"]
+    assert "<b>" not in found[0]["highlight"] and hidden == []
