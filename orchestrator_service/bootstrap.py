@@ -28,12 +28,13 @@ from orchestrator_service.credentials.service import SecretResolver
 from orchestrator_service.credentials.vault import Vault, open_vault
 from orchestrator_service.db.embedded import EmbeddedPostgres
 from orchestrator_service.db.heal.healer import HealReport, heal
-from orchestrator_service.db.urls import normalize_url
+from orchestrator_service.db.urls import asyncpg_dsn, normalize_url
 from orchestrator_service.errors import ConfigError, OrchestratorError
 from orchestrator_service.jobs.queue import INGEST, RUN
 from orchestrator_service.jobs.schedule import sweep_periodically
 from orchestrator_service.jobs.slots import TenantSlots
 from orchestrator_service.jobs.worker import Worker, WorkerTimings
+from orchestrator_service.live.hub import HubLimits, LiveHub
 from orchestrator_service.metrics import HEAL_DURATION, HEALS
 from orchestrator_service.models import METADATA, VECTORS
 from orchestrator_service.rag.deletion import DocumentDeleter
@@ -98,6 +99,7 @@ class Runtime:
     passwords: Passwords
     login_throttle: LoginThrottle
     quotas: Quotas
+    live: LiveHub
     heal_reports: dict[str, HealReport] = field(default_factory=dict)
 
     @property
@@ -347,6 +349,16 @@ def _collaborators(
             ),
         ),
         quotas=quotas,
+        live=LiveHub(
+            dsn=asyncpg_dsn(databases.metadata),
+            sessionmaker=sessionmaker,
+            connect_timeout=settings.connect_timeout,
+            limits=HubLimits(
+                streams_per_user=settings.live_max_streams_per_user,
+                retention_seconds=settings.live_retention_seconds,
+                heartbeat_seconds=settings.live_heartbeat_seconds,
+            ),
+        ),
         heal_reports=reports,
     )
 
@@ -379,6 +391,7 @@ async def boot(settings: Settings) -> AsyncIterator[Runtime]:
         try:
             yield runtime
         finally:
+            await runtime.live.close()
             runtime.passwords.close()
             await runtime.files.close()
             await runtime.ingest_pool.close()
@@ -426,8 +439,12 @@ async def running_jobs(runtime: Runtime) -> AsyncIterator[Worker]:
         ),
         name="reconciler",
     )
+    live_purge = asyncio.create_task(
+        runtime.live.purge_periodically(settings.reconcile_interval_seconds), name="live-purge"
+    )
     try:
         yield worker
     finally:
+        live_purge.cancel()
         sweeper.cancel()
         await worker.stop()

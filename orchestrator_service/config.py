@@ -183,6 +183,18 @@ class Settings(BaseSettings):
         description="A tenant with this many chunks gets an HNSW index of its own (built by "
         "the reconciler); dropped again below half of it.",
     )
+    live_max_streams_per_user: int = Field(
+        default=5, ge=1, le=100, description="Event streams one user may hold open per replica."
+    )
+    live_heartbeat_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        le=300,
+        description="Idle seconds before an event stream sends a keep-alive and re-checks its key.",
+    )
+    live_retention_seconds: float = Field(
+        default=3600.0, gt=0, description="How long live events are kept for replay."
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = Field(
         default="text", description="`json` for one JSON object per line (containers)."

@@ -12,6 +12,7 @@ from orchestrator_service.db.base import VECTOR_EXTENSIONS, Base, VectorBase
 from orchestrator_service.db.heal.ledger import add_ledger_tables
 from orchestrator_service.db.heal.targets import HealTarget, steps_of
 from orchestrator_service.executions.models import Execution, ExecutionMetric, ExecutionStep
+from orchestrator_service.live.models import LiveEvent
 from orchestrator_service.rag.models import RagDocument
 from orchestrator_service.rag.vector_models import DocumentChunk
 from orchestrator_service.tenants.models import Tenant
@@ -52,6 +53,7 @@ __all__ = [
     "Execution",
     "ExecutionMetric",
     "ExecutionStep",
+    "LiveEvent",
     "RagDocument",
     "Tenant",
     "Tool",
