@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
-from sqlalchemy import delete, or_, select
+from sqlalchemy import ColumnElement, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from orchestrator_service.errors import DatabaseUnreachable, TooManyRequests
@@ -80,7 +80,7 @@ class Subscription:
         return event.scope is None or self.allows(event.scope)
 
 
-def _readable(tenant_id: int, user_id: uuid.UUID | None):  # noqa: ANN202 (a SQL condition)
+def _readable(tenant_id: int, user_id: uuid.UUID | None) -> ColumnElement[bool]:
     addressed = LiveEvent.user_id.is_(None)
     if user_id is not None:
         addressed = or_(addressed, LiveEvent.user_id == user_id)
@@ -201,13 +201,15 @@ class LiveHub:
         table) and dispatch every id it hears."""
         while True:
             try:
-                connection = await asyncpg.connect(self._dsn, timeout=int(self._connect_timeout) or 1)
+                connection = await asyncpg.connect(
+                    self._dsn, timeout=int(self._connect_timeout) or 1
+                )
             except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
                 log.warning("live events: cannot LISTEN (%s); retrying", type(exc).__name__)
                 await asyncio.sleep(_RECONNECT_WAIT)
                 continue
             lost = asyncio.Event()
-            connection.add_termination_listener(lambda _: lost.set())
+            connection.add_termination_listener(lambda _, lost=lost: lost.set())
             try:
                 await connection.add_listener(CHANNEL, self._heard)
                 if self._last_seen == 0:

@@ -36,7 +36,9 @@ async def stream_events(
     """The caller's live events, for this user and for every member of the tenant, as
     server-sent events; reconnect with `Last-Event-ID` to get what was missed."""
     frames = open_stream(
-        hub, principal, after=last_event_id if last_event_id is not None else after,
+        hub,
+        principal,
+        after=last_event_id if last_event_id is not None else after,
         still_valid=still_valid,
     )
     return StreamingResponse(

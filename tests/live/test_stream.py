@@ -58,9 +58,7 @@ class Frames:
 
 
 @asynccontextmanager
-async def open_stream(
-    base: str, token: str, **headers: str
-) -> AsyncIterator[Frames]:
+async def open_stream(base: str, token: str, **headers: str) -> AsyncIterator[Frames]:
     async with (
         httpx.AsyncClient(base_url=base, timeout=30) as http,
         http.stream("GET", STREAM, headers={**bearer(token), **headers}) as response,
@@ -116,7 +114,10 @@ async def test_a_rolled_back_event_is_never_sent(
     async with open_stream(base, ann) as frames:
         async with runtime.sessionmaker() as session:
             await publish(
-                session, tenant_id=tenant_a.tenant_id, user_id=ann_id, event="test.note",
+                session,
+                tenant_id=tenant_a.tenant_id,
+                user_id=ann_id,
+                event="test.note",
                 data={"n": "rolled back"},
             )
             await session.rollback()
