@@ -4,6 +4,7 @@ import json
 
 from fastapi import APIRouter, Depends, FastAPI
 
+from orchestrator_service.agent_network.router import router as agent_network_router
 from orchestrator_service.agents.router import router as agents_router
 from orchestrator_service.audit.router import router as audit_router
 from orchestrator_service.auth.router import public_router as auth_public_router
@@ -39,6 +40,7 @@ def api_router() -> APIRouter:
         audit_router,
         credentials_router,
         agents_router,
+        agent_network_router,
         tools_router,
         business_assets_router,
         channels_router,

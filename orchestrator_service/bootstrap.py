@@ -17,6 +17,9 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from orchestrator_service.agent_network.messaging import AgentMessenger, ExchangeLimits
+from orchestrator_service.agent_network.network import AgentNetworkPort
+from orchestrator_service.agent_network.remote_mcp import McpLimits, RemoteMcp
 from orchestrator_service.agents.llm import ModelLimits
 from orchestrator_service.agents.runs import AgentRunner
 from orchestrator_service.auth.passwords import Passwords
@@ -100,6 +103,7 @@ class Runtime:
     login_throttle: LoginThrottle
     quotas: Quotas
     live: LiveHub
+    network: AgentNetworkPort
     heal_reports: dict[str, HealReport] = field(default_factory=dict)
 
     @property
@@ -293,6 +297,8 @@ def _collaborators(
         ),
         quotas=quotas,
     )
+    network = agent_network(settings, sessionmaker, secrets, guard, runs)
+    tools.attach_network(network)
     return Runtime(
         settings=settings,
         databases=databases,
@@ -359,7 +365,37 @@ def _collaborators(
                 heartbeat_seconds=settings.live_heartbeat_seconds,
             ),
         ),
+        network=network,
         heal_reports=reports,
+    )
+
+
+def agent_network(
+    settings: Settings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    secrets: SecretResolver,
+    guard: Guard,
+    runs: AgentRunner,
+) -> AgentNetworkPort:
+    """Agent-to-agent messages and agents' remote MCP servers, with their bounds."""
+    return AgentNetworkPort(
+        sessionmaker=sessionmaker,
+        messenger=AgentMessenger(
+            sessionmaker=sessionmaker,
+            runs=runs,
+            limits=ExchangeLimits(
+                max_depth=settings.agent_message_max_depth,
+                max_per_run=settings.agent_message_max_per_run,
+            ),
+        ),
+        remote=RemoteMcp(
+            guard=guard,
+            secrets=secrets,
+            limits=McpLimits(
+                timeout_seconds=settings.mcp_timeout_seconds,
+                max_response_bytes=settings.mcp_max_response_bytes,
+            ),
+        ),
     )
 
 

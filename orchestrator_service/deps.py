@@ -8,6 +8,7 @@ from fastapi import Depends, Query, Request
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from orchestrator_service.agent_network.network import AgentNetworkPort
 from orchestrator_service.agents.runs import AgentRunner
 from orchestrator_service.audit.service import Actor
 from orchestrator_service.auth.authentication import authenticate
@@ -118,6 +119,10 @@ def _live(request: Request) -> LiveHub:
     return request.app.state.runtime.live
 
 
+def _network(request: Request) -> AgentNetworkPort:
+    return request.app.state.runtime.network
+
+
 SettingsDep = Annotated[Settings, Depends(_settings)]
 VaultDep = Annotated[Vault, Depends(_vault)]
 FilesDep = Annotated[ObjectStore, Depends(_files)]
@@ -130,6 +135,7 @@ PasswordsDep = Annotated[Passwords, Depends(_passwords)]
 LoginThrottleDep = Annotated[LoginThrottle, Depends(_login_throttle)]
 QuotasDep = Annotated[Quotas, Depends(_quotas)]
 LiveHubDep = Annotated[LiveHub, Depends(_live)]
+AgentNetworkDep = Annotated[AgentNetworkPort, Depends(_network)]
 
 
 async def current_principal(request: Request, sessionmaker: SessionmakerDep) -> Principal:

@@ -1,6 +1,7 @@
 """Every model, so that `Base.metadata` is complete wherever the schema is needed, and the two
 heal targets built from them."""
 
+from orchestrator_service.agent_network.models import AgentConnection, AgentMessage
 from orchestrator_service.agents.models import Agent, AgentMemory
 from orchestrator_service.audit.models import AuditLog
 from orchestrator_service.auth.models import ApiKey, UserSession
@@ -38,7 +39,9 @@ __all__ = [
     "METADATA",
     "VECTORS",
     "Agent",
+    "AgentConnection",
     "AgentMemory",
+    "AgentMessage",
     "ApiKey",
     "AuditLog",
     "Base",

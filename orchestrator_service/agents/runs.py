@@ -405,6 +405,7 @@ class AgentRunner:
                     request=InvokeRequest(arguments=arguments),
                     actor=run.actor,
                     user_key=conversation.display_name or str(conversation.id),
+                    execution_id=run.execution.id,
                 )
             except OrchestratorError as exc:  # told to the model, which may recover
                 return {"error": run.scrubber.text(exc.message)}

@@ -21,7 +21,12 @@ router = APIRouter(prefix="/events", tags=["events"])
             "`overflow` when the server ends the stream",
             "content": {"text/event-stream": {"schema": {"type": "string"}}},
         },
-        429: {"description": "The user already holds as many streams as allowed"},
+        429: {
+            "description": "The user already holds as many streams as allowed",
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}
+            },
+        },
     },
 )
 async def stream_events(

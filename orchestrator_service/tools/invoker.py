@@ -7,6 +7,7 @@ HTTP call is.
 
 import json
 import time
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,7 +22,7 @@ from orchestrator_service.db.tenancy import get_scoped
 from orchestrator_service.errors import Conflict, InvalidInput, NotFound, OrchestratorError
 from orchestrator_service.metrics import TOOL_INVOCATIONS
 from orchestrator_service.rag.search import KnowledgeSearch
-from orchestrator_service.tools.builtins import BUILTINS, ToolContext
+from orchestrator_service.tools.builtins import BUILTINS, AgentNetwork, ToolContext
 from orchestrator_service.tools.http_runner import call_http_tool
 from orchestrator_service.tools.models import Tool, ToolExecution
 from orchestrator_service.tools.schemas import (
@@ -79,6 +80,12 @@ class ToolRunner:
         self._secrets = secrets
         self._guard = guard
         self._knowledge = knowledge
+        self._network: AgentNetwork | None = None
+
+    def attach_network(self, network: AgentNetwork) -> None:
+        """Give the built-in tools the agent network (built after this runner: it runs
+        agents, whose runs call tools)."""
+        self._network = network
 
     async def invoke(
         self,
@@ -89,8 +96,10 @@ class ToolRunner:
         request: InvokeRequest,
         actor: Actor,
         user_key: str | None = None,
+        execution_id: uuid.UUID | None = None,
     ) -> InvokeResult:
-        """Run one of the agent's tools and record the execution, succeeded or failed."""
+        """Run one of the agent's tools (for the run `execution_id`, if any) and record the
+        execution, succeeded or failed."""
         async with self._sessionmaker.begin() as session:
             agent = await get_scoped(session, Agent, tenant_id, agent_id, what="Agent")
             tool = await _enabled_tool(session, tenant_id, agent, tool_name)
@@ -112,7 +121,9 @@ class ToolRunner:
             session.add(execution)
         started = time.perf_counter()
         try:
-            output = await self._run(tenant_id, tool, agent, request.arguments, actor, user_key)
+            output = await self._run(
+                tenant_id, tool, agent, request.arguments, actor, user_key, execution_id
+            )
         except Exception as exc:
             message = exc.message if isinstance(exc, OrchestratorError) else "internal error"
             await self._finish(
@@ -140,6 +151,7 @@ class ToolRunner:
         arguments: dict,
         actor: Actor,
         request_user_key: str | None,
+        execution_id: uuid.UUID | None,
     ) -> Any:
         if tool.type == "internal":
             builtin = BUILTINS.get(tool.name)
@@ -154,6 +166,8 @@ class ToolRunner:
                     session=session,
                     user_key=request_user_key or actor.label,
                     user_id=actor.user_id,
+                    execution_id=execution_id,
+                    network=self._network,
                 )
                 return await builtin[0](arguments, context)
         config = http_config(tool)
