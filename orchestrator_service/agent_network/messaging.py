@@ -112,7 +112,9 @@ class AgentMessenger:
                 .where(
                     AgentMessage.tenant_id == tenant_id,
                     AgentMessage.conversation_id == conversation,
-                    AgentMessage.to_agent_id == to_agent_id,
+                    # the receiver's earlier replies carry its chat conversation
+                    AgentMessage.from_agent_id == to_agent_id,
+                    AgentMessage.in_reply_to.is_not(None),
                     AgentMessage.chat_conversation_id.is_not(None),
                 )
                 .order_by(AgentMessage.created_at.desc())
