@@ -58,6 +58,18 @@ class _TooLarge(httpx.ReadError):
     """An answer passed the size cap while being read."""
 
 
+class _NotMcp(Exception):
+    """The client's transport reported an answer that is not MCP (wrong content type, a body
+    that does not parse)."""
+
+
+async def _refuse_transport_errors(message: object) -> None:
+    """End the session at the first transport error (the SDK would log it and leave the
+    request waiting until the deadline)."""
+    if isinstance(message, Exception):
+        raise _NotMcp(type(message).__name__)
+
+
 class _CappedStream(httpx.AsyncByteStream):
     def __init__(self, inner: httpx.AsyncByteStream, transport: "_CappedTransport") -> None:
         self._inner = inner
@@ -128,7 +140,7 @@ class RemoteMcp:
         """The server's tools: name, description, input schema (at most `max_tools`)."""
         async with self._session(tenant_id, endpoint, credential, actor) as (session, _):
             listed = await session.list_tools()
-        return [
+        tools = [
             {
                 "name": tool.name[:200],
                 "description": (tool.description or "")[:2000],
@@ -136,6 +148,8 @@ class RemoteMcp:
             }
             for tool in listed.tools[: self.limits.max_tools]
         ]
+        # What a server says may quote the bearer it was sent: never passed on.
+        return self._secrets.scrubber(tenant_id).value(tools)
 
     async def call_tool(
         self,
@@ -151,11 +165,13 @@ class RemoteMcp:
         content, and whether the server says it failed."""
         async with self._session(tenant_id, endpoint, credential, actor) as (session, _):
             result = await session.call_tool(name, arguments)
-        return {
-            "is_error": bool(result.isError),
-            "content": [_content(block) for block in result.content],
-            "structured": result.structuredContent,
-        }
+        return self._secrets.scrubber(tenant_id).value(
+            {
+                "is_error": bool(result.isError),
+                "content": [_content(block) for block in result.content],
+                "structured": result.structuredContent,
+            }
+        )
 
     @asynccontextmanager
     async def _session(
@@ -199,52 +215,58 @@ class RemoteMcp:
                     write,
                     _,
                 ),
-                ClientSession(read, write) as session,
+                ClientSession(read, write, message_handler=_refuse_transport_errors) as session,
             ):
                 await session.initialize()
                 yield session, transport
         except BaseException as exc:
-            raise self._failure(exc, host, transport, deadline) from None
+            raise self._failure(exc, tenant_id, host, transport, deadline) from None
 
     def _failure(
-        self, exc: BaseException, host: str, transport: _CappedTransport, deadline: float
+        self,
+        exc: BaseException,
+        tenant_id: int,
+        host: str,
+        transport: _CappedTransport,
+        deadline: float,
     ) -> BaseException:
+        """What a failed session is told as: our own error as it was (a guard or vault
+        refusal), else a fixed phrase for the class of failure, naming the host only."""
         leaves = _leaves(exc)
-        if any(isinstance(e, asyncio.CancelledError) for e in leaves) and not any(
-            isinstance(e, TimeoutError) for e in leaves
-        ):
-            return exc  # the caller is being cancelled: let it through
-        if any(isinstance(e, (OrchestratorError, KeyboardInterrupt, SystemExit)) for e in leaves):
-            blocked = next((e for e in leaves if isinstance(e, OrchestratorError)), None)
-            if blocked is not None:
-                return blocked
-            return exc
+        own = next((e for e in leaves if isinstance(e, OrchestratorError)), None)
+        if own is not None:
+            return own
+        timed_out = any(isinstance(e, TimeoutError) for e in leaves)
+        if not timed_out and any(not isinstance(e, Exception) for e in leaves):
+            return exc  # cancelled or interrupted from outside: let it through
+        details = {"host": host}
         if transport.exceeded:
             return McpFailed(
-                f"The MCP server at {host} sent an answer larger than "
-                f"{transport.limit} bytes (ORCH_MCP_MAX_RESPONSE_BYTES)",
-                details={"host": host},
+                f"The MCP server at {host} sent an answer larger than {transport.limit} bytes "
+                "(ORCH_MCP_MAX_RESPONSE_BYTES)",
+                details=details,
             )
-        if any(isinstance(e, TimeoutError) for e in leaves):
+        if timed_out:
             return McpTimeout(
                 f"The MCP server at {host} did not finish within {deadline:g} s "
                 "(ORCH_MCP_TIMEOUT_SECONDS)",
-                details={"host": host},
+                details=details,
             )
         refusal = next((e for e in leaves if isinstance(e, McpError)), None)
         if refusal is not None:
-            said = str(refusal.error.message)[:MAX_ERROR_CHARS]
-            return McpFailed(f"The MCP server at {host} refused: {said}", details={"host": host})
+            said = self._secrets.scrubber(tenant_id).text(str(refusal.error.message))
+            said = said[:MAX_ERROR_CHARS]
+            return McpFailed(f"The MCP server at {host} refused: {said}", details=details)
         outbound = next((e for e in leaves if isinstance(e, httpx.HTTPError)), None)
         if outbound is not None:
             return McpFailed(
                 f"The MCP server at {host} could not be used: {failure(outbound)}",
-                details={"host": host},
+                details=details,
             )
         return McpFailed(
             f"The MCP server at {host} did not answer as an MCP server "
             f"({type(leaves[0]).__name__})",
-            details={"host": host},
+            details=details,
         )
 
 

@@ -23,9 +23,7 @@ router = APIRouter(prefix="/events", tags=["events"])
         },
         429: {
             "description": "The user already holds as many streams as allowed",
-            "content": {
-                "application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}
-            },
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
         },
     },
 )
