@@ -26,7 +26,7 @@ from orchestrator_service.agents.models import Agent
 from orchestrator_service.agents.runs import AgentRunner, RunFailed
 from orchestrator_service.agents.schemas import RunRequest
 from orchestrator_service.audit.service import Actor
-from orchestrator_service.errors import Conflict, Forbidden, OrchestratorError
+from orchestrator_service.errors import Conflict, Forbidden, NotFound, OrchestratorError
 from orchestrator_service.executions.models import Execution
 from orchestrator_service.live.publish import AGENT_MESSAGE, publish
 from orchestrator_service.tools.builtins import ToolContext
@@ -105,7 +105,10 @@ class AgentMessenger:
             conversation = conversation_id or exchange.conversation_id or str(uuid.uuid4())
             await self._check_limits(session, context, depth)
             sender = await tenant_agent(session, tenant_id=tenant_id, agent_id=sender_id)
-            receiver = await tenant_agent(session, tenant_id=tenant_id, agent_id=to_agent_id)
+            try:
+                receiver = await tenant_agent(session, tenant_id=tenant_id, agent_id=to_agent_id)
+            except NotFound:
+                raise NotFound(f"Agent {to_agent_id} not found") from None
             await self._check_connection(session, tenant_id, sender_id, to_agent_id)
             chat = await session.scalar(
                 select(AgentMessage.chat_conversation_id)

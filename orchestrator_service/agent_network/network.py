@@ -70,8 +70,12 @@ class AgentNetworkPort:
         )
 
     async def list_agent_tools(self, *, tenant_id: int, agent_id: int, actor: Actor) -> list[dict]:
-        """The tools of an agent's MCP server, for the API."""
-        endpoint, credential = await self._target(tenant_id, agent_id)
+        """The tools of an agent's MCP server, for the API (none without a server)."""
+        async with self._sessionmaker.begin() as session:
+            agent = await tenant_agent(session, tenant_id=tenant_id, agent_id=agent_id)
+        if not agent.mcp_endpoint:
+            return []
+        endpoint, credential = mcp_target(agent)
         return await self.remote.list_tools(
             tenant_id=tenant_id, endpoint=endpoint, credential=credential, actor=actor
         )

@@ -52,20 +52,20 @@ async def list_connections(
     return page_of(ConnectionOut, rows, cursor)
 
 
-@router.get("/agent-connections/{connection_id}")
+@router.get("/agent-connections/{agent_connection_id}")
 async def get_connection(
-    connection_id: uuid.UUID, principal: Reader, session: SessionDep
+    agent_connection_id: uuid.UUID, principal: Reader, session: SessionDep
 ) -> ConnectionOut:
     """One agent connection."""
     connection = await service.get_connection(
-        session, tenant_id=principal.tenant_id, connection_id=connection_id
+        session, tenant_id=principal.tenant_id, connection_id=agent_connection_id
     )
     return ConnectionOut.model_validate(connection)
 
 
-@router.patch("/agent-connections/{connection_id}")
+@router.patch("/agent-connections/{agent_connection_id}")
 async def update_connection(
-    connection_id: uuid.UUID,
+    agent_connection_id: uuid.UUID,
     data: ConnectionUpdate,
     principal: Writer,
     actor: ActorDep,
@@ -73,18 +73,22 @@ async def update_connection(
 ) -> ConnectionOut:
     """Pause, block or reactivate a connection, or change its type."""
     connection = await service.update_connection(
-        session, tenant_id=principal.tenant_id, connection_id=connection_id, data=data, actor=actor
+        session,
+        tenant_id=principal.tenant_id,
+        connection_id=agent_connection_id,
+        data=data,
+        actor=actor,
     )
     return ConnectionOut.model_validate(connection)
 
 
-@router.delete("/agent-connections/{connection_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/agent-connections/{agent_connection_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_connection(
-    connection_id: uuid.UUID, principal: Writer, actor: ActorDep, session: SessionDep
+    agent_connection_id: uuid.UUID, principal: Writer, actor: ActorDep, session: SessionDep
 ) -> None:
     """Remove a connection (its messages stay on record)."""
     await service.delete_connection(
-        session, tenant_id=principal.tenant_id, connection_id=connection_id, actor=actor
+        session, tenant_id=principal.tenant_id, connection_id=agent_connection_id, actor=actor
     )
 
 
@@ -112,7 +116,8 @@ async def list_messages(
 async def list_mcp_tools(
     agent_id: IntId, principal: Reader, actor: ActorDep, network: AgentNetworkDep
 ) -> Page[McpToolOut]:
-    """The tools of the agent's remote MCP server (`mcp_endpoint`), asked now."""
+    """The tools of the agent's remote MCP server (`mcp_endpoint`), asked now; none when the
+    agent has no server."""
     tools = await network.list_agent_tools(
         tenant_id=principal.tenant_id, agent_id=agent_id, actor=actor
     )

@@ -11,7 +11,7 @@ from orchestrator_service.agents.models import Agent
 from orchestrator_service.audit.service import Actor
 from orchestrator_service.db.repository import AuditedRepository
 from orchestrator_service.db.tenancy import get_scoped, scoped
-from orchestrator_service.errors import InvalidInput
+from orchestrator_service.errors import InvalidInput, NotFound
 from orchestrator_service.pagination import PageParams, paginate
 
 
@@ -30,7 +30,7 @@ class Connections(AuditedRepository[AgentConnection]):
 
 async def tenant_agent(session: AsyncSession, *, tenant_id: int, agent_id: int) -> Agent:
     """An agent of the tenant the caller may use, or 404 (also for another tenant's id)."""
-    return await get_scoped(session, Agent, tenant_id, agent_id, what=f"Agent {agent_id}")
+    return await get_scoped(session, Agent, tenant_id, agent_id, what="Agent")
 
 
 async def create_connection(
@@ -47,8 +47,11 @@ async def create_connection(
             "An agent cannot be connected to itself: agent1_id and agent2_id must differ",
             details=[{"path": "$.agent2_id", "message": "equals agent1_id"}],
         )
-    for agent_id in (data.agent1_id, data.agent2_id):
-        await tenant_agent(session, tenant_id=tenant_id, agent_id=agent_id)
+    for field, agent_id in (("agent1_id", data.agent1_id), ("agent2_id", data.agent2_id)):
+        try:
+            await tenant_agent(session, tenant_id=tenant_id, agent_id=agent_id)
+        except NotFound:
+            raise NotFound(f"Agent {agent_id} ({field}) not found") from None
     connection = AgentConnection(tenant_id=tenant_id, created_by=actor.user_id, **data.model_dump())
     return await Connections(session, owner=tenant_id).create(connection, actor=actor)
 

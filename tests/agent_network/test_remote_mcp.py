@@ -227,8 +227,10 @@ async def test_private_endpoints_are_refused_before_any_connection(
 async def test_an_agent_without_an_endpoint_and_bad_endpoints(
     client: httpx.AsyncClient, tenant_a: Caller, tenant_b: Caller
 ) -> None:
-    plain = (await create_agent(client, tenant_a))["id"]
-    error = error_of(await list_tools(client, tenant_a, plain), 422, "invalid_input")
+    plain = (await create_agent(client, tenant_a, enabled_tools=["mcp_list_tools"]))["id"]
+    listed = await list_tools(client, tenant_a, plain)
+    assert listed.status_code == 200 and listed.json()["items"] == []
+    error = error_of(await invoke(client, tenant_a, plain, "mcp_list_tools"), 422, "invalid_input")
     assert "no MCP server" in error["message"]
     error_of(await list_tools(client, tenant_b, plain), 404)  # another tenant's agent
     for bad in ("ftp://example.com/mcp", "not a url", "http://", "file:///etc/passwd"):
