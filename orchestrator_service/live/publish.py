@@ -52,3 +52,42 @@ async def publish(
     event_id = inserted.scalar_one()
     await session.execute(select(func.pg_notify(CHANNEL, str(event_id))))
     return event_id
+
+
+async def publish_agent_status(
+    session: AsyncSession,
+    *,
+    tenant_id: int,
+    agent_id: int,
+    owner_user_id: uuid.UUID | None,
+    status: str,
+) -> int:
+    """Announce an agent's new status (online, offline, busy) to its owner (None: every
+    member), once the session commits."""
+    return await publish(
+        session,
+        tenant_id=tenant_id,
+        user_id=owner_user_id,
+        event=AGENT_STATUS,
+        data={"agent_id": agent_id, "status": status},
+        scope="agents:read",
+    )
+
+
+async def publish_sync_progress(
+    session: AsyncSession,
+    *,
+    tenant_id: int,
+    user_id: uuid.UUID,
+    integration_id: uuid.UUID | str,
+    data: dict,
+) -> int:
+    """Announce an integration's sync progress (`data`: status, counts, last error) to the
+    user who owns the integration, once the session commits."""
+    return await publish(
+        session,
+        tenant_id=tenant_id,
+        user_id=user_id,
+        event=SYNC_PROGRESS,
+        data={"integration_id": str(integration_id), **data},
+    )
