@@ -4,6 +4,7 @@ import json
 
 from fastapi import APIRouter, Depends, FastAPI
 
+from orchestrator_service.agent_network.router import router as agent_network_router
 from orchestrator_service.agents.router import router as agents_router
 from orchestrator_service.audit.router import router as audit_router
 from orchestrator_service.auth.router import public_router as auth_public_router
@@ -17,6 +18,7 @@ from orchestrator_service.credentials.router import router as credentials_router
 from orchestrator_service.deps import current_principal
 from orchestrator_service.executions.router import router as executions_router
 from orchestrator_service.http import ErrorBody
+from orchestrator_service.live.router import router as live_router
 from orchestrator_service.mail.router import router as mail_router
 from orchestrator_service.notes.router import router as notes_router
 from orchestrator_service.openai_api.router import router as openai_routes
@@ -42,6 +44,7 @@ def api_router() -> APIRouter:
         audit_router,
         credentials_router,
         agents_router,
+        agent_network_router,
         tools_router,
         business_assets_router,
         channels_router,
@@ -52,6 +55,7 @@ def api_router() -> APIRouter:
         notes_router,
         calendar_router,
         mail_router,
+        live_router,
     ):
         protected.include_router(router)
     api.include_router(protected)

@@ -17,6 +17,9 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from orchestrator_service.agent_network.messaging import AgentMessenger, ExchangeLimits
+from orchestrator_service.agent_network.network import AgentNetworkPort
+from orchestrator_service.agent_network.remote_mcp import McpLimits, RemoteMcp
 from orchestrator_service.agents.llm import ModelLimits
 from orchestrator_service.agents.runs import AgentRunner
 from orchestrator_service.auth.passwords import Passwords
@@ -28,12 +31,13 @@ from orchestrator_service.credentials.service import SecretResolver
 from orchestrator_service.credentials.vault import Vault, open_vault
 from orchestrator_service.db.embedded import EmbeddedPostgres
 from orchestrator_service.db.heal.healer import HealReport, heal
-from orchestrator_service.db.urls import normalize_url
+from orchestrator_service.db.urls import asyncpg_dsn, normalize_url
 from orchestrator_service.errors import ConfigError, OrchestratorError
 from orchestrator_service.jobs.queue import INGEST, RUN
 from orchestrator_service.jobs.schedule import sweep_periodically
 from orchestrator_service.jobs.slots import TenantSlots
 from orchestrator_service.jobs.worker import Worker, WorkerTimings
+from orchestrator_service.live.hub import HubLimits, LiveHub
 from orchestrator_service.mail.sender import Mailer
 from orchestrator_service.metrics import HEAL_DURATION, HEALS
 from orchestrator_service.models import METADATA, VECTORS
@@ -99,6 +103,8 @@ class Runtime:
     passwords: Passwords
     login_throttle: LoginThrottle
     quotas: Quotas
+    live: LiveHub
+    network: AgentNetworkPort
     heal_reports: dict[str, HealReport] = field(default_factory=dict)
     mailer: Mailer | None = None
 
@@ -296,6 +302,8 @@ def _collaborators(
         ),
         quotas=quotas,
     )
+    network = agent_network(settings, sessionmaker, secrets, guard, runs)
+    tools.attach_network(network)
     return Runtime(
         settings=settings,
         databases=databases,
@@ -353,7 +361,47 @@ def _collaborators(
             ),
         ),
         quotas=quotas,
+        live=LiveHub(
+            dsn=asyncpg_dsn(databases.metadata),
+            sessionmaker=sessionmaker,
+            connect_timeout=settings.connect_timeout,
+            limits=HubLimits(
+                streams_per_user=settings.live_max_streams_per_user,
+                retention_seconds=settings.live_retention_seconds,
+                heartbeat_seconds=settings.live_heartbeat_seconds,
+            ),
+        ),
+        network=network,
         heal_reports=reports,
+    )
+
+
+def agent_network(
+    settings: Settings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    secrets: SecretResolver,
+    guard: Guard,
+    runs: AgentRunner,
+) -> AgentNetworkPort:
+    """Agent-to-agent messages and agents' remote MCP servers, with their bounds."""
+    return AgentNetworkPort(
+        sessionmaker=sessionmaker,
+        messenger=AgentMessenger(
+            sessionmaker=sessionmaker,
+            runs=runs,
+            limits=ExchangeLimits(
+                max_depth=settings.agent_message_max_depth,
+                max_per_run=settings.agent_message_max_per_run,
+            ),
+        ),
+        remote=RemoteMcp(
+            guard=guard,
+            secrets=secrets,
+            limits=McpLimits(
+                timeout_seconds=settings.mcp_timeout_seconds,
+                max_response_bytes=settings.mcp_max_response_bytes,
+            ),
+        ),
     )
 
 
@@ -385,6 +433,7 @@ async def boot(settings: Settings) -> AsyncIterator[Runtime]:
         try:
             yield runtime
         finally:
+            await runtime.live.close()
             runtime.passwords.close()
             await runtime.files.close()
             await runtime.ingest_pool.close()
@@ -432,8 +481,12 @@ async def running_jobs(runtime: Runtime) -> AsyncIterator[Worker]:
         ),
         name="reconciler",
     )
+    live_purge = asyncio.create_task(
+        runtime.live.purge_periodically(settings.reconcile_interval_seconds), name="live-purge"
+    )
     try:
         yield worker
     finally:
+        live_purge.cancel()
         sweeper.cancel()
         await worker.stop()

@@ -183,6 +183,36 @@ class Settings(BaseSettings):
         description="A tenant with this many chunks gets an HNSW index of its own (built by "
         "the reconciler); dropped again below half of it.",
     )
+    agent_message_max_depth: int = Field(
+        default=3,
+        ge=1,
+        le=20,
+        description="Messages deep an exchange between agents may go (A->B->A... stops there).",
+    )
+    agent_message_max_per_run: int = Field(
+        default=5, ge=1, le=100, description="Messages one agent run may send other agents."
+    )
+    mcp_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=600,
+        description="Deadline of one session with an agent's MCP server.",
+    )
+    mcp_max_response_bytes: int = Field(
+        default=1_048_576, ge=1024, description="Largest answer read from an agent's MCP server."
+    )
+    live_max_streams_per_user: int = Field(
+        default=5, ge=1, le=100, description="Event streams one user may hold open per replica."
+    )
+    live_heartbeat_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        le=300,
+        description="Idle seconds before an event stream sends a keep-alive and re-checks its key.",
+    )
+    live_retention_seconds: float = Field(
+        default=3600.0, gt=0, description="How long live events are kept for replay."
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = Field(
         default="text", description="`json` for one JSON object per line (containers)."

@@ -8,6 +8,7 @@ from fastapi import Depends, Query, Request
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from orchestrator_service.agent_network.network import AgentNetworkPort
 from orchestrator_service.agents.runs import AgentRunner
 from orchestrator_service.audit.service import Actor
 from orchestrator_service.auth.authentication import authenticate
@@ -20,6 +21,7 @@ from orchestrator_service.credentials.vault import Vault
 from orchestrator_service.db.heal.healer import HealReport
 from orchestrator_service.errors import Forbidden, Unauthorized
 from orchestrator_service.http import request_id_var
+from orchestrator_service.live.hub import LiveHub
 from orchestrator_service.mail.sender import Mailer
 from orchestrator_service.pagination import MAX_LIMIT, PageParams
 from orchestrator_service.rag.deletion import DocumentDeleter
@@ -118,6 +120,14 @@ def _quotas(request: Request) -> Quotas:
     return request.app.state.runtime.quotas
 
 
+def _live(request: Request) -> LiveHub:
+    return request.app.state.runtime.live
+
+
+def _network(request: Request) -> AgentNetworkPort:
+    return request.app.state.runtime.network
+
+
 SettingsDep = Annotated[Settings, Depends(_settings)]
 VaultDep = Annotated[Vault, Depends(_vault)]
 FilesDep = Annotated[ObjectStore, Depends(_files)]
@@ -130,6 +140,8 @@ ChannelsDep = Annotated[Channels, Depends(_channels)]
 PasswordsDep = Annotated[Passwords, Depends(_passwords)]
 LoginThrottleDep = Annotated[LoginThrottle, Depends(_login_throttle)]
 QuotasDep = Annotated[Quotas, Depends(_quotas)]
+LiveHubDep = Annotated[LiveHub, Depends(_live)]
+AgentNetworkDep = Annotated[AgentNetworkPort, Depends(_network)]
 
 
 async def current_principal(request: Request, sessionmaker: SessionmakerDep) -> Principal:
@@ -144,6 +156,25 @@ async def current_principal(request: Request, sessionmaker: SessionmakerDep) -> 
 
 
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
+
+
+def still_valid(request: Request, sessionmaker: SessionmakerDep) -> Callable[[], Awaitable[bool]]:
+    """A check, for a long-lived response (an event stream), that the request's key or
+    session still authenticates; False also when the database cannot tell."""
+    header = request.headers.get("authorization", "")
+
+    async def check() -> bool:
+        try:
+            async with sessionmaker.begin() as session:
+                await authenticate(session, header)
+        except (Unauthorized, SQLAlchemyError, OSError):
+            return False
+        return True
+
+    return check
+
+
+StillValidDep = Annotated[Callable[[], Awaitable[bool]], Depends(still_valid)]
 
 
 async def platform_caller(request: Request, runtime: ReadinessDep) -> bool:

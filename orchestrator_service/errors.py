@@ -11,11 +11,14 @@ OrchestratorError              500 internal_error
 ├── HealError                  503 heal_failed
 ├── Unauthorized               401 unauthorized
 ├── Forbidden                  403 forbidden
-│   └── DestinationApprovalRequired  403 destination_approval_required
+│   ├── DestinationApprovalRequired  403 destination_approval_required
+│   └── AgentsNotConnected     403 agents_not_connected      agent_network/messaging.py
 ├── VaultError                 500 vault_error
 ├── NotFound                   404 not_found
 ├── Conflict                   409 conflict
-│   └── ConfirmationRequired   409 confirmation_required     tools/invoker.py
+│   ├── ConfirmationRequired   409 confirmation_required     tools/invoker.py
+│   ├── ConnectionInactive     409 connection_inactive       agent_network/messaging.py
+│   └── ExchangeLimit          409 exchange_limit            agent_network/messaging.py
 ├── InvalidInput               422 invalid_input
 ├── TooManyRequests            429 rate_limited
 │   └── QuotaExceeded          429 quota_exceeded            tenants/quotas.py
@@ -29,6 +32,9 @@ OrchestratorError              500 internal_error
 ├── ChannelSendFailed          502 channel_send_failed       channels/meta.py
 ├── SendFailed                 502 send_failed               mail/sender.py
 ├── StorageUnavailable         503 storage_unavailable       storage/__init__.py
+├── AgentAnswerFailed          502 agent_answer_failed       agent_network/messaging.py
+├── McpFailed                  502 mcp_failed                agent_network/remote_mcp.py
+│   └── McpTimeout             504 mcp_timeout               agent_network/remote_mcp.py
 ├── ModelFailed                502 model_failed              agents/llm.py
 │   └── ModelTimeout           504 model_timeout             agents/llm.py
 └── RunFailed                  502 run_failed                agents/runs.py

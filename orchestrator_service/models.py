@@ -1,6 +1,7 @@
 """Every model, so that `Base.metadata` is complete wherever the schema is needed, and the two
 heal targets built from them."""
 
+from orchestrator_service.agent_network.models import AgentConnection, AgentMessage
 from orchestrator_service.agents.models import Agent, AgentMemory
 from orchestrator_service.audit.models import AuditLog
 from orchestrator_service.auth.models import ApiKey, UserSession
@@ -13,6 +14,7 @@ from orchestrator_service.db.base import VECTOR_EXTENSIONS, Base, VectorBase
 from orchestrator_service.db.heal.ledger import add_ledger_tables
 from orchestrator_service.db.heal.targets import HealTarget, steps_of
 from orchestrator_service.executions.models import Execution, ExecutionMetric, ExecutionStep
+from orchestrator_service.live.models import LiveEvent
 from orchestrator_service.mail.models import Email, EmailAttachment, MailAccount
 from orchestrator_service.notes.models import Note
 from orchestrator_service.rag.models import RagDocument
@@ -40,7 +42,9 @@ __all__ = [
     "METADATA",
     "VECTORS",
     "Agent",
+    "AgentConnection",
     "AgentMemory",
+    "AgentMessage",
     "ApiKey",
     "AuditLog",
     "Base",
@@ -58,6 +62,7 @@ __all__ = [
     "Execution",
     "ExecutionMetric",
     "ExecutionStep",
+    "LiveEvent",
     "MailAccount",
     "Note",
     "RagDocument",

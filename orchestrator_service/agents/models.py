@@ -51,6 +51,8 @@ class Agent(UserOwnedMixin, TimestampMixin, Base):
     memory_enabled: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     memory_limit: Mapped[int] = mapped_column(Integer, server_default=text("10000"))
     knowledge_collections: Mapped[list] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    # A remote MCP server whose tools the agent may use (its bearer: config.mcp_credential).
+    mcp_endpoint: Mapped[str | None] = mapped_column(Text)
     created_by: Mapped[uuid.UUID | None] = mapped_column(
         UUID(as_uuid=True), ForeignKey("users.id", ondelete="SET NULL")
     )

@@ -417,6 +417,7 @@ class AgentRunner:
                     actor=run.actor,
                     user_key=conversation.display_name or str(conversation.id),
                     shared=conversation.visibility == TENANT_WIDE,
+                    execution_id=run.execution.id,
                 )
             except OrchestratorError as exc:  # told to the model, which may recover
                 return {"error": run.scrubber.text(exc.message)}

@@ -3,8 +3,10 @@
 import uuid
 from datetime import datetime
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -92,6 +94,21 @@ Collection = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 Template = Annotated[str, StringConstraints(min_length=1, max_length=50_000)]
 
 
+def _http_url(url: str | None) -> str | None:
+    if url is not None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                "expected an http(s) URL with a host, e.g. https://mcp.example.com/mcp"
+            )
+    return url
+
+
+McpEndpoint = Annotated[
+    str, StringConstraints(min_length=1, max_length=2000), AfterValidator(_http_url)
+]
+
+
 def _parses(template: str | None) -> str | None:
     if template is not None:
         template_variables(template)
@@ -132,6 +149,12 @@ class AgentFields(Input):
     is_public: bool | None = Field(
         default=None, description="Seed 001's name for visibility: true is `tenant`"
     )
+    mcp_endpoint: McpEndpoint | None = Field(
+        default=None,
+        description="A remote MCP server (streamable HTTP) whose tools the agent may use with "
+        "the mcp_list_tools and mcp_call_tool tools; its bearer token is the vault credential "
+        "named by config.mcp_credential",
+    )
 
     @model_validator(mode="after")
     def _one_visibility(self) -> "AgentFields":
@@ -158,7 +181,7 @@ class AgentCreate(AgentFields):
 class AgentUpdate(Patch, AgentFields):
     """Changes to an agent; omitted fields stay as they are."""
 
-    nullable = frozenset({"description", "personality", "expertise"})
+    nullable = frozenset({"description", "personality", "expertise", "mcp_endpoint"})
 
     name: ShortText | None = None
     system_prompt_template: Template | None = None
@@ -192,6 +215,7 @@ class AgentOut(Output):
     owner_user_id: uuid.UUID | None
     visibility: str
     is_public: bool = Field(description="Seed 001's name for visibility `tenant`")
+    mcp_endpoint: str | None
     created_at: datetime | None
     updated_at: datetime | None
 

@@ -4,7 +4,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -43,6 +43,8 @@ class ToolContext:
     # True when the answer lands where the whole tenant reads it (a run in a tenant-wide
     # conversation): a tool must not give private data there.
     shared: bool = False
+    execution_id: uuid.UUID | None = None  # the agent run calling the tool; None: a direct call
+    network: "AgentNetwork | None" = None  # agent-to-agent messages and remote MCP tools
 
     def audit_actor(self) -> Actor:
         """The actor the tool's changes are recorded by: the caller, else the agent."""
@@ -60,6 +62,25 @@ class ToolContext:
         """Whose private data a tool may read: the caller's, or nobody's (tenant-wide data
         only) when the answer lands where the whole tenant reads it."""
         return None if self.shared else self.user_id
+
+
+class AgentNetwork(Protocol):
+    """What built-in tools reach of other agents and of an agent's remote MCP server: a port,
+    implemented in agent_network/ (which runs agents, so this package cannot import it)."""
+
+    async def message_agent(
+        self, context: ToolContext, *, to_agent_id: int, message: str, conversation_id: str | None
+    ) -> dict:
+        """Send a connected agent a message; its run's answer."""
+        ...
+
+    async def mcp_tools(self, context: ToolContext) -> dict:
+        """The tools of the calling agent's MCP server."""
+        ...
+
+    async def mcp_call(self, context: ToolContext, *, name: str, arguments: dict) -> dict:
+        """Call one tool of the calling agent's MCP server."""
+        ...
 
 
 Builtin = Callable[[dict, ToolContext], Awaitable[dict]]
@@ -131,6 +152,34 @@ async def recall(arguments: dict, context: ToolContext) -> dict:
     return {
         "facts": [{"key": f.key, "value": f.value["value"], "type": f.memory_type} for f in facts]
     }
+
+
+def _network(context: ToolContext) -> AgentNetwork:
+    if context.network is None:
+        raise InvalidInput("Agent messaging and MCP tools are not set up in this service")
+    return context.network
+
+
+async def message_agent(arguments: dict, context: ToolContext) -> dict:
+    """Message a connected agent and wait for its answer."""
+    return await _network(context).message_agent(
+        context,
+        to_agent_id=arguments["agent_id"],
+        message=arguments["message"],
+        conversation_id=arguments.get("conversation_id"),
+    )
+
+
+async def mcp_list_tools(arguments: dict, context: ToolContext) -> dict:
+    """The tools of the agent's MCP server."""
+    return await _network(context).mcp_tools(context)
+
+
+async def mcp_call_tool(arguments: dict, context: ToolContext) -> dict:
+    """Call a tool of the agent's MCP server."""
+    return await _network(context).mcp_call(
+        context, name=arguments["name"], arguments=arguments.get("arguments") or {}
+    )
 
 
 BUILTINS: dict[str, tuple[Builtin, dict]] = {
@@ -207,4 +256,49 @@ BUILTINS: dict[str, tuple[Builtin, dict]] = {
         for name, spec in module.SPECS.items()
         for function in [getattr(module, name)]
     },
+    # agent network (agent_network/): messages between agents, the agent's MCP server
+    "message_agent": (
+        message_agent,
+        {
+            "description": "Send a message to another agent connected to this one and get its "
+            "answer. Continue an exchange by passing its conversation_id.",
+            "function_schema": {
+                "type": "object",
+                "properties": {
+                    "agent_id": {"type": "integer", "minimum": 1, "maximum": 2147483647},
+                    "message": {"type": "string", "minLength": 1, "maxLength": 8000},
+                    "conversation_id": {"type": "string", "minLength": 1, "maxLength": 100},
+                },
+                "required": ["agent_id", "message"],
+                "additionalProperties": False,
+            },
+        },
+    ),
+    "mcp_list_tools": (
+        mcp_list_tools,
+        {
+            "description": "List the tools of this agent's MCP server (name, description, "
+            "input schema).",
+            "function_schema": {
+                "type": "object",
+                "properties": {},
+                "additionalProperties": False,
+            },
+        },
+    ),
+    "mcp_call_tool": (
+        mcp_call_tool,
+        {
+            "description": "Call a tool of this agent's MCP server by name with its arguments.",
+            "function_schema": {
+                "type": "object",
+                "properties": {
+                    "name": {"type": "string", "minLength": 1, "maxLength": 200},
+                    "arguments": {"type": "object"},
+                },
+                "required": ["name"],
+                "additionalProperties": False,
+            },
+        },
+    ),
 }

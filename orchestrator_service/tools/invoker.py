@@ -7,6 +7,7 @@ HTTP call is.
 
 import json
 import time
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,7 +22,7 @@ from orchestrator_service.db.tenancy import get_visible
 from orchestrator_service.errors import Conflict, InvalidInput, NotFound, OrchestratorError
 from orchestrator_service.metrics import TOOL_INVOCATIONS
 from orchestrator_service.rag.search import KnowledgeSearch
-from orchestrator_service.tools.builtins import BUILTINS, ToolContext
+from orchestrator_service.tools.builtins import BUILTINS, AgentNetwork, ToolContext
 from orchestrator_service.tools.http_runner import call_http_tool
 from orchestrator_service.tools.models import Tool, ToolExecution
 from orchestrator_service.tools.schemas import (
@@ -81,6 +82,12 @@ class ToolRunner:
         self._secrets = secrets
         self._guard = guard
         self._knowledge = knowledge
+        self._network: AgentNetwork | None = None
+
+    def attach_network(self, network: AgentNetwork) -> None:
+        """Give the built-in tools the agent network (built after this runner: it runs
+        agents, whose runs call tools)."""
+        self._network = network
 
     async def invoke(
         self,
@@ -92,8 +99,10 @@ class ToolRunner:
         actor: Actor,
         user_key: str | None = None,
         shared: bool = False,
+        execution_id: uuid.UUID | None = None,
     ) -> InvokeResult:
-        """Run one of the agent's tools and record the execution, succeeded or failed."""
+        """Run one of the agent's tools (for the run `execution_id`, if any) and record the
+        execution, succeeded or failed."""
         async with self._sessionmaker.begin() as session:
             agent = await get_visible(
                 session, Agent, tenant_id, actor.user_id, agent_id, what="Agent"
@@ -118,7 +127,7 @@ class ToolRunner:
         started = time.perf_counter()
         try:
             output = await self._run(
-                tenant_id, tool, agent, request.arguments, actor, user_key, shared
+                tenant_id, tool, agent, request.arguments, actor, user_key, shared, execution_id
             )
         except Exception as exc:
             message = exc.message if isinstance(exc, OrchestratorError) else "internal error"
@@ -148,6 +157,7 @@ class ToolRunner:
         actor: Actor,
         request_user_key: str | None,
         shared: bool,
+        execution_id: uuid.UUID | None,
     ) -> Any:
         if tool.type == "internal":
             builtin = BUILTINS.get(tool.name)
@@ -165,6 +175,8 @@ class ToolRunner:
                     actor=actor,
                     mailer=self._mailer,
                     shared=shared,
+                    execution_id=execution_id,
+                    network=self._network,
                 )
                 return await builtin[0](arguments, context)
         config = http_config(tool)

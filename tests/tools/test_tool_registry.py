@@ -1,6 +1,7 @@
 """/api/v1/tools and GET /agents/{id}/tools: tenant and global tools, built-ins, validation,
 shadowing, and the OpenAI function-calling export."""
 
+from orchestrator_service.tools.builtins import BUILTINS
 from tests.helpers import Caller, create_agent, error_of, sql
 from tests.tools.helpers import create_tool, http_tool
 
@@ -57,7 +58,9 @@ async def test_builtins_exist_as_global_internal_tools(client, tenant_a: Caller)
     listed = (await client.get("/api/v1/tools", headers=tenant_a.headers)).json()["items"]
     builtins = {t["name"]: t for t in listed if t["type"] == "internal"}
 
-    assert set(builtins) == {"get_current_time", "search_knowledge", "remember", "recall"}
+    assert set(builtins) == set(BUILTINS)
+    assert {"get_current_time", "search_knowledge", "remember", "recall"} <= set(builtins)
+    assert {"message_agent", "mcp_list_tools", "mcp_call_tool"} <= set(builtins)
     for tool in builtins.values():
         assert tool["tenant_id"] is None
         assert tool["is_enabled"] is True
