@@ -20,6 +20,7 @@ from orchestrator_service.credentials.vault import Vault
 from orchestrator_service.db.heal.healer import HealReport
 from orchestrator_service.errors import Forbidden, Unauthorized
 from orchestrator_service.http import request_id_var
+from orchestrator_service.integrations.service import Integrations
 from orchestrator_service.pagination import MAX_LIMIT, PageParams
 from orchestrator_service.rag.deletion import DocumentDeleter
 from orchestrator_service.rag.search import KnowledgeSearch
@@ -113,6 +114,10 @@ def _quotas(request: Request) -> Quotas:
     return request.app.state.runtime.quotas
 
 
+def _integrations(request: Request) -> Integrations:
+    return request.app.state.runtime.integrations
+
+
 SettingsDep = Annotated[Settings, Depends(_settings)]
 VaultDep = Annotated[Vault, Depends(_vault)]
 FilesDep = Annotated[ObjectStore, Depends(_files)]
@@ -124,6 +129,7 @@ ChannelsDep = Annotated[Channels, Depends(_channels)]
 PasswordsDep = Annotated[Passwords, Depends(_passwords)]
 LoginThrottleDep = Annotated[LoginThrottle, Depends(_login_throttle)]
 QuotasDep = Annotated[Quotas, Depends(_quotas)]
+IntegrationsDep = Annotated[Integrations, Depends(_integrations)]
 
 
 async def current_principal(request: Request, sessionmaker: SessionmakerDep) -> Principal:

@@ -12,6 +12,7 @@ from orchestrator_service.db.base import VECTOR_EXTENSIONS, Base, VectorBase
 from orchestrator_service.db.heal.ledger import add_ledger_tables
 from orchestrator_service.db.heal.targets import HealTarget, steps_of
 from orchestrator_service.executions.models import Execution, ExecutionMetric, ExecutionStep
+from orchestrator_service.integrations.models import Integration, OAuthState, SyncedItem
 from orchestrator_service.rag.models import RagDocument
 from orchestrator_service.rag.vector_models import DocumentChunk
 from orchestrator_service.tenants.models import Tenant
@@ -52,7 +53,10 @@ __all__ = [
     "Execution",
     "ExecutionMetric",
     "ExecutionStep",
+    "Integration",
+    "OAuthState",
     "RagDocument",
+    "SyncedItem",
     "Tenant",
     "Tool",
     "ToolExecution",
