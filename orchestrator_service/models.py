@@ -5,6 +5,7 @@ from orchestrator_service.agents.models import Agent, AgentMemory
 from orchestrator_service.audit.models import AuditLog
 from orchestrator_service.auth.models import ApiKey, UserSession
 from orchestrator_service.business_assets.models import BusinessAsset
+from orchestrator_service.calendar.models import CalendarEvent
 from orchestrator_service.channels.models import ChannelConnection, ChannelDelivery, ChannelThread
 from orchestrator_service.conversations.models import ChatConversation, ChatMessage
 from orchestrator_service.credentials.models import Credential, VaultDataKey, VaultState
@@ -13,6 +14,8 @@ from orchestrator_service.db.heal.ledger import add_ledger_tables
 from orchestrator_service.db.heal.targets import HealTarget, steps_of
 from orchestrator_service.executions.models import Execution, ExecutionMetric, ExecutionStep
 from orchestrator_service.integrations.models import Integration, OAuthState, SyncedItem
+from orchestrator_service.mail.models import Email, EmailAttachment, MailAccount
+from orchestrator_service.notes.models import Note
 from orchestrator_service.rag.models import RagDocument
 from orchestrator_service.rag.vector_models import DocumentChunk
 from orchestrator_service.tenants.models import Tenant
@@ -43,6 +46,7 @@ __all__ = [
     "AuditLog",
     "Base",
     "BusinessAsset",
+    "CalendarEvent",
     "ChannelConnection",
     "ChannelDelivery",
     "ChannelThread",
@@ -50,11 +54,15 @@ __all__ = [
     "ChatMessage",
     "Credential",
     "DocumentChunk",
+    "Email",
+    "EmailAttachment",
     "Execution",
     "ExecutionMetric",
     "ExecutionStep",
     "Integration",
     "OAuthState",
+    "MailAccount",
+    "Note",
     "RagDocument",
     "SyncedItem",
     "Tenant",

@@ -17,6 +17,9 @@ RESOURCES = (
     "executions",
     "business_assets",
     "integrations",
+    "notes",
+    "calendar",
+    "mail",
 )
 SCOPES = frozenset(f"{r}:{a}" for r in RESOURCES for a in ("read", "write"))
 _ADMIN_ONLY = frozenset({"users:write", "api_keys:read", "api_keys:write", "audit:read"})
