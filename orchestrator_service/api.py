@@ -15,9 +15,9 @@ from orchestrator_service.conversations.router import router as conversations_ro
 from orchestrator_service.credentials.router import router as credentials_router
 from orchestrator_service.deps import current_principal
 from orchestrator_service.executions.router import router as executions_router
-from orchestrator_service.notes.router import router as notes_router
 from orchestrator_service.http import ErrorBody
 from orchestrator_service.integrations.router import router as integrations_router
+from orchestrator_service.notes.router import router as notes_router
 from orchestrator_service.openai_api.router import router as openai_routes
 from orchestrator_service.rag.router import router as rag_router
 from orchestrator_service.tenants.router import router as tenants_router

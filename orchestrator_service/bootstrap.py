@@ -30,7 +30,10 @@ from orchestrator_service.db.embedded import EmbeddedPostgres
 from orchestrator_service.db.heal.healer import HealReport, heal
 from orchestrator_service.db.urls import normalize_url
 from orchestrator_service.errors import ConfigError, OrchestratorError
-from orchestrator_service.jobs.queue import INGEST, RUN
+from orchestrator_service.integrations.service import Integrations
+from orchestrator_service.integrations.sync import Syncer
+from orchestrator_service.integrations.wiring import integration_services
+from orchestrator_service.jobs.queue import INGEST, RUN, SYNC
 from orchestrator_service.jobs.schedule import sweep_periodically
 from orchestrator_service.jobs.slots import TenantSlots
 from orchestrator_service.jobs.worker import Worker, WorkerTimings
@@ -98,6 +101,8 @@ class Runtime:
     passwords: Passwords
     login_throttle: LoginThrottle
     quotas: Quotas
+    integrations: Integrations
+    syncer: Syncer
     heal_reports: dict[str, HealReport] = field(default_factory=dict)
 
     @property
@@ -347,6 +352,7 @@ def _collaborators(
             ),
         ),
         quotas=quotas,
+        **integration_services(settings, sessionmaker=sessionmaker, vault=vault, guard=guard),
         heal_reports=reports,
     )
 
@@ -411,12 +417,17 @@ async def running_jobs(runtime: Runtime) -> AsyncIterator[Worker]:
         runtime.databases.metadata,
         ingestor=runtime.ingestor,
         runs=runtime.runs,
+        syncer=runtime.syncer,
         timings=WorkerTimings(
             connect_timeout=settings.connect_timeout,
             lease_seconds=settings.job_lease_seconds,
             shutdown_timeout=settings.shutdown_timeout,
         ),
-        capacity={INGEST: settings.ingest_concurrency, RUN: settings.run_concurrency},
+        capacity={
+            INGEST: settings.ingest_concurrency,
+            RUN: settings.run_concurrency,
+            SYNC: settings.integration_sync_concurrency,
+        },
         slots=tenant_slots(runtime),
     )
     await worker.start()

@@ -188,7 +188,7 @@ class Settings(BaseSettings):
     )
     google_client_secret: SecretStr | None = None
     google_authorize_url: str = "https://accounts.google.com/o/oauth2/v2/auth"
-    google_token_url: str = "https://oauth2.googleapis.com/token"
+    google_token_url: str = "https://oauth2.googleapis.com/token"  # noqa: S105 (a URL)
     gmail_base_url: str = "https://gmail.googleapis.com/gmail/v1"
     google_calendar_base_url: str = "https://www.googleapis.com/calendar/v3"
     microsoft_client_id: str | None = Field(
@@ -222,6 +222,9 @@ class Settings(BaseSettings):
     )
     integration_microsoft_requests_per_second: float = Field(
         default=4.0, gt=0, description="Requests per second one Outlook integration may make."
+    )
+    integration_sync_concurrency: int = Field(
+        default=2, ge=1, le=256, description="Integration syncs one replica runs at once."
     )
     integration_refresh_margin_seconds: float = Field(
         default=120.0, ge=0, description="Access tokens are refreshed this long before expiry."

@@ -29,7 +29,6 @@ from orchestrator_service.errors import (
 )
 from orchestrator_service.pagination import PageParams
 
-
 # The OAuth tokens of a user's integrations (integrations/tokens.py) are sealed in this table,
 # so that key rotation re-encrypts them too, but they belong to that user alone: this API
 # neither lists nor touches them, and no tool can resolve them by name.

@@ -11,6 +11,7 @@ import asyncio
 import json
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -108,6 +109,14 @@ def _guarded(guard: Guard, limits: Limits) -> httpx.AsyncClient:
 
 
 _UNREACHABLE = (httpx.HTTPError, TooLarge, BlockedDestination, TimeoutError)
+
+
+def expiry(expires_in: float | None) -> datetime | None:
+    """When a token given `expires_in` seconds ago expires (bounded: a provider's number is
+    not trusted to fit a date)."""
+    if expires_in is None:
+        return None
+    return datetime.now(UTC) + timedelta(seconds=max(0.0, min(expires_in, 10 * 365 * 86400)))
 
 
 class OAuthClient:

@@ -30,9 +30,7 @@ class Integration(UserOwnedMixin, TimestampMixin, Base):
 
     __tablename__ = "integrations"
     __table_args__ = (
-        UniqueConstraint(
-            "tenant_id", "owner_user_id", "kind", postgresql_nulls_not_distinct=True
-        ),
+        UniqueConstraint("tenant_id", "owner_user_id", "kind", postgresql_nulls_not_distinct=True),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(
@@ -50,9 +48,7 @@ class Integration(UserOwnedMixin, TimestampMixin, Base):
     # The provider's incremental position (historyId, syncToken, delta link) and the page in
     # progress: a sync stopped anywhere resumes from here.
     sync_cursor: Mapped[dict] = mapped_column(JSONB, nullable=False, server_default=text("'{}'"))
-    sync_progress: Mapped[dict] = mapped_column(
-        JSONB, nullable=False, server_default=text("'{}'")
-    )
+    sync_progress: Mapped[dict] = mapped_column(JSONB, nullable=False, server_default=text("'{}'"))
     last_error: Mapped[str | None] = mapped_column(Text)
     last_synced_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 

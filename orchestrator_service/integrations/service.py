@@ -20,7 +20,12 @@ from orchestrator_service.config import Settings
 from orchestrator_service.db.repository import AuditedRepository
 from orchestrator_service.db.tenancy import get_visible, visible
 from orchestrator_service.errors import Conflict, Forbidden, InvalidInput
-from orchestrator_service.integrations.client import GrantRevoked, IntegrationFailed, OAuthClient
+from orchestrator_service.integrations.client import (
+    GrantRevoked,
+    IntegrationFailed,
+    OAuthClient,
+    expiry,
+)
 from orchestrator_service.integrations.models import Integration, OAuthState
 from orchestrator_service.integrations.providers import provider
 from orchestrator_service.integrations.schemas import CallbackIn, IntegrationOut, SyncOut
@@ -162,9 +167,7 @@ class Integrations:
             )
         if integration is None:
             integration = await rows.create(
-                Integration(
-                    id=uuid.uuid4(), tenant_id=tenant_id, owner_user_id=owner, kind=kind
-                ),
+                Integration(id=uuid.uuid4(), tenant_id=tenant_id, owner_user_id=owner, kind=kind),
                 actor=actor,
             )
         await session.execute(delete(OAuthState).where(OAuthState.integration_id == integration.id))
@@ -262,7 +265,7 @@ class Integrations:
                 integration.status = "connected"
                 integration.status_reason = None
                 integration.scopes = list(tokens.scopes or spec.scopes)
-                integration.token_expires_at = _expiry(tokens.expires_in)
+                integration.token_expires_at = expiry(tokens.expires_in)
                 integration.sync_status = "queued"
                 integration.sync_cursor = {}
                 integration.last_error = None
@@ -314,9 +317,3 @@ class Integrations:
         )
         await self._tokens.drop(session, tenant_id=tenant_id, integration_id=integration.id)
         await IntegrationRows(session, owner=tenant_id).delete(integration, actor=actor)
-
-
-def _expiry(expires_in: float | None) -> datetime | None:
-    if expires_in is None:
-        return None
-    return datetime.now(UTC) + timedelta(seconds=max(0.0, min(expires_in, 10 * 365 * 86400)))

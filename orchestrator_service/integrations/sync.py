@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Protocol, TypeVar
 
 from sqlalchemy import delete, select
@@ -30,6 +31,7 @@ from orchestrator_service.integrations.client import (
     Limits,
     OAuthClient,
     Throttled,
+    expiry,
 )
 from orchestrator_service.integrations.items import EventItem, MailItem, Page
 from orchestrator_service.integrations.models import Integration, SyncedItem
@@ -164,7 +166,7 @@ class Syncer:
                     "reaching the end (ORCH_INTEGRATION_MAX_PAGES); it stopped there"
                 )
             try:
-                page = await self._call(integration_id, spec, api, lambda: source(api, cursor))
+                page = await self._call(integration_id, spec, api, partial(source, api, cursor))
             except Gone:
                 resyncs += 1
                 if resyncs > MAX_RESYNCS:
@@ -331,11 +333,7 @@ class Syncer:
                     what=REFRESH,
                     value=tokens.refresh_token,
                 )
-            integration.token_expires_at = (
-                datetime.now(UTC) + timedelta(seconds=tokens.expires_in)
-                if tokens.expires_in is not None
-                else None
-            )
+            integration.token_expires_at = expiry(tokens.expires_in)
         return tokens.access_token
 
     async def _end(

@@ -29,7 +29,12 @@ class TokenStore:
     vault: Vault
 
     async def put(
-        self, session: AsyncSession, *, tenant_id: int, integration_id: uuid.UUID, what: str,
+        self,
+        session: AsyncSession,
+        *,
+        tenant_id: int,
+        integration_id: uuid.UUID,
+        what: str,
         value: str,
     ) -> None:
         """Store (or replace) one secret of an integration."""
@@ -48,7 +53,9 @@ class TokenStore:
             )
             session.add(credential)
         self.vault.seal(
-            credential, value, await self.vault.current_data_key(session, tenant_id),
+            credential,
+            value,
+            await self.vault.current_data_key(session, tenant_id),
             new_value=True,
         )
         credential.hint = None  # not even the last characters of a user's token are shown
@@ -70,7 +77,11 @@ class TokenStore:
         return self.vault.open(credential, await self.vault.data_key_of(session, credential))
 
     async def drop(
-        self, session: AsyncSession, *, tenant_id: int, integration_id: uuid.UUID,
+        self,
+        session: AsyncSession,
+        *,
+        tenant_id: int,
+        integration_id: uuid.UUID,
         what: tuple[str, ...] = (ACCESS, REFRESH, VERIFIER),
     ) -> None:
         """Delete secrets of an integration (all of them by default)."""
