@@ -45,11 +45,15 @@ class IntegrationRows(AuditedRepository[Integration]):
     model = Integration
     resource_type = "integration"
     what = "Integration"
-    audited = ("kind", "status", "owner_user_id")
+    audited = ("kind", "status")
     conflicts = {
         "uq_integrations_tenant_id_owner_user_id_kind": "You already have an integration of "
         "this kind"
     }
+
+    def audit_view(self, obj: Integration) -> dict:
+        """Kind, status and whose it is (never a token: tokens are not columns)."""
+        return {**super().audit_view(obj), "owner_user_id": str(obj.owner_user_id)}
 
 
 def out(integration: Integration) -> IntegrationOut:

@@ -39,9 +39,11 @@ class TokenStore:
     ) -> None:
         """Store (or replace) one secret of an integration."""
         name = _name(integration_id, what)
+        data_key = await self.vault.current_data_key(session, tenant_id)
         credential = await session.scalar(
             select(Credential).where(Credential.tenant_id == tenant_id, Credential.name == name)
         )
+        fresh = credential is None
         if credential is None:
             credential = Credential(
                 id_uuid=uuid.uuid4(),
@@ -51,13 +53,9 @@ class TokenStore:
                 scope="user",
                 allowed_hosts=[],
             )
+        self.vault.seal(credential, value, data_key, new_value=True)
+        if fresh:
             session.add(credential)
-        self.vault.seal(
-            credential,
-            value,
-            await self.vault.current_data_key(session, tenant_id),
-            new_value=True,
-        )
         credential.hint = None  # not even the last characters of a user's token are shown
         await session.flush()
 
