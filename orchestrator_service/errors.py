@@ -27,6 +27,7 @@ OrchestratorError              500 internal_error
 ├── EmbeddingFailed            502 embedding_failed          rag/embedders/openai.py
 ├── VectorStoreError           503 vector_store_unavailable  rag/vector_store/__init__.py
 ├── ChannelSendFailed          502 channel_send_failed       channels/meta.py
+├── IntegrationFailed          502 integration_failed        integrations/client.py
 ├── StorageUnavailable         503 storage_unavailable       storage/__init__.py
 ├── ModelFailed                502 model_failed              agents/llm.py
 │   └── ModelTimeout           504 model_timeout             agents/llm.py

@@ -13,8 +13,10 @@ integrations use:
 
 Access tokens expire when told to (`expire_access_tokens`) and answer 401 in each API's error
 shape; `revoke` makes a refresh token answer `invalid_grant`. `fault` scripts the next answers
-of a path: 429 with Retry-After, malformed JSON, a huge body, a slow answer, a page token
-that loops, a link outside the API, more items than asked. Every request is recorded.
+of a path: 429 with Retry-After, malformed JSON, a huge body, a slow answer, an HTML error
+page, a page token that loops, a link outside the API, more items than asked ("ok" serves
+one answer normally); `endless_pages` makes every Gmail list page promise another. Every
+request is recorded.
 
 The user's consent is `consent(authorization_url)`: it checks what the authorization
 endpoint would (client id, redirect URI, S256 challenge, state) and returns the redirect's
@@ -170,6 +172,8 @@ class _Handler(BaseHTTPRequestHandler):
         elif fault == "slow":
             time.sleep(standin.slow_seconds)
             self._reply(200, {"messages": []})
+        elif fault == "ok":
+            return False
         elif fault == "html":
             self._reply(502, b"<html>Bad Gateway</html>")
         else:
@@ -207,6 +211,7 @@ class ProviderStandIn:
         self.graph_events = Store()
         self.invalid_tokens: set[str] = set()
         self.page_size = 2
+        self.endless_pages = False
         self.expires_in = 3600
         self.huge_bytes = 256 * 1024
         self.slow_seconds = 3.0
@@ -569,6 +574,8 @@ class ProviderStandIn:
         }
         if self._twist("loop"):
             next_token = token or "0"
+        if self.endless_pages:
+            next_token = uuid.uuid4().hex
         if self._twist("oversized"):
             body["messages"] = [{"id": f"x{n}", "threadId": "t"} for n in range(1500)]
         if next_token:
