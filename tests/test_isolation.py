@@ -30,9 +30,11 @@ from urllib.parse import quote
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from orchestrator_service.api import PREFIX, PUBLIC_ROUTES
-from tests.helpers import Caller
+from orchestrator_service.config import Settings
+from tests.helpers import PASSWORD, Caller, bearer, create_key, create_user, login
 
 PLATFORM_PREFIXES = (f"{PREFIX}/tenants",)
 OPENAI_PREFIX = "/v1/"
@@ -57,6 +59,8 @@ MIN_OBJECT_ROUTES = {
     ("DELETE", f"{PREFIX}/api-keys/{{key_id}}"),
     ("GET", f"{PREFIX}/audit-logs/{{audit_log_id}}"),
     ("POST", f"{PREFIX}/agents/{{agent_id}}/tools/{{tool_name}}/invoke"),
+    ("GET", f"{PREFIX}/integrations/{{integration_id}}"),
+    ("DELETE", f"{PREFIX}/integrations/{{integration_id}}"),
 }
 MIN_LIST_ROUTES = {f"{PREFIX}/users", f"{PREFIX}/api-keys", f"{PREFIX}/audit-logs"}
 MIN_PLATFORM_ROUTES = {
@@ -606,3 +610,34 @@ async def _make_memory(owner: Owner, made: dict[str, Any]) -> str:
     """A fact tenant A's agent (made for `agent_id`) keeps."""
     body = {"user_key": _unique(), "key": "likes", "value": "tea"}
     return (await owner.create(f"{PREFIX}/agents/{made['agent_id']}/memories", body))["id"]
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The test's settings with an OAuth client for the Google integrations, so that their
+    routes join the proof (starting a connection only builds the authorization URL: no
+    provider is called)."""
+    return settings.model_copy(
+        update={
+            "google_client_id": "isolation-client",
+            "google_client_secret": SecretStr("isolation-secret"),
+            "integrations_redirect_uri": "https://app.example.com/integrations/callback",
+        }
+    )
+
+
+@pytest.fixture
+async def tenant_a(client: httpx.AsyncClient, tenant_a: Caller) -> Caller:
+    """Tenant A's admin acting as a user (a key its admin user created): personal objects
+    (integrations) belong to a user, so A must be one to own them."""
+    email = f"{_unique()}@example.com"
+    await create_user(client, tenant_a.headers, email, password=PASSWORD, role="admin")
+    key = await create_key(client, bearer(await login(client, email)), _unique())
+    return Caller(api_key=key["api_key"], tenant_id=tenant_a.tenant_id)
+
+
+@factory("integration_id")
+async def _make_integration(owner: Owner, made: dict[str, Any]) -> str:
+    """A Gmail integration of A's user, pending consent."""
+    started = await owner.create(f"{PREFIX}/integrations", {"kind": "gmail"})
+    return started["integration"]["id"]
