@@ -17,8 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from orchestrator_service.audit.service import Actor
 from orchestrator_service.config import Settings
-from orchestrator_service.db.repository import AuditedRepository
-from orchestrator_service.db.tenancy import get_visible, visible
+from orchestrator_service.db.personal import PersonalRepository
 from orchestrator_service.errors import Conflict, Forbidden, InvalidInput
 from orchestrator_service.integrations.client import (
     GrantRevoked,
@@ -39,8 +38,8 @@ STATE_REFUSED = (
 )
 
 
-class IntegrationRows(AuditedRepository[Integration]):
-    """A tenant's integrations, audited."""
+class IntegrationRows(PersonalRepository[Integration]):
+    """The integrations one user may see (their own), audited."""
 
     model = Integration
     resource_type = "integration"
@@ -95,17 +94,14 @@ async def list_integrations(
     session: AsyncSession, *, tenant_id: int, user_id: uuid.UUID | None, page: PageParams
 ) -> tuple[list[Integration], str | None]:
     """The integrations the caller may see: their own."""
-    rows = IntegrationRows(session, owner=tenant_id)
-    return await rows.page(page, visible(Integration, tenant_id, user_id))
+    return await IntegrationRows(session, tenant_id=tenant_id, user_id=user_id).page(page)
 
 
 async def get_integration(
     session: AsyncSession, *, tenant_id: int, user_id: uuid.UUID | None, integration_id: object
 ) -> Integration:
     """One of the caller's integrations; another user's answers 404 like a missing one."""
-    return await get_visible(
-        session, Integration, tenant_id, user_id, integration_id, what="Integration"
-    )
+    return await IntegrationRows(session, tenant_id=tenant_id, user_id=user_id).get(integration_id)
 
 
 class Integrations:
@@ -153,7 +149,7 @@ class Integrations:
                 f"ORCH_{family}_CLIENT_ID and ORCH_{family}_CLIENT_SECRET"
             )
         redirect_uri = self._redirect_uri()
-        rows = IntegrationRows(session, owner=tenant_id)
+        rows = IntegrationRows(session, tenant_id=tenant_id, user_id=owner)
         integration = await session.scalar(
             select(Integration)
             .where(
@@ -264,7 +260,7 @@ class Integrations:
             await self._tokens.drop(
                 session, tenant_id=tenant_id, integration_id=integration.id, what=(VERIFIER,)
             )
-            rows = IntegrationRows(session, owner=tenant_id)
+            rows = IntegrationRows(session, tenant_id=tenant_id, user_id=owner)
             async with rows.changing(integration, actor=actor):
                 integration.status = "connected"
                 integration.status_reason = None
@@ -320,4 +316,6 @@ class Integrations:
             session, tenant_id=tenant_id, user_id=user_id, integration_id=integration_id
         )
         await self._tokens.drop(session, tenant_id=tenant_id, integration_id=integration.id)
-        await IntegrationRows(session, owner=tenant_id).delete(integration, actor=actor)
+        await IntegrationRows(session, tenant_id=tenant_id, user_id=user_id).delete(
+            integration, actor=actor
+        )

@@ -44,6 +44,14 @@ def _text(value: Any, limit: int = MAX_TEXT) -> str:
     return value.replace("\x00", "")[:limit] if isinstance(value, str) else ""
 
 
+def _dict(value: Any) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _strings(value: Any) -> list[str]:
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
 def _dicts(value: Any) -> list[dict]:
     return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
 
@@ -91,30 +99,28 @@ def _parse_raw(raw: str) -> dict:
         data = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
     except (binascii.Error, ValueError):
         return {}
-    message = BytesParser(policy=policy.default).parsebytes(data)
-    body = ""
     try:
+        message = BytesParser(policy=policy.default).parsebytes(data)
+        parsed: dict[str, Any] = {
+            "subject": str(message.get("subject", "")),
+            "sender": str(message.get("from", "")),
+            "recipients": [
+                addr
+                for _, addr in getaddresses([str(v) for v in message.get_all("to", [])])
+                if addr
+            ],
+        }
         part = message.get_body(preferencelist=("plain", "html"))
-        if part is not None:
-            content = part.get_content()
-            body = content if isinstance(content, str) else ""
-    except (LookupError, ValueError, AttributeError):
-        body = ""
+        content = part.get_content() if part is not None else ""
+        parsed["body"] = content if isinstance(content, str) else ""
+    except Exception:  # the stdlib parser's failures on hostile mail are no closed set
+        return {}
     try:
         sent_at = parsedate_to_datetime(str(message.get("date", "")))
-        sent_at = sent_at if sent_at.tzinfo else sent_at.replace(tzinfo=UTC)
+        parsed["sent_at"] = sent_at if sent_at.tzinfo else sent_at.replace(tzinfo=UTC)
     except (TypeError, ValueError, IndexError):
-        sent_at = None
-    recipients = [
-        addr for _, addr in getaddresses([str(v) for v in message.get_all("to", [])]) if addr
-    ]
-    return {
-        "subject": str(message.get("subject", "")),
-        "sender": str(message.get("from", "")),
-        "recipients": recipients,
-        "sent_at": sent_at,
-        "body": body,
-    }
+        parsed["sent_at"] = None
+    return parsed
 
 
 async def _gmail_message(api: ApiClient, message_id: str) -> MailItem | None:
@@ -128,7 +134,7 @@ async def _gmail_message(api: ApiClient, message_id: str) -> MailItem | None:
             return None
         raise
     parsed = _parse_raw(data["raw"]) if isinstance(data.get("raw"), str) else {}
-    labels = [_text(label, 100) for label in data.get("labelIds") or [] if isinstance(label, str)]
+    labels = [_text(label, 100) for label in _strings(data.get("labelIds"))]
     sent_at = parsed.get("sent_at")
     if sent_at is None and str(data.get("internalDate", "")).isdigit():
         sent_at = datetime.fromtimestamp(int(data["internalDate"]) / 1000, UTC)
@@ -199,11 +205,11 @@ async def gmail(api: ApiClient, cursor: dict) -> Page:
     for record in _items(data, "history", host):
         for key in ("messagesAdded", "labelsAdded", "labelsRemoved"):
             for entry in _dicts(record.get(key)):
-                message_id = _token((entry.get("message") or {}).get("id"))
+                message_id = _token(_dict(entry.get("message")).get("id"))
                 if message_id is not None:
                     changed.setdefault(message_id, True)
         for entry in _dicts(record.get("messagesDeleted")):
-            message_id = _token((entry.get("message") or {}).get("id"))
+            message_id = _token(_dict(entry.get("message")).get("id"))
             if message_id is not None:
                 changed[message_id] = False
     if len(changed) > MAX_ITEMS_PER_PAGE:
@@ -308,7 +314,7 @@ async def google_calendar(api: ApiClient, cursor: dict) -> Page:
             },
             entry.get("start"),
             entry.get("end"),
-            (entry.get("start") or {}).get("timeZone") or default_zone,
+            _dict(entry.get("start")).get("timeZone") or default_zone,
         )
         if item is not None:
             page.items.append(item)
@@ -331,18 +337,16 @@ _MAIL_FIELDS = (
 
 
 def _address(value: Any) -> str:
-    email = (value or {}).get("emailAddress") if isinstance(value, dict) else None
-    if not isinstance(email, dict):
-        return ""
+    email = _dict(_dict(value).get("emailAddress"))
     name, address = _text(email.get("name"), 300), _text(email.get("address"), 320)
     return f"{name} <{address}>" if name and address else address or name
 
 
 def _graph_mail(entry: dict, external_id: str) -> MailItem:
-    body = entry.get("body") if isinstance(entry.get("body"), dict) else {}
+    body = _dict(entry.get("body"))
     received = entry.get("receivedDateTime")
     when = _when({"dateTime": received, "timeZone": "UTC"}, None) if received else None
-    categories = [_text(c, 100) for c in entry.get("categories") or [] if isinstance(c, str)]
+    categories = [_text(c, 100) for c in _strings(entry.get("categories"))]
     return MailItem(
         external_id=external_id,
         thread_id=_text(entry.get("conversationId"), 200) or None,
@@ -358,7 +362,7 @@ def _graph_mail(entry: dict, external_id: str) -> MailItem:
 
 
 def _graph_event(entry: dict, external_id: str) -> EventItem | None:
-    location = entry.get("location") if isinstance(entry.get("location"), dict) else {}
+    location = _dict(entry.get("location"))
     return _event(
         external_id,
         {

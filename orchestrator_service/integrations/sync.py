@@ -138,6 +138,11 @@ class Syncer:
             raise SyncDeferred(throttled.delay) from None
         except IntegrationFailed as exc:
             await self._end(integration_id, "failed", exc.message)
+        except (TypeError, ValueError, KeyError, AttributeError, IndexError):
+            log.exception("integration %s: an answer the sync could not read", integration_id)
+            await self._end(
+                integration_id, "failed", "The provider answered something the sync could not read"
+            )
 
     async def _begin(self, integration_id: uuid.UUID) -> _Snapshot | None:
         async with self._sessionmaker.begin() as session:
