@@ -9,6 +9,7 @@ from orchestrator_service.audit.router import router as audit_router
 from orchestrator_service.auth.router import public_router as auth_public_router
 from orchestrator_service.auth.router import router as auth_router
 from orchestrator_service.business_assets.router import router as business_assets_router
+from orchestrator_service.calendar.router import router as calendar_router
 from orchestrator_service.channels.router import router as channels_router
 from orchestrator_service.channels.router import webhooks as channel_webhooks
 from orchestrator_service.conversations.router import router as conversations_router
@@ -17,6 +18,7 @@ from orchestrator_service.deps import current_principal
 from orchestrator_service.executions.router import router as executions_router
 from orchestrator_service.http import ErrorBody
 from orchestrator_service.integrations.router import router as integrations_router
+from orchestrator_service.mail.router import router as mail_router
 from orchestrator_service.notes.router import router as notes_router
 from orchestrator_service.openai_api.router import router as openai_routes
 from orchestrator_service.rag.router import router as rag_router
@@ -48,6 +50,8 @@ def api_router() -> APIRouter:
         executions_router,
         integrations_router,
         notes_router,
+        calendar_router,
+        mail_router,
     ):
         protected.include_router(router)
     api.include_router(protected)

@@ -56,6 +56,7 @@ from orchestrator_service.storage import ObjectStore
 from orchestrator_service.storage.factory import S3Options, is_local, open_store
 from orchestrator_service.tenants.quotas import Quotas
 from orchestrator_service.tools.invoker import ToolRunner
+from orchestrator_service.mail.sender import Mailer
 from orchestrator_service.tools.service import ensure_builtin_tools
 from orchestrator_service.tools.ssrf import Guard
 
@@ -104,6 +105,7 @@ class Runtime:
     integrations: Integrations
     syncer: Syncer
     heal_reports: dict[str, HealReport] = field(default_factory=dict)
+    mailer: Mailer | None = None
 
     @property
     def healed(self) -> bool:
@@ -277,7 +279,10 @@ def _collaborators(
         sessionmaker=sessionmaker, vector_store=vector_store, embedders=embedders
     )
     deleter = DocumentDeleter(sessionmaker=sessionmaker, vector_store=vector_store, files=files)
-    tools = ToolRunner(sessionmaker=sessionmaker, secrets=secrets, guard=guard, knowledge=knowledge)
+    mailer = Mailer(sessionmaker=sessionmaker, secrets=secrets, guard=guard, files=files)
+    tools = ToolRunner(
+        sessionmaker=sessionmaker, secrets=secrets, guard=guard, knowledge=knowledge, mailer=mailer
+    )
     quotas = Quotas(
         documents=settings.quota_documents,
         stored_bytes=settings.quota_stored_bytes,
@@ -327,6 +332,7 @@ def _collaborators(
             tenant_index_min_chunks=settings.tenant_index_min_chunks,
         ),
         tools=tools,
+        mailer=mailer,
         runs=runs,
         channels=Channels(
             engine=engine,

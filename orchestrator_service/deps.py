@@ -21,6 +21,7 @@ from orchestrator_service.db.heal.healer import HealReport
 from orchestrator_service.errors import Forbidden, Unauthorized
 from orchestrator_service.http import request_id_var
 from orchestrator_service.integrations.service import Integrations
+from orchestrator_service.mail.sender import Mailer
 from orchestrator_service.pagination import MAX_LIMIT, PageParams
 from orchestrator_service.rag.deletion import DocumentDeleter
 from orchestrator_service.rag.search import KnowledgeSearch
@@ -90,6 +91,10 @@ def _deleter(request: Request) -> DocumentDeleter:
     return request.app.state.runtime.deleter
 
 
+def _mailer(request: Request) -> Mailer:
+    return request.app.state.runtime.mailer
+
+
 def _tools(request: Request) -> ToolRunner:
     return request.app.state.runtime.tools
 
@@ -124,6 +129,7 @@ FilesDep = Annotated[ObjectStore, Depends(_files)]
 KnowledgeDep = Annotated[KnowledgeSearch, Depends(_knowledge)]
 DeleterDep = Annotated[DocumentDeleter, Depends(_deleter)]
 ToolRunnerDep = Annotated[ToolRunner, Depends(_tools)]
+MailerDep = Annotated[Mailer, Depends(_mailer)]
 AgentRunnerDep = Annotated[AgentRunner, Depends(_runs)]
 ChannelsDep = Annotated[Channels, Depends(_channels)]
 PasswordsDep = Annotated[Passwords, Depends(_passwords)]

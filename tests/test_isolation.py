@@ -641,3 +641,45 @@ async def _make_integration(owner: Owner, made: dict[str, Any]) -> str:
     """A Gmail integration of A's user, pending consent."""
     started = await owner.create(f"{PREFIX}/integrations", {"kind": "gmail"})
     return started["integration"]["id"]
+
+
+# --- issue 17: notes, calendar, mail (tenant A's admin key acts for no user: tenant-wide) ---
+
+_EML = (
+    b"From: Alice <alice@example.com>\r\nTo: bob@example.com\r\nSubject: isolation\r\n"
+    b"Message-ID: <%s@example.com>\r\nMIME-Version: 1.0\r\n"
+    b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n'
+    b"tenant A's mail\r\n--b\r\nContent-Type: application/octet-stream\r\n"
+    b'Content-Disposition: attachment; filename="a.bin"\r\n\r\nA-bytes\r\n--b--\r\n'
+)
+
+
+@factory("note_id")
+async def _make_note(owner: Owner, made: dict[str, Any]) -> str:
+    """A note of tenant A."""
+    body = {"content": f"tenant A's note {_unique()}", "visibility": "tenant"}
+    return (await owner.create(f"{PREFIX}/notes", body))["id"]
+
+
+@factory("event_id")
+async def _make_event(owner: Owner, made: dict[str, Any]) -> str:
+    """A calendar event of tenant A."""
+    body = {"title": _unique(), "start": "2030-01-01T10:00:00Z", "visibility": "tenant"}
+    return (await owner.create(f"{PREFIX}/calendar/events", body))["id"]
+
+
+@factory("email_id")
+async def _make_email(owner: Owner, made: dict[str, Any]) -> str:
+    """A message of tenant A, with one attachment."""
+    raw = _EML % _unique().encode()
+    result = await owner.call(
+        "POST", f"{PREFIX}/mail/import/eml", 201, files={"file": ("a.eml", raw)}
+    )
+    return result["imported"][0]
+
+
+@factory("attachment_id")
+async def _make_attachment(owner: Owner, made: dict[str, Any]) -> str:
+    """The attachment of the message made for `email_id`."""
+    found = await owner.call("GET", f"{PREFIX}/mail/messages/{made['email_id']}/attachments", 200)
+    return found[0]["id"]

@@ -6,11 +6,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from typing import TYPE_CHECKING, Any
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orchestrator_service.agents.memory import recall_facts, remember_fact
+from orchestrator_service.audit.service import Actor
+from orchestrator_service.calendar import tools as calendar_tools
 from orchestrator_service.errors import InvalidInput
+from orchestrator_service.mail import tools as mail_tools
+from orchestrator_service.notes import tools as note_tools
 from orchestrator_service.rag.search import KnowledgeSearch, SearchRequest
+
+if TYPE_CHECKING:
+    from orchestrator_service.mail.sender import Mailer
 
 
 @dataclass(frozen=True)
@@ -24,6 +33,16 @@ class ToolContext:
     session: AsyncSession
     user_key: str  # whom agent memory is about: a conversation's contact, or the caller
     user_id: uuid.UUID | None = None  # the user the caller acts for; None: no user (platform key)
+    actor: Any = None  # who the audit log names for the tool's changes
+    mailer: "Mailer | None" = None
+
+    def audit_actor(self) -> Actor:
+        """The actor the tool's changes are recorded by: the caller, else the agent."""
+        if self.actor is not None:
+            return self.actor
+        return Actor(
+            tenant_id=self.tenant_id, user_id=self.user_id, key_id=None, label=f"agent:{self.agent_id}"
+        )
 
 
 Builtin = Callable[[dict, ToolContext], Awaitable[dict]]
@@ -156,4 +175,11 @@ BUILTINS: dict[str, tuple[Builtin, dict]] = {
             },
         },
     ),
+    # Issue 17's workspace: notes, calendar and mail of the user the caller acts for.
+    **{
+        name: (function, spec)
+        for module in (note_tools, calendar_tools, mail_tools)
+        for name, spec in module.SPECS.items()
+        for function in [getattr(module, name)]
+    },
 }

@@ -74,7 +74,9 @@ class ToolRunner:
         secrets: SecretResolver,
         guard: Guard,
         knowledge: KnowledgeSearch,
+        mailer: Any = None,
     ) -> None:
+        self._mailer = mailer
         self._sessionmaker = sessionmaker
         self._secrets = secrets
         self._guard = guard
@@ -154,6 +156,8 @@ class ToolRunner:
                     session=session,
                     user_key=request_user_key or actor.label,
                     user_id=actor.user_id,
+                    actor=actor,
+                    mailer=self._mailer,
                 )
                 return await builtin[0](arguments, context)
         config = http_config(tool)
