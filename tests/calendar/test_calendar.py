@@ -20,8 +20,13 @@ async def test_times_are_stored_in_utc_and_all_day_events_span_local_days(
     )
     all_day = await client.post(
         f"{API}/events",
-        json={"title": "Feria", "start": "2026-07-02", "end": "2026-07-03", "is_all_day": True,
-              "timezone": "Europe/Madrid"},
+        json={
+            "title": "Feria",
+            "start": "2026-07-02",
+            "end": "2026-07-03",
+            "is_all_day": True,
+            "timezone": "Europe/Madrid",
+        },
         headers=alice,
     )
 
@@ -60,7 +65,10 @@ async def test_a_weekly_series_keeps_local_time_across_dst_and_honours_exdate(
         "title": "Stand-up",
         "start": "2026-03-23T09:00:00",
         "timezone": "Europe/Madrid",
-        "recurrence": ["RRULE:FREQ=WEEKLY;BYDAY=MO;COUNT=4", "EXDATE;TZID=Europe/Madrid:20260406T090000"],
+        "recurrence": [
+            "RRULE:FREQ=WEEKLY;BYDAY=MO;COUNT=4",
+            "EXDATE;TZID=Europe/Madrid:20260406T090000",
+        ],
     }
     assert (await client.post(f"{API}/events", json=body, headers=alice)).status_code == 201
     window = {"start": "2026-03-01T00:00:00Z", "end": "2026-06-01T00:00:00Z"}
@@ -145,7 +153,11 @@ async def test_malformed_ics_files_are_clear_4xx(
     client: httpx.AsyncClient, tenant_a: Caller
 ) -> None:
     alice = await member(client, tenant_a)
-    for content in (b"not a calendar", b"BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\n", b"\xff\xfe\x00garbage"):
+    for content in (
+        b"not a calendar",
+        b"BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\n",
+        b"\xff\xfe\x00garbage",
+    ):
         response = await client.post(
             f"{API}/import", files={"file": ("x.ics", content)}, headers=alice
         )
@@ -153,11 +165,19 @@ async def test_malformed_ics_files_are_clear_4xx(
         if response.status_code == 200:
             assert response.json()["created"] == 0
     error_of(
-        await client.post(f"{API}/events", json={"title": "x", "start": "2026-01-01T00:00:00", "timezone": "Mars/Olympus"}, headers=alice),
+        await client.post(
+            f"{API}/events",
+            json={"title": "x", "start": "2026-01-01T00:00:00", "timezone": "Mars/Olympus"},
+            headers=alice,
+        ),
         422,
     )
     error_of(
-        await client.post(f"{API}/events", json={"title": "x", "start": "2026-01-02T00:00:00Z", "end": "2026-01-01T00:00:00Z"}, headers=alice),
+        await client.post(
+            f"{API}/events",
+            json={"title": "x", "start": "2026-01-02T00:00:00Z", "end": "2026-01-01T00:00:00Z"},
+            headers=alice,
+        ),
         422,
     )
 
@@ -168,13 +188,19 @@ async def test_create_event_tool_needs_confirmation(
     alice = await member(client, tenant_a)
     agent = await client.post(
         "/api/v1/agents",
-        json={"name": "cal", "system_prompt_template": "x", "enabled_tools": ["create_event", "list_events"]},
+        json={
+            "name": "cal",
+            "system_prompt_template": "x",
+            "enabled_tools": ["create_event", "list_events"],
+        },
         headers=tenant_a.headers,
     )
     url = f"/api/v1/agents/{agent.json()['id']}/tools"
     arguments = {"title": "Cena", "start": "2030-05-05T20:00:00", "timezone": "Europe/Madrid"}
 
-    refused = await client.post(f"{url}/create_event/invoke", json={"arguments": arguments}, headers=alice)
+    refused = await client.post(
+        f"{url}/create_event/invoke", json={"arguments": arguments}, headers=alice
+    )
     error_of(refused, 409, "confirmation_required")
     assert (await client.get(f"{API}/events", headers=alice)).json()["items"] == []
     done = await client.post(

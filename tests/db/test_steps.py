@@ -60,6 +60,11 @@ SHIPPED = [
         "vectors",
         "c5efb10a47107330f3bd417e39118d96a0ec4fd706a80dd9c5da4a25a8386526",
     ),
+    (
+        "0017_integration_tokens_follow_their_integration",
+        "metadata",
+        "3a814977a97cd4ef46001b2c6b86cfd10ce04ea0203408ffb44dff3b257e26bf",
+    ),
 ]
 
 

@@ -206,3 +206,18 @@ async def test_revoking_deletes_the_tokens(
     )
     assert {e["action"] for e in log.json()["items"]} >= {"create", "update", "delete"}
     assert "ya29." not in json.dumps(log.json())
+
+
+async def test_deleting_the_user_deletes_their_integrations_tokens(
+    served: Served, providers: ProviderStandIn, ana: Caller
+) -> None:
+    """However an integration's row goes (here with its user, by the foreign key's cascade),
+    its tokens go with it (a trigger, ledger step 0017)."""
+    await served.connect(ana, providers, "gmail")
+    assert len(await _managed(served)) == 2
+    me = await served.client.get("/api/v1/me", headers=ana.headers)
+    deleted = await served.client.delete(
+        f"/api/v1/users/{me.json()['user_id']}", headers=served.admin.headers
+    )
+    assert deleted.status_code == 204, deleted.text
+    assert await _managed(served) == []

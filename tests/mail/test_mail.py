@@ -35,7 +35,9 @@ async def test_an_eml_is_stored_privately_with_its_attachment_as_a_file(
     client: httpx.AsyncClient, tenant_a: Caller
 ) -> None:
     alice, bob = await member(client, tenant_a), await member(client, tenant_a)
-    result = (await client.post(f"{API}/import/eml", files=_upload("m.eml", EML), headers=alice)).json()
+    result = (
+        await client.post(f"{API}/import/eml", files=_upload("m.eml", EML), headers=alice)
+    ).json()
     email_id = result["imported"][0]
 
     message = (await client.get(f"{API}/messages/{email_id}", headers=alice)).json()
@@ -53,11 +55,17 @@ async def test_an_eml_is_stored_privately_with_its_attachment_as_a_file(
     error_of(await client.get(f"{API}/messages/{email_id}", headers=bob), 404)
     error_of(await client.get(f"{API}/messages/{email_id}/attachments", headers=bob), 404)
     error_of(
-        await client.get(f"{API}/messages/{email_id}/attachments/{attachments[0]['id']}", headers=bob),
+        await client.get(
+            f"{API}/messages/{email_id}/attachments/{attachments[0]['id']}", headers=bob
+        ),
         404,
     )
-    assert (await client.get(f"{API}/search", params={"q": "presupuesto"}, headers=bob)).json() == []
-    again = (await client.post(f"{API}/import/eml", files=_upload("m.eml", EML), headers=alice)).json()
+    assert (
+        await client.get(f"{API}/search", params={"q": "presupuesto"}, headers=bob)
+    ).json() == []
+    again = (
+        await client.post(f"{API}/import/eml", files=_upload("m.eml", EML), headers=alice)
+    ).json()
     assert again["imported"] == [] and again["duplicates"] == 1
 
 
@@ -86,10 +94,14 @@ async def test_an_mbox_imports_its_messages_and_skips_unreadable_ones(
         b"Message-ID: <two@x>\n\nsecond body\n\n"
         b"From c@example.com Mon Jun  1 12:00:00 2026\n\n"
     )
-    result = (await client.post(f"{API}/import/mbox", files=_upload("box.mbox", mbox), headers=alice)).json()
+    result = (
+        await client.post(f"{API}/import/mbox", files=_upload("box.mbox", mbox), headers=alice)
+    ).json()
 
     assert len(result["imported"]) == 2 and len(result["skipped"]) == 1
-    thread = (await client.get(f"{API}/messages", params={"thread_key": "<one@x>"}, headers=alice)).json()
+    thread = (
+        await client.get(f"{API}/messages", params={"thread_key": "<one@x>"}, headers=alice)
+    ).json()
     assert sorted(m["subject"] for m in thread["items"]) == ["one", "two"]
 
 
@@ -108,7 +120,9 @@ async def test_malformed_messages_are_refused_or_stored_safely(
     lenient_client: httpx.AsyncClient, tenant_a: Caller, data: bytes
 ) -> None:
     alice = await member(lenient_client, tenant_a)
-    response = await lenient_client.post(f"{API}/import/eml", files=_upload("x.eml", data), headers=alice)
+    response = await lenient_client.post(
+        f"{API}/import/eml", files=_upload("x.eml", data), headers=alice
+    )
 
     assert response.status_code in (201, 422), response.text
     if response.status_code == 201:
@@ -129,7 +143,9 @@ async def test_deeply_nested_or_many_part_messages_are_refused(
     many += b"--m\r\nContent-Type: text/plain\r\n\r\nx\r\n" * 300 + b"--m--\r\n"
 
     for data in (nested, many):
-        response = await client.post(f"{API}/import/eml", files=_upload("x.eml", data), headers=alice)
+        response = await client.post(
+            f"{API}/import/eml", files=_upload("x.eml", data), headers=alice
+        )
         error_of(response, 422)
 
 
@@ -189,18 +205,29 @@ def socket_spy(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
     return attempts
 
 
-async def _account(client: httpx.AsyncClient, admin: Caller, user: dict, host: str, port: int) -> None:
+async def _account(
+    client: httpx.AsyncClient, admin: Caller, user: dict, host: str, port: int
+) -> None:
     credential = {"name": "smtp-pass", "value": "smtp-secret", "allowed_hosts": [host]}
     created = await client.post("/api/v1/credentials", json=credential, headers=admin.headers)
     assert created.status_code in (201, 409), created.text
-    body = {"smtp_host": host, "smtp_port": port, "security": "none", "username": "alice",
-            "credential": "smtp-pass", "from_address": "alice@example.com"}
+    body = {
+        "smtp_host": host,
+        "smtp_port": port,
+        "security": "none",
+        "username": "alice",
+        "credential": "smtp-pass",
+        "from_address": "alice@example.com",
+    }
     response = await client.put(f"{API}/account", json=body, headers=user)
     assert response.status_code == 200, response.text
 
 
 async def test_send_goes_through_smtp_and_is_stored_without_the_password(
-    client: httpx.AsyncClient, tenant_a: Caller, runtime: Runtime, smtp_server: Any,
+    client: httpx.AsyncClient,
+    tenant_a: Caller,
+    runtime: Runtime,
+    smtp_server: Any,
     socket_spy: list,
 ) -> None:
     inbox, port = smtp_server
@@ -210,14 +237,22 @@ async def test_send_goes_through_smtp_and_is_stored_without_the_password(
 
     sent = await client.post(
         f"{API}/send",
-        json={"to": ["bob@example.com"], "bcc": ["carol@example.com"], "subject": "Hola", "body_text": "¿Qué tal?"},
+        json={
+            "to": ["bob@example.com"],
+            "bcc": ["carol@example.com"],
+            "subject": "Hola",
+            "body_text": "¿Qué tal?",
+        },
         headers=alice,
     )
 
     assert sent.status_code == 201, sent.text
     assert inbox.logins == [(b"alice", b"smtp-secret")]
     sender, recipients, raw = inbox.messages[0]
-    assert sender == "alice@example.com" and set(recipients) == {"bob@example.com", "carol@example.com"}
+    assert sender == "alice@example.com" and set(recipients) == {
+        "bob@example.com",
+        "carol@example.com",
+    }
     parsed = email.message_from_bytes(raw, policy=policy.default)
     assert parsed["Subject"] == "Hola" and "Bcc" not in parsed
     stored = sent.json()
@@ -230,17 +265,28 @@ async def test_send_refuses_header_injection_and_private_hosts_before_connecting
     client: httpx.AsyncClient, tenant_a: Caller, runtime: Runtime, socket_spy: list
 ) -> None:
     alice = await member(client, tenant_a)
-    injected = {"to": ["bob@example.com"], "subject": "hi\r\nBcc: victim@example.com", "body_text": "x"}
+    injected = {
+        "to": ["bob@example.com"],
+        "subject": "hi\r\nBcc: victim@example.com",
+        "body_text": "x",
+    }
     error_of(await client.post(f"{API}/send", json=injected, headers=alice), 422)
     bad_to = {"to": ["bob@example.com\r\nBcc: v@example.com"], "subject": "x", "body_text": "x"}
     error_of(await client.post(f"{API}/send", json=bad_to, headers=alice), 422)
-    error_of(await client.post(f"{API}/send", json={"to": ["b@example.com"], "subject": "x"}, headers=alice), 404)
+    error_of(
+        await client.post(
+            f"{API}/send", json={"to": ["b@example.com"], "subject": "x"}, headers=alice
+        ),
+        404,
+    )
 
     # The guard is left as in production: loopback, private and metadata addresses refused.
     for host in ("127.0.0.1", "169.254.169.254", "10.0.0.5"):
         await _account(client, tenant_a, alice, host, 25)
         response = await client.post(
-            f"{API}/send", json={"to": ["b@example.com"], "subject": "x", "body_text": "y"}, headers=alice
+            f"{API}/send",
+            json={"to": ["b@example.com"], "subject": "x", "body_text": "y"},
+            headers=alice,
         )
         error_of(response, 422, "destination_blocked")
     assert socket_spy == []
@@ -253,10 +299,18 @@ async def test_send_email_tool_needs_confirmation(
     alice = await member(client, tenant_a)
     agent = await client.post(
         "/api/v1/agents",
-        json={"name": "mailer", "system_prompt_template": "x", "enabled_tools": ["send_email", "search_email"]},
+        json={
+            "name": "mailer",
+            "system_prompt_template": "x",
+            "enabled_tools": ["send_email", "search_email"],
+        },
         headers=tenant_a.headers,
     )
     url = f"/api/v1/agents/{agent.json()['id']}/tools/send_email/invoke"
     arguments = {"to": ["b@example.com"], "subject": "x", "body_text": "y"}
 
-    error_of(await client.post(url, json={"arguments": arguments}, headers=alice), 409, "confirmation_required")
+    error_of(
+        await client.post(url, json={"arguments": arguments}, headers=alice),
+        409,
+        "confirmation_required",
+    )

@@ -87,7 +87,9 @@ async def test_bad_searches_and_bodies_are_clear_4xx(
     error_of(await client.get(f"{API}/search", params={"q": "   "}, headers=alice), 422)
     odd = await client.get(f"{API}/search", params={"q": '"unterminated & | ! :*'}, headers=alice)
     assert odd.status_code == 200 and odd.json() == []
-    error_of(await client.post(API, json={"content": "x", "content_type": "pdf"}, headers=alice), 422)
+    error_of(
+        await client.post(API, json={"content": "x", "content_type": "pdf"}, headers=alice), 422
+    )
     error_of(await client.post(API, json={"content": "x", "tags": ["t"] * 51}, headers=alice), 422)
     error_of(await client.get(f"{API}/not-a-uuid", headers=alice), 422)
     # A key acting for no user cannot own a private note.
@@ -100,7 +102,11 @@ async def test_the_note_tools_write_as_the_agent_for_the_acting_user(
     alice, bob = await member(client, tenant_a), await member(client, tenant_a)
     agent = await client.post(
         "/api/v1/agents",
-        json={"name": "notetaker", "system_prompt_template": "x", "enabled_tools": ["create_note", "search_notes"]},
+        json={
+            "name": "notetaker",
+            "system_prompt_template": "x",
+            "enabled_tools": ["create_note", "search_notes"],
+        },
         headers=tenant_a.headers,
     )
     agent_id = agent.json()["id"]
