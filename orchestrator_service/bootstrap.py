@@ -34,9 +34,10 @@ from orchestrator_service.integrations.service import Integrations
 from orchestrator_service.integrations.sync import Syncer
 from orchestrator_service.integrations.wiring import integration_services
 from orchestrator_service.jobs.queue import INGEST, RUN, SYNC
-from orchestrator_service.jobs.schedule import sweep_periodically
+from orchestrator_service.jobs.schedule import sweep_periodically, sync_integrations_periodically
 from orchestrator_service.jobs.slots import TenantSlots
 from orchestrator_service.jobs.worker import Worker, WorkerTimings
+from orchestrator_service.mail.sender import Mailer
 from orchestrator_service.metrics import HEAL_DURATION, HEALS
 from orchestrator_service.models import METADATA, VECTORS
 from orchestrator_service.rag.deletion import DocumentDeleter
@@ -56,7 +57,6 @@ from orchestrator_service.storage import ObjectStore
 from orchestrator_service.storage.factory import S3Options, is_local, open_store
 from orchestrator_service.tenants.quotas import Quotas
 from orchestrator_service.tools.invoker import ToolRunner
-from orchestrator_service.mail.sender import Mailer
 from orchestrator_service.tools.service import ensure_builtin_tools
 from orchestrator_service.tools.ssrf import Guard
 
@@ -443,8 +443,15 @@ async def running_jobs(runtime: Runtime) -> AsyncIterator[Worker]:
         ),
         name="reconciler",
     )
+    syncs = asyncio.create_task(
+        sync_integrations_periodically(
+            runtime.sessionmaker, settings.integration_sync_interval_seconds
+        ),
+        name="integration-syncs",
+    )
     try:
         yield worker
     finally:
+        syncs.cancel()
         sweeper.cancel()
         await worker.stop()

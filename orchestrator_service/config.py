@@ -223,6 +223,9 @@ class Settings(BaseSettings):
     integration_microsoft_requests_per_second: float = Field(
         default=4.0, gt=0, description="Requests per second one Outlook integration may make."
     )
+    integration_sync_interval_seconds: float = Field(
+        default=900.0, gt=0, description="How often connected integrations sync by themselves."
+    )
     integration_sync_concurrency: int = Field(
         default=2, ge=1, le=256, description="Integration syncs one replica runs at once."
     )

@@ -319,3 +319,24 @@ class Integrations:
         await IntegrationRows(session, tenant_id=tenant_id, user_id=user_id).delete(
             integration, actor=actor
         )
+
+
+async def queue_due_syncs(session: AsyncSession, *, older_than: timedelta) -> int:
+    """Queue the sync of every connected integration not synced for `older_than` (nor queued
+    or running now); how many were queued."""
+    due = datetime.now(UTC) - older_than
+    rows = await session.scalars(
+        select(Integration)
+        .where(
+            Integration.status == "connected",
+            Integration.sync_status.not_in(("queued", "running")),
+            (Integration.last_synced_at.is_(None)) | (Integration.last_synced_at < due),
+        )
+        .with_for_update(skip_locked=True)
+    )
+    count = 0
+    for integration in rows:
+        integration.sync_status = "queued"
+        await enqueue_sync(session, str(integration.id))
+        count += 1
+    return count

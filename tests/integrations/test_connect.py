@@ -1,6 +1,7 @@
 """Connecting: the OAuth 2.0 authorization code flow with PKCE (S256) and a state bound to the
 user, tokens sealed in the vault and shown nowhere, and every way a callback can be wrong."""
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
@@ -221,3 +222,17 @@ async def test_deleting_the_user_deletes_their_integrations_tokens(
     )
     assert deleted.status_code == 204, deleted.text
     assert await _managed(served) == []
+
+
+async def test_two_callbacks_racing_with_one_state_connect_once(
+    served: Served, providers: ProviderStandIn, ana: Caller
+) -> None:
+    """The same state posted twice at once: one callback connects, the other is refused, and
+    the code is traded once."""
+    started = await served.start(ana, "gmail")
+    code, state = providers.consent(started["authorization_url"])
+    first, second = await asyncio.gather(
+        served.callback(ana, code=code, state=state), served.callback(ana, code=code, state=state)
+    )
+    assert sorted((first.status_code, second.status_code)) == [200, 422]
+    assert len([r for r in providers.requests if r.path == "/google/token"]) == 1

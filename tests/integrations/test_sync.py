@@ -9,6 +9,7 @@ from sqlalchemy import func, select, update
 
 from orchestrator_service.db.tenancy import visible
 from orchestrator_service.integrations.models import Integration
+from orchestrator_service.integrations.service import queue_due_syncs
 from orchestrator_service.mail.models import Email
 from tests.helpers import Caller
 from tests.integrations.helpers import Served
@@ -238,7 +239,35 @@ async def test_synced_mail_is_private_to_its_owner(
         assert response.status_code == 404, response.text
     response = await served.client.post(f"{path}/sync", headers=bruno.headers)
     assert response.status_code == 404
-    for caller in (bruno, served.admin):
+    carla = await served.user("carla", role="admin")
+    assert (await served.client.get(path, headers=carla.headers)).status_code == 404
+    for caller in (bruno, carla, served.admin):
         listed = await served.client.get("/api/v1/integrations", headers=caller.headers)
         assert listed.json()["items"] == []
     assert (await served.get(ana, integration["id"]))["status"] == "connected"
+
+
+async def test_integrations_not_synced_for_the_interval_are_queued_again(
+    served: Served, providers: ProviderStandIn, ana: Caller
+) -> None:
+    """The periodic round queues the sync of connected integrations whose last sync is older
+    than the interval, and leaves fresh, queued and disconnected ones alone."""
+    stale = await served.connect(ana, providers, "gmail")
+    fresh = await served.connect(ana, providers, "google_calendar")
+    await served.sync(stale["id"])
+    await served.sync(fresh["id"])
+    pending = await served.start(ana, "outlook_mail")
+    async with served.runtime.sessionmaker.begin() as session:
+        old = datetime.now(UTC) - timedelta(hours=2)
+        await session.execute(
+            update(Integration)
+            .where(Integration.id == uuid.UUID(stale["id"]))
+            .values(last_synced_at=old)
+        )
+    async with served.runtime.sessionmaker.begin() as session:
+        assert await queue_due_syncs(session, older_than=timedelta(hours=1)) == 1
+    async with served.runtime.sessionmaker.begin() as session:
+        assert await queue_due_syncs(session, older_than=timedelta(hours=1)) == 0
+    assert (await served.get(ana, stale["id"]))["sync"]["status"] == "queued"
+    assert (await served.get(ana, fresh["id"]))["sync"]["status"] == "done"
+    assert (await served.get(ana, pending["integration"]["id"]))["sync"]["status"] == "idle"
