@@ -18,6 +18,7 @@ from orchestrator_service.credentials.router import router as credentials_router
 from orchestrator_service.deps import current_principal
 from orchestrator_service.executions.router import router as executions_router
 from orchestrator_service.http import ErrorBody
+from orchestrator_service.integrations.router import router as integrations_router
 from orchestrator_service.live.router import router as live_router
 from orchestrator_service.mail.router import router as mail_router
 from orchestrator_service.notes.router import router as notes_router
@@ -52,6 +53,7 @@ def api_router() -> APIRouter:
         conversations_router,
         executions_router,
         privacy_router,
+        integrations_router,
         notes_router,
         calendar_router,
         mail_router,

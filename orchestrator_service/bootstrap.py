@@ -33,8 +33,11 @@ from orchestrator_service.db.embedded import EmbeddedPostgres
 from orchestrator_service.db.heal.healer import HealReport, heal
 from orchestrator_service.db.urls import asyncpg_dsn, normalize_url
 from orchestrator_service.errors import ConfigError, OrchestratorError
-from orchestrator_service.jobs.queue import INGEST, RUN
-from orchestrator_service.jobs.schedule import sweep_periodically
+from orchestrator_service.integrations.service import Integrations
+from orchestrator_service.integrations.sync import Syncer
+from orchestrator_service.integrations.wiring import integration_services
+from orchestrator_service.jobs.queue import INGEST, RUN, SYNC
+from orchestrator_service.jobs.schedule import sweep_periodically, sync_integrations_periodically
 from orchestrator_service.jobs.slots import TenantSlots
 from orchestrator_service.jobs.worker import Worker, WorkerTimings
 from orchestrator_service.live.hub import HubLimits, LiveHub
@@ -105,6 +108,8 @@ class Runtime:
     quotas: Quotas
     live: LiveHub
     network: AgentNetworkPort
+    integrations: Integrations
+    syncer: Syncer
     heal_reports: dict[str, HealReport] = field(default_factory=dict)
     mailer: Mailer | None = None
 
@@ -372,6 +377,7 @@ def _collaborators(
             ),
         ),
         network=network,
+        **integration_services(settings, sessionmaker=sessionmaker, vault=vault, guard=guard),
         heal_reports=reports,
     )
 
@@ -466,12 +472,17 @@ async def running_jobs(runtime: Runtime) -> AsyncIterator[Worker]:
         runtime.databases.metadata,
         ingestor=runtime.ingestor,
         runs=runtime.runs,
+        syncer=runtime.syncer,
         timings=WorkerTimings(
             connect_timeout=settings.connect_timeout,
             lease_seconds=settings.job_lease_seconds,
             shutdown_timeout=settings.shutdown_timeout,
         ),
-        capacity={INGEST: settings.ingest_concurrency, RUN: settings.run_concurrency},
+        capacity={
+            INGEST: settings.ingest_concurrency,
+            RUN: settings.run_concurrency,
+            SYNC: settings.integration_sync_concurrency,
+        },
         slots=tenant_slots(runtime),
     )
     await worker.start()
@@ -483,10 +494,16 @@ async def running_jobs(runtime: Runtime) -> AsyncIterator[Worker]:
     )
     live_purge = asyncio.create_task(
         runtime.live.purge_periodically(settings.reconcile_interval_seconds), name="live-purge"
+    syncs = asyncio.create_task(
+        sync_integrations_periodically(
+            runtime.sessionmaker, settings.integration_sync_interval_seconds
+        ),
+        name="integration-syncs",
     )
     try:
         yield worker
     finally:
         live_purge.cancel()
+        syncs.cancel()
         sweeper.cancel()
         await worker.stop()

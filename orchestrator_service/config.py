@@ -212,6 +212,54 @@ class Settings(BaseSettings):
     )
     live_retention_seconds: float = Field(
         default=3600.0, gt=0, description="How long live events are kept for replay."
+    google_client_id: str | None = Field(
+        default=None, description="OAuth client id of the Google integrations (Gmail, Calendar)."
+    )
+    google_client_secret: SecretStr | None = None
+    google_authorize_url: str = "https://accounts.google.com/o/oauth2/v2/auth"
+    google_token_url: str = "https://oauth2.googleapis.com/token"  # noqa: S105 (a URL)
+    gmail_base_url: str = "https://gmail.googleapis.com/gmail/v1"
+    google_calendar_base_url: str = "https://www.googleapis.com/calendar/v3"
+    microsoft_client_id: str | None = Field(
+        default=None, description="Application id of the Outlook integrations (mail, calendar)."
+    )
+    microsoft_client_secret: SecretStr | None = None
+    microsoft_authority: str = Field(
+        default="https://login.microsoftonline.com/common/oauth2/v2.0",
+        description="Microsoft identity platform endpoint (its /authorize and /token).",
+    )
+    microsoft_graph_base_url: str = "https://graph.microsoft.com/v1.0"
+    integrations_redirect_uri: str | None = Field(
+        default=None,
+        description="Where the provider sends the user back after consent (the page that "
+        "posts `code` and `state` to /api/v1/integrations/callback).",
+    )
+    integration_state_ttl_seconds: float = Field(
+        default=600.0, gt=0, description="How long a started connection waits for its callback."
+    )
+    integration_timeout: float = Field(
+        default=30.0, gt=0, description="Deadline of one provider request, to its last byte."
+    )
+    integration_max_response_bytes: int = Field(
+        default=16 * 1024 * 1024, gt=0, description="Largest answer read from a provider."
+    )
+    integration_max_pages: int = Field(
+        default=1000, ge=1, description="Pages one sync may read before it stops with an error."
+    )
+    integration_google_requests_per_second: float = Field(
+        default=10.0, gt=0, description="Requests per second one Google integration may make."
+    )
+    integration_microsoft_requests_per_second: float = Field(
+        default=4.0, gt=0, description="Requests per second one Outlook integration may make."
+    )
+    integration_sync_interval_seconds: float = Field(
+        default=900.0, gt=0, description="How often connected integrations sync by themselves."
+    )
+    integration_sync_concurrency: int = Field(
+        default=2, ge=1, le=256, description="Integration syncs one replica runs at once."
+    )
+    integration_refresh_margin_seconds: float = Field(
+        default=120.0, ge=0, description="Access tokens are refreshed this long before expiry."
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = Field(

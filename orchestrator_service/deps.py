@@ -21,6 +21,7 @@ from orchestrator_service.credentials.vault import Vault
 from orchestrator_service.db.heal.healer import HealReport
 from orchestrator_service.errors import Forbidden, Unauthorized
 from orchestrator_service.http import request_id_var
+from orchestrator_service.integrations.service import Integrations
 from orchestrator_service.live.hub import LiveHub
 from orchestrator_service.mail.sender import Mailer
 from orchestrator_service.pagination import MAX_LIMIT, PageParams
@@ -128,6 +129,10 @@ def _network(request: Request) -> AgentNetworkPort:
     return request.app.state.runtime.network
 
 
+def _integrations(request: Request) -> Integrations:
+    return request.app.state.runtime.integrations
+
+
 SettingsDep = Annotated[Settings, Depends(_settings)]
 VaultDep = Annotated[Vault, Depends(_vault)]
 FilesDep = Annotated[ObjectStore, Depends(_files)]
@@ -142,6 +147,7 @@ LoginThrottleDep = Annotated[LoginThrottle, Depends(_login_throttle)]
 QuotasDep = Annotated[Quotas, Depends(_quotas)]
 LiveHubDep = Annotated[LiveHub, Depends(_live)]
 AgentNetworkDep = Annotated[AgentNetworkPort, Depends(_network)]
+IntegrationsDep = Annotated[Integrations, Depends(_integrations)]
 
 
 async def current_principal(request: Request, sessionmaker: SessionmakerDep) -> Principal:

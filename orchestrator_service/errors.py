@@ -31,6 +31,7 @@ OrchestratorError              500 internal_error
 ├── VectorStoreError           503 vector_store_unavailable  rag/vector_store/__init__.py
 ├── ChannelSendFailed          502 channel_send_failed       channels/meta.py
 ├── SendFailed                 502 send_failed               mail/sender.py
+├── IntegrationFailed          502 integration_failed        integrations/client.py
 ├── StorageUnavailable         503 storage_unavailable       storage/__init__.py
 ├── AgentAnswerFailed          502 agent_answer_failed       agent_network/messaging.py
 ├── McpFailed                  502 mcp_failed                agent_network/remote_mcp.py

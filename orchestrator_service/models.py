@@ -14,6 +14,7 @@ from orchestrator_service.db.base import VECTOR_EXTENSIONS, Base, VectorBase
 from orchestrator_service.db.heal.ledger import add_ledger_tables
 from orchestrator_service.db.heal.targets import HealTarget, steps_of
 from orchestrator_service.executions.models import Execution, ExecutionMetric, ExecutionStep
+from orchestrator_service.integrations.models import Integration, OAuthState, SyncedItem
 from orchestrator_service.live.models import LiveEvent
 from orchestrator_service.mail.models import Email, EmailAttachment, MailAccount
 from orchestrator_service.notes.models import Note
@@ -62,10 +63,13 @@ __all__ = [
     "Execution",
     "ExecutionMetric",
     "ExecutionStep",
+    "Integration",
     "LiveEvent",
     "MailAccount",
     "Note",
+    "OAuthState",
     "RagDocument",
+    "SyncedItem",
     "Tenant",
     "Tool",
     "ToolExecution",

@@ -30,16 +30,19 @@ from urllib.parse import quote
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from orchestrator_service.agents.models import Agent, AgentMemory
 from orchestrator_service.api import PREFIX, PUBLIC_ROUTES
 from orchestrator_service.calendar.models import CalendarEvent
+from orchestrator_service.config import Settings
 from orchestrator_service.conversations.models import ChatConversation
+from orchestrator_service.integrations.models import Integration
 from orchestrator_service.mail.models import Email, MailAccount
 from orchestrator_service.models import METADATA
 from orchestrator_service.notes.models import Note
 from orchestrator_service.privacy.registry import user_owned_models
-from tests.helpers import PASSWORD, Caller, create_user, login
+from tests.helpers import PASSWORD, Caller, bearer, create_key, create_user, login
 
 PLATFORM_PREFIXES = (f"{PREFIX}/tenants",)
 OPENAI_PREFIX = "/v1/"
@@ -64,6 +67,8 @@ MIN_OBJECT_ROUTES = {
     ("DELETE", f"{PREFIX}/api-keys/{{key_id}}"),
     ("GET", f"{PREFIX}/audit-logs/{{audit_log_id}}"),
     ("POST", f"{PREFIX}/agents/{{agent_id}}/tools/{{tool_name}}/invoke"),
+    ("GET", f"{PREFIX}/integrations/{{integration_id}}"),
+    ("DELETE", f"{PREFIX}/integrations/{{integration_id}}"),
 }
 MIN_LIST_ROUTES = {f"{PREFIX}/users", f"{PREFIX}/api-keys", f"{PREFIX}/audit-logs"}
 MIN_PLATFORM_ROUTES = {
@@ -907,6 +912,37 @@ async def test_no_list_shows_another_users_private_objects(
     assert {"conversation_id", "agent_id", "memory_id", "execution_id"} <= seen_by_a
 
 
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The test's settings with an OAuth client for the Google integrations, so that their
+    routes join the proof (starting a connection only builds the authorization URL: no
+    provider is called)."""
+    return settings.model_copy(
+        update={
+            "google_client_id": "isolation-client",
+            "google_client_secret": SecretStr("isolation-secret"),
+            "integrations_redirect_uri": "https://app.example.com/integrations/callback",
+        }
+    )
+
+
+@pytest.fixture
+async def tenant_a(client: httpx.AsyncClient, tenant_a: Caller) -> Caller:
+    """Tenant A's admin acting as a user (a key its admin user created): personal objects
+    (integrations) belong to a user, so A must be one to own them."""
+    email = f"{_unique()}@example.com"
+    await create_user(client, tenant_a.headers, email, password=PASSWORD, role="admin")
+    key = await create_key(client, bearer(await login(client, email)), _unique())
+    return Caller(api_key=key["api_key"], tenant_id=tenant_a.tenant_id)
+
+
+@factory("integration_id")
+async def _make_integration(owner: Owner, made: dict[str, Any]) -> str:
+    """A Gmail integration of A's user, pending consent."""
+    started = await owner.create(f"{PREFIX}/integrations", {"kind": "gmail"})
+    return started["integration"]["id"]
+
+
 # --- issue 17: notes, calendar, mail (tenant A's admin key acts for no user: tenant-wide) ---
 
 _EML = (
@@ -999,3 +1035,10 @@ async def _make_agent_connection(owner: Owner, made: dict[str, Any]) -> str:
     first, second = await _make_agent(owner, made), await _make_agent(owner, made)
     body = {"agent1_id": first, "agent2_id": second, "connection_type": "one_way"}
     return (await owner.create(f"{PREFIX}/agent-connections", body))["id"]
+
+
+@private_factory("integration_id", Integration)
+async def _private_integration(owner: Owner, made: dict[str, Any]) -> str:
+    """A's Gmail integration, pending consent (integrations are always private)."""
+    started = await owner.create(f"{PREFIX}/integrations", {"kind": "gmail"})
+    return started["integration"]["id"]

@@ -16,6 +16,7 @@ RESOURCES = (
     "conversations",
     "executions",
     "business_assets",
+    "integrations",
     "notes",
     "calendar",
     "mail",

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import String, cast, or_, select
+from sqlalchemy import Select, String, cast, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from orchestrator_service.audit.service import Actor, record
@@ -29,6 +29,11 @@ from orchestrator_service.errors import (
 )
 from orchestrator_service.pagination import PageParams
 
+# The OAuth tokens of a user's integrations (integrations/tokens.py) are sealed in this table,
+# so that key rotation re-encrypts them too, but they belong to that user alone: this API
+# neither lists nor touches them, and no tool can resolve them by name.
+MANAGED_CATEGORY = "integration_token"
+
 
 class Credentials(AuditedRepository[Credential]):
     """An owner's credentials: a tenant's, or (owner None) the global ones."""
@@ -39,6 +44,25 @@ class Credentials(AuditedRepository[Credential]):
     audited = ("name", "category", "scope", "fingerprint", "allowed_hosts", "status")
     conflicts = {"uq_credentials_name_tenant_id": "A credential with this name already exists"}
     id_field = "id_uuid"
+
+    def select(self) -> Select[Credential]:
+        """The owner's credentials, without the integrations' tokens."""
+        return super().select().where(Credential.category.is_distinct_from(MANAGED_CATEGORY))
+
+    async def get(self, object_id: object) -> Credential:
+        """One of the owner's credentials (never an integration's token), or `NotFound`."""
+        credential = await super().get(object_id)
+        if credential.category == MANAGED_CATEGORY:
+            raise NotFound(f"{self.what} not found")
+        return credential
+
+
+def _not_managed(category: str | None) -> None:
+    if category == MANAGED_CATEGORY:
+        raise InvalidInput(
+            f"The category {MANAGED_CATEGORY!r} is reserved for the tokens of integrations, "
+            "which their integration stores"
+        )
 
 
 def _global_needs_hosts(owner: int | None, allowed_hosts: list[str]) -> None:
@@ -108,6 +132,7 @@ async def create_credential(
     """Encrypt and store a secret for the owner (a tenant, or None for a global one). Only an
     `approver` (an admin) may name hosts beyond the category's provider."""
     _global_needs_hosts(owner, data.allowed_hosts)
+    _not_managed(data.category)
     _check_widening(
         effective_hosts(data.category, []),
         effective_hosts(data.category, data.allowed_hosts),
@@ -170,6 +195,7 @@ async def update_credential(
     may widen where the secret may be sent (hosts, or a category with another provider)."""
     credentials = Credentials(session, owner=owner)
     credential = await credentials.get(credential_id)
+    _not_managed(data.category)
     _check_widening(
         effective_hosts(credential.category, credential.allowed_hosts),
         effective_hosts(
@@ -240,6 +266,7 @@ class SecretResolver:
                     .where(
                         Credential.name == name,
                         or_(Credential.tenant_id == tenant_id, Credential.tenant_id.is_(None)),
+                        Credential.category.is_distinct_from(MANAGED_CATEGORY),
                     )
                     .order_by(Credential.tenant_id.is_(None))
                     .limit(1)

@@ -5,6 +5,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 INGEST = "rag.ingest"
 RUN = "agents.run"
+SYNC = "integrations.sync"
 
 
 async def _enqueue(session: AsyncSession, entrypoint: str, key: str) -> None:
@@ -26,3 +27,8 @@ async def enqueue_ingest(session: AsyncSession, document_id: str) -> None:
 async def enqueue_run(session: AsyncSession, execution_id: str) -> None:
     """Queue a background agent run."""
     await _enqueue(session, RUN, execution_id)
+
+
+async def enqueue_sync(session: AsyncSession, integration_id: str) -> None:
+    """Queue an integration's sync (one queued at a time per integration)."""
+    await _enqueue(session, SYNC, integration_id)

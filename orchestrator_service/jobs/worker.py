@@ -19,7 +19,8 @@ from sqlalchemy.engine import URL
 
 from orchestrator_service.agents.runs import AgentRunner, RunFailed
 from orchestrator_service.db.connect import connect
-from orchestrator_service.jobs.queue import INGEST, RUN
+from orchestrator_service.integrations.sync import SyncDeferred, Syncer
+from orchestrator_service.jobs.queue import INGEST, RUN, SYNC
 from orchestrator_service.jobs.slots import TenantSlots
 from orchestrator_service.rag.ingest import IngestionDeferred, Ingestor
 
@@ -36,7 +37,8 @@ class WorkerTimings:
 
 
 class Worker:
-    """Runs background jobs (ingestions, agent runs) in this process until stopped."""
+    """Runs background jobs (ingestions, agent runs, integration syncs) in this process until
+    stopped."""
 
     def __init__(
         self,
@@ -44,6 +46,7 @@ class Worker:
         *,
         ingestor: Ingestor,
         runs: AgentRunner,
+        syncer: Syncer,
         timings: WorkerTimings,
         capacity: dict[str, int],
         slots: TenantSlots,
@@ -51,6 +54,7 @@ class Worker:
         self._database = database
         self._ingestor = ingestor
         self._runs = runs
+        self._syncer = syncer
         self._timings = timings
         self.capacity = capacity
         self._slots = slots
@@ -60,7 +64,7 @@ class Worker:
 
     async def start(self) -> None:
         """Connect and start taking jobs, one manager per queue."""
-        ingestor, runs, slots = self._ingestor, self._runs, self._slots
+        ingestor, runs, syncer, slots = self._ingestor, self._runs, self._syncer, self._slots
 
         async def ingest(job: Job) -> None:
             document_id = (job.payload or b"").decode()
@@ -78,8 +82,17 @@ class Worker:
                 with suppress(RunFailed):  # the failure is on the execution's record
                     await runs.execute(uuid.UUID(execution_id))
 
+        async def sync(job: Job) -> None:
+            try:
+                await syncer.sync(uuid.UUID((job.payload or b"").decode()))
+            except SyncDeferred as deferred:  # the provider asked to wait: back to the queue
+                raise RetryRequested(
+                    delay=timedelta(seconds=deferred.delay), reason="provider rate limit"
+                ) from None
+
         await self._serve(INGEST, ingest)
         await self._serve(RUN, run)
+        await self._serve(SYNC, sync)
 
     async def _serve(self, entrypoint: str, handler: Callable[[Job], Awaitable[None]]) -> None:
         """A queue manager of its own for `entrypoint`, on a connection of its own."""

@@ -65,6 +65,11 @@ SHIPPED = [
         "metadata",
         "0e4c94c3f7488f40abf303e76d0a63b5b65853eae1078cc46317c15352619d8b",
     ),
+    (
+        "0017_integration_tokens_follow_their_integration",
+        "metadata",
+        "3a814977a97cd4ef46001b2c6b86cfd10ce04ea0203408ffb44dff3b257e26bf",
+    ),
 ]
 
 
