@@ -494,6 +494,7 @@ async def running_jobs(runtime: Runtime) -> AsyncIterator[Worker]:
     )
     live_purge = asyncio.create_task(
         runtime.live.purge_periodically(settings.reconcile_interval_seconds), name="live-purge"
+    )
     syncs = asyncio.create_task(
         sync_integrations_periodically(
             runtime.sessionmaker, settings.integration_sync_interval_seconds

@@ -212,6 +212,7 @@ class Settings(BaseSettings):
     )
     live_retention_seconds: float = Field(
         default=3600.0, gt=0, description="How long live events are kept for replay."
+    )
     google_client_id: str | None = Field(
         default=None, description="OAuth client id of the Google integrations (Gmail, Calendar)."
     )
