@@ -14,6 +14,7 @@ from orchestrator_service.channels.router import webhooks as channel_webhooks
 from orchestrator_service.conversations.router import router as conversations_router
 from orchestrator_service.credentials.router import router as credentials_router
 from orchestrator_service.deps import current_principal
+from orchestrator_service.error_log.router import router as error_log_router
 from orchestrator_service.executions.router import router as executions_router
 from orchestrator_service.http import ErrorBody
 from orchestrator_service.openai_api.router import router as openai_routes
@@ -21,6 +22,7 @@ from orchestrator_service.rag.router import router as rag_router
 from orchestrator_service.tenants.router import router as tenants_router
 from orchestrator_service.tools.router import router as tools_router
 from orchestrator_service.users.router import router as users_router
+from orchestrator_service.webhooks.router import router as webhooks_router
 
 PREFIX = "/api/v1"
 PUBLIC_ROUTES = frozenset({("POST", f"{PREFIX}/auth/login")})
@@ -44,6 +46,8 @@ def api_router() -> APIRouter:
         rag_router,
         conversations_router,
         executions_router,
+        webhooks_router,
+        error_log_router,
     ):
         protected.include_router(router)
     api.include_router(protected)

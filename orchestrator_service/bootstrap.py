@@ -30,7 +30,7 @@ from orchestrator_service.db.embedded import EmbeddedPostgres
 from orchestrator_service.db.heal.healer import HealReport, heal
 from orchestrator_service.db.urls import normalize_url
 from orchestrator_service.errors import ConfigError, OrchestratorError
-from orchestrator_service.jobs.queue import INGEST, RUN
+from orchestrator_service.jobs.queue import DELIVER, INGEST, RUN
 from orchestrator_service.jobs.schedule import sweep_periodically
 from orchestrator_service.jobs.slots import TenantSlots
 from orchestrator_service.jobs.worker import Worker, WorkerTimings
@@ -55,6 +55,7 @@ from orchestrator_service.tenants.quotas import Quotas
 from orchestrator_service.tools.invoker import ToolRunner
 from orchestrator_service.tools.service import ensure_builtin_tools
 from orchestrator_service.tools.ssrf import Guard
+from orchestrator_service.webhooks.delivery import DeliveryPolicy, WebhookDeliverer
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +99,7 @@ class Runtime:
     passwords: Passwords
     login_throttle: LoginThrottle
     quotas: Quotas
+    webhooks: WebhookDeliverer
     heal_reports: dict[str, HealReport] = field(default_factory=dict)
 
     @property
@@ -311,6 +313,7 @@ def _collaborators(
             files=files,
             pool=pool,
             max_attempts=settings.ingest_max_attempts,
+            scrubber=secrets.scrubber,
         ),
         deleter=deleter,
         reconciler=Reconciler(
@@ -347,6 +350,19 @@ def _collaborators(
             ),
         ),
         quotas=quotas,
+        webhooks=WebhookDeliverer(
+            sessionmaker=sessionmaker,
+            secrets=secrets,
+            guard=guard,
+            policy=DeliveryPolicy(
+                timeout=settings.webhook_timeout_seconds,
+                max_response_bytes=settings.webhook_max_response_bytes,
+                max_attempts=settings.webhook_max_attempts,
+                retry_base=settings.webhook_retry_base_seconds,
+                retry_max=settings.webhook_retry_max_seconds,
+                disable_after=settings.webhook_disable_after,
+            ),
+        ),
         heal_reports=reports,
     )
 
@@ -411,12 +427,17 @@ async def running_jobs(runtime: Runtime) -> AsyncIterator[Worker]:
         runtime.databases.metadata,
         ingestor=runtime.ingestor,
         runs=runtime.runs,
+        webhooks=runtime.webhooks,
         timings=WorkerTimings(
             connect_timeout=settings.connect_timeout,
             lease_seconds=settings.job_lease_seconds,
             shutdown_timeout=settings.shutdown_timeout,
         ),
-        capacity={INGEST: settings.ingest_concurrency, RUN: settings.run_concurrency},
+        capacity={
+            INGEST: settings.ingest_concurrency,
+            RUN: settings.run_concurrency,
+            DELIVER: settings.webhook_concurrency,
+        },
         slots=tenant_slots(runtime),
     )
     await worker.start()

@@ -26,6 +26,7 @@ from orchestrator_service.rag.search import KnowledgeSearch
 from orchestrator_service.storage import ObjectStore
 from orchestrator_service.tenants.quotas import Quotas
 from orchestrator_service.tools.invoker import ToolRunner
+from orchestrator_service.tools.ssrf import Guard
 
 
 class Readiness(Protocol):
@@ -113,6 +114,10 @@ def _quotas(request: Request) -> Quotas:
     return request.app.state.runtime.quotas
 
 
+def _guard(request: Request) -> Guard:
+    return request.app.state.runtime.guard
+
+
 SettingsDep = Annotated[Settings, Depends(_settings)]
 VaultDep = Annotated[Vault, Depends(_vault)]
 FilesDep = Annotated[ObjectStore, Depends(_files)]
@@ -124,6 +129,7 @@ ChannelsDep = Annotated[Channels, Depends(_channels)]
 PasswordsDep = Annotated[Passwords, Depends(_passwords)]
 LoginThrottleDep = Annotated[LoginThrottle, Depends(_login_throttle)]
 QuotasDep = Annotated[Quotas, Depends(_quotas)]
+GuardDep = Annotated[Guard, Depends(_guard)]
 
 
 async def current_principal(request: Request, sessionmaker: SessionmakerDep) -> Principal:

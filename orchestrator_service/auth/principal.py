@@ -16,6 +16,7 @@ RESOURCES = (
     "conversations",
     "executions",
     "business_assets",
+    "webhooks",
 )
 SCOPES = frozenset(f"{r}:{a}" for r in RESOURCES for a in ("read", "write"))
 _ADMIN_ONLY = frozenset({"users:write", "api_keys:read", "api_keys:write", "audit:read"})

@@ -17,6 +17,7 @@ from orchestrator_service.conversations.schemas import (
 from orchestrator_service.db.repository import AuditedRepository
 from orchestrator_service.db.tenancy import get_scoped, owned, scoped
 from orchestrator_service.pagination import PageParams, paginate
+from orchestrator_service.webhooks.events import publish
 
 PREVIEW_CHARS = 200
 
@@ -80,6 +81,13 @@ async def update_conversation(
     conversation = await conversations.get(conversation_id)
     closing = data.status == "closed" and conversation.status != "closed"
     await conversations.update(conversation, data.model_dump(exclude_unset=True), actor=actor)
+    if closing:
+        await publish(
+            session,
+            tenant_id=tenant_id,
+            event="conversation.closed",
+            data={"conversation_id": str(conversation.id), "agent_id": conversation.agent_id},
+        )
     return conversation, closing
 
 

@@ -3,6 +3,7 @@
 import hashlib
 import uuid
 from datetime import datetime
+from typing import get_args
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
@@ -10,10 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from orchestrator_service.credentials.scrub import Scrubber
 from orchestrator_service.error_log.models import ErrorLog
+from orchestrator_service.error_log.schemas import Kind
 from orchestrator_service.http import request_id_var
 
-# The kinds of failure on record (the API's `kind` filter takes these).
-KINDS = ("run", "tool_call", "ingestion", "webhook_delivery", "sync", "model_call")
+KINDS = get_args(Kind)
 MAX_MESSAGE = 1000
 
 

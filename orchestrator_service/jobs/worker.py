@@ -19,9 +19,10 @@ from sqlalchemy.engine import URL
 
 from orchestrator_service.agents.runs import AgentRunner, RunFailed
 from orchestrator_service.db.connect import connect
-from orchestrator_service.jobs.queue import INGEST, RUN
+from orchestrator_service.jobs.queue import DELIVER, INGEST, RUN
 from orchestrator_service.jobs.slots import TenantSlots
 from orchestrator_service.rag.ingest import IngestionDeferred, Ingestor
+from orchestrator_service.webhooks.delivery import WebhookDeliverer
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,7 @@ class Worker:
         *,
         ingestor: Ingestor,
         runs: AgentRunner,
+        webhooks: WebhookDeliverer,
         timings: WorkerTimings,
         capacity: dict[str, int],
         slots: TenantSlots,
@@ -51,6 +53,7 @@ class Worker:
         self._database = database
         self._ingestor = ingestor
         self._runs = runs
+        self._webhooks = webhooks
         self._timings = timings
         self.capacity = capacity
         self._slots = slots
@@ -60,7 +63,7 @@ class Worker:
 
     async def start(self) -> None:
         """Connect and start taking jobs, one manager per queue."""
-        ingestor, runs, slots = self._ingestor, self._runs, self._slots
+        ingestor, runs, slots, webhooks = self._ingestor, self._runs, self._slots, self._webhooks
 
         async def ingest(job: Job) -> None:
             document_id = (job.payload or b"").decode()
@@ -78,8 +81,15 @@ class Worker:
                 with suppress(RunFailed):  # the failure is on the execution's record
                     await runs.execute(uuid.UUID(execution_id))
 
+        async def deliver(job: Job) -> None:
+            delivery_id = uuid.UUID((job.payload or b"").decode())
+            retry = await webhooks.deliver(delivery_id)
+            if retry is not None:  # back to the queue, after the backoff
+                raise RetryRequested(delay=timedelta(seconds=retry), reason="delivery failed")
+
         await self._serve(INGEST, ingest)
         await self._serve(RUN, run)
+        await self._serve(DELIVER, deliver)
 
     async def _serve(self, entrypoint: str, handler: Callable[[Job], Awaitable[None]]) -> None:
         """A queue manager of its own for `entrypoint`, on a connection of its own."""
