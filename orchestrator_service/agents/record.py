@@ -38,6 +38,7 @@ class RunRecord:
         self.scrubber = scrubber
         self.step_index = 0
         self.tokens_in = self.tokens_out = self.tool_calls = 0
+        self.turns = 0  # model calls made
 
     async def step(
         self, step_type: str, name: str, work: Callable[[], Awaitable[Any]], *, record_input: Any
