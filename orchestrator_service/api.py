@@ -19,6 +19,7 @@ from orchestrator_service.executions.router import router as executions_router
 from orchestrator_service.http import ErrorBody
 from orchestrator_service.openai_api.router import router as openai_routes
 from orchestrator_service.rag.router import router as rag_router
+from orchestrator_service.tasks.router import router as tasks_router
 from orchestrator_service.tenants.router import router as tenants_router
 from orchestrator_service.tools.router import router as tools_router
 from orchestrator_service.users.router import router as users_router
@@ -48,6 +49,7 @@ def api_router() -> APIRouter:
         executions_router,
         webhooks_router,
         error_log_router,
+        tasks_router,
     ):
         protected.include_router(router)
     api.include_router(protected)

@@ -210,7 +210,7 @@ class Settings(BaseSettings):
         description="How long a rotated-out signing secret keeps signing beside the new one.",
     )
     webhook_concurrency: int = Field(
-        default=4, ge=1, le=64, description="Webhook deliveries a worker runs at once."
+        default=4, ge=2, le=64, description="Webhook deliveries a worker runs at once."
     )
     max_file_bytes: int = Field(
         default=25 * 1024 * 1024, gt=0, description="Largest conversation attachment accepted."

@@ -15,6 +15,7 @@ from orchestrator_service.error_log.models import ErrorLog
 from orchestrator_service.executions.models import Execution, ExecutionMetric, ExecutionStep
 from orchestrator_service.rag.models import RagDocument
 from orchestrator_service.rag.vector_models import DocumentChunk
+from orchestrator_service.tasks.models import Task
 from orchestrator_service.tenants.models import Tenant
 from orchestrator_service.tools.models import Tool, ToolExecution
 from orchestrator_service.users.models import User
@@ -56,6 +57,7 @@ __all__ = [
     "ExecutionMetric",
     "ExecutionStep",
     "RagDocument",
+    "Task",
     "Tenant",
     "Tool",
     "ToolExecution",
