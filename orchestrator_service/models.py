@@ -13,6 +13,7 @@ from orchestrator_service.db.heal.ledger import add_ledger_tables
 from orchestrator_service.db.heal.targets import HealTarget, steps_of
 from orchestrator_service.error_log.models import ErrorLog
 from orchestrator_service.executions.models import Execution, ExecutionMetric, ExecutionStep
+from orchestrator_service.files.models import File
 from orchestrator_service.rag.models import RagDocument
 from orchestrator_service.rag.vector_models import DocumentChunk
 from orchestrator_service.tasks.models import Task
@@ -56,6 +57,7 @@ __all__ = [
     "Execution",
     "ExecutionMetric",
     "ExecutionStep",
+    "File",
     "RagDocument",
     "Task",
     "Tenant",
