@@ -323,7 +323,18 @@ class Hold:
 
 
 Reply = (
-    Say | Call | Calls | Refuse | Malformed | Stall | HangUp | EchoKey | Drip | Flood | Chatter | Hold
+    Say
+    | Call
+    | Calls
+    | Refuse
+    | Malformed
+    | Stall
+    | HangUp
+    | EchoKey
+    | Drip
+    | Flood
+    | Chatter
+    | Hold
 )
 
 

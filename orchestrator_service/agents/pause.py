@@ -8,6 +8,7 @@ model turns used, its step index and token counts. Resuming is a queued run that
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+
 from sqlalchemy import select, update
 
 from orchestrator_service.agents.outcomes import announce_run
@@ -25,7 +26,7 @@ class RunCancelled(Conflict):
     code = "run_cancelled"
 
 
-class RunPaused(Exception):  # noqa: N818 (a pause, not an error)
+class RunPaused(Exception):
     """A tool call needs the user's confirmation: the run stops here, to resume later."""
 
     def __init__(self, calls: list[dict], messages: list[dict]) -> None:
@@ -97,7 +98,8 @@ async def pause_run(run: RunRecord, paused: RunPaused, *, turns: int) -> None:
             .where(Execution.id == run.execution.id)
             .values(status=AWAITING, meta=meta, tokens_used=run.tokens_in + run.tokens_out)
         )
-        await announce_run(session, run.execution, status=AWAITING, error=None, scrubber=run.scrubber)
+        await announce_run(
+            session, run.execution, status=AWAITING, error=None, scrubber=run.scrubber
+        )
     run.execution.status, run.execution.meta = AWAITING, meta
     await run.emit("confirmation", {"tool": meta["pending"]["tool"], "call": call})
-

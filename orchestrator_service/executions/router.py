@@ -14,9 +14,7 @@ from orchestrator_service.schemas import TimeFilter, as_utc
 router = APIRouter(prefix="/executions", tags=["executions"])
 Reader = Annotated[TenantPrincipal, Depends(require("executions:read"))]
 Steerer = Annotated[TenantPrincipal, Depends(require("executions:write"))]
-Status = Literal[
-    "queued", "running", "awaiting_confirmation", "completed", "failed", "cancelled"
-]
+Status = Literal["queued", "running", "awaiting_confirmation", "completed", "failed", "cancelled"]
 
 
 @router.get("")

@@ -98,7 +98,7 @@ async def download_file(
         stored.chunks,
         media_type=attached.mime_type,
         headers={
-            "Content-Disposition": f"attachment; filename=\"file-{attached.id}\"",
+            "Content-Disposition": f'attachment; filename="file-{attached.id}"',
             "Content-Length": str(stored.size),
             "X-Content-Type-Options": "nosniff",
             "Content-Security-Policy": "sandbox; default-src 'none'",

@@ -106,7 +106,11 @@ async def attach(
         action="create",
         resource_type="file",
         resource_id=attached.id,
-        new={"conversation_id": str(conversation.id), "size": size, "mime_type": attached.mime_type},
+        new={
+            "conversation_id": str(conversation.id),
+            "size": size,
+            "mime_type": attached.mime_type,
+        },
         tenant_id=tenant_id,
     )
     await publish(
@@ -213,7 +217,10 @@ async def ingest(
             filename=attached.original_filename,
             source=cast(BinaryIO, spool),
             collection=collection,
-            metadata={"file_id": str(attached.id), "conversation_id": str(attached.conversation_id)},
+            metadata={
+                "file_id": str(attached.id),
+                "conversation_id": str(attached.conversation_id),
+            },
             replace=False,
             actor=actor,
         )

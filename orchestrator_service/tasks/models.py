@@ -8,22 +8,29 @@ from sqlalchemy import CheckConstraint, ForeignKey, Integer, String, Text, text
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from orchestrator_service.db.base import TENANT_WIDE, Base, TimestampMixin, UserOwnedMixin
+from orchestrator_service.db.base import TENANT_WIDE, Base, TimestampMixin
 from orchestrator_service.executions.models import SCHEMA
 
 
-class Task(UserOwnedMixin, TimestampMixin, Base):
-    """A run or a multi-step job, as its user sees it."""
+class Task(TimestampMixin, Base):
+    """A run or a multi-step job, as its user sees it. Owner and visibility as in
+    `UserOwnedMixin` (tenant-wide by default, like conversations), declared as plain columns
+    so that the type checker sees them as the `UserOwned` protocol of `db.tenancy` wants."""
 
     __tablename__ = "tasks"
     __table_args__ = (CheckConstraint("priority BETWEEN 1 AND 5", name="priority_range"),)
-    default_visibility = TENANT_WIDE
 
     id: Mapped[uuid.UUID] = mapped_column(
         UUID(as_uuid=True), primary_key=True, server_default=text("gen_random_uuid()")
     )
     tenant_id: Mapped[int] = mapped_column(
         Integer, ForeignKey("tenants.id"), nullable=False, index=True
+    )
+    owner_user_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    visibility: Mapped[str] = mapped_column(
+        String(16), nullable=False, server_default=text(f"'{TENANT_WIDE}'")
     )
     # `agent_run` (execution_id) or `ingestion` (document_id).
     kind: Mapped[str] = mapped_column(String(32), nullable=False)

@@ -8,7 +8,9 @@ from pydantic import Field, StringConstraints
 
 from orchestrator_service.schemas import Input, Output
 
-TaskStatus = Literal["pending", "running", "awaiting_confirmation", "completed", "failed", "cancelled"]
+TaskStatus = Literal[
+    "pending", "running", "awaiting_confirmation", "completed", "failed", "cancelled"
+]
 TaskKind = Literal["agent_run", "ingestion"]
 Priority = Annotated[int, Field(ge=1, le=5, description="1 (lowest) to 5 (most urgent)")]
 

@@ -3,7 +3,7 @@ progress (read from the execution or the document they follow), cancel them."""
 
 import uuid
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orchestrator_service.agents.runs import AgentRunner
@@ -106,10 +106,13 @@ async def track_ingestion(
     return task
 
 
-def _status_filter(status: str) -> object:
+def _status_filter(status: str) -> ColumnElement[bool]:
     """Tasks whose work is in `status`."""
-    run_states = [s for s in ("queued", "running", "awaiting_confirmation", "completed", "failed",
-                              "cancelled") if _RUN_STATUS.get(s, s) == status]
+    run_states = [
+        s
+        for s in ("queued", "running", "awaiting_confirmation", "completed", "failed", "cancelled")
+        if _RUN_STATUS.get(s, s) == status
+    ]
     document_states = [s for s, mapped in _DOCUMENT_STATUS.items() if mapped == status]
     return or_(
         and_(Task.kind == "agent_run", Execution.status.in_(run_states)),
@@ -191,7 +194,7 @@ async def _views(session: AsyncSession, tasks: list[Task]) -> list[TaskOut]:
     views = []
     for task in tasks:
         if task.kind == "agent_run":
-            views.append(_run_view(task, executions.get(task.execution_id)))
+            views.append(_run_view(task, executions.get(task.execution_id or uuid.uuid4())))
         else:
             views.append(_ingestion_view(task, documents.get(task.document_id or "")))
     return views

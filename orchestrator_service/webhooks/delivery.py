@@ -151,7 +151,9 @@ class WebhookDeliverer:
                     timeout=self.policy.timeout,
                     follow_redirects=False,
                 ) as client,
-                client.stream("POST", webhook.url, content=body.encode(), headers=headers) as answer,
+                client.stream(
+                    "POST", webhook.url, content=body.encode(), headers=headers
+                ) as answer,
             ):
                 await read_capped(answer, self.policy.max_response_bytes)
         except BlockedDestination:

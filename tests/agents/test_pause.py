@@ -113,7 +113,10 @@ async def test_a_confirmed_run_resumes_runs_the_tool_and_answers(
 
 
 async def test_a_rejected_call_tells_the_model_the_user_declined(
-    client: httpx.AsyncClient, runtime: Runtime, tenant_a: Caller, llm_key: str,
+    client: httpx.AsyncClient,
+    runtime: Runtime,
+    tenant_a: Caller,
+    llm_key: str,
     model: ScriptedModel,
 ) -> None:
     with Receiver() as service:
@@ -136,7 +139,10 @@ async def test_a_rejected_call_tells_the_model_the_user_declined(
 
 
 async def test_cancelling_a_running_run_stops_it_at_the_next_step_boundary(
-    client: httpx.AsyncClient, runtime: Runtime, tenant_a: Caller, llm_key: str,
+    client: httpx.AsyncClient,
+    runtime: Runtime,
+    tenant_a: Caller,
+    llm_key: str,
     model: ScriptedModel,
 ) -> None:
     agent = await create_scripted_agent(client, tenant_a, model)
@@ -167,7 +173,10 @@ async def test_cancelling_a_running_run_stops_it_at_the_next_step_boundary(
 
 
 async def test_a_queued_run_is_cancelled_at_once_and_the_worker_leaves_it(
-    client: httpx.AsyncClient, runtime: Runtime, tenant_a: Caller, llm_key: str,
+    client: httpx.AsyncClient,
+    runtime: Runtime,
+    tenant_a: Caller,
+    llm_key: str,
     model: ScriptedModel,
 ) -> None:
     agent = await create_scripted_agent(client, tenant_a, model)

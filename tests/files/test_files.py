@@ -79,9 +79,7 @@ async def test_a_file_is_stored_sniffed_hashed_and_read_back_by_its_tenant_only(
         404,
     )
     error_of(await attach(client, tenant_b, conversation_id, NOTE), 404, "not_found")
-    error_of(
-        await client.delete(f"{API}/files/{attached['id']}", headers=tenant_b.headers), 404
-    )
+    error_of(await client.delete(f"{API}/files/{attached['id']}", headers=tenant_b.headers), 404)
     error_of(
         await client.post(
             f"{API}/files/{attached['id']}/ingest", headers=tenant_b.headers, json={}

@@ -39,7 +39,10 @@ async def task(client: httpx.AsyncClient, caller: Caller, task_id: str) -> dict:
 
 
 async def test_priority_orders_the_job_queue(
-    client: httpx.AsyncClient, runtime: Runtime, tenant_a: Caller, llm_key: str,
+    client: httpx.AsyncClient,
+    runtime: Runtime,
+    tenant_a: Caller,
+    llm_key: str,
     model: ScriptedModel,
 ) -> None:
     agent = await create_scripted_agent(client, tenant_a, model, enabled_tools=[])
@@ -67,7 +70,10 @@ async def test_priority_orders_the_job_queue(
 
 
 async def test_a_task_follows_its_run_from_queued_to_finished(
-    client: httpx.AsyncClient, runtime: Runtime, tenant_a: Caller, llm_key: str,
+    client: httpx.AsyncClient,
+    runtime: Runtime,
+    tenant_a: Caller,
+    llm_key: str,
     model: ScriptedModel,
 ) -> None:
     agent = await create_scripted_agent(client, tenant_a, model, enabled_tools=[])
@@ -96,13 +102,19 @@ async def test_a_task_follows_its_run_from_queued_to_finished(
         f"{API}/tasks", headers=tenant_a.headers, params={"status": "completed"}
     )
     assert [t["id"] for t in listed.json()["items"]] == [queued["id"]]
-    pending = await client.get(f"{API}/tasks", headers=tenant_a.headers, params={"status": "pending"})
+    pending = await client.get(
+        f"{API}/tasks", headers=tenant_a.headers, params={"status": "pending"}
+    )
     assert pending.json()["items"] == []
 
 
 async def test_a_task_is_cancelled_and_another_tenant_cannot_see_or_cancel_it(
-    client: httpx.AsyncClient, runtime: Runtime, tenant_a: Caller, tenant_b: Caller,
-    llm_key: str, model: ScriptedModel,
+    client: httpx.AsyncClient,
+    runtime: Runtime,
+    tenant_a: Caller,
+    tenant_b: Caller,
+    llm_key: str,
+    model: ScriptedModel,
 ) -> None:
     agent = await create_scripted_agent(client, tenant_a, model, enabled_tools=[])
     queued = await start(client, tenant_a, agent["id"], "Never mind", priority=3)
@@ -123,8 +135,12 @@ async def test_a_task_is_cancelled_and_another_tenant_cannot_see_or_cancel_it(
 
 
 async def test_a_task_for_another_tenants_agent_or_a_bad_priority_is_refused(
-    client: httpx.AsyncClient, runtime: Runtime, tenant_a: Caller, tenant_b: Caller,
-    llm_key: str, model: ScriptedModel,
+    client: httpx.AsyncClient,
+    runtime: Runtime,
+    tenant_a: Caller,
+    tenant_b: Caller,
+    llm_key: str,
+    model: ScriptedModel,
 ) -> None:
     agent = await create_scripted_agent(client, tenant_a, model, enabled_tools=[])
     body = {"agent_id": agent["id"], "input": "hi", "title": "x"}

@@ -9,6 +9,7 @@ import uuid
 
 import httpx
 import pytest
+from sqlalchemy import text
 from standardwebhooks import Webhook as Verifier
 from standardwebhooks.webhooks import WebhookVerificationError
 
@@ -20,9 +21,7 @@ from tests.webhooks.receiver import Answer, Receiver
 API = "/api/v1"
 
 
-async def subscribe(
-    client: httpx.AsyncClient, caller: Caller, url: str, events: list[str]
-) -> dict:
+async def subscribe(client: httpx.AsyncClient, caller: Caller, url: str, events: list[str]) -> dict:
     """Create an endpoint; its body, with the secret shown once."""
     response = await client.post(
         f"{API}/webhooks", headers=caller.headers, json={"url": url, "events": events}
@@ -99,8 +98,6 @@ async def test_a_delivery_verifies_with_the_standardwebhooks_library(
         response = await client.get(f"{API}{path}", headers=tenant_a.headers)
         assert webhook["secret"] not in response.text
     async with loopback.sessionmaker() as session:
-        from sqlalchemy import text
-
         rows = await session.execute(text("SELECT * FROM webhooks"))
         assert webhook["secret"] not in str(rows.all())
 
@@ -153,7 +150,9 @@ async def test_a_failed_delivery_is_retried_by_the_worker_with_backoff(
     assert len({r.headers["webhook-id"] for r in receiver.requests}) == 1  # one message
     for request in receiver.requests:
         Verifier(webhook["secret"]).verify(request.body, request.headers)
-    endpoint = (await client.get(f"{API}/webhooks/{webhook['id']}", headers=tenant_a.headers)).json()
+    endpoint = (
+        await client.get(f"{API}/webhooks/{webhook['id']}", headers=tenant_a.headers)
+    ).json()
     assert endpoint["consecutive_failures"] == 0 and endpoint["is_active"]
     # Each failure is in the error log, with the endpoint as its subject.
     errors = (await client.get(f"{API}/error-logs", headers=tenant_a.headers)).json()["items"]
@@ -180,7 +179,9 @@ async def test_an_endpoint_that_keeps_failing_is_disabled_and_can_be_redelivered
     assert delays[2] is None
     assert await loopback.webhooks.deliver(uuid.UUID(second["id"])) is None
 
-    endpoint = (await client.get(f"{API}/webhooks/{webhook['id']}", headers=tenant_a.headers)).json()
+    endpoint = (
+        await client.get(f"{API}/webhooks/{webhook['id']}", headers=tenant_a.headers)
+    ).json()
     assert endpoint["is_active"] is False
     assert endpoint["disabled_reason"] == "failures"
     assert endpoint["consecutive_failures"] == 4
@@ -248,7 +249,10 @@ async def test_a_host_that_rebinds_to_a_private_address_is_refused_at_delivery(
 
 
 async def test_redirects_slow_and_lying_receivers_fail_within_bounds(
-    client: httpx.AsyncClient, loopback: Runtime, tenant_a: Caller, receiver: Receiver,
+    client: httpx.AsyncClient,
+    loopback: Runtime,
+    tenant_a: Caller,
+    receiver: Receiver,
     network: NetworkSpy,
 ) -> None:
     receiver.script = [
