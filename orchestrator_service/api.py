@@ -16,6 +16,7 @@ from orchestrator_service.credentials.router import router as credentials_router
 from orchestrator_service.deps import current_principal
 from orchestrator_service.error_log.router import router as error_log_router
 from orchestrator_service.executions.router import router as executions_router
+from orchestrator_service.files.router import conversation_files
 from orchestrator_service.files.router import router as files_router
 from orchestrator_service.http import ErrorBody
 from orchestrator_service.openai_api.router import router as openai_routes
@@ -52,6 +53,7 @@ def api_router() -> APIRouter:
         error_log_router,
         tasks_router,
         files_router,
+        conversation_files,
     ):
         protected.include_router(router)
     api.include_router(protected)

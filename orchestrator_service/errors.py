@@ -15,7 +15,8 @@ OrchestratorError              500 internal_error
 ├── VaultError                 500 vault_error
 ├── NotFound                   404 not_found
 ├── Conflict                   409 conflict
-│   └── ConfirmationRequired   409 confirmation_required     tools/invoker.py
+│   ├── ConfirmationRequired   409 confirmation_required     tools/invoker.py
+│   └── RunCancelled           409 run_cancelled             agents/pause.py
 ├── InvalidInput               422 invalid_input
 ├── TooManyRequests            429 rate_limited
 │   └── QuotaExceeded          429 quota_exceeded            tenants/quotas.py

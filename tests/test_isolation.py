@@ -606,3 +606,37 @@ async def _make_memory(owner: Owner, made: dict[str, Any]) -> str:
     """A fact tenant A's agent (made for `agent_id`) keeps."""
     body = {"user_key": _unique(), "key": "likes", "value": "tea"}
     return (await owner.create(f"{PREFIX}/agents/{made['agent_id']}/memories", body))["id"]
+
+
+@factory("webhook_id")
+async def _make_webhook(owner: Owner, made: dict[str, Any]) -> str:
+    """A webhook endpoint of tenant A, subscribed to everything (never delivered to: no
+    worker runs in this test, and its host is not resolved when subscribing)."""
+    body = {"url": f"https://{_unique()}.example.com/hooks", "events": ["*"]}
+    return (await owner.create(f"{PREFIX}/webhooks", body))["id"]
+
+
+@factory("delivery_id")
+async def _make_delivery(owner: Owner, made: dict[str, Any]) -> str:
+    """A delivery to the endpoint made for `webhook_id`: the closing of a conversation of A."""
+    conversation = await _make_conversation(owner, made)
+    await owner.update(f"{PREFIX}/conversations/{conversation}", {"status": "closed"})
+    page = await owner.read(f"{PREFIX}/webhooks/{made['webhook_id']}/deliveries")
+    return page["items"][0]["id"]
+
+
+@factory("task_id")
+async def _make_task(owner: Owner, made: dict[str, Any]) -> str:
+    """A task of tenant A: a queued background run (no worker runs it here)."""
+    agent = await _make_agent(owner, made)
+    body = {"agent_id": agent, "input": f"hello {_unique()}", "title": _unique()}
+    return (await owner.call("POST", f"{PREFIX}/tasks", 202, json=body))["id"]
+
+
+@factory("file_id")
+async def _make_file(owner: Owner, made: dict[str, Any]) -> str:
+    """A file attached to a conversation of tenant A."""
+    conversation = await _make_conversation(owner, made)
+    files = {"file": (f"{_unique()}.txt", f"tenant A file {_unique()}".encode(), "text/plain")}
+    data = {"conversation_id": conversation}
+    return (await owner.call("POST", f"{PREFIX}/files", 201, files=files, data=data))["id"]

@@ -3,7 +3,7 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, Query, UploadFile, status
+from fastapi import APIRouter, Depends, File, Form, UploadFile, status
 from fastapi.responses import StreamingResponse
 
 from orchestrator_service.deps import (
@@ -21,6 +21,8 @@ from orchestrator_service.rag.schemas import DocumentOut
 from orchestrator_service.schemas import Output
 
 router = APIRouter(prefix="/files", tags=["files"])
+# A conversation's files, listed where its other parts are.
+conversation_files = APIRouter(prefix="/conversations", tags=["files"])
 Reader = Annotated[TenantPrincipal, Depends(require("conversations:read"))]
 Writer = Annotated[TenantPrincipal, Depends(require("conversations:write"))]
 RagWriter = Annotated[TenantPrincipal, Depends(require("rag:write"))]
@@ -62,13 +64,11 @@ async def attach_file(
     return FileOut.model_validate(attached)
 
 
-@router.get("")
+@conversation_files.get("/{conversation_id}/files")
 async def list_files(
-    principal: Reader,
-    session: SessionDep,
-    conversation_id: Annotated[uuid.UUID, Query(description="The conversation")],
+    conversation_id: uuid.UUID, principal: Reader, session: SessionDep
 ) -> list[FileOut]:
-    """The files of a conversation, oldest first."""
+    """The files of a conversation, oldest first (whoever can read it)."""
     rows = await service.list_files(
         session, tenant_id=principal.tenant_id, conversation_id=conversation_id
     )

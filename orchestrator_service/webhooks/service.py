@@ -2,6 +2,7 @@
 delivery log, redeliver. Signing secrets are vault credentials; this module seals them and
 never stores or returns them otherwise (only once, to the caller that made them)."""
 
+import ipaddress
 import uuid
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
@@ -20,7 +21,7 @@ from orchestrator_service.db.tenancy import get_scoped, scoped
 from orchestrator_service.errors import Conflict, NotFound
 from orchestrator_service.jobs.queue import enqueue_delivery
 from orchestrator_service.pagination import PageParams, paginate
-from orchestrator_service.tools.ssrf import Guard
+from orchestrator_service.tools.ssrf import BlockedDestination, Guard
 from orchestrator_service.webhooks import signing
 from orchestrator_service.webhooks.delivery import previous_credential, signing_credential
 from orchestrator_service.webhooks.models import Webhook, WebhookAttempt, WebhookDelivery
@@ -45,10 +46,18 @@ class Webhooks(AuditedRepository[Webhook]):
 
 
 async def _vet(guard: Guard, url: str) -> None:
-    """Refuse, before saving it, a URL whose host is (or resolves to) a private, loopback,
-    link-local or metadata address; deliveries check again at every connection."""
+    """Refuse, before saving it, a URL naming a private, loopback, link-local or metadata
+    address (or `localhost`). Host names are not resolved here (no DNS lookup in a request):
+    deliveries check every address at every connection."""
     parts = urlsplit(url)
-    await guard.vet(parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80))
+    host = (parts.hostname or "").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        raise BlockedDestination(host)
+    try:
+        ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return
+    await guard.vet(host, parts.port or (443 if parts.scheme == "https" else 80))
 
 
 async def _seal(

@@ -62,7 +62,7 @@ async def test_a_file_is_stored_sniffed_hashed_and_read_back_by_its_tenant_only(
     assert content.headers["content-disposition"].startswith("attachment")
     assert content.headers["x-content-type-options"] == "nosniff"
     listed = await client.get(
-        f"{API}/files", headers=tenant_a.headers, params={"conversation_id": conversation_id}
+        f"{API}/conversations/{conversation_id}/files", headers=tenant_a.headers
     )
     assert [f["id"] for f in listed.json()] == [attached["id"]]
     async with runtime.sessionmaker() as session:
@@ -73,9 +73,7 @@ async def test_a_file_is_stored_sniffed_hashed_and_read_back_by_its_tenant_only(
     for path in (f"/files/{attached['id']}", f"/files/{attached['id']}/content"):
         error_of(await client.get(f"{API}{path}", headers=tenant_b.headers), 404, "not_found")
     error_of(
-        await client.get(
-            f"{API}/files", headers=tenant_b.headers, params={"conversation_id": conversation_id}
-        ),
+        await client.get(f"{API}/conversations/{conversation_id}/files", headers=tenant_b.headers),
         404,
     )
     error_of(await attach(client, tenant_b, conversation_id, NOTE), 404, "not_found")
