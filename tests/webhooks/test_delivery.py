@@ -215,6 +215,8 @@ async def test_an_endpoint_that_keeps_failing_is_disabled_and_can_be_redelivered
         "http://[::ffff:169.254.169.254]/x",
         "http://127.0.0.1:9/hooks",
         "http://0.0.0.0/",
+        "http://localhost:8080/hooks",
+        "http://[fd00:ec2::254]/latest",
     ],
 )
 async def test_a_private_or_metadata_url_is_refused_before_any_connection(
