@@ -16,7 +16,10 @@ from orchestrator_service.channels.router import webhooks as channel_webhooks
 from orchestrator_service.conversations.router import router as conversations_router
 from orchestrator_service.credentials.router import router as credentials_router
 from orchestrator_service.deps import current_principal
+from orchestrator_service.error_log.router import router as error_log_router
 from orchestrator_service.executions.router import router as executions_router
+from orchestrator_service.files.router import conversation_files
+from orchestrator_service.files.router import router as files_router
 from orchestrator_service.http import ErrorBody
 from orchestrator_service.integrations.router import router as integrations_router
 from orchestrator_service.live.router import router as live_router
@@ -25,9 +28,11 @@ from orchestrator_service.notes.router import router as notes_router
 from orchestrator_service.openai_api.router import router as openai_routes
 from orchestrator_service.privacy.router import router as privacy_router
 from orchestrator_service.rag.router import router as rag_router
+from orchestrator_service.tasks.router import router as tasks_router
 from orchestrator_service.tenants.router import router as tenants_router
 from orchestrator_service.tools.router import router as tools_router
 from orchestrator_service.users.router import router as users_router
+from orchestrator_service.webhooks.router import router as webhooks_router
 
 PREFIX = "/api/v1"
 PUBLIC_ROUTES = frozenset({("POST", f"{PREFIX}/auth/login")})
@@ -58,6 +63,11 @@ def api_router() -> APIRouter:
         calendar_router,
         mail_router,
         live_router,
+        webhooks_router,
+        error_log_router,
+        tasks_router,
+        files_router,
+        conversation_files,
     ):
         protected.include_router(router)
     api.include_router(protected)

@@ -36,7 +36,7 @@ from orchestrator_service.errors import ConfigError, OrchestratorError
 from orchestrator_service.integrations.service import Integrations
 from orchestrator_service.integrations.sync import Syncer
 from orchestrator_service.integrations.wiring import integration_services
-from orchestrator_service.jobs.queue import INGEST, RUN, SYNC
+from orchestrator_service.jobs.queue import DELIVER, INGEST, RUN, SYNC
 from orchestrator_service.jobs.schedule import sweep_periodically, sync_integrations_periodically
 from orchestrator_service.jobs.slots import TenantSlots
 from orchestrator_service.jobs.worker import Worker, WorkerTimings
@@ -63,6 +63,7 @@ from orchestrator_service.tenants.quotas import Quotas
 from orchestrator_service.tools.invoker import ToolRunner
 from orchestrator_service.tools.service import ensure_builtin_tools
 from orchestrator_service.tools.ssrf import Guard
+from orchestrator_service.webhooks.delivery import DeliveryPolicy, WebhookDeliverer
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +111,7 @@ class Runtime:
     network: AgentNetworkPort
     integrations: Integrations
     syncer: Syncer
+    webhooks: WebhookDeliverer
     heal_reports: dict[str, HealReport] = field(default_factory=dict)
     mailer: Mailer | None = None
 
@@ -329,6 +331,7 @@ def _collaborators(
             files=files,
             pool=pool,
             max_attempts=settings.ingest_max_attempts,
+            scrubber=secrets.scrubber,
         ),
         deleter=deleter,
         reconciler=Reconciler(
@@ -378,6 +381,19 @@ def _collaborators(
         ),
         network=network,
         **integration_services(settings, sessionmaker=sessionmaker, vault=vault, guard=guard),
+        webhooks=WebhookDeliverer(
+            sessionmaker=sessionmaker,
+            secrets=secrets,
+            guard=guard,
+            policy=DeliveryPolicy(
+                timeout=settings.webhook_timeout_seconds,
+                max_response_bytes=settings.webhook_max_response_bytes,
+                max_attempts=settings.webhook_max_attempts,
+                retry_base=settings.webhook_retry_base_seconds,
+                retry_max=settings.webhook_retry_max_seconds,
+                disable_after=settings.webhook_disable_after,
+            ),
+        ),
         heal_reports=reports,
     )
 
@@ -473,6 +489,7 @@ async def running_jobs(runtime: Runtime) -> AsyncIterator[Worker]:
         ingestor=runtime.ingestor,
         runs=runtime.runs,
         syncer=runtime.syncer,
+        webhooks=runtime.webhooks,
         timings=WorkerTimings(
             connect_timeout=settings.connect_timeout,
             lease_seconds=settings.job_lease_seconds,
@@ -482,6 +499,7 @@ async def running_jobs(runtime: Runtime) -> AsyncIterator[Worker]:
             INGEST: settings.ingest_concurrency,
             RUN: settings.run_concurrency,
             SYNC: settings.integration_sync_concurrency,
+            DELIVER: settings.webhook_concurrency,
         },
         slots=tenant_slots(runtime),
     )

@@ -262,6 +262,38 @@ class Settings(BaseSettings):
     integration_refresh_margin_seconds: float = Field(
         default=120.0, ge=0, description="Access tokens are refreshed this long before expiry."
     )
+    # Outbound webhooks, tasks and files (issue 18).
+    webhook_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="Seconds one webhook delivery may take, all told."
+    )
+    webhook_max_response_bytes: int = Field(
+        default=64 * 1024, gt=0, description="Most of a receiver's answer read (then cut off)."
+    )
+    webhook_max_attempts: int = Field(
+        default=8, ge=1, le=50, description="Tries of one delivery before it is given up."
+    )
+    webhook_retry_base_seconds: float = Field(
+        default=30.0, gt=0, description="Wait before the first retry; doubled at each one."
+    )
+    webhook_retry_max_seconds: float = Field(
+        default=6 * 3600.0, gt=0, description="Longest wait between two tries."
+    )
+    webhook_disable_after: int = Field(
+        default=15,
+        ge=1,
+        description="Consecutive failed tries after which an endpoint is disabled.",
+    )
+    webhook_secret_grace_seconds: float = Field(
+        default=24 * 3600.0,
+        ge=0,
+        description="How long a rotated-out signing secret keeps signing beside the new one.",
+    )
+    webhook_concurrency: int = Field(
+        default=4, ge=2, le=64, description="Webhook deliveries a worker runs at once."
+    )
+    max_file_bytes: int = Field(
+        default=25 * 1024 * 1024, gt=0, description="Largest conversation attachment accepted."
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = Field(
         default="text", description="`json` for one JSON object per line (containers)."

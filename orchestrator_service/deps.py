@@ -30,6 +30,7 @@ from orchestrator_service.rag.search import KnowledgeSearch
 from orchestrator_service.storage import ObjectStore
 from orchestrator_service.tenants.quotas import Quotas
 from orchestrator_service.tools.invoker import ToolRunner
+from orchestrator_service.tools.ssrf import Guard
 
 
 class Readiness(Protocol):
@@ -133,6 +134,10 @@ def _integrations(request: Request) -> Integrations:
     return request.app.state.runtime.integrations
 
 
+def _guard(request: Request) -> Guard:
+    return request.app.state.runtime.guard
+
+
 SettingsDep = Annotated[Settings, Depends(_settings)]
 VaultDep = Annotated[Vault, Depends(_vault)]
 FilesDep = Annotated[ObjectStore, Depends(_files)]
@@ -148,6 +153,7 @@ QuotasDep = Annotated[Quotas, Depends(_quotas)]
 LiveHubDep = Annotated[LiveHub, Depends(_live)]
 AgentNetworkDep = Annotated[AgentNetworkPort, Depends(_network)]
 IntegrationsDep = Annotated[Integrations, Depends(_integrations)]
+GuardDep = Annotated[Guard, Depends(_guard)]
 
 
 async def current_principal(request: Request, sessionmaker: SessionmakerDep) -> Principal:

@@ -19,6 +19,7 @@ OrchestratorError              500 internal_error
 │   ├── ConfirmationRequired   409 confirmation_required     tools/invoker.py
 │   ├── ConnectionInactive     409 connection_inactive       agent_network/messaging.py
 │   └── ExchangeLimit          409 exchange_limit            agent_network/messaging.py
+│   └── RunCancelled           409 run_cancelled             agents/pause.py
 ├── InvalidInput               422 invalid_input
 ├── TooManyRequests            429 rate_limited
 │   └── QuotaExceeded          429 quota_exceeded            tenants/quotas.py

@@ -63,6 +63,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         large_bodies={
             f"{API_PREFIX}/rag/documents": upload_limit,
             f"{BRIDGE_PREFIX}/rag/documents": upload_limit,
+            f"{API_PREFIX}/files": settings.max_file_bytes + 64 * 1024,
         },
         error_shapes={f"{OPENAI_PREFIX}/": openai_error},
     )

@@ -13,16 +13,20 @@ from orchestrator_service.credentials.models import Credential, VaultDataKey, Va
 from orchestrator_service.db.base import VECTOR_EXTENSIONS, Base, VectorBase
 from orchestrator_service.db.heal.ledger import add_ledger_tables
 from orchestrator_service.db.heal.targets import HealTarget, steps_of
+from orchestrator_service.error_log.models import ErrorLog
 from orchestrator_service.executions.models import Execution, ExecutionMetric, ExecutionStep
+from orchestrator_service.files.models import File
 from orchestrator_service.integrations.models import Integration, OAuthState, SyncedItem
 from orchestrator_service.live.models import LiveEvent
 from orchestrator_service.mail.models import Email, EmailAttachment, MailAccount
 from orchestrator_service.notes.models import Note
 from orchestrator_service.rag.models import RagDocument
 from orchestrator_service.rag.vector_models import DocumentChunk
+from orchestrator_service.tasks.models import Task
 from orchestrator_service.tenants.models import Tenant
 from orchestrator_service.tools.models import Tool, ToolExecution
 from orchestrator_service.users.models import User
+from orchestrator_service.webhooks.models import Webhook, WebhookAttempt, WebhookDelivery
 
 add_ledger_tables(Base.metadata)
 add_ledger_tables(VectorBase.metadata)
@@ -60,9 +64,11 @@ __all__ = [
     "DocumentChunk",
     "Email",
     "EmailAttachment",
+    "ErrorLog",
     "Execution",
     "ExecutionMetric",
     "ExecutionStep",
+    "File",
     "Integration",
     "LiveEvent",
     "MailAccount",
@@ -70,6 +76,7 @@ __all__ = [
     "OAuthState",
     "RagDocument",
     "SyncedItem",
+    "Task",
     "Tenant",
     "Tool",
     "ToolExecution",
@@ -78,4 +85,7 @@ __all__ = [
     "VaultDataKey",
     "VaultState",
     "VectorBase",
+    "Webhook",
+    "WebhookAttempt",
+    "WebhookDelivery",
 ]

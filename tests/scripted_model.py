@@ -306,7 +306,36 @@ class Chatter(_Endless):
         self.pour(handler, b"", delta, 0)
 
 
-Reply = Say | Call | Calls | Refuse | Malformed | Stall | HangUp | EchoKey | Drip | Flood | Chatter
+@dataclass
+class Hold:
+    """The model API holds its answer (`then`) until the test sets `go`; `arrived` is set
+    once the request is in, so a test can act while the run waits on the model."""
+
+    then: "Reply"
+    arrived: threading.Event = field(default_factory=threading.Event)
+    go: threading.Event = field(default_factory=threading.Event)
+
+    def serve(self, handler: "_ModelHandler", body: dict) -> None:
+        """Signal the arrival, wait for the test (or its end), then answer."""
+        self.arrived.set()
+        self.go.wait(30)
+        self.then.serve(handler, body)
+
+
+Reply = (
+    Say
+    | Call
+    | Calls
+    | Refuse
+    | Malformed
+    | Stall
+    | HangUp
+    | EchoKey
+    | Drip
+    | Flood
+    | Chatter
+    | Hold
+)
 
 
 @dataclass

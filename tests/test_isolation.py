@@ -356,7 +356,10 @@ async def _objects_of_a(
     """Tenant A's objects for every tenant route with path parameters, by path."""
     owner = Owner(client, a)
     ids: dict[str, dict[str, Any]] = {}
-    for op in _tenant_routes(app_spec):
+    # The audit entry last: the entries the other factories' objects add (webhooks, tasks,
+    # files...) would push it off the first page of A's audit log, which the list check reads.
+    routes = sorted(_tenant_routes(app_spec), key=lambda op: "audit_log_id" in op.path_params)
+    for op in routes:
         if op.path_params and op.path not in ids:
             ids[op.path] = await _make_ids(owner, op)
     return ids
@@ -1042,3 +1045,37 @@ async def _private_integration(owner: Owner, made: dict[str, Any]) -> str:
     """A's Gmail integration, pending consent (integrations are always private)."""
     started = await owner.create(f"{PREFIX}/integrations", {"kind": "gmail"})
     return started["integration"]["id"]
+
+
+@factory("webhook_id")
+async def _make_webhook(owner: Owner, made: dict[str, Any]) -> str:
+    """A webhook endpoint of tenant A, subscribed to everything (never delivered to: no
+    worker runs in this test, and its host is not resolved when subscribing)."""
+    body = {"url": f"https://{_unique()}.example.com/hooks", "events": ["*"]}
+    return (await owner.create(f"{PREFIX}/webhooks", body))["id"]
+
+
+@factory("delivery_id")
+async def _make_delivery(owner: Owner, made: dict[str, Any]) -> str:
+    """A delivery to the endpoint made for `webhook_id`: the closing of a conversation of A."""
+    conversation = await _make_conversation(owner, made)
+    await owner.update(f"{PREFIX}/conversations/{conversation}", {"status": "closed"})
+    page = await owner.read(f"{PREFIX}/webhooks/{made['webhook_id']}/deliveries")
+    return page["items"][0]["id"]
+
+
+@factory("task_id")
+async def _make_task(owner: Owner, made: dict[str, Any]) -> str:
+    """A task of tenant A: a queued background run (no worker runs it here)."""
+    agent = await _make_agent(owner, made)
+    body = {"agent_id": agent, "input": f"hello {_unique()}", "title": _unique()}
+    return (await owner.call("POST", f"{PREFIX}/tasks", 202, json=body))["id"]
+
+
+@factory("file_id")
+async def _make_file(owner: Owner, made: dict[str, Any]) -> str:
+    """A file attached to a conversation of tenant A."""
+    conversation = await _make_conversation(owner, made)
+    files = {"file": (f"{_unique()}.txt", f"tenant A file {_unique()}".encode(), "text/plain")}
+    data = {"conversation_id": conversation}
+    return (await owner.call("POST", f"{PREFIX}/files", 201, files=files, data=data))["id"]

@@ -11,6 +11,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from orchestrator_service.agents.llm import Completion
+from orchestrator_service.agents.outcomes import announce_run
 from orchestrator_service.audit.service import Actor
 from orchestrator_service.credentials.scrub import Scrubber
 from orchestrator_service.errors import OrchestratorError
@@ -37,6 +38,7 @@ class RunRecord:
         self.scrubber = scrubber
         self.step_index = 0
         self.tokens_in = self.tokens_out = self.tool_calls = 0
+        self.turns = 0  # model calls made
 
     async def step(
         self, step_type: str, name: str, work: Callable[[], Awaitable[Any]], *, record_input: Any
@@ -133,6 +135,9 @@ async def finish_run(
                 metric_value=float(value),
             )
             for name, value in metrics.items()
+        )
+        await announce_run(
+            session, run.execution, status=status, error=error, scrubber=run.scrubber
         )
     for field, value in values.items():
         setattr(run.execution, field, value)

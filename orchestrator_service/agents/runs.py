@@ -19,6 +19,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from orchestrator_service.agents.llm import ChatClient, Completion, ModelFailed, ModelLimits
 from orchestrator_service.agents.models import Agent
+from orchestrator_service.agents.pause import (
+    DECLINED,
+    RunCancelled,
+    RunPaused,
+    checkpoint,
+    pause_run,
+    resumed,
+)
 from orchestrator_service.agents.persona import system_prompt
 from orchestrator_service.agents.recall import memory_turn
 from orchestrator_service.agents.record import Emit, RunRecord, finish_run
@@ -44,7 +52,7 @@ from orchestrator_service.executions.models import Execution
 from orchestrator_service.rag.search import KnowledgeSearch, SearchRequest
 from orchestrator_service.tenants.quotas import Quotas
 from orchestrator_service.tools import service as tool_service
-from orchestrator_service.tools.invoker import ToolRunner
+from orchestrator_service.tools.invoker import ConfirmationRequired, ToolRunner
 from orchestrator_service.tools.schemas import FunctionTool, InvokeRequest
 from orchestrator_service.tools.ssrf import Guard
 
@@ -185,6 +193,12 @@ class AgentRunner:
         started = time.perf_counter()
         try:
             answer = await self._loop(run, stream=stream)
+        except RunPaused as paused:  # until a user confirms or rejects the tool call
+            await pause_run(run, paused, turns=run.turns)
+            return run.execution
+        except RunCancelled as exc:
+            await finish_run(run, started, status="cancelled", error=exc)
+            return run.execution
         except ModelCredentialUnusable as exc:  # the tenant's to fix: a 4xx saying what
             await finish_run(run, started, status="failed", error=exc)
             exc.details = {**(exc.details or {}), "execution_id": str(execution.id)}
@@ -220,6 +234,7 @@ class AgentRunner:
                         "execution_id": str(execution.id),
                         "conversation_id": str(execution.conversation_id),
                         "output": execution.output_response,
+                        "status": execution.status,
                         "usage": (execution.meta or {}).get("usage"),
                     },
                 )
@@ -242,7 +257,8 @@ class AgentRunner:
         context = await self._context(run.execution)
         agent, conversation = context.agent, context.conversation
         limit, deadline = run_limits(agent.config)
-        messages = await self._opening_messages(run, context)
+        resume = resumed(run)
+        messages = resume.messages if resume else await self._opening_messages(run, context)
         client = await self._model_client(run, agent, deadline)
         options = {"temperature": agent.temperature, "max_tokens": agent.max_tokens}
         definitions = [
@@ -250,7 +266,11 @@ class AgentRunner:
         ]
         known = {t.function.name for t in context.tools}
         try:
-            for _ in range(limit):
+            if resume is not None:
+                await self._calls(run, context, resume.calls, messages, known, resume.decision)
+            while run.turns < limit:
+                await checkpoint(run)
+                run.turns += 1
                 completion = await run.step(
                     "llm",
                     "chat_completion",
@@ -376,8 +396,26 @@ class AgentRunner:
                 tokens_used=completion.tokens_out,
             ),
         )
-        for call in completion.tool_calls:
-            result = json.dumps(await self._tool(run, context, call, known))
+        await self._calls(run, context, completion.tool_calls, messages, known)
+
+    async def _calls(
+        self,
+        run: RunRecord,
+        context: _Context,
+        calls: list[dict],
+        messages: list[dict],
+        known: set[str],
+        decision: str | None = None,
+    ) -> None:
+        """Run tool calls in order, each result given back to the model; a call needing
+        confirmation pauses the run there (`decision` is the user's, for the first call)."""
+        for index, call in enumerate(calls):
+            await checkpoint(run)
+            try:
+                output = await self._tool(run, context, call, known, None if index else decision)
+            except ConfirmationRequired:
+                raise RunPaused(calls[index:], messages) from None
+            result = json.dumps(output)
             if len(result) > MAX_MESSAGE_CHARS:
                 result = json.dumps(
                     {
@@ -392,9 +430,17 @@ class AgentRunner:
                 MessageCreate(role="tool", content=result, tool_call_id=call.get("id")),
             )
 
-    async def _tool(self, run: RunRecord, context: _Context, call: dict, known: set[str]) -> Any:
+    async def _tool(
+        self,
+        run: RunRecord,
+        context: _Context,
+        call: dict,
+        known: set[str],
+        decision: str | None = None,
+    ) -> Any:
         """Run one tool call; an unknown tool fails the run, a tool error goes back to the
-        model."""
+        model, a tool needing confirmation raises `ConfirmationRequired` unless `decision`
+        confirmed it (a rejection tells the model the user declined)."""
         function = call.get("function") or {}
         name = function.get("name", "")
         if name not in known:
@@ -408,17 +454,21 @@ class AgentRunner:
         agent, conversation = context.agent, context.conversation
 
         async def invoke() -> Any:
+            if decision == "rejected":
+                return DECLINED
             try:
                 result = await self._tools.invoke(
                     tenant_id=run.execution.tenant_id,
                     agent_id=agent.id,
                     tool_name=name,
-                    request=InvokeRequest(arguments=arguments),
+                    request=InvokeRequest(arguments=arguments, confirm=decision == "confirmed"),
                     actor=run.actor,
                     user_key=conversation.display_name or str(conversation.id),
                     shared=conversation.visibility == TENANT_WIDE,
                     execution_id=run.execution.id,
                 )
+            except ConfirmationRequired:
+                raise
             except OrchestratorError as exc:  # told to the model, which may recover
                 return {"error": run.scrubber.text(exc.message)}
             return result.output

@@ -20,6 +20,7 @@ RESOURCES = (
     "notes",
     "calendar",
     "mail",
+    "webhooks",
 )
 SCOPES = frozenset(f"{r}:{a}" for r in RESOURCES for a in ("read", "write"))
 _ADMIN_ONLY = frozenset({"users:write", "api_keys:read", "api_keys:write", "audit:read"})

@@ -22,6 +22,7 @@ from orchestrator_service.db.repository import AuditedRepository
 from orchestrator_service.db.tenancy import get_visible, owned, scoped, visible
 from orchestrator_service.pagination import PageParams, paginate
 from orchestrator_service.privacy.ownership import change_visibility, is_private, new_owner
+from orchestrator_service.webhooks.events import publish
 
 PREVIEW_CHARS = 200
 
@@ -116,6 +117,13 @@ async def update_conversation(
         change_visibility(conversation, user_id=actor.user_id, visibility=data.visibility)
         for field, value in data.model_dump(exclude_unset=True, exclude={"visibility"}).items():
             setattr(conversation, field, value)
+    if closing:
+        await publish(
+            session,
+            tenant_id=tenant_id,
+            event="conversation.closed",
+            data={"conversation_id": str(conversation.id), "agent_id": conversation.agent_id},
+        )
     return conversation, closing
 
 

@@ -58,9 +58,19 @@ class Execution(Base):
     model_name: Mapped[str | None] = mapped_column(String(100))
     created_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     meta: Mapped[dict | None] = mapped_column("metadata", JSONB)
+    # Set by a cancel while the run is running: it stops at its next step boundary.
+    cancel_requested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime | None] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )
+
+    @property
+    def pending_confirmation(self) -> dict | None:
+        """The tool call an `awaiting_confirmation` run waits on: tool, call id, arguments."""
+        pending = (self.meta or {}).get("pending")
+        if self.status != "awaiting_confirmation" or not pending:
+            return None
+        return {k: pending.get(k) for k in ("tool", "tool_call_id", "arguments", "paused_at")}
 
 
 class ExecutionStep(Base):

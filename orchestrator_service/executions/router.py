@@ -3,16 +3,18 @@
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, status
 
-from orchestrator_service.deps import Paging, SessionDep, TenantPrincipal, require
-from orchestrator_service.executions import service
+from orchestrator_service.deps import ActorDep, Paging, SessionDep, TenantPrincipal, require
+from orchestrator_service.executions import control, service
 from orchestrator_service.executions.schemas import ExecutionDetail, ExecutionOut
 from orchestrator_service.pagination import Page, page_of
 from orchestrator_service.schemas import TimeFilter, as_utc
 
 router = APIRouter(prefix="/executions", tags=["executions"])
 Reader = Annotated[TenantPrincipal, Depends(require("executions:read"))]
+Steerer = Annotated[TenantPrincipal, Depends(require("executions:write"))]
+Status = Literal["queued", "running", "awaiting_confirmation", "completed", "failed", "cancelled"]
 
 
 @router.get("")
@@ -21,7 +23,7 @@ async def list_executions(
     session: SessionDep,
     page: Paging,
     agent_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
-    status: Literal["queued", "running", "completed", "failed"] | None = None,
+    status: Status | None = None,
     since: TimeFilter = None,
     until: TimeFilter = None,
 ) -> Page[ExecutionOut]:
@@ -48,3 +50,55 @@ async def get_execution(
     return await service.get_execution(
         session, tenant_id=principal.tenant_id, user_id=principal.user_id, execution_id=execution_id
     )
+
+
+@router.post("/{execution_id}/cancel", status_code=status.HTTP_202_ACCEPTED)
+async def cancel_execution(
+    execution_id: uuid.UUID, principal: Steerer, actor: ActorDep, session: SessionDep
+) -> ExecutionOut:
+    """Cancel a run: a queued or paused one at once (`cancelled`), a running one at its next
+    step boundary (`cancel_requested_at` set; poll it). 409 once it has ended. Only the user
+    who started it, or an admin."""
+    execution = await control.cancel(
+        session,
+        tenant_id=principal.tenant_id,
+        execution_id=execution_id,
+        actor=actor,
+        admin=principal.role == "admin",
+    )
+    return ExecutionOut.model_validate(execution)
+
+
+@router.post("/{execution_id}/confirm", status_code=status.HTTP_202_ACCEPTED)
+async def confirm_execution(
+    execution_id: uuid.UUID, principal: Steerer, actor: ActorDep, session: SessionDep
+) -> ExecutionOut:
+    """Confirm the tool call a run `awaiting_confirmation` waits on: the run is queued and
+    goes on in the background, running the tool. 409 when it is not awaiting one."""
+    execution = await control.decide(
+        session,
+        tenant_id=principal.tenant_id,
+        execution_id=execution_id,
+        decision="confirmed",
+        actor=actor,
+        admin=principal.role == "admin",
+    )
+    return ExecutionOut.model_validate(execution)
+
+
+@router.post("/{execution_id}/reject", status_code=status.HTTP_202_ACCEPTED)
+async def reject_execution(
+    execution_id: uuid.UUID, principal: Steerer, actor: ActorDep, session: SessionDep
+) -> ExecutionOut:
+    """Reject the tool call a run `awaiting_confirmation` waits on: the run is queued and
+    goes on in the background, the model told that the user declined. 409 when it is not
+    awaiting one."""
+    execution = await control.decide(
+        session,
+        tenant_id=principal.tenant_id,
+        execution_id=execution_id,
+        decision="rejected",
+        actor=actor,
+        admin=principal.role == "admin",
+    )
+    return ExecutionOut.model_validate(execution)

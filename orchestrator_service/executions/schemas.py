@@ -50,6 +50,11 @@ class ExecutionOut(Output):
     execution_time_ms: int | None
     started_at: datetime | None
     completed_at: datetime | None
+    cancel_requested_at: datetime | None
+    pending_confirmation: dict | None = Field(
+        description="For a run awaiting confirmation: the tool call it waits on (`tool`, "
+        "`tool_call_id`, `arguments`, `paused_at`)"
+    )
 
 
 class ExecutionDetail(ExecutionOut):

@@ -20,9 +20,10 @@ from sqlalchemy.engine import URL
 from orchestrator_service.agents.runs import AgentRunner, RunFailed
 from orchestrator_service.db.connect import connect
 from orchestrator_service.integrations.sync import SyncDeferred, Syncer
-from orchestrator_service.jobs.queue import INGEST, RUN, SYNC
+from orchestrator_service.jobs.queue import DELIVER, INGEST, RUN, SYNC
 from orchestrator_service.jobs.slots import TenantSlots
 from orchestrator_service.rag.ingest import IngestionDeferred, Ingestor
+from orchestrator_service.webhooks.delivery import WebhookDeliverer
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ class Worker:
         ingestor: Ingestor,
         runs: AgentRunner,
         syncer: Syncer,
+        webhooks: WebhookDeliverer,
         timings: WorkerTimings,
         capacity: dict[str, int],
         slots: TenantSlots,
@@ -55,6 +57,7 @@ class Worker:
         self._ingestor = ingestor
         self._runs = runs
         self._syncer = syncer
+        self._webhooks = webhooks
         self._timings = timings
         self.capacity = capacity
         self._slots = slots
@@ -64,7 +67,8 @@ class Worker:
 
     async def start(self) -> None:
         """Connect and start taking jobs, one manager per queue."""
-        ingestor, runs, syncer, slots = self._ingestor, self._runs, self._syncer, self._slots
+        ingestor, runs, slots = self._ingestor, self._runs, self._slots
+        syncer, webhooks = self._syncer, self._webhooks
 
         async def ingest(job: Job) -> None:
             document_id = (job.payload or b"").decode()
@@ -90,9 +94,16 @@ class Worker:
                     delay=timedelta(seconds=deferred.delay), reason="provider rate limit"
                 ) from None
 
+        async def deliver(job: Job) -> None:
+            delivery_id = uuid.UUID((job.payload or b"").decode())
+            retry = await webhooks.deliver(delivery_id)
+            if retry is not None:  # back to the queue, after the backoff
+                raise RetryRequested(delay=timedelta(seconds=retry), reason="delivery failed")
+
         await self._serve(INGEST, ingest)
         await self._serve(RUN, run)
         await self._serve(SYNC, sync)
+        await self._serve(DELIVER, deliver)
 
     async def _serve(self, entrypoint: str, handler: Callable[[Job], Awaitable[None]]) -> None:
         """A queue manager of its own for `entrypoint`, on a connection of its own."""

@@ -20,13 +20,14 @@ import logging
 import random
 import tempfile
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from orchestrator_service.credentials.scrub import Scrubber
 from orchestrator_service.errors import OrchestratorError
 from orchestrator_service.metrics import INGESTED_CHUNKS, INGESTION_JOBS
 from orchestrator_service.rag.documents import ParseError
@@ -34,6 +35,7 @@ from orchestrator_service.rag.embedders import Embedder, EmbedderName, Embedders
 from orchestrator_service.rag.embedders.local import LocalEmbedder
 from orchestrator_service.rag.embedders.multilingual import MultilingualEmbedder
 from orchestrator_service.rag.models import RagDocument
+from orchestrator_service.rag.outcomes import announce_failed, announce_ready
 from orchestrator_service.rag.sandbox import Batch, IngestPool, Parsed, Request
 from orchestrator_service.rag.storage import document_key, fetch
 from orchestrator_service.rag.vector_store import VectorRecord, VectorStore
@@ -72,6 +74,7 @@ class Ingestor:
         files: ObjectStore,
         pool: IngestPool,
         max_attempts: int,
+        scrubber: Callable[[int], Scrubber],
     ) -> None:
         self._sessionmaker = sessionmaker
         self._store = vector_store
@@ -79,6 +82,7 @@ class Ingestor:
         self._files = files
         self._pool = pool
         self._max_attempts = max_attempts
+        self._scrubber = scrubber
 
     async def ingest(
         self,
@@ -148,6 +152,7 @@ class Ingestor:
                 doc.status, doc.generation = "ready", generation
                 doc.chunk_count = doc.chunks_done = count
                 doc.embedding_model = model_id
+                await announce_ready(session, doc)
             await store.delete_source(tenant_id, document_id, keep_generation=generation)
             INGESTION_JOBS.labels("ready").inc()
             INGESTED_CHUNKS.inc(count)
@@ -280,6 +285,7 @@ class Ingestor:
             doc.error = reason
             if doc.generation is None:
                 doc.status = "failed"
+            await announce_failed(session, doc, reason, self._scrubber(tenant_id))
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from orchestrator_service.agents.models import Agent
 from orchestrator_service.audit.service import Actor
 from orchestrator_service.credentials.service import SecretResolver
 from orchestrator_service.db.tenancy import get_visible
+from orchestrator_service.error_log.service import record as record_error
 from orchestrator_service.errors import Conflict, InvalidInput, NotFound, OrchestratorError
 from orchestrator_service.metrics import TOOL_INVOCATIONS
 from orchestrator_service.rag.search import KnowledgeSearch
@@ -132,7 +133,12 @@ class ToolRunner:
         except Exception as exc:
             message = exc.message if isinstance(exc, OrchestratorError) else "internal error"
             await self._finish(
-                execution, tool, started, status="failed", error=scrubber.text(message)
+                execution,
+                tool,
+                started,
+                status="failed",
+                error=scrubber.text(message),
+                code=getattr(exc, "code", "internal_error"),
             )
             TOOL_INVOCATIONS.labels(tool.type, getattr(exc, "code", "internal_error")).inc()
             raise
@@ -207,6 +213,7 @@ class ToolRunner:
         status: str,
         output: Any = None,
         error: str | None = None,
+        code: str | None = None,
     ) -> int:
         duration = int((time.perf_counter() - started) * 1000)
         async with self._sessionmaker.begin() as session:
@@ -223,4 +230,14 @@ class ToolRunner:
             )
             if status == "completed":
                 await count_use(session, tool)
+            if error is not None:
+                await record_error(
+                    session,
+                    tenant_id=execution.tenant_id,
+                    kind="tool_call",
+                    code=code,
+                    message=error,
+                    subject=f"tool:{tool.name}",
+                    scrubber=self._secrets.scrubber(execution.tenant_id),
+                )
         return duration
