@@ -11,12 +11,14 @@ from orchestrator_service.credentials.models import Credential, VaultDataKey, Va
 from orchestrator_service.db.base import VECTOR_EXTENSIONS, Base, VectorBase
 from orchestrator_service.db.heal.ledger import add_ledger_tables
 from orchestrator_service.db.heal.targets import HealTarget, steps_of
+from orchestrator_service.error_log.models import ErrorLog
 from orchestrator_service.executions.models import Execution, ExecutionMetric, ExecutionStep
 from orchestrator_service.rag.models import RagDocument
 from orchestrator_service.rag.vector_models import DocumentChunk
 from orchestrator_service.tenants.models import Tenant
 from orchestrator_service.tools.models import Tool, ToolExecution
 from orchestrator_service.users.models import User
+from orchestrator_service.webhooks.models import Webhook, WebhookAttempt, WebhookDelivery
 
 add_ledger_tables(Base.metadata)
 add_ledger_tables(VectorBase.metadata)
@@ -49,6 +51,7 @@ __all__ = [
     "ChatMessage",
     "Credential",
     "DocumentChunk",
+    "ErrorLog",
     "Execution",
     "ExecutionMetric",
     "ExecutionStep",
@@ -61,4 +64,7 @@ __all__ = [
     "VaultDataKey",
     "VaultState",
     "VectorBase",
+    "Webhook",
+    "WebhookAttempt",
+    "WebhookDelivery",
 ]

@@ -5,6 +5,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 INGEST = "rag.ingest"
 RUN = "agents.run"
+DELIVER = "webhooks.deliver"
 
 
 async def _enqueue(session: AsyncSession, entrypoint: str, key: str) -> None:
@@ -26,3 +27,8 @@ async def enqueue_ingest(session: AsyncSession, document_id: str) -> None:
 async def enqueue_run(session: AsyncSession, execution_id: str) -> None:
     """Queue a background agent run."""
     await _enqueue(session, RUN, execution_id)
+
+
+async def enqueue_delivery(session: AsyncSession, delivery_id: str) -> None:
+    """Queue a webhook delivery."""
+    await _enqueue(session, DELIVER, delivery_id)
