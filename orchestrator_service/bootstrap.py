@@ -55,6 +55,7 @@ from orchestrator_service.tenants.quotas import Quotas
 from orchestrator_service.tools.invoker import ToolRunner
 from orchestrator_service.tools.service import ensure_builtin_tools
 from orchestrator_service.tools.ssrf import Guard
+from orchestrator_service.usage.service import Metering
 
 log = logging.getLogger(__name__)
 
@@ -290,6 +291,7 @@ def _collaborators(
             max_stream_chars=settings.model_max_stream_chars,
         ),
         quotas=quotas,
+        usage=Metering(sessionmaker),
     )
     return Runtime(
         settings=settings,

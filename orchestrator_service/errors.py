@@ -15,9 +15,12 @@ OrchestratorError              500 internal_error
 ├── VaultError                 500 vault_error
 ├── NotFound                   404 not_found
 ├── Conflict                   409 conflict
+│   ├── ModelDisabled          409 model_disabled            catalogue/service.py
 │   └── ConfirmationRequired   409 confirmation_required     tools/invoker.py
 ├── InvalidInput               422 invalid_input
+│   └── ModelUnknown           422 model_unknown             catalogue/service.py
 ├── TooManyRequests            429 rate_limited
+│   ├── BudgetExceeded         429 budget_exceeded           usage/service.py
 │   └── QuotaExceeded          429 quota_exceeded            tenants/quotas.py
 ├── BlockedDestination         422 destination_blocked       tools/ssrf.py
 ├── ToolCallFailed             502 tool_failed               tools/http_runner.py

@@ -5,6 +5,7 @@ from orchestrator_service.agents.models import Agent, AgentMemory
 from orchestrator_service.audit.models import AuditLog
 from orchestrator_service.auth.models import ApiKey, UserSession
 from orchestrator_service.business_assets.models import BusinessAsset
+from orchestrator_service.catalogue.models import AiModel, TenantModelSetting
 from orchestrator_service.channels.models import ChannelConnection, ChannelDelivery, ChannelThread
 from orchestrator_service.conversations.models import ChatConversation, ChatMessage
 from orchestrator_service.credentials.models import Credential, VaultDataKey, VaultState
@@ -17,6 +18,7 @@ from orchestrator_service.rag.models import RagDocument
 from orchestrator_service.rag.vector_models import DocumentChunk
 from orchestrator_service.tenants.models import Tenant
 from orchestrator_service.tools.models import Tool, ToolExecution
+from orchestrator_service.usage.models import BudgetAlert, ModelCall, TenantBudget
 from orchestrator_service.users.models import User
 from orchestrator_service.webhooks.models import Webhook, WebhookAttempt, WebhookDelivery
 
@@ -40,9 +42,11 @@ __all__ = [
     "VECTORS",
     "Agent",
     "AgentMemory",
+    "AiModel",
     "ApiKey",
     "AuditLog",
     "Base",
+    "BudgetAlert",
     "BusinessAsset",
     "ChannelConnection",
     "ChannelDelivery",
@@ -55,8 +59,11 @@ __all__ = [
     "Execution",
     "ExecutionMetric",
     "ExecutionStep",
+    "ModelCall",
     "RagDocument",
     "Tenant",
+    "TenantBudget",
+    "TenantModelSetting",
     "Tool",
     "ToolExecution",
     "User",

@@ -55,10 +55,6 @@ class ModelFields(Input):
     model_type: ModelType | None = None
     version: Annotated[str, StringConstraints(max_length=50)] | None = None
     status: Status | None = None
-    context_window: Tokens | None = None
-    max_output_tokens: Tokens | None = None
-    input_price_per_million: Price | None = None
-    output_price_per_million: Price | None = None
     supports_tools: bool | None = None
     supports_streaming: bool | None = None
     supports_vision: bool | None = None
@@ -87,6 +83,11 @@ class ModelCreate(ModelFields):
 
 class ModelUpdate(Patch, ModelFields):
     """Changes to a catalogue entry; omitted fields stay as they are."""
+
+    context_window: Tokens | None = None
+    max_output_tokens: Tokens | None = None
+    input_price_per_million: Price | None = None
+    output_price_per_million: Price | None = None
 
     nullable = frozenset({"version", "dimensions", "base_url", "api_key_credential", "description"})
 

@@ -171,7 +171,9 @@ async def list_models(
     return [as_out(r, enabled=usable(r, off)) for r in rows], cursor
 
 
-async def _get_visible(session: AsyncSession, tenant_id: int | None, model_id: uuid.UUID) -> AiModel:
+async def _get_visible(
+    session: AsyncSession, tenant_id: int | None, model_id: uuid.UUID
+) -> AiModel:
     entry = await session.scalar(_visible(tenant_id).where(AiModel.id == model_id))
     if entry is None:
         raise NotFound("Model not found")
