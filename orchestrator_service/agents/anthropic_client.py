@@ -66,8 +66,7 @@ class AnthropicClient:
         }
         if system:
             params["system"] = system
-        if options.get("temperature") is not None:
-            params["temperature"] = min(1.0, float(options["temperature"]))  # Anthropic: 0..1
+        # The Messages API of the SDK takes no sampling temperature: the agent's is not sent.
         if tools:
             params["tools"] = [to_tool(t) for t in tools]
         return params

@@ -223,6 +223,11 @@ class StreamFold:
 
     def feed(self, chunk: dict) -> str:
         """Fold one chunk in; return its text delta."""
+        if chunk.get("error") is not None:  # an error object in place of a chunk
+            raise ModelFailed(
+                f"The model API at {self.host} reported an error mid-stream; the answer was "
+                "discarded"
+            )
         usage = chunk.get("usage")
         if usage:
             self.tokens_in = int(usage.get("prompt_tokens", 0))
