@@ -606,3 +606,16 @@ async def _make_memory(owner: Owner, made: dict[str, Any]) -> str:
     """A fact tenant A's agent (made for `agent_id`) keeps."""
     body = {"user_key": _unique(), "key": "likes", "value": "tea"}
     return (await owner.create(f"{PREFIX}/agents/{made['agent_id']}/memories", body))["id"]
+
+
+@factory("model_id")
+async def _make_model(owner: Owner, made: dict[str, Any]) -> str:
+    """A model of tenant A's own catalogue."""
+    body = {
+        "name": _unique(),
+        "provider": "ollama",
+        "model": _unique(),
+        "context_window": 8192,
+        "max_output_tokens": 2048,
+    }
+    return (await owner.create(f"{PREFIX}/models", body))["id"]

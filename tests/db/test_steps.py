@@ -60,6 +60,11 @@ SHIPPED = [
         "vectors",
         "c5efb10a47107330f3bd417e39118d96a0ec4fd706a80dd9c5da4a25a8386526",
     ),
+    (
+        "0019_default_model_catalogue",
+        "metadata",
+        "f264e464b8852b517aea702bc2397952a7a564fc2d57b34cc03df234ad310f70",
+    ),
 ]
 
 
