@@ -39,11 +39,6 @@ Status = Literal["active", "disabled", "deprecated"]
 ModelType = Literal["chat", "embedding"]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 ModelId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-Price = Annotated[
-    float,
-    Field(ge=0, le=1_000_000, allow_inf_nan=False, description="US dollars per million tokens"),
-]
-Tokens = Annotated[int, Field(ge=1, le=100_000_000)]
 Url = Annotated[str, StringConstraints(min_length=1, max_length=2000, pattern=r"^https?://")]
 Credential = Annotated[str, StringConstraints(min_length=1, max_length=255)]
 
@@ -59,7 +54,7 @@ class ModelFields(Input):
     supports_streaming: bool | None = None
     supports_vision: bool | None = None
     supports_embeddings: bool | None = None
-    dimensions: Annotated[int, Field(ge=1, le=65_536)] | None = None
+    dimensions: int | None = Field(default=None, ge=1, le=65_536)
     base_url: Url | None = Field(
         default=None,
         description="Where calls go (an admin's decision); unset: the provider's public API.",
@@ -75,19 +70,23 @@ class ModelCreate(ModelFields):
 
     provider: Provider
     model: ModelId = Field(description="The provider's id of the model, as agents name it.")
-    context_window: Tokens
-    max_output_tokens: Tokens
-    input_price_per_million: Price = 0
-    output_price_per_million: Price = 0
+    context_window: int = Field(ge=1, le=100_000_000)
+    max_output_tokens: int = Field(ge=1, le=100_000_000)
+    input_price_per_million: float = Field(default=0, ge=0, le=1_000_000, allow_inf_nan=False)
+    output_price_per_million: float = Field(default=0, ge=0, le=1_000_000, allow_inf_nan=False)
 
 
 class ModelUpdate(Patch, ModelFields):
     """Changes to a catalogue entry; omitted fields stay as they are."""
 
-    context_window: Tokens | None = None
-    max_output_tokens: Tokens | None = None
-    input_price_per_million: Price | None = None
-    output_price_per_million: Price | None = None
+    context_window: int | None = Field(default=None, ge=1, le=100_000_000)
+    max_output_tokens: int | None = Field(default=None, ge=1, le=100_000_000)
+    input_price_per_million: float | None = Field(
+        default=None, ge=0, le=1_000_000, allow_inf_nan=False
+    )
+    output_price_per_million: float | None = Field(
+        default=None, ge=0, le=1_000_000, allow_inf_nan=False
+    )
 
     nullable = frozenset({"version", "dimensions", "base_url", "api_key_credential", "description"})
 

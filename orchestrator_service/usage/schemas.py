@@ -2,7 +2,7 @@
 
 import uuid
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import Field
 
@@ -84,15 +84,13 @@ class ConversationAnalytics(Output):
     tools_used: dict[str, int]
 
 
-Tokens = Annotated[int, Field(ge=1, le=10**15)]
-Dollars = Annotated[float, Field(gt=0, le=10**11, allow_inf_nan=False)]
-
-
 class BudgetUpdate(Input):
     """The tenant's monthly limits; null (or omitted) means no limit of that kind."""
 
-    monthly_tokens: Tokens | None = None
-    monthly_cost: Dollars | None = Field(default=None, description="US dollars")
+    monthly_tokens: int | None = Field(default=None, ge=1, le=10**15)
+    monthly_cost: float | None = Field(
+        default=None, gt=0, le=10**11, allow_inf_nan=False, description="US dollars"
+    )
 
 
 class BudgetUse(Output):

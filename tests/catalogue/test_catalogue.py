@@ -105,6 +105,8 @@ async def test_bad_catalogue_entries_are_refused_with_what_is_wrong(
         "a base URL that is not http": _own(base_url="file:///etc/passwd"),
         "price as text": _own(input_price_per_million="free"),
         "price as boolean": _own(input_price_per_million=True),
+        "context as boolean": _own(context_window=True),
+        "dimensions as boolean": _own(dimensions=True),
     }
     for case, body in cases.items():
         response = await client.post(MODELS, headers=tenant_a.headers, json=body)
