@@ -30,8 +30,9 @@ async def create_model(
     data: ModelCreate, owner: Writer, principal: PrincipalDep, actor: ActorDep, session: SessionDep
 ) -> ModelOut:
     """Add a model: a platform model when a platform-admin key calls, else one of the tenant's
-    own. Setting `base_url` or `api_key_credential` is an admin's decision (403
-    `destination_approval_required` otherwise); a negative price is 422."""
+    own. Entries decide where calls go, with which key and at what price: changing the
+    catalogue is an admin's decision (403 `destination_approval_required` otherwise); a
+    negative price is 422."""
     return await service.create_model(
         session, owner=owner, data=data, actor=actor, approver=principal.approves_destinations
     )
@@ -80,10 +81,20 @@ async def update_model(
 
 @router.delete("/{model_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_model(
-    model_id: uuid.UUID, owner: Writer, actor: ActorDep, session: SessionDep
+    model_id: uuid.UUID,
+    owner: Writer,
+    principal: PrincipalDep,
+    actor: ActorDep,
+    session: SessionDep,
 ) -> None:
     """Remove a model the caller owns; agents naming it can no longer run (422)."""
-    await service.delete_model(session, owner=owner, model_id=model_id, actor=actor)
+    await service.delete_model(
+        session,
+        owner=owner,
+        model_id=model_id,
+        actor=actor,
+        approver=principal.approves_destinations,
+    )
 
 
 @router.post("/{model_id}/enable")
@@ -92,7 +103,12 @@ async def enable_model(
 ) -> ModelOut:
     """Let the tenant's agents use this model again."""
     return await service.set_enabled(
-        session, tenant_id=principal.tenant_id, model_id=model_id, enabled=True, actor=actor
+        session,
+        tenant_id=principal.tenant_id,
+        model_id=model_id,
+        enabled=True,
+        actor=actor,
+        approver=principal.approves_destinations,
     )
 
 
@@ -102,5 +118,10 @@ async def disable_model(
 ) -> ModelOut:
     """Stop the tenant's agents from using this model (their runs answer 409)."""
     return await service.set_enabled(
-        session, tenant_id=principal.tenant_id, model_id=model_id, enabled=False, actor=actor
+        session,
+        tenant_id=principal.tenant_id,
+        model_id=model_id,
+        enabled=False,
+        actor=actor,
+        approver=principal.approves_destinations,
     )

@@ -82,11 +82,13 @@ def _values(data: ModelCreate | ModelUpdate) -> dict[str, Any]:
     return values
 
 
-def _check_destination(values: dict[str, Any], *, approver: bool) -> None:
-    if not approver and any(values.get(f) is not None for f in DESTINATION_FIELDS):
+def _check_approver(approver: bool) -> None:
+    """Catalogue entries decide where a tenant's calls go, with which key, and what they cost
+    (so what its budgets count): changing them is an admin's decision."""
+    if not approver:
         raise DestinationApprovalRequired(
-            "Only an admin may choose where a model's calls go and which vault key they carry: "
-            "base_url and api_key_credential are set by an admin (the admin role and "
+            "Only an admin changes the tenant's model catalogue: an entry decides where model "
+            "calls go, which vault key they carry and what they cost (the admin role and "
             "credentials:write)",
             details={"fields": list(DESTINATION_FIELDS)},
         )
@@ -141,8 +143,8 @@ async def create_model(
     session: AsyncSession, *, owner: int | None, data: ModelCreate, actor: Actor, approver: bool
 ) -> ModelOut:
     """Add an entry: a platform model (owner None) or one of the tenant's own."""
+    _check_approver(approver)
     values = _values(data)
-    _check_destination(values, approver=approver)
     entry = AiModel(tenant_id=owner, **values)
     _check_limits(entry)
     entry = await Models(session, owner=owner).create(entry, actor=actor)
@@ -200,8 +202,8 @@ async def update_model(
     """Change an entry the caller owns (a tenant cannot change a platform model: 404)."""
     models = Models(session, owner=owner)
     entry = await models.get(model_id)
+    _check_approver(approver)
     values = _values(data)
-    _check_destination(values, approver=approver)
     async with models.changing(entry, actor=actor):
         for field, value in values.items():
             setattr(entry, field, value)
@@ -210,19 +212,28 @@ async def update_model(
 
 
 async def delete_model(
-    session: AsyncSession, *, owner: int | None, model_id: uuid.UUID, actor: Actor
+    session: AsyncSession, *, owner: int | None, model_id: uuid.UUID, actor: Actor, approver: bool
 ) -> None:
     """Remove an entry the caller owns; agents naming it can no longer run."""
     models = Models(session, owner=owner)
-    await models.delete(await models.get(model_id), actor=actor)
+    entry = await models.get(model_id)
+    _check_approver(approver)
+    await models.delete(entry, actor=actor)
 
 
 async def set_enabled(
-    session: AsyncSession, *, tenant_id: int, model_id: uuid.UUID, enabled: bool, actor: Actor
+    session: AsyncSession,
+    *,
+    tenant_id: int,
+    model_id: uuid.UUID,
+    enabled: bool,
+    actor: Actor,
+    approver: bool,
 ) -> ModelOut:
     """Turn a model on or off for the tenant: a platform model by the tenant's own setting,
     one of the tenant's own by its status."""
     entry = await _get_visible(session, tenant_id, model_id)
+    _check_approver(approver)
     if entry.tenant_id is not None:
         if entry.status == "deprecated" and enabled:
             raise Conflict("This model is deprecated; set its status to active to use it")

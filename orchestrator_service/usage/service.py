@@ -16,6 +16,7 @@ from sqlalchemy import Select, String, and_, cast, func, literal, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from orchestrator_service.agents.llm import ModelFailed
 from orchestrator_service.catalogue.models import AiModel
 from orchestrator_service.conversations import service as conversations
 from orchestrator_service.conversations.models import ChatMessage
@@ -39,6 +40,8 @@ from orchestrator_service.usage.schemas import (
 from orchestrator_service.webhooks.events import publish
 
 THRESHOLDS = (80, 100)
+# More tokens than one call of any model uses: a count past it is a lie, not a bill.
+MAX_CALL_TOKENS = 10_000_000
 _MILLION = Decimal(1_000_000)
 _EIGHT_PLACES = Decimal("0.00000001")
 # The longest range one report may cover, by period (bounds the rows a report returns).
@@ -141,16 +144,18 @@ class Metering:
         started = time.perf_counter()
         try:
             completion = await work
+            tokens = (completion.tokens_in, completion.tokens_out)
+            if not all(0 <= t <= MAX_CALL_TOKENS for t in tokens):
+                raise ModelFailed(
+                    f"The model API reported {tokens[0]} input and {tokens[1]} output tokens "
+                    f"for one call (at most {MAX_CALL_TOKENS} each are believed); the answer "
+                    "was discarded",
+                    details={"max_call_tokens": MAX_CALL_TOKENS},
+                )
         except OrchestratorError as exc:
             await self._record(call, entry, started, streamed, error_code=exc.code)
             raise
-        await self._record(
-            call,
-            entry,
-            started,
-            streamed,
-            tokens=(max(0, completion.tokens_in), max(0, completion.tokens_out)),
-        )
+        await self._record(call, entry, started, streamed, tokens=tokens)
         return completion
 
     async def _record(

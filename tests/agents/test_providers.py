@@ -336,3 +336,29 @@ async def test_a_private_model_address_is_refused_before_connecting(
         await client.aclose()
     assert network.connections == []
     assert stand_in.requests == []
+
+
+@pytest.mark.parametrize("usage", [(10**12, 5), (-40, 9)], ids=["a trillion", "negative"])
+async def test_a_lying_token_count_is_refused_not_billed(
+    client: httpx.AsyncClient,
+    tenant_a: Caller,
+    loopback_guard: None,
+    stand_in: ProviderStandIn,
+    usage: tuple[int, int],
+) -> None:
+    agent = await provider_agent(client, tenant_a, stand_in)
+    stand_in.play(Text("Cheap, honestly.", usage=usage))
+
+    response = await run_agent(client, tenant_a, agent["id"], "Hi")
+
+    error = error_of(response, 502, "run_failed")
+    assert "tokens" in error["message"] and error["details"]["reason"] == "model_failed"
+    report = await get_json(client, tenant_a, "/usage")
+    assert report["totals"] == {
+        "calls": 1,
+        "errors": 1,
+        "tokens_in": 0,
+        "tokens_out": 0,
+        "tokens": 0,
+        "cost": 0.0,
+    }

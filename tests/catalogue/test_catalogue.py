@@ -137,38 +137,36 @@ async def test_bad_catalogue_entries_are_refused_with_what_is_wrong(
     assert (await _listed(client, tenant_a))["llama3"]["context_window"] == 8192
 
 
-async def test_only_an_admin_chooses_where_a_models_calls_go(
+async def test_only_an_admin_changes_the_tenants_catalogue(
     client: httpx.AsyncClient, tenant_a: Caller
 ) -> None:
+    """Entries decide where calls go, with which key and at what price (so what budgets
+    count): a member could otherwise shadow a platform model with a free one of its own."""
     member = Caller(
         api_key=(await create_key(client, tenant_a.headers, "member", role="member"))["api_key"],
         tenant_id=tenant_a.tenant_id,
     )
-    aimed = _own(base_url="http://10.0.0.5:11434/v1")
-    error_of(
-        await client.post(MODELS, headers=member.headers, json=aimed),
-        403,
-        "destination_approval_required",
+    shadow = _own("gpt-5-mini", provider="openai", input_price_per_million=0)
+    for body in (shadow, _own(base_url="http://10.0.0.5:11434/v1"), _own()):
+        error_of(
+            await client.post(MODELS, headers=member.headers, json=body),
+            403,
+            "destination_approval_required",
+        )
+    created = await client.post(
+        MODELS, headers=tenant_a.headers, json=_own(base_url="http://10.0.0.5:11434/v1")
     )
-    keyed = _own(api_key_credential="SOMEONE_ELSES_KEY")
-    error_of(
-        await client.post(MODELS, headers=member.headers, json=keyed),
-        403,
-        "destination_approval_required",
-    )
-    plain = await client.post(MODELS, headers=member.headers, json=_own())
-    assert plain.status_code == 201, plain.text
+    assert created.status_code == 201, created.text
+    url = f"{MODELS}/{created.json()['id']}"
     repointed = await client.patch(
-        f"{MODELS}/{plain.json()['id']}",
-        headers=member.headers,
-        json={"base_url": "http://169.254.169.254/"},
+        url, headers=member.headers, json={"base_url": "http://169.254.169.254/"}
     )
     error_of(repointed, 403, "destination_approval_required")
-    assert (
-        await client.post(
-            MODELS, headers=tenant_a.headers, json=_own("qwen", base_url="http://10.0.0.5:11434/v1")
-        )
-    ).status_code == 201
+    error_of(await client.delete(url, headers=member.headers), 403)
+    error_of(await client.post(f"{url}/disable", headers=member.headers), 403)
+    mini = (await _listed(client, tenant_a))["gpt-5-mini"]
+    error_of(await client.post(f"{MODELS}/{mini['id']}/disable", headers=member.headers), 403)
+    assert (await _listed(client, member))["llama3"]["base_url"] == "http://10.0.0.5:11434/v1"
 
 
 async def test_a_tenant_turns_platform_models_off_for_itself_only(
