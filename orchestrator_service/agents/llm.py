@@ -129,16 +129,7 @@ class ChatClient:
         except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
             raise ModelFailed(f"The model API at {self.host} failed: {failure(exc)}") from None
         try:
-            data = json.loads(payload)
-            message = data["choices"][0]["message"]
-            usage = data.get("usage") or {}
-            check_calls(self.host, len(message.get("tool_calls") or []))
-            return Completion(
-                content=message.get("content"),
-                tool_calls=message.get("tool_calls") or [],
-                tokens_in=int(usage.get("prompt_tokens", 0)),
-                tokens_out=int(usage.get("completion_tokens", 0)),
-            )
+            return parse_completion(self.host, json.loads(payload))
         except (ValueError, KeyError, IndexError, TypeError):
             raise ModelFailed(f"The model API at {self.host} sent a malformed answer") from None
 
@@ -276,6 +267,20 @@ class StreamFold:
             tokens_in=self.tokens_in,
             tokens_out=self.tokens_out,
         )
+
+
+def parse_completion(host: str, data: dict) -> Completion:
+    """A chat completion (parsed JSON) as a Completion; KeyError, TypeError and the like when
+    it is not one."""
+    message = data["choices"][0]["message"]
+    usage = data.get("usage") or {}
+    check_calls(host, len(message.get("tool_calls") or []))
+    return Completion(
+        content=message.get("content"),
+        tool_calls=message.get("tool_calls") or [],
+        tokens_in=int(usage.get("prompt_tokens", 0)),
+        tokens_out=int(usage.get("completion_tokens", 0)),
+    )
 
 
 def check_calls(host: str, count: int) -> None:

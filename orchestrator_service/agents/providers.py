@@ -1,7 +1,9 @@
 """Native model providers behind one interface: `open_client` gives, for a catalogue entry, a
-client that speaks the provider's own protocol (OpenAI-compatible chat completions, Anthropic
-Messages, Google Gemini) and answers in the OpenAI shape the run loop uses (messages, tool
-definitions and tool calls), so the loop never knows which provider it talks to."""
+client that speaks the provider's own protocol (OpenAI chat completions through the `openai`
+SDK, the same wire format for compatible servers through our own client, Anthropic Messages
+and Google Gemini through their SDKs) and answers in the OpenAI shape the run loop uses
+(messages, tool definitions and tool calls), so the loop never knows which provider it talks
+to."""
 
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
@@ -9,6 +11,7 @@ from typing import Any, Protocol
 from orchestrator_service.agents.anthropic_client import AnthropicClient
 from orchestrator_service.agents.gemini_client import GeminiClient
 from orchestrator_service.agents.llm import ChatClient, Completion, ModelLimits
+from orchestrator_service.agents.openai_client import OpenAIClient
 from orchestrator_service.agents.sdk import Target
 from orchestrator_service.catalogue.models import AiModel
 from orchestrator_service.catalogue.schemas import PROTOCOLS
@@ -77,6 +80,9 @@ def open_client(
         )
     if target.protocol == "gemini":
         return GeminiClient(target, api_key=api_key, guard=guard, deadline=deadline, limits=limits)
+    if target.provider == "openai":  # OpenAI's own API: its official SDK
+        return OpenAIClient(target, api_key=api_key, guard=guard, deadline=deadline, limits=limits)
+    # Other servers of the same wire format (Azure's v1 API, Ollama, vLLM, ...): our client.
     return ChatClient(
         base_url=target.base_url,
         api_key=api_key,
