@@ -107,10 +107,16 @@ class GeminiClient:
                 chunks = await self._sdk.aio.models.generate_content_stream(
                     model=self.model, contents=contents, config=config
                 )
-            async for chunk in bounded(aiter(chunks), deadline):
-                fold.chunks += 1
-                if delta := fold.feed(chunk):
-                    yield delta
+            try:
+                async for chunk in bounded(aiter(chunks), deadline):
+                    fold.chunks += 1
+                    if delta := fold.feed(chunk):
+                        yield delta
+            except BaseException:
+                # The SDK's stream keeps its response open when given up: hang up now, not
+                # when the run ends (a server that floods would fill the socket meanwhile).
+                await self._http.aclose()
+                raise
         except TimeoutError:
             raise self._failures.timeout() from None
         except ModelFailed:

@@ -17,7 +17,7 @@ from orchestrator_service.deps import (
     require,
     tenant_or_global,
 )
-from orchestrator_service.pagination import Page
+from orchestrator_service.pagination import Page, page_of
 
 router = APIRouter(prefix="/models", tags=["models"])
 Reader = Annotated[int | None, Depends(tenant_or_global("agents:read"))]
@@ -50,7 +50,7 @@ async def list_models(
     items, cursor = await service.list_models(
         session, tenant_id=owner, page=page, provider=provider, enabled=enabled
     )
-    return Page[ModelOut](items=items, next_cursor=cursor)
+    return page_of(ModelOut, items, cursor)
 
 
 @router.get("/{model_id}")

@@ -35,6 +35,7 @@ Provider = Literal[
     "anthropic",
     "google",
 ]
+PER_MILLION = "US dollars per million tokens"
 Status = Literal["active", "disabled", "deprecated"]
 ModelType = Literal["chat", "embedding"]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=100)]
@@ -72,8 +73,12 @@ class ModelCreate(ModelFields):
     model: ModelId = Field(description="The provider's id of the model, as agents name it.")
     context_window: int = Field(ge=1, le=100_000_000)
     max_output_tokens: int = Field(ge=1, le=100_000_000)
-    input_price_per_million: float = Field(default=0, ge=0, le=1_000_000, allow_inf_nan=False)
-    output_price_per_million: float = Field(default=0, ge=0, le=1_000_000, allow_inf_nan=False)
+    input_price_per_million: float = Field(
+        default=0, ge=0, le=1_000_000, allow_inf_nan=False, description=PER_MILLION
+    )
+    output_price_per_million: float = Field(
+        default=0, ge=0, le=1_000_000, allow_inf_nan=False, description=PER_MILLION
+    )
 
 
 class ModelUpdate(Patch, ModelFields):

@@ -1,6 +1,6 @@
 """Native providers, each over a stand-in speaking its documented wire format on loopback:
-Anthropic Messages and Google Gemini through their SDKs, OpenAI chat completions through our
-client. For each: an end-to-end run with a tool call (whole and streamed, the streamed call
+Anthropic Messages, Google Gemini and OpenAI chat completions, each through its official SDK
+(compatible servers' client is covered by the scripted-model tests). For each: an end-to-end run with a tool call (whole and streamed, the streamed call
 split across events and network reads), an error mid-stream, a 429 with Retry-After, and lying
 servers (bad JSON mid-stream, an endless stream, one huge event, a refused destination)."""
 
