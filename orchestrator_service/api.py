@@ -11,6 +11,7 @@ from orchestrator_service.auth.router import public_router as auth_public_router
 from orchestrator_service.auth.router import router as auth_router
 from orchestrator_service.business_assets.router import router as business_assets_router
 from orchestrator_service.calendar.router import router as calendar_router
+from orchestrator_service.catalogue.router import router as catalogue_router
 from orchestrator_service.channels.router import router as channels_router
 from orchestrator_service.channels.router import webhooks as channel_webhooks
 from orchestrator_service.conversations.router import router as conversations_router
@@ -31,6 +32,7 @@ from orchestrator_service.rag.router import router as rag_router
 from orchestrator_service.tasks.router import router as tasks_router
 from orchestrator_service.tenants.router import router as tenants_router
 from orchestrator_service.tools.router import router as tools_router
+from orchestrator_service.usage.router import router as usage_router
 from orchestrator_service.users.router import router as users_router
 from orchestrator_service.webhooks.router import router as webhooks_router
 
@@ -68,6 +70,8 @@ def api_router() -> APIRouter:
         tasks_router,
         files_router,
         conversation_files,
+        catalogue_router,
+        usage_router,
     ):
         protected.include_router(router)
     api.include_router(protected)

@@ -63,6 +63,7 @@ from orchestrator_service.tenants.quotas import Quotas
 from orchestrator_service.tools.invoker import ToolRunner
 from orchestrator_service.tools.service import ensure_builtin_tools
 from orchestrator_service.tools.ssrf import Guard
+from orchestrator_service.usage.service import Metering
 from orchestrator_service.webhooks.delivery import DeliveryPolicy, WebhookDeliverer
 
 log = logging.getLogger(__name__)
@@ -308,6 +309,7 @@ def _collaborators(
             max_stream_chars=settings.model_max_stream_chars,
         ),
         quotas=quotas,
+        usage=Metering(sessionmaker),
     )
     network = agent_network(settings, sessionmaker, secrets, guard, runs)
     tools.attach_network(network)

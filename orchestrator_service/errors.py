@@ -18,10 +18,13 @@ OrchestratorError              500 internal_error
 ├── Conflict                   409 conflict
 │   ├── ConfirmationRequired   409 confirmation_required     tools/invoker.py
 │   ├── ConnectionInactive     409 connection_inactive       agent_network/messaging.py
-│   └── ExchangeLimit          409 exchange_limit            agent_network/messaging.py
-│   └── RunCancelled           409 run_cancelled             agents/pause.py
+│   ├── ExchangeLimit          409 exchange_limit            agent_network/messaging.py
+│   ├── RunCancelled           409 run_cancelled             agents/pause.py
+│   └── ModelDisabled          409 model_disabled            catalogue/service.py
 ├── InvalidInput               422 invalid_input
+│   └── ModelUnknown           422 model_unknown             catalogue/service.py
 ├── TooManyRequests            429 rate_limited
+│   ├── BudgetExceeded         429 budget_exceeded           usage/service.py
 │   └── QuotaExceeded          429 quota_exceeded            tenants/quotas.py
 ├── BlockedDestination         422 destination_blocked       tools/ssrf.py
 ├── ToolCallFailed             502 tool_failed               tools/http_runner.py

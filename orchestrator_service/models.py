@@ -7,6 +7,7 @@ from orchestrator_service.audit.models import AuditLog
 from orchestrator_service.auth.models import ApiKey, UserSession
 from orchestrator_service.business_assets.models import BusinessAsset
 from orchestrator_service.calendar.models import CalendarEvent
+from orchestrator_service.catalogue.models import AiModel, TenantModelSetting
 from orchestrator_service.channels.models import ChannelConnection, ChannelDelivery, ChannelThread
 from orchestrator_service.conversations.models import ChatConversation, ChatMessage
 from orchestrator_service.credentials.models import Credential, VaultDataKey, VaultState
@@ -25,6 +26,7 @@ from orchestrator_service.rag.vector_models import DocumentChunk
 from orchestrator_service.tasks.models import Task
 from orchestrator_service.tenants.models import Tenant
 from orchestrator_service.tools.models import Tool, ToolExecution
+from orchestrator_service.usage.models import BudgetAlert, ModelCall, TenantBudget
 from orchestrator_service.users.models import User
 from orchestrator_service.webhooks.models import Webhook, WebhookAttempt, WebhookDelivery
 
@@ -50,9 +52,11 @@ __all__ = [
     "AgentConnection",
     "AgentMemory",
     "AgentMessage",
+    "AiModel",
     "ApiKey",
     "AuditLog",
     "Base",
+    "BudgetAlert",
     "BusinessAsset",
     "CalendarEvent",
     "ChannelConnection",
@@ -72,12 +76,15 @@ __all__ = [
     "Integration",
     "LiveEvent",
     "MailAccount",
+    "ModelCall",
     "Note",
     "OAuthState",
     "RagDocument",
     "SyncedItem",
     "Task",
     "Tenant",
+    "TenantBudget",
+    "TenantModelSetting",
     "Tool",
     "ToolExecution",
     "User",

@@ -1079,3 +1079,16 @@ async def _make_file(owner: Owner, made: dict[str, Any]) -> str:
     files = {"file": (f"{_unique()}.txt", f"tenant A file {_unique()}".encode(), "text/plain")}
     data = {"conversation_id": conversation}
     return (await owner.call("POST", f"{PREFIX}/files", 201, files=files, data=data))["id"]
+
+
+@factory("model_id")
+async def _make_model(owner: Owner, made: dict[str, Any]) -> str:
+    """A model of tenant A's own catalogue."""
+    body = {
+        "name": _unique(),
+        "provider": "ollama",
+        "model": _unique(),
+        "context_window": 8192,
+        "max_output_tokens": 2048,
+    }
+    return (await owner.create(f"{PREFIX}/models", body))["id"]

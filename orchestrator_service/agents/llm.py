@@ -1,6 +1,7 @@
-"""An OpenAI-compatible chat-completions client, through the SSRF guard (an agent's base URL
-is tenant data), with streaming. Failures are fixed messages (class of failure and host), never
-the HTTP library's words, which can quote the request and its key.
+"""An OpenAI-compatible chat-completions client (OpenAI, Azure OpenAI's v1 API, Ollama, vLLM
+and the like), through the SSRF guard (an agent's base URL is tenant data), with streaming.
+Failures are fixed messages (class of failure and host), never the HTTP library's words,
+which can quote the request and its key.
 
 Every call is bounded: one deadline covers connecting, reading and streaming (a server that
 drips bytes never resets it), an answer is read no further than its byte cap, and a stream
@@ -76,13 +77,18 @@ class ChatClient:
         guard: Guard,
         deadline: float,
         limits: ModelLimits,
+        key_header: str = "authorization",
+        max_output_tokens: int | None = None,
     ) -> None:
         self.url = f"{base_url.rstrip('/')}/chat/completions"
         self.host = host_of(self.url)
         self.model = model
         self.deadline = deadline
         self.limits = limits
-        authorization = header_value(f"Bearer {api_key}")
+        self.max_output_tokens = max_output_tokens
+        # Azure OpenAI takes its key in `api-key`; everyone else as a bearer token.
+        bearer = key_header == "authorization"
+        authorization = header_value(f"Bearer {api_key}" if bearer else api_key)
         if authorization is None:
             raise InvalidInput(
                 "The model API key holds characters an HTTP header cannot carry (control or "
@@ -91,7 +97,7 @@ class ChatClient:
         self._client = httpx.AsyncClient(
             transport=GuardedTransport(guard),
             timeout=httpx.Timeout(deadline),
-            headers={"Authorization": authorization},
+            headers={"Authorization" if bearer else key_header: authorization},
         )
 
     async def aclose(self) -> None:
@@ -99,6 +105,7 @@ class ChatClient:
         await self._client.aclose()
 
     def _request(self, messages: list[dict], tools: list[dict], options: dict) -> httpx.Request:
+        options = capped_output(options, self.max_output_tokens)
         body = {"model": self.model, "messages": messages, **options}
         if tools:
             body["tools"] = tools
@@ -122,16 +129,7 @@ class ChatClient:
         except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
             raise ModelFailed(f"The model API at {self.host} failed: {failure(exc)}") from None
         try:
-            data = json.loads(payload)
-            message = data["choices"][0]["message"]
-            usage = data.get("usage") or {}
-            _check_calls(self.host, len(message.get("tool_calls") or []))
-            return Completion(
-                content=message.get("content"),
-                tool_calls=message.get("tool_calls") or [],
-                tokens_in=int(usage.get("prompt_tokens", 0)),
-                tokens_out=int(usage.get("completion_tokens", 0)),
-            )
+            return parse_completion(self.host, json.loads(payload))
         except (ValueError, KeyError, IndexError, TypeError):
             raise ModelFailed(f"The model API at {self.host} sent a malformed answer") from None
 
@@ -140,7 +138,7 @@ class ChatClient:
     ) -> AsyncIterator[str | Completion]:
         """Stream a completion: text deltas as they come, then the whole Completion."""
         options = {**options, "stream": True, "stream_options": {"include_usage": True}}
-        streamed = _Streamed(self.host, self.limits)
+        streamed = StreamFold(self.host, self.limits)
         # One deadline for the whole call; only this generator's own waits run under it, so
         # it never fires while the caller handles a delta.
         deadline = asyncio.get_running_loop().time() + self.deadline
@@ -179,9 +177,7 @@ class ChatClient:
     def _check_status(self, response: httpx.Response) -> None:
         """Refuse an error answer without reading its body (nothing in it is used)."""
         if response.status_code == 429:
-            raise ModelFailed(
-                f"The model API at {self.host} is rate limiting this key (429); try again later"
-            )
+            raise rate_limited(self.host, response.headers)
         if response.status_code != 200:
             raise ModelFailed(
                 f"The model API at {self.host} answered {response.status_code}",
@@ -203,9 +199,10 @@ class ChatClient:
         )
 
 
-class _Streamed:
-    """A streamed completion folded together chunk by chunk. Text and arguments are kept as
-    pieces, joined once at the end (joining each delta onto the whole is quadratic)."""
+class StreamFold:
+    """A streamed completion folded together chunk by chunk (OpenAI's chunks here; the other
+    providers' clients override `feed`). Text and arguments are kept as pieces, joined once at
+    the end (joining each delta onto the whole is quadratic), and counted against the cap."""
 
     def __init__(self, host: str, limits: ModelLimits) -> None:
         self.host = host
@@ -217,6 +214,11 @@ class _Streamed:
 
     def feed(self, chunk: dict) -> str:
         """Fold one chunk in; return its text delta."""
+        if chunk.get("error") is not None:  # an error object in place of a chunk
+            raise ModelFailed(
+                f"The model API at {self.host} reported an error mid-stream; the answer was "
+                "discarded"
+            )
         usage = chunk.get("usage")
         if usage:
             self.tokens_in = int(usage.get("prompt_tokens", 0))
@@ -226,16 +228,17 @@ class _Streamed:
         delta = chunk["choices"][0].get("delta") or {}
         for part in delta.get("tool_calls") or []:
             call = self.calls.setdefault(int(part["index"]), {"id": "", "name": [], "args": []})
-            _check_calls(self.host, len(self.calls))
+            check_calls(self.host, len(self.calls))
             call["id"] = part.get("id") or call["id"]
             function = part.get("function") or {}
-            self._add(call["name"], function.get("name") or "")
-            self._add(call["args"], function.get("arguments") or "")
+            self.add(call["name"], function.get("name") or "")
+            self.add(call["args"], function.get("arguments") or "")
         text = delta.get("content") or ""
-        self._add(self.text, text)
+        self.add(self.text, text)
         return text
 
-    def _add(self, pieces: list[str], piece: str) -> None:
+    def add(self, pieces: list[str], piece: str) -> None:
+        """Keep one piece of text or arguments, or refuse the answer past the cap."""
         if not isinstance(piece, str):
             raise TypeError("a streamed piece that is not text")
         self.chars += len(piece)
@@ -266,10 +269,53 @@ class _Streamed:
         )
 
 
-def _check_calls(host: str, count: int) -> None:
+def parse_completion(host: str, data: dict) -> Completion:
+    """A chat completion (parsed JSON) as a Completion; KeyError, TypeError and the like when
+    it is not one."""
+    message = data["choices"][0]["message"]
+    usage = data.get("usage") or {}
+    check_calls(host, len(message.get("tool_calls") or []))
+    return Completion(
+        content=message.get("content"),
+        tool_calls=message.get("tool_calls") or [],
+        tokens_in=int(usage.get("prompt_tokens", 0)),
+        tokens_out=int(usage.get("completion_tokens", 0)),
+    )
+
+
+def check_calls(host: str, count: int) -> None:
     """Refuse an answer asking for more tool calls at once than a turn may run."""
     if count > MAX_TOOL_CALLS:
         raise ModelFailed(
             f"The model API at {host} asked for more than {MAX_TOOL_CALLS} tool calls at once",
             details={"max_tool_calls": MAX_TOOL_CALLS},
         )
+
+
+def capped_output(options: dict, max_output_tokens: int | None) -> dict:
+    """The call's options with `max_tokens` no higher than the model's own output limit."""
+    asked = options.get("max_tokens")
+    if max_output_tokens is None or asked is None or asked <= max_output_tokens:
+        return options
+    return {**options, "max_tokens": max_output_tokens}
+
+
+# The longest wait a Retry-After may ask for that is passed on (a larger one is not believed).
+MAX_RETRY_AFTER = 3600
+
+
+def rate_limited(host: str, headers: Any) -> ModelFailed:
+    """The model API answered 429: say so, with the wait its Retry-After asks for (seconds;
+    an HTTP date or nonsense is left out)."""
+    value = str((headers or {}).get("retry-after") or "").strip()
+    seconds = int(value) if value.isdigit() and len(value) < 8 else None
+    if seconds is None or seconds > MAX_RETRY_AFTER:
+        return ModelFailed(
+            f"The model API at {host} is rate limiting this key (429); try again later",
+            details={"status": 429},
+        )
+    return ModelFailed(
+        f"The model API at {host} is rate limiting this key (429); it asks to retry after "
+        f"{seconds} s",
+        details={"status": 429, "retry_after": seconds},
+    )

@@ -17,7 +17,8 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from orchestrator_service.agents.llm import ChatClient, Completion, ModelFailed, ModelLimits
+from orchestrator_service.agents import providers
+from orchestrator_service.agents.llm import Completion, ModelFailed, ModelLimits
 from orchestrator_service.agents.models import Agent
 from orchestrator_service.agents.pause import (
     DECLINED,
@@ -28,15 +29,16 @@ from orchestrator_service.agents.pause import (
     resumed,
 )
 from orchestrator_service.agents.persona import system_prompt
+from orchestrator_service.agents.providers import ModelClient
 from orchestrator_service.agents.recall import memory_turn
 from orchestrator_service.agents.record import Emit, RunRecord, finish_run
 from orchestrator_service.agents.schemas import (
-    DEFAULT_BASE_URL,
-    DEFAULT_KEY_CREDENTIAL,
     RunRequest,
     run_limits,
 )
 from orchestrator_service.audit.service import Actor
+from orchestrator_service.catalogue import service as catalogue
+from orchestrator_service.catalogue.models import AiModel
 from orchestrator_service.conversations import service as conversations
 from orchestrator_service.conversations.models import ChatConversation
 from orchestrator_service.conversations.schemas import (
@@ -55,6 +57,7 @@ from orchestrator_service.tools import service as tool_service
 from orchestrator_service.tools.invoker import ConfirmationRequired, ToolRunner
 from orchestrator_service.tools.schemas import FunctionTool, InvokeRequest
 from orchestrator_service.tools.ssrf import Guard
+from orchestrator_service.usage.service import CallOf, Metering
 
 HISTORY = 20
 
@@ -104,6 +107,7 @@ class AgentRunner:
         knowledge: KnowledgeSearch,
         model_limits: ModelLimits,
         quotas: Quotas,
+        usage: Metering,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._secrets = secrets
@@ -112,6 +116,7 @@ class AgentRunner:
         self._knowledge = knowledge
         self._model_limits = model_limits
         self._quotas = quotas
+        self._usage = usage
 
     async def start(
         self,
@@ -131,6 +136,14 @@ class AgentRunner:
                 session, Agent, tenant_id, actor.user_id, agent_id, what="Agent"
             )
             await self._quotas.count_run(session, tenant_id=tenant_id)
+            # An unknown or disabled model (4xx) and a spent budget (429) refuse the run here.
+            await catalogue.resolve(
+                session,
+                tenant_id=tenant_id,
+                provider=agent.model_provider,
+                model=agent.model_version,
+            )
+            await self._usage.admit(session, tenant_id=tenant_id)
             if request.conversation_id is not None:
                 conversation = await conversations.get_conversation(
                     session,
@@ -259,7 +272,7 @@ class AgentRunner:
         limit, deadline = run_limits(agent.config)
         resume = resumed(run)
         messages = resume.messages if resume else await self._opening_messages(run, context)
-        client = await self._model_client(run, agent, deadline)
+        client, entry = await self._model_client(run, agent, deadline)
         options = {"temperature": agent.temperature, "max_tokens": agent.max_tokens}
         definitions = [
             {"type": "function", "function": t.function.model_dump()} for t in context.tools
@@ -274,7 +287,12 @@ class AgentRunner:
                 completion = await run.step(
                     "llm",
                     "chat_completion",
-                    lambda: _call(client, run, messages, definitions, options, stream),
+                    lambda: self._usage.measure(
+                        CallOf.of(run.execution),
+                        entry,
+                        _call(client, run, messages, definitions, options, stream),
+                        streamed=stream,
+                    ),
                     record_input={"messages": len(messages), "tools": sorted(known)},
                 )
                 run.tokens_in += completion.tokens_in
@@ -344,13 +362,27 @@ class AgentRunner:
         )
         return messages
 
-    async def _model_client(self, run: RunRecord, agent: Agent, deadline: float) -> ChatClient:
-        """A chat client for the agent's model, holding its key from the vault; a missing or
-        unusable key is `ModelCredentialMissing` / `ModelCredentialUnusable`, naming what to
-        configure."""
+    async def _model_client(
+        self, run: RunRecord, agent: Agent, deadline: float
+    ) -> tuple[ModelClient, AiModel]:
+        """A client speaking the protocol of the agent's catalogue model, holding its key from
+        the vault, and the catalogue entry; a missing or unusable key is
+        `ModelCredentialMissing` / `ModelCredentialUnusable`, naming what to configure."""
+        async with self._sessionmaker.begin() as session:
+            entry = await catalogue.resolve(
+                session,
+                tenant_id=run.execution.tenant_id,
+                provider=agent.model_provider,
+                model=agent.model_version,
+            )
         config = agent.config or {}
-        base_url = config.get("base_url") or DEFAULT_BASE_URL
-        name = config.get("api_key_credential") or DEFAULT_KEY_CREDENTIAL
+        target = providers.target_of(entry, config)
+        base_url = target.base_url
+        name = (
+            config.get("api_key_credential")
+            or entry.api_key_credential
+            or providers.default_credential(entry.provider)
+        )
         try:
             api_key = await self._secrets.resolve(
                 tenant_id=run.execution.tenant_id,
@@ -361,14 +393,10 @@ class AgentRunner:
             )
         except (NotFound, VaultError, Forbidden) as exc:
             raise _unusable_key(exc, agent, name, base_url) from None
-        return ChatClient(
-            base_url=base_url,
-            api_key=api_key,
-            model=agent.model_version,
-            guard=self._guard,
-            deadline=deadline,
-            limits=self._model_limits,
+        client = providers.open_client(
+            target, api_key=api_key, guard=self._guard, deadline=deadline, limits=self._model_limits
         )
+        return client, entry
 
     async def _tool_turn(
         self,
@@ -525,7 +553,7 @@ def _unusable_key(
 
 
 async def _call(
-    client: ChatClient,
+    client: ModelClient,
     run: RunRecord,
     messages: list[dict],
     tools: list[dict],

@@ -30,6 +30,7 @@ Provider = Literal[
     "deepseek",
     "openrouter",
     "ollama",
+    "vllm",
     "openai_compatible",
 ]
 # Where an agent's model calls go, and the vault credential whose key they carry, unless its

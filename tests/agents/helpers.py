@@ -38,6 +38,34 @@ async def store_llm_key(client: httpx.AsyncClient, caller: Caller) -> None:
     assert response.status_code == 201, response.text
 
 
+# The scripted model's catalogue entry: its prices (US dollars per million tokens).
+SCRIPTED_PRICES = (1.5, 6.0)
+
+
+async def add_catalogue_model(
+    client: httpx.AsyncClient, caller: Caller, model: str, provider: str = "openai_compatible"
+) -> dict:
+    """Put `model` into the caller's own catalogue (a run refuses a model not in it), or find
+    it there; the catalogue entry."""
+    body = {
+        "name": f"Stand-in {model}",
+        "provider": provider,
+        "model": model,
+        "context_window": 128_000,
+        "max_output_tokens": 8192,
+        "input_price_per_million": SCRIPTED_PRICES[0],
+        "output_price_per_million": SCRIPTED_PRICES[1],
+    }
+    response = await client.post("/api/v1/models", headers=caller.headers, json=body)
+    if response.status_code == 409:
+        listed = await client.get(
+            "/api/v1/models", headers=caller.headers, params={"provider": provider, "limit": 200}
+        )
+        return next(m for m in listed.json()["items"] if m["model"] == model)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
 async def create_scripted_agent(
     client: httpx.AsyncClient,
     caller: Caller,
@@ -58,6 +86,7 @@ async def create_scripted_agent(
         "config": {"base_url": model.base_url, "timeout_s": 5, **(config or {})},
         **fields,
     }
+    await add_catalogue_model(client, caller, body["model_version"], body["model_provider"])
     response = await client.post("/api/v1/agents", headers=caller.headers, json=body)
     assert response.status_code == 201, response.text
     return response.json()

@@ -13,6 +13,7 @@ import httpx
 from playwright.async_api import Browser, Page, expect
 
 from orchestrator_service.tenants import service as tenant_service
+from tests.agents.helpers import add_catalogue_model
 from tests.console.conftest import Embeddings, Served
 from tests.helpers import PASSWORD, TEST_ACTOR, new_tenant
 from tests.scripted_model import Call, Say, ScriptedModel
@@ -88,6 +89,7 @@ async def test_a_tenant_works_through_the_console(
             "/api/v1/users", json={"email": email, "password": PASSWORD, "role": "admin"}
         )
         assert user.status_code == 201, user.text
+        await add_catalogue_model(api, tenant, "scripted-1")
 
     har = shots / "network.har"
     context = await browser.new_context(

@@ -50,6 +50,7 @@ from orchestrator_service.db.urls import asyncpg_dsn, with_database
 from orchestrator_service.main import create_app
 from orchestrator_service.rag.embedders.local import DIMENSIONS
 from orchestrator_service.tenants import service as tenant_service
+from tests.agents.helpers import add_catalogue_model
 from tests.helpers import TEST_ACTOR, Caller, new_tenant, url_string
 from tests.network import LoopbackHTTPServer, network  # noqa: F401 (autouse fence)
 from tests.scripted_model import Call, EchoKey, HangUp, Malformed, Refuse, Say, ScriptedModel
@@ -449,6 +450,7 @@ class World:
         agent_config: dict = {"base_url": self.model.base_url, "timeout_s": 2}
         if scenario.run is not None:
             agent_config["api_key_credential"] = names[f"${scenario.run[2]}"]
+        await add_catalogue_model(self.client, caller, "scripted-1")
         agent = await self.call(
             caller,
             "POST",

@@ -70,6 +70,11 @@ SHIPPED = [
         "metadata",
         "3a814977a97cd4ef46001b2c6b86cfd10ce04ea0203408ffb44dff3b257e26bf",
     ),
+    (
+        "0019_default_model_catalogue",
+        "metadata",
+        "f264e464b8852b517aea702bc2397952a7a564fc2d57b34cc03df234ad310f70",
+    ),
 ]
 
 
