@@ -24,6 +24,7 @@ from orchestrator_service.pagination import MAX_LIMIT, PageParams
 from orchestrator_service.rag.deletion import DocumentDeleter
 from orchestrator_service.rag.search import KnowledgeSearch
 from orchestrator_service.storage import ObjectStore
+from orchestrator_service.system_config.service import PlatformConfig
 from orchestrator_service.tenants.quotas import Quotas
 from orchestrator_service.tools.invoker import ToolRunner
 
@@ -113,6 +114,10 @@ def _quotas(request: Request) -> Quotas:
     return request.app.state.runtime.quotas
 
 
+def _platform_config(request: Request) -> PlatformConfig:
+    return request.app.state.runtime.platform_config
+
+
 SettingsDep = Annotated[Settings, Depends(_settings)]
 VaultDep = Annotated[Vault, Depends(_vault)]
 FilesDep = Annotated[ObjectStore, Depends(_files)]
@@ -124,6 +129,7 @@ ChannelsDep = Annotated[Channels, Depends(_channels)]
 PasswordsDep = Annotated[Passwords, Depends(_passwords)]
 LoginThrottleDep = Annotated[LoginThrottle, Depends(_login_throttle)]
 QuotasDep = Annotated[Quotas, Depends(_quotas)]
+PlatformConfigDep = Annotated[PlatformConfig, Depends(_platform_config)]
 
 
 async def current_principal(request: Request, sessionmaker: SessionmakerDep) -> Principal:

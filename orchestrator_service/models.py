@@ -14,6 +14,7 @@ from orchestrator_service.db.heal.targets import HealTarget, steps_of
 from orchestrator_service.executions.models import Execution, ExecutionMetric, ExecutionStep
 from orchestrator_service.rag.models import RagDocument
 from orchestrator_service.rag.vector_models import DocumentChunk
+from orchestrator_service.system_config.models import SystemConfig
 from orchestrator_service.tenants.models import Tenant
 from orchestrator_service.tools.models import Tool, ToolExecution
 from orchestrator_service.users.models import User
@@ -53,6 +54,7 @@ __all__ = [
     "ExecutionMetric",
     "ExecutionStep",
     "RagDocument",
+    "SystemConfig",
     "Tenant",
     "Tool",
     "ToolExecution",

@@ -17,8 +17,10 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from orchestrator_service.agents.availability import ensure_active, ensure_runnable
 from orchestrator_service.agents.llm import ChatClient, Completion, ModelFailed, ModelLimits
 from orchestrator_service.agents.models import Agent
+from orchestrator_service.agents.prompting import system_prompt, tool_result
 from orchestrator_service.agents.record import Emit, RunRecord, finish_run
 from orchestrator_service.agents.schemas import (
     DEFAULT_BASE_URL,
@@ -118,6 +120,7 @@ class AgentRunner:
         starts with the `opening` messages, written in the same transaction."""
         async with self._sessionmaker.begin() as session:
             agent = await get_scoped(session, Agent, tenant_id, agent_id, what="Agent")
+            ensure_runnable(agent, source=source)
             await self._quotas.count_run(session, tenant_id=tenant_id)
             if request.conversation_id is not None:
                 conversation = await conversations.get_conversation(
@@ -141,6 +144,7 @@ class AgentRunner:
                 agent_id=agent.id,
                 user_id=actor.user_id,
                 conversation_id=conversation.id,
+                session_id=request.session_id or conversation.id,
                 status="queued",
                 input_prompt=request.input,
                 model_name=agent.model_version,
@@ -269,6 +273,7 @@ class AgentRunner:
             agent = await get_scoped(
                 session, Agent, execution.tenant_id, execution.agent_id, what="Agent"
             )
+            ensure_active(agent)  # switched off while the run waited in the queue
             conversation = await session.get(ChatConversation, execution.conversation_id)
             if conversation is None:
                 raise RunFailed("The run's conversation no longer exists")
@@ -292,6 +297,12 @@ class AgentRunner:
 
         async def prompt() -> dict:
             text, missing = render(agent.system_prompt_template, variables)
+            text = system_prompt(
+                template_type=agent.template_type,
+                agent_name=agent.name,
+                rendered=text,
+                tools=context.tools,
+            )
             return {"prompt": text, "missing": missing}
 
         system = await run.step("prompt", "render_system_prompt", prompt, record_input=variables)
@@ -366,7 +377,9 @@ class AgentRunner:
             ),
         )
         for call in completion.tool_calls:
-            result = json.dumps(await self._tool(run, context, call, known))
+            output = await self._tool(run, context, call, known)
+            name = (call.get("function") or {}).get("name", "")
+            result = json.dumps(tool_result(context.tools, name, output))
             if len(result) > MAX_MESSAGE_CHARS:
                 result = json.dumps(
                     {

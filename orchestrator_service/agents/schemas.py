@@ -81,7 +81,8 @@ def run_limits(config: dict | None) -> tuple[int, float]:
     return steps, timeout
 
 
-Channel = Literal["whatsapp", "instagram", "facebook", "web"]
+Channel = Literal["web", "api", "whatsapp", "instagram", "facebook"]
+TemplateType = Literal["custom", "sales", "support", "assistant"]
 Text = Annotated[str, StringConstraints(max_length=20_000)]
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 ToolName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
@@ -107,9 +108,17 @@ class AgentFields(Input):
     temperature: float | None = Field(default=None, ge=0, le=2)
     max_tokens: int | None = Field(default=None, ge=1, le=131_072)
     enabled_tools: list[ToolName] | None = Field(default=None, max_length=128)
-    channels: list[Channel] | None = None
+    channels: list[Channel] | None = Field(
+        default=None,
+        max_length=5,
+        description="Where the agent answers: web (REST runs, the console), api (the "
+        "OpenAI-compatible /v1), whatsapp, instagram, facebook; every one when left out",
+    )
     config: AgentConfig | None = None
-    template_type: Annotated[str, StringConstraints(max_length=50)] | None = None
+    template_type: TemplateType | None = Field(
+        default=None,
+        description="The prompt template family framing the agent's prompt (custom: as written)",
+    )
     is_active: bool | None = None
     memory_enabled: bool | None = None
     memory_limit: int | None = Field(default=None, ge=0, le=10_000_000)
@@ -220,3 +229,7 @@ class RunRequest(Input):
     variables: dict[str, str | int | float | bool] = Field(default_factory=dict)
     stream: bool = False
     background: bool = False
+    session_id: uuid.UUID | None = Field(
+        default=None,
+        description="The caller's session the run belongs to; the conversation's id when left out",
+    )

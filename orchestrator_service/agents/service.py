@@ -4,6 +4,7 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from orchestrator_service.agents.availability import DEFAULT_CHANNELS
 from orchestrator_service.agents.models import Agent
 from orchestrator_service.agents.schemas import (
     DEFAULT_BASE_URL,
@@ -36,6 +37,8 @@ class Agents(AuditedRepository[Agent]):
         "temperature",
         "enabled_tools",
         "is_active",
+        "channels",
+        "template_type",
         "knowledge_collections",
     )
     conflicts = {
@@ -66,11 +69,16 @@ async def create_agent(
     data: AgentCreate,
     actor: Actor,
     approver: bool,
+    admin: bool = False,
     user_id: uuid.UUID | None = None,
 ) -> Agent:
     """Add an agent to the tenant; one whose model calls go anywhere but the default only when
-    the caller is an `approver` (an admin)."""
+    the caller is an `approver`, one with moderate or dangerous tools only when an `admin`."""
     values = data.model_dump(exclude_none=True, exclude={"config"})
+    values.setdefault("channels", DEFAULT_CHANNELS)
+    await tool_service.check_tools_enabling(
+        session, tenant_id=tenant_id, before=[], after=values.get("enabled_tools", []), admin=admin
+    )
     if data.config is not None:
         values["config"] = data.config.model_dump(exclude_unset=True)
     _check_destination(
@@ -81,10 +89,16 @@ async def create_agent(
 
 
 async def list_agents(
-    session: AsyncSession, *, tenant_id: int, page: PageParams
+    session: AsyncSession, *, tenant_id: int, page: PageParams, is_active: bool | None = None
 ) -> tuple[list[Agent], str | None]:
-    """The tenant's agents, newest first."""
-    return await Agents(session, owner=tenant_id).page(page)
+    """The tenant's agents, newest first; active or inactive ones only when asked."""
+    agents = Agents(session, owner=tenant_id)
+    stmt = agents.select()
+    if is_active is not None:
+        # NULL is the seed's default, true.
+        active = Agent.is_active.is_not(False)
+        stmt = stmt.where(active if is_active else ~active)
+    return await agents.page(page, stmt)
 
 
 async def get_agent(session: AsyncSession, *, tenant_id: int, agent_id: int) -> Agent:
@@ -100,12 +114,21 @@ async def update_agent(
     data: AgentUpdate,
     actor: Actor,
     approver: bool,
+    admin: bool = False,
 ) -> Agent:
     """Change the given fields; where its model calls go only when the caller is an
-    `approver` (an admin)."""
+    `approver`, newly enabled moderate or dangerous tools only when an `admin`."""
     agents = Agents(session, owner=tenant_id)
     agent = await agents.get(agent_id)
     changes = data.model_dump(exclude_unset=True)
+    if data.enabled_tools is not None:
+        await tool_service.check_tools_enabling(
+            session,
+            tenant_id=tenant_id,
+            before=list(agent.enabled_tools or []),
+            after=data.enabled_tools,
+            admin=admin,
+        )
     if data.config is not None:
         _check_destination(
             model_destination(agent.config), model_destination(changes["config"]), approver=approver

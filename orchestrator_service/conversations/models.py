@@ -10,10 +10,24 @@ from sqlalchemy.orm import Mapped, mapped_column
 from orchestrator_service.db.base import Base, CreatedAtMixin, TimestampMixin
 
 
+def _fulltext(table: str, column: str) -> tuple[Index, ...]:
+    """GIN indexes for full-text search of a column in Spanish and in English (seeds 000 and
+    002), spelled as conversations/search.py queries them."""
+    return tuple(
+        Index(
+            f"ix_{table}_{column}_fts_{code}",
+            text(f"to_tsvector('{config}'::regconfig, {column})"),
+            postgresql_using="gin",
+        )
+        for code, config in (("es", "spanish"), ("en", "english"))
+    )
+
+
 class ChatConversation(TimestampMixin, Base):
     """A conversation on one channel (whatsapp, instagram, facebook, web)."""
 
     __tablename__ = "chat_conversations"
+    __table_args__ = _fulltext("chat_conversations", "title")
 
     id: Mapped[uuid.UUID] = mapped_column(
         UUID(as_uuid=True), primary_key=True, server_default=text("gen_random_uuid()")
@@ -45,7 +59,10 @@ class ChatMessage(CreatedAtMixin, Base):
     """One message of a conversation, including tool calls and their results."""
 
     __tablename__ = "chat_messages"
-    __table_args__ = (Index(None, "conversation_id", "created_at"),)
+    __table_args__ = (
+        Index(None, "conversation_id", "created_at"),
+        *_fulltext("chat_messages", "content"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(
         UUID(as_uuid=True), primary_key=True, server_default=text("gen_random_uuid()")

@@ -21,16 +21,18 @@ async def list_executions(
     session: SessionDep,
     page: Paging,
     agent_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    session_id: uuid.UUID | None = None,
     status: Literal["queued", "running", "completed", "failed"] | None = None,
     since: TimeFilter = None,
     until: TimeFilter = None,
 ) -> Page[ExecutionOut]:
-    """List runs by agent, status and time."""
+    """List runs by agent, session, status and time."""
     rows, cursor = await service.list_executions(
         session,
         tenant_id=principal.tenant_id,
         page=page,
         agent_id=agent_id,
+        session_id=session_id,
         status=status,
         since=as_utc(since, "since"),
         until=as_utc(until, "until"),

@@ -28,6 +28,7 @@ from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
 from orchestrator_service import __version__
+from orchestrator_service.agents.availability import ensure_active
 from orchestrator_service.agents.models import Agent
 from orchestrator_service.agents.templates import render, template_variables
 from orchestrator_service.audit.service import Actor
@@ -168,7 +169,9 @@ class McpDoor:
                     )
                 agent_id = _agent_id(QueryParams(scope.get("query_string", b"")).get("agent"))
                 if agent_id is not None:
-                    await get_scoped(session, Agent, tenant.tenant_id, agent_id, what="Agent")
+                    ensure_active(
+                        await get_scoped(session, Agent, tenant.tenant_id, agent_id, what="Agent")
+                    )
         except OrchestratorError as exc:
             response = error_response(
                 exc.status_code, exc.code, exc.message, exc.details, exc.headers

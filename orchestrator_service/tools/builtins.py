@@ -1,8 +1,8 @@
 """Internal tools that run inside the service."""
 
 import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -24,14 +24,18 @@ class ToolContext:
     session: AsyncSession
     user_key: str  # whom agent memory is about: a conversation's contact, or the caller
     user_id: uuid.UUID | None = None  # the user the caller acts for; None: no user (platform key)
+    # The tenant's settings for this tool: its entry of `tenants.tool_config`.
+    settings: Mapping[str, object] = field(default_factory=dict)
 
 
 Builtin = Callable[[dict, ToolContext], Awaitable[dict]]
 
 
 async def get_current_time(arguments: dict, context: ToolContext) -> dict:
-    """The current time, in UTC or the given IANA time zone."""
-    zone_name = arguments.get("timezone") or "UTC"
+    """The current time, in the given IANA time zone, else the tenant's default for this tool
+    (`tool_config.get_current_time.timezone`), else UTC."""
+    default = context.settings.get("timezone")
+    zone_name = arguments.get("timezone") or (default if isinstance(default, str) else "UTC")
     try:
         zone = ZoneInfo(zone_name)
     except (ZoneInfoNotFoundError, ValueError):
