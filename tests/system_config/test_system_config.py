@@ -78,8 +78,8 @@ async def test_changes_are_audited_in_the_platform_log(
         ("update", None),
         ("delete", None),
     ]
-    assert '"value": 5' in rows[1]["old"]
-    assert '"value": 6' in rows[1]["new"]
+    assert '"setting": 5' in rows[1]["old"]
+    assert '"setting": 6' in rows[1]["new"]
 
 
 async def test_unknown_keys_and_bad_values_are_refused(client, platform_admin: Caller) -> None:
