@@ -15,7 +15,7 @@ import binascii
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import (
     ColumnElement,
@@ -42,7 +42,7 @@ CONFIGS: dict[str, tuple[str, ...]] = {
     "en": ("english",),
     "any": ("spanish", "english"),
 }
-CODES = {"spanish": "es", "english": "en"}
+CODES: dict[str, Literal["es", "en"]] = {"spanish": "es", "english": "en"}
 # What a message must be to be found: what people said, not tool machinery.
 SEARCHED_ROLES = ("user", "assistant")
 # The deepest result a cursor may reach: ranked results are paged by position.
@@ -60,7 +60,7 @@ def _config(name: str) -> ColumnElement:
     return literal_column(f"'{name}'::regconfig")  # one of CONFIGS' names, never user text
 
 
-def _vector(name: str, column: ColumnElement) -> ColumnElement:
+def _vector(name: str, column: Any) -> ColumnElement:
     # Spelled as the indexes are, so the planner uses them.
     return func.to_tsvector(_config(name), column)
 
@@ -69,7 +69,7 @@ def _query(name: str, text: str) -> ColumnElement:
     return func.websearch_to_tsquery(_config(name), text)
 
 
-def _ranked(column: ColumnElement, configs: Sequence[str], text: str) -> tuple:
+def _ranked(column: Any, configs: Sequence[str], text: str) -> tuple:
     """(matches, rank, best configuration) of a text column."""
     matches = or_(*(_vector(c, column).op("@@")(_query(c, text)) for c in configs))
     ranks = [func.ts_rank_cd(_vector(c, column), _query(c, text)) for c in configs]

@@ -140,12 +140,18 @@ async def test_an_inactive_agent_cannot_run_anywhere(
         headers=tenant_a.headers,
         json={"arguments": {}},
     )
+    mcp = await client.post(
+        f"/mcp?agent=agent-{agent['id']}",
+        headers={**tenant_a.headers, "Accept": "application/json, text/event-stream"},
+        json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+    )
 
     error = error_of(rest, 409, "agent_inactive")
     assert "is_active" in error["message"]
     assert openai.status_code == 409, openai.text
     assert openai.json()["error"]["code"] == "agent_inactive"
     error_of(invoke, 409, "agent_inactive")
+    error_of(mcp, 409, "agent_inactive")
     assert model.requests == []
     assert (await get_json(client, tenant_a, "/executions"))["items"] == []
     # The management list shows it to the tenant, the runtimes' list does not.
