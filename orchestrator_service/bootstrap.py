@@ -277,7 +277,6 @@ def _collaborators(
     deleter = DocumentDeleter(sessionmaker=sessionmaker, vector_store=vector_store, files=files)
     tools = ToolRunner(sessionmaker=sessionmaker, secrets=secrets, guard=guard, knowledge=knowledge)
     platform_config = PlatformConfig(
-        sessionmaker=sessionmaker,
         defaults=system_config_defaults(settings),
         ttl=settings.system_config_ttl_seconds,
     )

@@ -63,7 +63,10 @@ async def list_conversations(
 async def search_conversations(
     principal: Reader,
     session: SessionDep,
-    q: Annotated[str, Query(min_length=1, max_length=500, description="What to look for")],
+    q: Annotated[
+        str,
+        Query(min_length=1, max_length=500, pattern=r"^[^\x00]*$", description="What to look for"),
+    ],
     language: search.Language = "any",
     agent_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
     channel: Channel | None = None,

@@ -13,7 +13,7 @@ import time
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from orchestrator_service.audit.service import Actor, record
 from orchestrator_service.errors import InvalidInput, NotFound
@@ -27,37 +27,30 @@ log = logging.getLogger(__name__)
 class PlatformConfig:
     """The settings in force: the runtime rows over the boot-time defaults, cached."""
 
-    def __init__(
-        self,
-        *,
-        sessionmaker: async_sessionmaker[AsyncSession],
-        defaults: dict[str, int],
-        ttl: float,
-    ) -> None:
-        self._sessionmaker = sessionmaker
+    def __init__(self, *, defaults: dict[str, int], ttl: float) -> None:
         self.defaults = dict(defaults)
         self._ttl = ttl
         self._values: dict[str, int] = {}
         self._loaded_at = float("-inf")
         self._lock = asyncio.Lock()
 
-    async def value(self, key: str) -> int:
-        """The value of a known key in force now (at most one TTL old)."""
+    async def value(self, session: AsyncSession, key: str) -> int:
+        """The value of a known key in force now (at most one TTL old). A refresh reads
+        through the caller's session: no second connection is taken while one is held."""
         if time.monotonic() - self._loaded_at >= self._ttl:
             async with self._lock:
                 if time.monotonic() - self._loaded_at >= self._ttl:
-                    await self._load()
+                    await self._load(session)
         return self._values.get(key, self.defaults[key])
 
     def forget(self) -> None:
         """Read the table again at the next use (after this replica wrote to it)."""
         self._loaded_at = float("-inf")
 
-    async def _load(self) -> None:
-        async with self._sessionmaker() as session:
-            rows = (
-                await session.execute(select(SystemConfig.config_key, SystemConfig.config_value))
-            ).all()
+    async def _load(self, session: AsyncSession) -> None:
+        rows = (
+            await session.execute(select(SystemConfig.config_key, SystemConfig.config_value))
+        ).all()
         values = {}
         for key, value in rows:
             known = KEYS.get(key)

@@ -40,11 +40,13 @@ class Quotas:
         taken now stays true until its document is written."""
         await session.execute(select(func.pg_advisory_xact_lock(_UPLOADS_LOCK, tenant_id)))
 
-    async def check_upload(self, *, documents: int, stored_bytes: int, adding: int) -> None:
+    async def check_upload(
+        self, session: AsyncSession, *, documents: int, stored_bytes: int, adding: int
+    ) -> None:
         """Refuse one more document of `adding` bytes over the tenant's usage, naming the
         quota it would pass."""
-        most_documents = await self.config.value("quota.documents")
-        most_bytes = await self.config.value("quota.stored_bytes")
+        most_documents = await self.config.value(session, "quota.documents")
+        most_bytes = await self.config.value(session, "quota.stored_bytes")
         if documents + 1 > most_documents:
             raise QuotaExceeded(
                 f"The documents quota is used up: the tenant has {documents} of "
@@ -63,7 +65,7 @@ class Quotas:
     async def count_run(self, session: AsyncSession, *, tenant_id: int) -> None:
         """Count one agent run in the current minute, or refuse it when the minute's runs are
         used up (`Retry-After`: the seconds until the next minute)."""
-        limit = await self.config.value("quota.runs_per_minute")
+        limit = await self.config.value(session, "quota.runs_per_minute")
         counted = await session.scalar(
             _COUNT, {"tenant_id": tenant_id, "name": "runs", "limit": limit}
         )

@@ -160,6 +160,7 @@ async def test_bad_input_is_422(client, tenant_a: Caller) -> None:
     cases = [
         {"q": ""},
         {"q": "x" * 501},
+        {"q": "a\u0000b"},
         {"q": "x", "language": "fr"},
         {"q": "x", "cursor": "not-a-cursor"},
         {"q": "x", "limit": 0},

@@ -60,6 +60,11 @@ SHIPPED = [
         "vectors",
         "c5efb10a47107330f3bd417e39118d96a0ec4fd706a80dd9c5da4a25a8386526",
     ),
+    (
+        "0023_agents_api_channel",
+        "metadata",
+        "d8acaa49d8965be16b903fbe580d22f208c8e0579ba8873f87804225e267cd5f",
+    ),
 ]
 
 

@@ -5,7 +5,7 @@ second replica sees a change once its cache's TTL has passed."""
 import httpx
 import pytest
 
-from orchestrator_service.bootstrap import boot
+from orchestrator_service.bootstrap import Runtime, boot
 from orchestrator_service.config import Settings
 from orchestrator_service.main import create_app
 from tests.helpers import Caller, create_agent, error_of, sql
@@ -17,6 +17,12 @@ BASE = "/api/v1/system-config"
 def settings(settings: Settings) -> Settings:
     """No cache on this service, so each test sees its own writes at once."""
     return settings.model_copy(update={"system_config_ttl_seconds": 0})
+
+
+async def _value(runtime: Runtime, key: str) -> int:
+    """The value of a setting as the runtime's cache gives it."""
+    async with runtime.sessionmaker() as session:
+        return await runtime.platform_config.value(session, key)
 
 
 async def _background_run(client: httpx.AsyncClient, caller: Caller, agent_id: int) -> int:
@@ -140,7 +146,7 @@ async def test_another_replica_sees_a_change_after_its_ttl(
 ) -> None:
     cached = settings.model_copy(update={"system_config_ttl_seconds": 3600})
     async with boot(cached) as replica:
-        before = await replica.platform_config.value("quota.documents")
+        before = await _value(replica, "quota.documents")
         response = await client.put(
             f"{BASE}/quota.documents", headers=platform_admin.headers, json={"value": 42}
         )
@@ -148,11 +154,11 @@ async def test_another_replica_sees_a_change_after_its_ttl(
 
         # Within its TTL the replica keeps what it read; past it (forced here, no waiting)
         # it reads the table again.
-        assert await replica.platform_config.value("quota.documents") == before
+        assert await _value(replica, "quota.documents") == before
         replica.platform_config.forget()
-        assert await replica.platform_config.value("quota.documents") == 42
+        assert await _value(replica, "quota.documents") == 42
     # The service that wrote has no cache (TTL 0): it uses the value at once.
-    assert await runtime.platform_config.value("quota.documents") == 42
+    assert await _value(runtime, "quota.documents") == 42
     transport = httpx.ASGITransport(app=create_app(settings, runtime=runtime))
     async with httpx.AsyncClient(transport=transport, base_url="http://x.test") as other:
         shown = await other.get(f"{BASE}/quota.documents", headers=platform_admin.headers)
