@@ -29,8 +29,10 @@ from orchestrator_service.notes.router import router as notes_router
 from orchestrator_service.openai_api.router import router as openai_routes
 from orchestrator_service.privacy.router import router as privacy_router
 from orchestrator_service.rag.router import router as rag_router
+from orchestrator_service.system_config.router import router as system_config_router
 from orchestrator_service.tasks.router import router as tasks_router
 from orchestrator_service.tenants.router import router as tenants_router
+from orchestrator_service.tools.router import executions_router as tool_executions_router
 from orchestrator_service.tools.router import router as tools_router
 from orchestrator_service.usage.router import router as usage_router
 from orchestrator_service.users.router import router as users_router
@@ -48,12 +50,14 @@ def api_router() -> APIRouter:
     for router in (
         auth_router,
         tenants_router,
+        system_config_router,
         users_router,
         audit_router,
         credentials_router,
         agents_router,
         agent_network_router,
         tools_router,
+        tool_executions_router,
         business_assets_router,
         channels_router,
         rag_router,

@@ -59,6 +59,8 @@ from orchestrator_service.rag.vector_store.postgrest import PostgrestVectorStore
 from orchestrator_service.rag.vector_store.sql import SqlVectorStore
 from orchestrator_service.storage import ObjectStore
 from orchestrator_service.storage.factory import S3Options, is_local, open_store
+from orchestrator_service.system_config.registry import defaults as system_config_defaults
+from orchestrator_service.system_config.service import PlatformConfig
 from orchestrator_service.tenants.quotas import Quotas
 from orchestrator_service.tools.invoker import ToolRunner
 from orchestrator_service.tools.service import ensure_builtin_tools
@@ -113,6 +115,7 @@ class Runtime:
     integrations: Integrations
     syncer: Syncer
     webhooks: WebhookDeliverer
+    platform_config: PlatformConfig
     heal_reports: dict[str, HealReport] = field(default_factory=dict)
     mailer: Mailer | None = None
 
@@ -292,11 +295,11 @@ def _collaborators(
     tools = ToolRunner(
         sessionmaker=sessionmaker, secrets=secrets, guard=guard, knowledge=knowledge, mailer=mailer
     )
-    quotas = Quotas(
-        documents=settings.quota_documents,
-        stored_bytes=settings.quota_stored_bytes,
-        runs_per_minute=settings.quota_runs_per_minute,
+    platform_config = PlatformConfig(
+        defaults=system_config_defaults(settings),
+        ttl=settings.system_config_ttl_seconds,
     )
+    quotas = Quotas(config=platform_config)
     pool = ingest_pool(settings)
     runs = AgentRunner(
         sessionmaker=sessionmaker,
@@ -314,6 +317,7 @@ def _collaborators(
     network = agent_network(settings, sessionmaker, secrets, guard, runs)
     tools.attach_network(network)
     return Runtime(
+        platform_config=platform_config,
         settings=settings,
         databases=databases,
         engine=engine,

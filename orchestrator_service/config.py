@@ -88,6 +88,13 @@ class Settings(BaseSettings):
     quota_runs_per_minute: int = Field(
         default=120, ge=1, description="Agent runs one tenant may start per calendar minute."
     )
+    system_config_ttl_seconds: float = Field(
+        default=5,
+        ge=0,
+        le=3600,
+        description="How long a replica uses platform settings (system_config) before reading "
+        "them again.",
+    )
     password_hash_threads: int = Field(
         default=2, ge=1, le=64, description="Threads hashing passwords (64 MiB each) at once."
     )

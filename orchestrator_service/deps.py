@@ -28,6 +28,7 @@ from orchestrator_service.pagination import MAX_LIMIT, PageParams
 from orchestrator_service.rag.deletion import DocumentDeleter
 from orchestrator_service.rag.search import KnowledgeSearch
 from orchestrator_service.storage import ObjectStore
+from orchestrator_service.system_config.service import PlatformConfig
 from orchestrator_service.tenants.quotas import Quotas
 from orchestrator_service.tools.invoker import ToolRunner
 from orchestrator_service.tools.ssrf import Guard
@@ -138,6 +139,10 @@ def _guard(request: Request) -> Guard:
     return request.app.state.runtime.guard
 
 
+def _platform_config(request: Request) -> PlatformConfig:
+    return request.app.state.runtime.platform_config
+
+
 SettingsDep = Annotated[Settings, Depends(_settings)]
 VaultDep = Annotated[Vault, Depends(_vault)]
 FilesDep = Annotated[ObjectStore, Depends(_files)]
@@ -154,6 +159,7 @@ LiveHubDep = Annotated[LiveHub, Depends(_live)]
 AgentNetworkDep = Annotated[AgentNetworkPort, Depends(_network)]
 IntegrationsDep = Annotated[Integrations, Depends(_integrations)]
 GuardDep = Annotated[Guard, Depends(_guard)]
+PlatformConfigDep = Annotated[PlatformConfig, Depends(_platform_config)]
 
 
 async def current_principal(request: Request, sessionmaker: SessionmakerDep) -> Principal:

@@ -12,7 +12,8 @@ OrchestratorError              500 internal_error
 ├── Unauthorized               401 unauthorized
 ├── Forbidden                  403 forbidden
 │   ├── DestinationApprovalRequired  403 destination_approval_required
-│   └── AgentsNotConnected     403 agents_not_connected      agent_network/messaging.py
+│   ├── AgentsNotConnected     403 agents_not_connected      agent_network/messaging.py
+│   └── ToolApprovalRequired   403 tool_approval_required    tools/policy.py
 ├── VaultError                 500 vault_error
 ├── NotFound                   404 not_found
 ├── Conflict                   409 conflict
@@ -20,7 +21,9 @@ OrchestratorError              500 internal_error
 │   ├── ConnectionInactive     409 connection_inactive       agent_network/messaging.py
 │   ├── ExchangeLimit          409 exchange_limit            agent_network/messaging.py
 │   ├── RunCancelled           409 run_cancelled             agents/pause.py
-│   └── ModelDisabled          409 model_disabled            catalogue/service.py
+│   ├── ModelDisabled          409 model_disabled            catalogue/service.py
+│   ├── AgentInactive          409 agent_inactive            agents/availability.py
+│   └── ChannelNotAllowed      409 channel_not_allowed       agents/availability.py
 ├── InvalidInput               422 invalid_input
 │   └── ModelUnknown           422 model_unknown             catalogue/service.py
 ├── TooManyRequests            429 rate_limited

@@ -23,6 +23,7 @@ from orchestrator_service.mail.models import Email, EmailAttachment, MailAccount
 from orchestrator_service.notes.models import Note
 from orchestrator_service.rag.models import RagDocument
 from orchestrator_service.rag.vector_models import DocumentChunk
+from orchestrator_service.system_config.models import SystemConfig
 from orchestrator_service.tasks.models import Task
 from orchestrator_service.tenants.models import Tenant
 from orchestrator_service.tools.models import Tool, ToolExecution
@@ -81,6 +82,7 @@ __all__ = [
     "OAuthState",
     "RagDocument",
     "SyncedItem",
+    "SystemConfig",
     "Task",
     "Tenant",
     "TenantBudget",

@@ -44,7 +44,7 @@ from orchestrator_service.notes.models import Note
 from orchestrator_service.privacy.registry import user_owned_models
 from tests.helpers import PASSWORD, Caller, bearer, create_key, create_user, login
 
-PLATFORM_PREFIXES = (f"{PREFIX}/tenants",)
+PLATFORM_PREFIXES = (f"{PREFIX}/tenants", f"{PREFIX}/system-config")
 OPENAI_PREFIX = "/v1/"
 # Public routes outside /api/v1 (a later `/metrics` belongs here too).
 UNVERSIONED_PUBLIC = frozenset(
@@ -72,6 +72,8 @@ MIN_OBJECT_ROUTES = {
 }
 MIN_LIST_ROUTES = {f"{PREFIX}/users", f"{PREFIX}/api-keys", f"{PREFIX}/audit-logs"}
 MIN_PLATFORM_ROUTES = {
+    ("PUT", f"{PREFIX}/system-config/{{key}}"),
+    ("DELETE", f"{PREFIX}/system-config/{{key}}"),
     ("POST", f"{PREFIX}/tenants"),
     ("GET", f"{PREFIX}/tenants"),
     ("GET", f"{PREFIX}/tenants/{{tenant_id}}"),
@@ -1092,3 +1094,16 @@ async def _make_model(owner: Owner, made: dict[str, Any]) -> str:
         "max_output_tokens": 2048,
     }
     return (await owner.create(f"{PREFIX}/models", body))["id"]
+
+
+@factory("tool_execution_id")
+async def _make_tool_execution(owner: Owner, made: dict[str, Any]) -> str:
+    """A recorded call of a built-in tool by one of tenant A's agents."""
+    body = {
+        "name": _unique(),
+        "system_prompt_template": "Hi.",
+        "enabled_tools": ["get_current_time"],
+    }
+    agent = await owner.create(f"{PREFIX}/agents", body)
+    path = f"{PREFIX}/agents/{agent['id']}/tools/get_current_time/invoke"
+    return (await owner.call("POST", path, 200, json={"arguments": {}}))["execution_id"]

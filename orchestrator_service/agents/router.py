@@ -47,23 +47,33 @@ async def create_agent(
     data: AgentCreate, principal: Writer, actor: ActorDep, session: SessionDep
 ) -> AgentOut:
     """Create an agent. Setting `config.base_url` or `config.api_key_credential` is an admin's
-    decision (403 `destination_approval_required` otherwise)."""
+    decision (403 `destination_approval_required` otherwise), and so is enabling a moderate or
+    dangerous tool (403 `tool_approval_required`)."""
     agent = await service.create_agent(
         session,
         tenant_id=principal.tenant_id,
         data=data,
         actor=actor,
         approver=principal.approves_destinations,
+        admin=principal.role == "admin",
         user_id=principal.user_id,
     )
     return AgentOut.model_validate(agent)
 
 
 @router.get("")
-async def list_agents(principal: Reader, session: SessionDep, page: Paging) -> Page[AgentOut]:
-    """List the agents the caller sees: the tenant's, and the caller's private ones."""
+async def list_agents(
+    principal: Reader, session: SessionDep, page: Paging, is_active: bool | None = None
+) -> Page[AgentOut]:
+    """List the agents the caller sees (the tenant's, and the caller's private ones), inactive
+    ones included unless `is_active` says otherwise (runtimes' lists, `/v1/models` and MCP,
+    show only active ones)."""
     agents, cursor = await service.list_agents(
-        session, tenant_id=principal.tenant_id, user_id=principal.user_id, page=page
+        session,
+        tenant_id=principal.tenant_id,
+        user_id=principal.user_id,
+        page=page,
+        is_active=is_active,
     )
     return page_of(AgentOut, agents, cursor)
 
@@ -82,7 +92,8 @@ async def update_agent(
     agent_id: IntId, data: AgentUpdate, principal: Writer, actor: ActorDep, session: SessionDep
 ) -> AgentOut:
     """Change an agent. Changing `config.base_url` or `config.api_key_credential` is an
-    admin's decision (403 `destination_approval_required` otherwise)."""
+    admin's decision (403 `destination_approval_required` otherwise), and so is enabling a
+    moderate or dangerous tool (403 `tool_approval_required`)."""
     agent = await service.update_agent(
         session,
         tenant_id=principal.tenant_id,
@@ -90,6 +101,7 @@ async def update_agent(
         data=data,
         actor=actor,
         approver=principal.approves_destinations,
+        admin=principal.role == "admin",
     )
     return AgentOut.model_validate(agent)
 
@@ -189,7 +201,8 @@ async def run_agent(
     session: SessionDep,
 ) -> RunOut | Response:
     """Run the agent on an input: answer (200), stream it as server-sent events, or start it
-    in the background (202) and poll `GET /executions/{id}`."""
+    in the background (202) and poll `GET /executions/{id}`. This is the `web` channel: an
+    agent that does not list it, or is inactive, answers 409."""
     execution = await runs.start(
         tenant_id=principal.tenant_id, agent_id=agent_id, request=data, actor=actor
     )

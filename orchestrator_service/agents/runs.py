@@ -17,7 +17,8 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from orchestrator_service.agents import providers
+from orchestrator_service.agents import persona, providers
+from orchestrator_service.agents.availability import ensure_active, ensure_runnable
 from orchestrator_service.agents.llm import Completion, ModelFailed, ModelLimits
 from orchestrator_service.agents.models import Agent
 from orchestrator_service.agents.pause import (
@@ -28,7 +29,7 @@ from orchestrator_service.agents.pause import (
     pause_run,
     resumed,
 )
-from orchestrator_service.agents.persona import system_prompt
+from orchestrator_service.agents.prompting import system_prompt, tool_result
 from orchestrator_service.agents.providers import ModelClient
 from orchestrator_service.agents.recall import memory_turn
 from orchestrator_service.agents.record import Emit, RunRecord, finish_run
@@ -135,6 +136,7 @@ class AgentRunner:
             agent = await get_visible(
                 session, Agent, tenant_id, actor.user_id, agent_id, what="Agent"
             )
+            ensure_runnable(agent, source=source)
             await self._quotas.count_run(session, tenant_id=tenant_id)
             # An unknown or disabled model (4xx) and a spent budget (429) refuse the run here.
             await catalogue.resolve(
@@ -172,6 +174,7 @@ class AgentRunner:
                 agent_id=agent.id,
                 user_id=actor.user_id,
                 conversation_id=conversation.id,
+                session_id=request.session_id or conversation.id,
                 status="queued",
                 input_prompt=request.input,
                 model_name=agent.model_version,
@@ -317,6 +320,7 @@ class AgentRunner:
             agent = await get_scoped(
                 session, Agent, execution.tenant_id, execution.agent_id, what="Agent"
             )
+            ensure_active(agent)  # switched off while the run waited in the queue
             conversation = await session.get(ChatConversation, execution.conversation_id)
             if conversation is None:
                 raise RunFailed("The run's conversation no longer exists")
@@ -339,7 +343,13 @@ class AgentRunner:
         variables = (execution.meta or {}).get("variables", {})
 
         async def prompt() -> dict:
-            text, missing = system_prompt(agent, variables)
+            text, missing = persona.system_prompt(agent, variables)
+            text = system_prompt(
+                template_type=agent.template_type,
+                agent_name=agent.name,
+                rendered=text,
+                tools=context.tools,
+            )
             return {"prompt": text, "missing": missing}
 
         system = await run.step("prompt", "render_system_prompt", prompt, record_input=variables)
@@ -435,15 +445,17 @@ class AgentRunner:
         known: set[str],
         decision: str | None = None,
     ) -> None:
-        """Run tool calls in order, each result given back to the model; a call needing
-        confirmation pauses the run there (`decision` is the user's, for the first call)."""
+        """Run tool calls in order, each result (with its tool's response guide) given back to
+        the model; a call needing confirmation pauses the run there (`decision` is the
+        user's, for the first call)."""
         for index, call in enumerate(calls):
             await checkpoint(run)
             try:
                 output = await self._tool(run, context, call, known, None if index else decision)
             except ConfirmationRequired:
                 raise RunPaused(calls[index:], messages) from None
-            result = json.dumps(output)
+            name = (call.get("function") or {}).get("name", "")
+            result = json.dumps(tool_result(context.tools, name, output))
             if len(result) > MAX_MESSAGE_CHARS:
                 result = json.dumps(
                     {

@@ -85,7 +85,8 @@ def run_limits(config: dict | None) -> tuple[int, float]:
     return steps, timeout
 
 
-Channel = Literal["whatsapp", "instagram", "facebook", "web"]
+Channel = Literal["web", "api", "whatsapp", "instagram", "facebook"]
+TemplateType = Literal["custom", "sales", "support", "assistant"]
 Status = Literal["online", "offline", "busy"]
 Visibility = Literal["private", "tenant"]
 Text = Annotated[str, StringConstraints(max_length=20_000)]
@@ -128,9 +129,17 @@ class AgentFields(Input):
     temperature: float | None = Field(default=None, ge=0, le=2)
     max_tokens: int | None = Field(default=None, ge=1, le=131_072)
     enabled_tools: list[ToolName] | None = Field(default=None, max_length=128)
-    channels: list[Channel] | None = None
+    channels: list[Channel] | None = Field(
+        default=None,
+        max_length=5,
+        description="Where the agent answers: web (REST runs, the console), api (the "
+        "OpenAI-compatible /v1), whatsapp, instagram, facebook; every one when left out",
+    )
     config: AgentConfig | None = None
-    template_type: Annotated[str, StringConstraints(max_length=50)] | None = None
+    template_type: TemplateType | None = Field(
+        default=None,
+        description="The prompt template family framing the agent's prompt (custom: as written)",
+    )
     is_active: bool | None = None
     memory_enabled: bool | None = None
     memory_limit: int | None = Field(
@@ -302,4 +311,8 @@ class RunRequest(Input):
         description="Of the conversation the run opens (without `conversation_id`): `tenant` "
         "(default) or `private`. A user's private memories reach only runs in a conversation "
         "private to them",
+    )
+    session_id: uuid.UUID | None = Field(
+        default=None,
+        description="The caller's session the run belongs to; the conversation's id when left out",
     )

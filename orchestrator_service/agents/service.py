@@ -5,6 +5,7 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from orchestrator_service.agents.availability import DEFAULT_CHANNELS
 from orchestrator_service.agents.models import Agent
 from orchestrator_service.agents.persona import system_prompt
 from orchestrator_service.agents.schemas import (
@@ -40,6 +41,8 @@ class Agents(AuditedRepository[Agent]):
         "temperature",
         "enabled_tools",
         "is_active",
+        "channels",
+        "template_type",
         "knowledge_collections",
         "status",
         "visibility",
@@ -79,14 +82,20 @@ async def create_agent(
     data: AgentCreate,
     actor: Actor,
     approver: bool,
+    admin: bool = False,
     user_id: uuid.UUID | None = None,
 ) -> Agent:
     """Add an agent to the tenant, owned by the caller's user; one whose model calls go
-    anywhere but the default only when the caller is an `approver` (an admin)."""
+    anywhere but the default only when the caller is an `approver` (an admin), one with
+    moderate or dangerous tools only when an `admin`."""
     owner, visibility = new_owner(
         user_id=user_id, visibility=data.visibility, default=Agent.default_visibility
     )
     values = data.model_dump(exclude_none=True, exclude={"config", "visibility", "is_public"})
+    values.setdefault("channels", DEFAULT_CHANNELS)
+    await tool_service.check_tools_enabling(
+        session, tenant_id=tenant_id, before=[], after=values.get("enabled_tools", []), admin=admin
+    )
     if data.config is not None:
         values["config"] = data.config.model_dump(exclude_unset=True)
     _check_destination(
@@ -103,10 +112,20 @@ async def create_agent(
 
 
 async def list_agents(
-    session: AsyncSession, *, tenant_id: int, user_id: uuid.UUID | None, page: PageParams
+    session: AsyncSession,
+    *,
+    tenant_id: int,
+    user_id: uuid.UUID | None,
+    page: PageParams,
+    is_active: bool | None = None,
 ) -> tuple[list[Agent], str | None]:
-    """The agents the user sees, newest first."""
-    return await Agents(session, owner=tenant_id).page(page, visible(Agent, tenant_id, user_id))
+    """The agents the user sees, newest first; active or inactive ones only when asked."""
+    stmt = visible(Agent, tenant_id, user_id)
+    if is_active is not None:
+        # NULL is the seed's default, true.
+        active = Agent.is_active.is_not(False)
+        stmt = stmt.where(active if is_active else ~active)
+    return await Agents(session, owner=tenant_id).page(page, stmt)
 
 
 async def get_agent(
@@ -124,11 +143,21 @@ async def update_agent(
     data: AgentUpdate,
     actor: Actor,
     approver: bool,
+    admin: bool = False,
 ) -> Agent:
     """Change the given fields; where its model calls go only when the caller is an
-    `approver` (an admin); its visibility only by its owner."""
+    `approver` (an admin), newly enabled moderate or dangerous tools only when an `admin`;
+    its visibility only by its owner."""
     agent = await get_agent(session, tenant_id=tenant_id, user_id=actor.user_id, agent_id=agent_id)
     changes = data.model_dump(exclude_unset=True, exclude={"visibility", "is_public"})
+    if data.enabled_tools is not None:
+        await tool_service.check_tools_enabling(
+            session,
+            tenant_id=tenant_id,
+            before=list(agent.enabled_tools or []),
+            after=data.enabled_tools,
+            admin=admin,
+        )
     if data.config is not None:
         _check_destination(
             model_destination(agent.config), model_destination(changes["config"]), approver=approver

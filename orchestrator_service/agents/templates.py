@@ -66,3 +66,34 @@ def render(template: str, variables: dict[str, object]) -> tuple[str, list[str]]
         position = end
     pieces.append(template[position:])
     return "".join(pieces), missing
+
+
+# Prompt template families (`agents.template_type`): each frames the agent's own rendered
+# template (`{{ prompt }}`) with the conventions of a kind of agent. `custom` adds nothing.
+# A stored type this service does not know (seed data) is read as `custom`.
+FAMILIES: dict[str, str] = {
+    "custom": "{{ prompt }}",
+    "sales": (
+        "You are {{ agent_name }}, a sales agent. Answer what customers ask about products, "
+        "prices and availability from what you know or what your tools return; never invent a "
+        "price, a stock level or a discount. When a customer is ready to buy, say what the "
+        "next step is.\n\n{{ prompt }}"
+    ),
+    "support": (
+        "You are {{ agent_name }}, a customer support agent. Find out what went wrong, solve "
+        "it step by step, and confirm it is solved; when you cannot solve it, say so and say "
+        "who can.\n\n{{ prompt }}"
+    ),
+    "assistant": (
+        "You are {{ agent_name }}, a personal assistant. Be brief, act with the tools you have "
+        "when asked to, and ask before doing anything that cannot be undone.\n\n{{ prompt }}"
+    ),
+}
+DEFAULT_FAMILY = "custom"
+
+
+def frame(template_type: str | None, *, agent_name: str, prompt: str) -> str:
+    """The agent's rendered prompt inside its template family's frame."""
+    family = FAMILIES.get(template_type or DEFAULT_FAMILY, FAMILIES[DEFAULT_FAMILY])
+    framed, _ = render(family, {"prompt": prompt, "agent_name": agent_name})
+    return framed

@@ -340,8 +340,13 @@ class Channels:
         execution = await self._runs.start(
             tenant_id=connection.tenant_id,
             agent_id=agent.id,
-            request=RunRequest(input=text_in[:100_000], conversation_id=thread.conversation_id),
+            request=RunRequest(
+                input=text_in[:100_000],
+                conversation_id=thread.conversation_id,
+                session_id=thread.id,
+            ),
             actor=self._actor(connection),
+            source=connection.channel,
         )
         finished = await self._runs.execute(execution.id)
         answer = finished.output_response or ""

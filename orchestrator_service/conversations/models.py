@@ -16,12 +16,26 @@ from orchestrator_service.db.base import (
 )
 
 
+def _fulltext(table: str, column: str) -> tuple[Index, ...]:
+    """GIN indexes for full-text search of a column in Spanish and in English (seeds 000 and
+    002), spelled as conversations/search.py queries them."""
+    return tuple(
+        Index(
+            f"ix_{table}_{column}_fts_{code}",
+            text(f"to_tsvector('{config}'::regconfig, {column})"),
+            postgresql_using="gin",
+        )
+        for code, config in (("es", "spanish"), ("en", "english"))
+    )
+
+
 class ChatConversation(UserOwnedMixin, TimestampMixin, Base):
     """A conversation on one channel (whatsapp, instagram, facebook, web). Its owner is the
     user who opened it; it is the whole tenant's (`tenant`) unless made `private`. `user_id`
     keeps its seed meaning, the user the conversation is with, and grants nothing."""
 
     __tablename__ = "chat_conversations"
+    __table_args__ = _fulltext("chat_conversations", "title")
     default_visibility = TENANT_WIDE
 
     id: Mapped[uuid.UUID] = mapped_column(
@@ -55,7 +69,10 @@ class ChatMessage(CreatedAtMixin, Base):
     whoever reads its conversation."""
 
     __tablename__ = "chat_messages"
-    __table_args__ = (Index(None, "conversation_id", "created_at"),)
+    __table_args__ = (
+        Index(None, "conversation_id", "created_at"),
+        *_fulltext("chat_messages", "content"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(
         UUID(as_uuid=True), primary_key=True, server_default=text("gen_random_uuid()")

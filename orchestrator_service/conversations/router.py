@@ -5,13 +5,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, status
 
-from orchestrator_service.conversations import service
+from orchestrator_service.conversations import search, service
 from orchestrator_service.conversations.schemas import (
+    Channel,
     ConversationCreate,
     ConversationOut,
     ConversationUpdate,
     MessageCreate,
     MessageOut,
+    SearchHit,
 )
 from orchestrator_service.conversations.shadow import file_in_shadow_rag
 from orchestrator_service.deps import (
@@ -24,7 +26,8 @@ from orchestrator_service.deps import (
     TenantPrincipal,
     require,
 )
-from orchestrator_service.pagination import Page, page_of
+from orchestrator_service.pagination import MAX_LIMIT, Page, page_of
+from orchestrator_service.schemas import TimeFilter, as_utc
 
 router = APIRouter(prefix="/conversations", tags=["conversations"])
 Reader = Annotated[TenantPrincipal, Depends(require("conversations:read"))]
@@ -58,6 +61,41 @@ async def list_conversations(
         agent_id=agent_id,
     )
     return page_of(ConversationOut, rows, cursor)
+
+
+@router.get("/search")
+async def search_conversations(
+    principal: Reader,
+    session: SessionDep,
+    q: Annotated[
+        str,
+        Query(min_length=1, max_length=500, pattern=r"^[^\x00]*$", description="What to look for"),
+    ],
+    language: search.Language = "any",
+    agent_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    channel: Channel | None = None,
+    since: TimeFilter = None,
+    until: TimeFilter = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Hits per page")] = 20,
+    cursor: Annotated[str | None, Query(max_length=100)] = None,
+) -> Page[SearchHit]:
+    """Full-text search of the tenant's conversation titles and messages (users' and the
+    agents'), in Spanish (`es`), English (`en`) or both (`any`); web-search syntax (`"a
+    phrase"`, `or`, `-word`); best first, with highlighted fragments."""
+    hits, next_cursor = await search.search_conversations(
+        session,
+        tenant_id=principal.tenant_id,
+        user_id=principal.user_id,
+        text=q,
+        language=language,
+        limit=limit,
+        cursor=cursor,
+        agent_id=agent_id,
+        channel=channel,
+        since=as_utc(since, "since"),
+        until=as_utc(until, "until"),
+    )
+    return page_of(SearchHit, hits, next_cursor)
 
 
 @router.get("/{conversation_id}")

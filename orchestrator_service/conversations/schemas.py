@@ -88,3 +88,28 @@ class MessageOut(Output):
     tokens_used: int
     metadata: dict | None = Field(validation_alias="meta")
     created_at: datetime | None
+
+
+class Segment(Output):
+    """A piece of a highlight: text that matched the query, or text around it."""
+
+    text: str
+    match: bool
+
+
+class SearchHit(Output):
+    """A conversation title or a message that matches a search."""
+
+    kind: Literal["message", "title"]
+    conversation_id: uuid.UUID
+    conversation_title: str | None
+    channel: str
+    agent_id: int | None
+    message_id: uuid.UUID | None
+    role: str | None
+    created_at: datetime | None
+    rank: float = Field(description="Cover density rank (ts_rank_cd); higher is better")
+    language: Literal["es", "en"] = Field(description="The language it matched best in")
+    highlight: list[Segment] = Field(
+        description="The best fragments (up to 2), as segments; `match` marks query words"
+    )

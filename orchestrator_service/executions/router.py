@@ -23,11 +23,12 @@ async def list_executions(
     session: SessionDep,
     page: Paging,
     agent_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    session_id: uuid.UUID | None = None,
     status: Status | None = None,
     since: TimeFilter = None,
     until: TimeFilter = None,
 ) -> Page[ExecutionOut]:
-    """List runs by agent, status and time (never runs in another user's private
+    """List runs by agent, session, status and time (never runs in another user's private
     conversation or of their private agent)."""
     rows, cursor = await service.list_executions(
         session,
@@ -35,6 +36,7 @@ async def list_executions(
         user_id=principal.user_id,
         page=page,
         agent_id=agent_id,
+        session_id=session_id,
         status=status,
         since=as_utc(since, "since"),
         until=as_utc(until, "until"),

@@ -40,6 +40,7 @@ class ExecutionOut(Output):
     id: uuid.UUID
     agent_id: int
     conversation_id: uuid.UUID | None
+    session_id: uuid.UUID | None
     status: str
     input_prompt: str | None
     output_response: str | None

@@ -38,6 +38,7 @@ async def list_executions(
     user_id: uuid.UUID | None,
     page: PageParams,
     agent_id: int | None = None,
+    session_id: uuid.UUID | None = None,
     status: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
@@ -46,6 +47,8 @@ async def list_executions(
     stmt = scoped(Execution, tenant_id).where(_readable(user_id))
     if agent_id is not None:
         stmt = stmt.where(Execution.agent_id == agent_id)
+    if session_id is not None:
+        stmt = stmt.where(Execution.session_id == session_id)
     if status is not None:
         stmt = stmt.where(Execution.status == status)
     if since is not None:

@@ -27,6 +27,7 @@ from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
 from orchestrator_service import __version__
+from orchestrator_service.agents.availability import ensure_active
 from orchestrator_service.agents.models import Agent
 from orchestrator_service.agents.templates import render, template_variables
 from orchestrator_service.audit.service import Actor
@@ -167,8 +168,10 @@ class McpDoor:
                     )
                 agent_id = _agent_id(QueryParams(scope.get("query_string", b"")).get("agent"))
                 if agent_id is not None:
-                    await get_visible(
-                        session, Agent, tenant.tenant_id, tenant.user_id, agent_id, what="Agent"
+                    ensure_active(
+                        await get_visible(
+                            session, Agent, tenant.tenant_id, tenant.user_id, agent_id, what="Agent"
+                        )
                     )
         except OrchestratorError as exc:
             response = error_response(

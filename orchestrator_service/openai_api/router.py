@@ -78,7 +78,12 @@ async def chat_completions(
     )
     opening, text = service.conversation_of(data)
     variables = dict[str, str | int | float | bool](data.metadata or {})
-    request = RunRequest(input=text, conversation_id=data.conversation_id, variables=variables)
+    request = RunRequest(
+        input=text,
+        conversation_id=data.conversation_id,
+        variables=variables,
+        session_id=data.session_id,
+    )
     execution = await runs.start(
         tenant_id=principal.tenant_id,
         agent_id=agent.id,

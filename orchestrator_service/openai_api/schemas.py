@@ -126,6 +126,11 @@ class ChatCompletionRequest(BaseModel):
         description="Extension: continue this conversation of the tenant; its stored history "
         "is the context and only the last message of `messages` is new.",
     )
+    session_id: uuid.UUID | None = Field(
+        default=None,
+        description="Extension: the caller's session the run belongs to (recorded on the "
+        "execution; the conversation's id when left out).",
+    )
 
 
 class Usage(BaseModel):

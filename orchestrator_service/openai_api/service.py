@@ -44,9 +44,12 @@ def model_card(agent: Agent) -> ModelCard:
 async def runnable_agents(
     session: AsyncSession, *, tenant_id: int, user_id: uuid.UUID | None
 ) -> list[Agent]:
-    """The active agents the user sees (the tenant's and their own private ones), by id."""
+    """The active agents the user sees (the tenant's and their own private ones) that answer
+    on the `api` channel, by id."""
     stmt = (
-        visible(Agent, tenant_id, user_id).where(Agent.is_active.is_not(False)).order_by(Agent.id)
+        visible(Agent, tenant_id, user_id)
+        .where(Agent.is_active.is_not(False), Agent.channels.contains(["api"]))
+        .order_by(Agent.id)
     )
     return list((await session.scalars(stmt)).all())
 
@@ -54,15 +57,19 @@ async def runnable_agents(
 async def agent_for_model(
     session: AsyncSession, *, tenant_id: int, user_id: uuid.UUID | None, model: str
 ) -> Agent:
-    """The active agent a request's `model` names (`agent-<id>`, or a name only one active
-    agent the user sees carries); `NotFound` otherwise, the same for another tenant's or
-    another user's private agent."""
-    stmt = visible(Agent, tenant_id, user_id).where(Agent.is_active.is_not(False))
+    """The agent a request's `model` names (`agent-<id>`, or a name only one active agent the
+    user sees carries, else only one inactive one); `NotFound` otherwise, the same for another
+    tenant's or another user's private agent. An inactive agent is found so that its run is
+    refused with 409 `agent_inactive`, saying why, instead of a 404."""
+    stmt = visible(Agent, tenant_id, user_id)
     number = model.removeprefix(MODEL_PREFIX)
     if model.startswith(MODEL_PREFIX) and number.isdigit() and int(number) < 2**31:
         found = list((await session.scalars(stmt.where(Agent.id == int(number)))).all())
     else:
-        found = list((await session.scalars(stmt.where(Agent.name == model).limit(2))).all())
+        named = stmt.where(Agent.name == model).order_by(Agent.is_active.is_(False)).limit(3)
+        candidates = list((await session.scalars(named)).all())
+        active = [a for a in candidates if a.is_active is not False]
+        found = active or candidates
         if len(found) > 1:
             raise InvalidInput(
                 f"More than one agent is named {model!r}: name it by id (GET /v1/models)",

@@ -101,7 +101,9 @@ async def upload(
             )
         )
     ).one()
-    quotas.check_upload(documents=documents, stored_bytes=int(stored_bytes or 0), adding=size)
+    await quotas.check_upload(
+        session, documents=documents, stored_bytes=int(stored_bytes or 0), adding=size
+    )
     name = _clean_filename(filename)
     document = RagDocument(
         id=str(uuid.uuid4()),

@@ -13,6 +13,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orchestrator_service.errors import TooManyRequests
+from orchestrator_service.system_config.service import PlatformConfig
 
 # Storage frees up only when the tenant deletes something: when to look again.
 STORAGE_RETRY_AFTER = 3600
@@ -29,54 +30,53 @@ class QuotaExceeded(TooManyRequests):
 
 @dataclass(frozen=True)
 class Quotas:
-    """The quotas every tenant has (from the settings)."""
+    """The quotas every tenant has: the platform settings `quota.*` (system_config), which
+    default to the boot-time `ORCH_QUOTA_*`."""
 
-    documents: int
-    stored_bytes: int
-    runs_per_minute: int
+    config: PlatformConfig
 
     async def lock_uploads(self, session: AsyncSession, *, tenant_id: int) -> None:
         """Serialize the tenant's new uploads until the caller's transaction ends, so a count
         taken now stays true until its document is written."""
         await session.execute(select(func.pg_advisory_xact_lock(_UPLOADS_LOCK, tenant_id)))
 
-    def check_upload(self, *, documents: int, stored_bytes: int, adding: int) -> None:
+    async def check_upload(
+        self, session: AsyncSession, *, documents: int, stored_bytes: int, adding: int
+    ) -> None:
         """Refuse one more document of `adding` bytes over the tenant's usage, naming the
         quota it would pass."""
-        if documents + 1 > self.documents:
+        most_documents = await self.config.value(session, "quota.documents")
+        most_bytes = await self.config.value(session, "quota.stored_bytes")
+        if documents + 1 > most_documents:
             raise QuotaExceeded(
                 f"The documents quota is used up: the tenant has {documents} of "
-                f"{self.documents}; delete some to upload more",
+                f"{most_documents}; delete some to upload more",
                 retry_after=STORAGE_RETRY_AFTER,
-                details={"quota": "documents", "limit": self.documents, "used": documents},
+                details={"quota": "documents", "limit": most_documents, "used": documents},
             )
-        if stored_bytes + adding > self.stored_bytes:
+        if stored_bytes + adding > most_bytes:
             raise QuotaExceeded(
                 f"The stored bytes quota would be passed: the tenant stores {stored_bytes} of "
-                f"{self.stored_bytes} bytes and this file has {adding}; delete some to upload "
-                "more",
+                f"{most_bytes} bytes and this file has {adding}; delete some to upload more",
                 retry_after=STORAGE_RETRY_AFTER,
-                details={
-                    "quota": "stored_bytes",
-                    "limit": self.stored_bytes,
-                    "used": stored_bytes,
-                },
+                details={"quota": "stored_bytes", "limit": most_bytes, "used": stored_bytes},
             )
 
     async def count_run(self, session: AsyncSession, *, tenant_id: int) -> None:
         """Count one agent run in the current minute, or refuse it when the minute's runs are
         used up (`Retry-After`: the seconds until the next minute)."""
+        limit = await self.config.value(session, "quota.runs_per_minute")
         counted = await session.scalar(
-            _COUNT, {"tenant_id": tenant_id, "name": "runs", "limit": self.runs_per_minute}
+            _COUNT, {"tenant_id": tenant_id, "name": "runs", "limit": limit}
         )
         if counted is not None:
             return
         wait = await session.scalar(_NEXT_WINDOW)
         raise QuotaExceeded(
-            f"The runs per minute quota ({self.runs_per_minute}) is used up for this minute; "
+            f"The runs per minute quota ({limit}) is used up for this minute; "
             "try again in the next one",
             retry_after=float(wait or 1),
-            details={"quota": "runs_per_minute", "limit": self.runs_per_minute},
+            details={"quota": "runs_per_minute", "limit": limit},
         )
 
 

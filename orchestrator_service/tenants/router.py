@@ -42,7 +42,8 @@ async def get_tenant(tenant_id: IntId, _: PlatformAdmin, session: SessionDep) ->
 async def update_tenant(
     tenant_id: IntId, data: TenantUpdate, _: PlatformAdmin, actor: ActorDep, session: SessionDep
 ) -> TenantOut:
-    """Rename, disable or re-enable a tenant."""
+    """Rename, disable or re-enable a tenant, or change its settings, language, embedder or
+    per-tool settings (`tool_config`, replaced whole)."""
     tenant = await service.update_tenant(session, tenant_id=tenant_id, data=data, actor=actor)
     return TenantOut.model_validate(tenant)
 

@@ -24,7 +24,7 @@ class Tenants(AuditedRepository[Tenant]):
     model = Tenant
     resource_type = "tenant"
     what = "Tenant"
-    audited = ("name", "is_active", "settings", "language", "embedder")
+    audited = ("name", "is_active", "settings", "language", "embedder", "tool_config")
     conflicts = {"uq_tenants_name": "A tenant with this name already exists"}
 
     def __init__(self, session: AsyncSession) -> None:
@@ -52,7 +52,11 @@ async def create_tenant(
     """Create a tenant and its first admin API key; return both, the key in plaintext."""
     tenant = await Tenants(session).create(
         Tenant(
-            name=data.name, settings=data.settings, language=data.language, embedder=data.embedder
+            name=data.name,
+            settings=data.settings,
+            language=data.language,
+            embedder=data.embedder,
+            tool_config=data.tool_config,
         ),
         actor=actor,
     )
@@ -90,7 +94,8 @@ async def get_tenant(session: AsyncSession, *, tenant_id: int) -> Tenant:
 async def update_tenant(
     session: AsyncSession, *, tenant_id: int, data: TenantUpdate, actor: Actor
 ) -> Tenant:
-    """Rename, disable or re-enable a tenant, or change its language or embedder."""
+    """Rename, disable or re-enable a tenant, or change its language, embedder or tool
+    settings (`tool_config`, replaced whole)."""
     tenants = Tenants(session)
     tenant = await tenants.get(tenant_id)
     return await tenants.update(tenant, data.model_dump(exclude_unset=True), actor=actor)

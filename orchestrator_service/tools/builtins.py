@@ -1,8 +1,8 @@
 """Internal tools that run inside the service."""
 
 import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -45,6 +45,8 @@ class ToolContext:
     shared: bool = False
     execution_id: uuid.UUID | None = None  # the agent run calling the tool; None: a direct call
     network: "AgentNetwork | None" = None  # agent-to-agent messages and remote MCP tools
+    # The tenant's settings for this tool: its entry of `tenants.tool_config`.
+    settings: Mapping[str, object] = field(default_factory=dict)
 
     def audit_actor(self) -> Actor:
         """The actor the tool's changes are recorded by: the caller, else the agent."""
@@ -87,8 +89,10 @@ Builtin = Callable[[dict, ToolContext], Awaitable[dict]]
 
 
 async def get_current_time(arguments: dict, context: ToolContext) -> dict:
-    """The current time, in UTC or the given IANA time zone."""
-    zone_name = arguments.get("timezone") or "UTC"
+    """The current time, in the given IANA time zone, else the tenant's default for this tool
+    (`tool_config.get_current_time.timezone`), else UTC."""
+    default = context.settings.get("timezone")
+    zone_name = arguments.get("timezone") or (default if isinstance(default, str) else "UTC")
     try:
         zone = ZoneInfo(zone_name)
     except (ZoneInfoNotFoundError, ValueError):

@@ -15,8 +15,10 @@ from jsonschema import Draft202012Validator
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from orchestrator_service.agents.availability import ensure_active
 from orchestrator_service.agents.models import Agent
 from orchestrator_service.audit.service import Actor
+from orchestrator_service.credentials.scrub import Scrubber
 from orchestrator_service.credentials.service import SecretResolver
 from orchestrator_service.db.tenancy import get_visible
 from orchestrator_service.error_log.service import record as record_error
@@ -26,12 +28,18 @@ from orchestrator_service.rag.search import KnowledgeSearch
 from orchestrator_service.tools.builtins import BUILTINS, AgentNetwork, ToolContext
 from orchestrator_service.tools.http_runner import call_http_tool
 from orchestrator_service.tools.models import Tool, ToolExecution
+from orchestrator_service.tools.policy import needs_confirmation
 from orchestrator_service.tools.schemas import (
     InvokeRequest,
     InvokeResult,
     parameters_of,
 )
-from orchestrator_service.tools.service import count_use, http_config, resolve_tool
+from orchestrator_service.tools.service import (
+    count_use,
+    http_config,
+    resolve_tool,
+    tool_settings,
+)
 from orchestrator_service.tools.ssrf import Guard
 
 
@@ -90,6 +98,10 @@ class ToolRunner:
         agents, whose runs call tools)."""
         self._network = network
 
+    def scrubber(self, tenant_id: int) -> Scrubber:
+        """What scrubs the tenant's (and the global) secrets from what goes back to it."""
+        return self._secrets.scrubber(tenant_id)
+
     async def invoke(
         self,
         *,
@@ -108,12 +120,15 @@ class ToolRunner:
             agent = await get_visible(
                 session, Agent, tenant_id, actor.user_id, agent_id, what="Agent"
             )
+            ensure_active(agent)
             tool = await _enabled_tool(session, tenant_id, agent, tool_name)
-            if tool.requires_confirmation and not request.confirm:
+            if needs_confirmation(tool) and not request.confirm:
                 raise ConfirmationRequired(
-                    f'Tool {tool.name!r} requires confirmation: send "confirm": true to run it'
+                    f'Tool {tool.name!r} requires confirmation: send "confirm": true to run it',
+                    details={"tool": tool.name, "security_level": tool.security_level},
                 )
             _check_arguments(tool, request.arguments)
+            settings = await tool_settings(session, tenant_id=tenant_id, tool_name=tool.name)
             scrubber = self._secrets.scrubber(tenant_id)
             execution = ToolExecution(
                 tenant_id=tenant_id,
@@ -128,7 +143,15 @@ class ToolRunner:
         started = time.perf_counter()
         try:
             output = await self._run(
-                tenant_id, tool, agent, request.arguments, actor, user_key, shared, execution_id
+                tenant_id,
+                tool,
+                agent,
+                request.arguments,
+                actor,
+                user_key,
+                shared,
+                execution_id,
+                settings,
             )
         except Exception as exc:
             message = exc.message if isinstance(exc, OrchestratorError) else "internal error"
@@ -164,6 +187,7 @@ class ToolRunner:
         request_user_key: str | None,
         shared: bool,
         execution_id: uuid.UUID | None,
+        settings: dict,
     ) -> Any:
         if tool.type == "internal":
             builtin = BUILTINS.get(tool.name)
@@ -183,6 +207,7 @@ class ToolRunner:
                     shared=shared,
                     execution_id=execution_id,
                     network=self._network,
+                    settings=settings,
                 )
                 return await builtin[0](arguments, context)
         config = http_config(tool)
@@ -196,10 +221,12 @@ class ToolRunner:
                 actor=actor,
             )
 
+        # `tool_config` is a reserved argument name: the tenant's settings always win over
+        # anything the model sends under it.
         return await call_http_tool(
             config,
             config.url or tool.service_url or "",
-            arguments,
+            {**arguments, "tool_config": settings},
             guard=self._guard,
             secret=secret,
         )

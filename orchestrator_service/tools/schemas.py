@@ -14,6 +14,9 @@ from orchestrator_service.schemas import Input, Output, Patch
 ToolName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]
 MAX_RESPONSE_BYTES = 10 * 1024 * 1024
+# Tenant text that reaches every run's prompt: bounded where it is written.
+MAX_PROMPT_INJECTION = 4000
+MAX_RESPONSE_GUIDE = 2000
 
 HeaderName = Annotated[str, StringConstraints(pattern=f"^{HEADER_NAME_PATTERN}$")]
 HeaderTemplate = Annotated[
@@ -68,14 +71,27 @@ class ToolFields(Input):
     description: Annotated[str, StringConstraints(max_length=10_000)] | None = None
     category: Annotated[str, StringConstraints(max_length=100)] | None = None
     function_schema: dict | None = None
-    prompt_injection: Annotated[str, StringConstraints(max_length=20_000)] | None = None
-    response_guide: Annotated[str, StringConstraints(max_length=20_000)] | None = None
+    prompt_injection: Annotated[str, StringConstraints(max_length=MAX_PROMPT_INJECTION)] | None = (
+        Field(
+            default=None,
+            description="Guidance added to the system prompt of every agent that has the tool "
+            "enabled (plain text; see README, Fields that take effect)",
+        )
+    )
+    response_guide: Annotated[str, StringConstraints(max_length=MAX_RESPONSE_GUIDE)] | None = Field(
+        default=None, description="Guidance sent to the model with each of its results"
+    )
     config: HttpToolConfig | None = None
     service_url: Annotated[str, StringConstraints(max_length=2000, pattern=_NO_CONTROL)] | None = (
         None
     )
     requires_confirmation: bool | None = None
-    security_level: Literal["safe", "moderate", "dangerous"] | None = None
+    security_level: Literal["safe", "moderate", "dangerous"] | None = Field(
+        default=None,
+        description="safe: anyone who may change an agent enables it; moderate: only an "
+        "admin enables it on an agent; dangerous: only an admin, and every call needs "
+        "`confirm: true`. Only an admin lowers it",
+    )
     is_enabled: bool | None = None
 
     _schema = field_validator("function_schema")(_valid_schema)
@@ -148,7 +164,11 @@ class FunctionTool(Output):
     function: FunctionDefinition
     prompt_injection: str | None
     response_guide: str | None
-    requires_confirmation: bool
+    requires_confirmation: bool = Field(
+        description="True when a call needs `confirm: true` (the tool's flag, or security "
+        "level `dangerous`)"
+    )
+    security_level: str
 
 
 class InvokeRequest(Input):
@@ -166,3 +186,42 @@ class InvokeResult(Output):
     status: Literal["completed"]
     output: Any
     duration_ms: int
+
+
+class ToolExecutionOut(Output):
+    """One recorded call of a tool (seed 000 `tool_executions`), its output left out."""
+
+    id: uuid.UUID
+    agent_id: int | None
+    tool_id: int | None
+    tool_name: str
+    status: str
+    input_parameters: dict
+    error_message: str | None
+    execution_time_ms: int | None
+    started_at: datetime | None
+    completed_at: datetime | None
+    created_at: datetime | None
+
+
+class ToolExecutionDetail(ToolExecutionOut):
+    """One recorded call of a tool with what it returned (`{"result": ...}`), secrets
+    scrubbed."""
+
+    output_result: Any
+
+
+class ToolStatistics(Output):
+    """How one tool did over the chosen calls (seed 000's `tool_statistics` view)."""
+
+    tool_name: str
+    calls: int
+    completed: int
+    failed: int
+    success_rate: float | None = Field(
+        description="completed / (completed + failed); null while no call has finished"
+    )
+    p50_ms: float | None
+    p95_ms: float | None
+    avg_ms: float | None
+    last_called_at: datetime | None

@@ -15,8 +15,10 @@ from orchestrator_service.db.tenancy import get_scoped
 from orchestrator_service.errors import DestinationApprovalRequired, InvalidInput, NotFound
 from orchestrator_service.pagination import PageParams, paginate
 from orchestrator_service.patterns import compile_pattern
+from orchestrator_service.tenants.models import Tenant
 from orchestrator_service.tools.builtins import BUILTINS
 from orchestrator_service.tools.models import Tool
+from orchestrator_service.tools.policy import check_enabling, check_loosening, needs_confirmation
 from orchestrator_service.tools.schemas import (
     FunctionDefinition,
     FunctionTool,
@@ -33,7 +35,15 @@ class OwnedTools(AuditedRepository[Tool]):
     model = Tool
     resource_type = "tool"
     what = "Tool"
-    audited = ("name", "type", "service_url", "is_enabled", "requires_confirmation", "config")
+    audited = (
+        "name",
+        "type",
+        "service_url",
+        "is_enabled",
+        "requires_confirmation",
+        "security_level",
+        "config",
+    )
     conflicts = {"uq_tools_tenant_id_name": "A tool with this name already exists"}
 
 
@@ -164,12 +174,15 @@ async def update_tool(
     data: ToolUpdate,
     actor: Actor,
     approver: bool,
+    admin: bool,
 ) -> Tool:
     """Change a tool the owner owns; where a credential-sending tool's request goes is changed
-    only by an `approver` (an admin)."""
+    only by an `approver`, its security level lowered or its confirmation turned off only by
+    an `admin` (tools/policy.py)."""
     tools = OwnedTools(session, owner=owner)
     tool = await tools.get(tool_id)
     changes = data.model_dump(exclude_unset=True)
+    check_loosening(tool, changes, admin=admin)
     current = {"type": tool.type, "service_url": tool.service_url, "config": tool.config}
     _check_destination(
         _shape(current), _shape({**current, **changes}), approver=approver, name=tool.name
@@ -216,11 +229,19 @@ async def agent_tools(
             ),
             prompt_injection=tool.prompt_injection,
             response_guide=tool.response_guide,
-            requires_confirmation=tool.requires_confirmation,
+            requires_confirmation=needs_confirmation(tool),
+            security_level=tool.security_level,
         )
         for tool in (chosen.get(name) for name in names)
         if tool is not None and tool.is_enabled
     ]
+
+
+async def tool_settings(session: AsyncSession, *, tenant_id: int, tool_name: str) -> dict:
+    """The tenant's settings for one tool: its entry of `tenants.tool_config`, or `{}`."""
+    config = await session.scalar(select(Tenant.tool_config).where(Tenant.id == tenant_id))
+    entry = (config or {}).get(tool_name) if isinstance(config, dict) else None
+    return entry if isinstance(entry, dict) else {}
 
 
 async def count_use(session: AsyncSession, tool: Tool) -> None:
@@ -228,3 +249,19 @@ async def count_use(session: AsyncSession, tool: Tool) -> None:
     await session.execute(
         update(Tool).where(Tool.id == tool.id).values(usage_count=Tool.usage_count + 1)
     )
+
+
+async def check_tools_enabling(
+    session: AsyncSession,
+    *,
+    tenant_id: int,
+    before: list[str],
+    after: list[str],
+    admin: bool,
+) -> None:
+    """Refuse a non-admin newly enabling a tool only an admin approves (tools/policy.py)."""
+    added = [name for name in dict.fromkeys(after) if name not in before]
+    if admin or not added:
+        return
+    found = [await resolve_tool(session, tenant_id=tenant_id, name=name) for name in added]
+    check_enabling([tool for tool in found if tool is not None], admin=admin)

@@ -22,7 +22,8 @@ async def test_agent_crud_with_seed_defaults(client, tenant_a: Caller) -> None:
     assert created["role"] == "sales"
     assert created["temperature"] == 0
     assert created["max_tokens"] == 4096
-    assert created["channels"] == ["whatsapp", "instagram", "facebook", "web"]
+    # Every door, `api` (the OpenAI-compatible /v1) included (issue 18).
+    assert created["channels"] == ["web", "api", "whatsapp", "instagram", "facebook"]
     assert created["is_active"] is True
 
     path = f"/api/v1/agents/{created['id']}"

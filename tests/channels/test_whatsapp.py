@@ -343,3 +343,26 @@ async def test_odd_text_and_names_are_answered_not_stuck(
     assert model.bodies[0]["messages"][-1]["content"] == "Hola"
     assert [d["status"] for d in await deliveries(served)] == ["answered", "answered"]
     assert garbage.status_code == 422
+
+
+async def test_runs_are_recorded_in_the_contacts_session_and_an_inactive_agent_is_silent(
+    served: Served, whatsapp: dict, graph: GraphStandIn, model: ScriptedModel
+) -> None:
+    model.play(Say("Hola."))
+    first = whatsapp_text(PHONE_NUMBER_ID, WA_ID, "wamid.S1", "Hola")
+    assert (await deliver(served.client, whatsapp, first)).status_code == 200
+    database = served.runtime.databases.metadata
+    [row] = await sql(
+        database,
+        "SELECT e.session_id, t.id AS thread FROM agent_execution.executions e, channel_threads t",
+    )
+    assert row["session_id"] == row["thread"]
+
+    await sql(database, "UPDATE agents SET is_active = false")
+    second = whatsapp_text(PHONE_NUMBER_ID, WA_ID, "wamid.S2", "¿Sigues ahí?")
+    assert (await deliver(served.client, whatsapp, second)).status_code == 200
+
+    last = (await deliveries(served))[-1]
+    assert (last["provider_message_id"], last["status"]) == ("wamid.S2", "failed")
+    assert last["outcome"].startswith("agent_inactive: ")
+    assert len(graph.sent) == 1

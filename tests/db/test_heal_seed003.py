@@ -110,3 +110,24 @@ async def test_business_assets_with_unknown_tenant_stop_the_heal_and_change_noth
     assert rows[0]["data_type"] == "character varying"
     rows = await sql(empty_db, "SELECT count(*) AS n FROM business_assets")
     assert rows[0]["n"] == 3
+
+
+async def test_seed_agents_gain_the_api_channel_they_answered_on(
+    empty_db: URL, settings: Settings
+) -> None:
+    await _build_seed_database(
+        empty_db,
+        "INSERT INTO agents (tenant_id, name, system_prompt_template, channels) "
+        "VALUES (1, 'Solo WhatsApp', 'Hola', '[\"whatsapp\"]');",
+    )
+
+    report = await heal(METADATA, empty_db, settings)
+
+    assert ("apply_step", "0023_agents_api_channel") in {
+        (a["kind"], a["object"]) for a in report.applied
+    }
+    rows = await sql(empty_db, "SELECT name, channels::text FROM agents ORDER BY id")
+    assert [tuple(r) for r in rows] == [
+        ("Vendedor", '["whatsapp", "instagram", "facebook", "web", "api"]'),
+        ("Solo WhatsApp", '["whatsapp", "api"]'),
+    ]

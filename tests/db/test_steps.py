@@ -75,6 +75,11 @@ SHIPPED = [
         "metadata",
         "f264e464b8852b517aea702bc2397952a7a564fc2d57b34cc03df234ad310f70",
     ),
+    (
+        "0023_agents_api_channel",
+        "metadata",
+        "d8acaa49d8965be16b903fbe580d22f208c8e0579ba8873f87804225e267cd5f",
+    ),
 ]
 
 

@@ -265,6 +265,7 @@ async def test_agent_tools_are_openai_function_definitions(client, tenant_a: Cal
         "prompt_injection": "Use weather when the customer asks about the weather.",
         "response_guide": "Answer in degrees Celsius.",
         "requires_confirmation": False,
+        "security_level": "safe",
     }
     assert book["function"]["description"] == "Book a visit"
     assert book["function"]["parameters"] == CITY_SCHEMA
