@@ -28,7 +28,8 @@ from orchestrator_service.rag.vector_store import Match, VectorStore, VectorStor
 _MAX_ROUNDS = 8
 
 # The distinct embedding models of the tenant's ready documents, per collection: a loose index
-# scan (one index probe per (collection, model) pair, whatever the number of documents).
+# scan (one index probe per (collection, model) pair, whatever the number of documents); with
+# the tenant's language, which hybrid search stems the question in.
 _MODELS = text(
     """
 WITH RECURSIVE pairs AS (
@@ -43,7 +44,8 @@ WITH RECURSIVE pairs AS (
         ORDER BY collection, embedding_model LIMIT 1
     ) next
 )
-SELECT collection, embedding_model FROM pairs
+SELECT pairs.collection, pairs.embedding_model, tenants.language
+FROM pairs JOIN tenants ON tenants.id = :tenant
 """
 )
 
@@ -99,7 +101,8 @@ class KnowledgeSearch:
                 return []
         per_model: list[list[Match]] = []
         filenames: dict[str, str] = {}
-        for model_id in await self._models(tenant_id, collections):
+        models, language = await self._models(tenant_id, collections)
+        for model_id in models:
             async with self._embedders.open(
                 tenant_id, self._embedders.name_of(model_id)
             ) as embedder:
@@ -113,6 +116,8 @@ class KnowledgeSearch:
                 query_filter["collections"] = collections
             if request.filters:
                 query_filter["metadata"] = request.filters
+            if request.mode == "hybrid":
+                query_filter["language"] = language
             checked = await self._checked(store, tenant_id, vector, request, query_filter)
             filenames.update((match.id, filename) for match, filename in checked)
             per_model.append([match for match, _ in checked])
@@ -120,12 +125,15 @@ class KnowledgeSearch:
         matches = fuse_by_rank(per_model) if per_model else []
         return [_result(m, filenames[m.id]) for m in matches[: request.top_k]]
 
-    async def _models(self, tenant_id: int, collections: list[str] | None) -> list[str]:
-        """The embedding models of the tenant's ready documents in `collections`."""
+    async def _models(
+        self, tenant_id: int, collections: list[str] | None
+    ) -> tuple[list[str], str | None]:
+        """The embedding models of the tenant's ready documents in `collections`, and the
+        tenant's language."""
         async with self._sessionmaker() as session:
-            pairs = (await session.execute(_MODELS, {"tenant": tenant_id})).all()
-        wanted = {m for c, m in pairs if collections is None or c in collections}
-        return sorted(wanted)
+            rows = (await session.execute(_MODELS, {"tenant": tenant_id})).all()
+        wanted = {m for c, m, _ in rows if collections is None or c in collections}
+        return sorted(wanted), rows[0].language if rows else None
 
     async def _checked(
         self,

@@ -275,6 +275,69 @@ async def test_a_failed_replace_leaves_the_previous_generation_visible(store: Ve
     assert await store.visibility() == [Visibility(1, "doc-a", "g1", None)]
 
 
+def passage(source_id: str, content: str, embedding: list[float]) -> VectorRecord:
+    """A one-chunk document of tenant 1 with the given text."""
+    return VectorRecord(
+        tenant_id=1,
+        source_id=source_id,
+        collection="General",
+        chunk_index=0,
+        content=content,
+        embedding=embedding,
+        embedding_model="test-model",
+        generation="g1",
+        metadata={},
+    )
+
+
+async def test_hybrid_text_side_matches_any_word_of_the_question(store: VectorStore) -> None:
+    """A question sharing one (stemmed) word with a passage lifts it: the full-text side ORs
+    the question's words. Every passage has the same vector, so only that side can order them;
+    when it ANDed every word it found nothing and the order was arbitrary."""
+    [vector] = unit_vectors(1)
+    texts = {
+        "doc-a": "La limpieza profesional incluye un pulido final.",
+        "doc-b": "Un diente sensible necesita una revisión pronto.",
+        "doc-c": "Abrimos los sábados por la mañana.",
+    }
+    await store.add([passage(source, text, vector) for source, text in texts.items()])
+    for source in texts:
+        await store.publish(1, source, "g1")
+    question = "¿Por qué me duelen los dientes al masticar?"
+
+    for language in ("es", "mixed", None):
+        matches = await store.search(
+            1, nudged(vector), k=3, filter={"language": language}, query_text=question
+        )
+        assert [m.metadata["source_id"] for m in matches][0] == "doc-b", language
+        assert len(matches) == 3
+    # Stop words (Spanish "por", "los", "al") lift nothing: with only those the full-text side
+    # is empty and each passage scores its vector rank's alone, 1 / (10 + rank).
+    matches = await store.search(
+        1, nudged(vector), k=3, filter={"language": "es"}, query_text="por los al"
+    )
+    assert [m.score for m in matches] == pytest.approx([1 / 11, 1 / 12, 1 / 13])
+
+
+@pytest.mark.parametrize(
+    "question", ["& | ! ( ) <-> :*", "it's a \\ back'slash", "'; DROP TABLE documents; --", ""]
+)
+async def test_hybrid_reads_operators_and_quotes_in_a_question_as_text(
+    store: VectorStore, question: str
+) -> None:
+    """tsquery operators, quotes and backslashes in a question are words or nothing, never
+    syntax: the search answers (here from the vector side) instead of failing."""
+    vectors = unit_vectors(2)
+    await store.add([passage("doc-a", "Backslash and quote it's here", vectors[0])])
+    await store.publish(1, "doc-a", "g1")
+
+    matches = await store.search(
+        1, nudged(vectors[0]), k=5, filter={"language": "en"}, query_text=question
+    )
+
+    assert [m.metadata["source_id"] for m in matches] == ["doc-a"]
+
+
 async def test_search_is_limited_to_one_embedding_model(store: VectorStore) -> None:
     """Vectors of two models side by side: a query of one model never meets the other's."""
     vectors = unit_vectors(4)
