@@ -37,6 +37,7 @@ root (about 5 minutes on 2 cores):
 """
 
 import asyncio
+import io
 import os
 import platform
 import subprocess
@@ -129,7 +130,7 @@ async def ingest_all(runtime: Runtime) -> dict:
                         quotas=runtime.quotas,
                         tenant_id=tenants[language],
                         filename=f"{language}-{index:02d}.txt",
-                        data=text_of(item, "passage", language).encode(),
+                        source=io.BytesIO(text_of(item, "passage", language).encode()),
                         collection=collection,
                         metadata={"item": index},
                         replace=False,
@@ -218,7 +219,7 @@ async def throughput(runtime: Runtime) -> dict:
                     quotas=runtime.quotas,
                     tenant_id=tenant.id,
                     filename="corpus.txt",
-                    data=data,
+                    source=io.BytesIO(data),
                     collection=f"speed-{name}-{number}",
                     metadata={},
                     replace=False,

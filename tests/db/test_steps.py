@@ -60,6 +60,11 @@ SHIPPED = [
         "vectors",
         "c5efb10a47107330f3bd417e39118d96a0ec4fd706a80dd9c5da4a25a8386526",
     ),
+    (
+        "0011_any_words_and_builds_in_progress",
+        "vectors",
+        "2ef0a9059596c1d2ed031e825ab3c3d4fea178a3ed28d18cb01da900994fbcbc",
+    ),
 ]
 
 

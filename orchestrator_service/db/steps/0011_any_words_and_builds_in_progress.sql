@@ -1,4 +1,5 @@
--- Hybrid search whose full-text side finds something on a paraphrase (issue 16).
+-- Hybrid search whose full-text side finds something on a paraphrase (issue 16), and tenant
+-- indexes being built by another session left alone (issue 15).
 --
 -- Until now the full-text side was websearch_to_tsquery in Spanish OR English, each of which
 -- ANDs every word of the question: a question rarely holds every word of its passage, so the
@@ -91,7 +92,32 @@ BEGIN
 END
 $$;
 
--- Closed like the other search functions (step 0010): the new function is executable by
+-- Chunks per tenant and each tenant's own index, now with `building`: another session (a
+-- replica's reconciler, an operator in the SQL editor) is building it CONCURRENTLY right now.
+-- Such an index is INVALID until the build ends; the reconciler must neither rebuild nor drop
+-- it (that would wait for, or undo, the other build). The return type changes, hence the drop.
+DROP FUNCTION IF EXISTS orch_tenant_indexes();
+CREATE FUNCTION orch_tenant_indexes()
+RETURNS TABLE (tenant_id integer, chunks bigint, index_name text, valid boolean, building boolean)
+LANGUAGE sql STABLE AS $$
+    WITH sizes AS (
+        SELECT d.tenant_id, count(*) AS chunks FROM documents d GROUP BY d.tenant_id
+    ), own AS (
+        SELECT substr(c.relname, length('documents_hnsw_tenant_') + 1)::integer AS tenant_id,
+               c.relname::text AS index_name, i.indisvalid AND i.indisready AS valid,
+               EXISTS (SELECT 1 FROM pg_stat_progress_create_index p
+                       WHERE p.index_relid = c.oid) AS building
+        FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid
+        WHERE i.indrelid = 'documents'::regclass
+          AND c.relname ~ '^documents_hnsw_tenant_[0-9]+$'
+    )
+    SELECT coalesce(s.tenant_id, o.tenant_id), coalesce(s.chunks, 0), o.index_name, o.valid,
+           coalesce(o.building, false)
+    FROM sizes s FULL OUTER JOIN own o ON o.tenant_id = s.tenant_id
+    ORDER BY 1
+$$;
+
+-- Closed like the other search functions (step 0010): a new function is executable by
 -- PUBLIC until revoked.
 DO $$
 DECLARE
