@@ -518,6 +518,8 @@ async def test_the_reconciler_leaves_a_tenant_index_another_replica_is_building(
         rows = await sql(vectors, "SELECT to_regclass($1) IS NOT NULL AS present", index)
         assert rows[0]["present"] is True
 
-    valid = await sql(vectors, "SELECT indisvalid FROM pg_index WHERE indexrelid = $1::regclass", index)
+    valid = await sql(
+        vectors, "SELECT indisvalid FROM pg_index WHERE indexrelid = $1::regclass", index
+    )
     assert valid[0]["indisvalid"] is True
     assert (await runtime.reconciler.reconcile(dry_run=True)).counts() == NOTHING_TO_DO

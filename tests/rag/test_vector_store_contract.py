@@ -309,7 +309,7 @@ async def test_hybrid_text_side_matches_any_word_of_the_question(store: VectorSt
         matches = await store.search(
             1, nudged(vector), k=3, filter={"language": language}, query_text=question
         )
-        assert [m.metadata["source_id"] for m in matches][0] == "doc-b", language
+        assert matches[0].metadata["source_id"] == "doc-b", language
         assert len(matches) == 3
     # Stop words (Spanish "por", "los", "al") lift nothing: with only those the full-text side
     # is empty and each passage scores its vector rank's alone, 1 / (10 + rank).
