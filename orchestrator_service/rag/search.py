@@ -20,6 +20,7 @@ from orchestrator_service.rag.embedders import Embedders
 from orchestrator_service.rag.filters import check_filter
 from orchestrator_service.rag.fusion import fuse_by_rank
 from orchestrator_service.rag.models import RagDocument
+from orchestrator_service.rag.query_vectors import QueryVectors
 from orchestrator_service.rag.schemas import SearchRequest, SearchResult
 from orchestrator_service.rag.vector_store import Match, VectorStore, VectorStoreError
 
@@ -68,10 +69,12 @@ class KnowledgeSearch:
         sessionmaker: async_sessionmaker[AsyncSession],
         vector_store: VectorStore | None,
         embedders: Embedders,
+        query_vectors: QueryVectors | None = None,
     ) -> None:
         self._sessionmaker = sessionmaker
         self.vector_store = vector_store
         self._embedders = embedders
+        self._query_vectors = query_vectors or QueryVectors(0)
 
     async def search(
         self,
@@ -103,14 +106,7 @@ class KnowledgeSearch:
         filenames: dict[str, str] = {}
         models, language = await self._models(tenant_id, collections)
         for model_id in models:
-            async with self._embedders.open(
-                tenant_id, self._embedders.name_of(model_id)
-            ) as embedder:
-                if embedder.model_id != model_id:
-                    raise InvalidInput(
-                        f"Documents embedded with {model_id!r} cannot be searched here"
-                    )
-                vector = await embedder.embed_query(request.query)
+            vector = await self._query_vector(tenant_id, model_id, request.query)
             query_filter: dict = {"embedding_model": model_id}
             if collections is not None:
                 query_filter["collections"] = collections
@@ -124,6 +120,18 @@ class KnowledgeSearch:
         # Documents of several embedders: their scores are not comparable, their ranks are.
         matches = fuse_by_rank(per_model) if per_model else []
         return [_result(m, filenames[m.id]) for m in matches[: request.top_k]]
+
+    async def _query_vector(self, tenant_id: int, model_id: str, query: str) -> list[float]:
+        """The query embedded by `model_id`, from the cache of recent queries when there."""
+        vector = self._query_vectors.get(tenant_id, model_id, query)
+        if vector is not None:
+            return vector
+        async with self._embedders.open(tenant_id, self._embedders.name_of(model_id)) as embedder:
+            if embedder.model_id != model_id:
+                raise InvalidInput(f"Documents embedded with {model_id!r} cannot be searched here")
+            vector = await embedder.embed_query(query)
+        self._query_vectors.put(tenant_id, model_id, query, vector)
+        return vector
 
     async def _models(
         self, tenant_id: int, collections: list[str] | None
