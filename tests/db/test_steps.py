@@ -63,7 +63,7 @@ SHIPPED = [
     (
         "0011_any_words_and_builds_in_progress",
         "vectors",
-        "2ef0a9059596c1d2ed031e825ab3c3d4fea178a3ed28d18cb01da900994fbcbc",
+        "4e5764223e4114801713a898891ca9a31e1a3d074478d26cf4eb2be87e760e91",
     ),
 ]
 
