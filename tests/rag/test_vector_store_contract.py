@@ -291,32 +291,43 @@ def passage(source_id: str, content: str, embedding: list[float]) -> VectorRecor
 
 
 async def test_hybrid_text_side_matches_any_word_of_the_question(store: VectorStore) -> None:
-    """A question sharing one (stemmed) word with a passage lifts it: the full-text side ORs
-    the question's words. Every passage has the same vector, so only that side can order them;
-    when it ANDed every word it found nothing and the order was arbitrary."""
-    [vector] = unit_vectors(1)
+    """A question sharing one (stemmed) word with a passage adds that passage's full-text rank
+    to its score: the full-text side ORs the question's words (it used to AND them, and found
+    nothing for a paraphrase). Fusion is reciprocal rank fusion with k 5, the full-text list
+    weighted 0.05; stop words alone add nothing."""
+    vectors = unit_vectors(3)
     texts = {
         "doc-a": "La limpieza profesional incluye un pulido final.",
         "doc-b": "Un diente sensible necesita una revisión pronto.",
         "doc-c": "Abrimos los sábados por la mañana.",
     }
-    await store.add([passage(source, text, vector) for source, text in texts.items()])
+    await store.add(
+        [passage(source, text, v) for (source, text), v in zip(texts.items(), vectors, strict=True)]
+    )
     for source in texts:
         await store.publish(1, source, "g1")
-    question = "¿Por qué me duelen los dientes al masticar?"
+    query = nudged(vectors[0])
+    by_vector = [m.metadata["source_id"] for m in await store.search(1, query, k=3)]
+
+    def rrf(rank: int, weight: float = 1.0) -> float:
+        return weight / (5 + rank)
 
     for language in ("es", "mixed", None):
         matches = await store.search(
-            1, nudged(vector), k=3, filter={"language": language}, query_text=question
+            1,
+            query,
+            k=3,
+            filter={"language": language},
+            query_text="¿Por qué me duelen los dientes al masticar?",
         )
-        assert matches[0].metadata["source_id"] == "doc-b", language
-        assert len(matches) == 3
-    # Stop words (Spanish "por", "los", "al") lift nothing: with only those the full-text side
-    # is empty and each passage scores its vector rank's alone, 1 / (5 + rank).
-    matches = await store.search(
-        1, nudged(vector), k=3, filter={"language": "es"}, query_text="por los al"
-    )
-    assert [m.score for m in matches] == pytest.approx([1 / 6, 1 / 7, 1 / 8])
+        scores = {m.metadata["source_id"]: m.score for m in matches}
+        expected = {s: rrf(by_vector.index(s) + 1) for s in texts}
+        expected["doc-b"] += rrf(1, 0.05)
+        assert scores == pytest.approx(expected), language
+
+    # Spanish stop words only ("por", "los", "al"): the full-text side is empty.
+    matches = await store.search(1, query, k=3, filter={"language": "es"}, query_text="por los al")
+    assert [m.score for m in matches] == pytest.approx([rrf(1), rrf(2), rrf(3)])
 
 
 @pytest.mark.parametrize(
