@@ -3,7 +3,8 @@
 The labelled sets are in bench/quality_sets.py: 56 passages in Spanish and in English (4
 domains: dental clinic, shop, legal, chat exports) and one paraphrased question per passage in
 each language. Starts the embedded PostgreSQL (pgserver) under a temporary directory and boots
-the service on it. One tenant gets every passage as one uploaded .txt document, once per
+the service on it. A tenant per language (`language` `es` or `en`, which hybrid search stems
+the question in) gets every passage of that language as one uploaded .txt document, once per
 embedder, in collections `<language>-<embedder>` (`es-local`, `es-multilingual`, ...), each
 ingested with `Ingestor.ingest` (parse, chunk and embed in the ingestion worker process, write
 the vectors); then every question is searched with `KnowledgeSearch.search` (top 10) in vector
@@ -36,6 +37,7 @@ root (about 5 minutes on 2 cores):
 """
 
 import asyncio
+import io
 import os
 import platform
 import subprocess
@@ -103,12 +105,18 @@ def halves(ranks: list[int | None]) -> dict[str, dict[str, float]]:
 
 
 async def ingest_all(runtime: Runtime) -> dict:
-    """One tenant with every passage ingested once per embedder, in collections named
+    """A tenant per language (its `language` set, which hybrid search stems in), with every
+    passage of that language ingested once per embedder, in collections named
     `<language>-<embedder>`; the item of each document id."""
-    async with runtime.sessionmaker.begin() as session:
-        tenant, _ = await tenant_service.create_tenant(
-            session, data=TenantCreate(name="bench-quality"), actor=ACTOR
-        )
+    tenants: dict[str, int] = {}
+    for language in ("es", "en"):
+        async with runtime.sessionmaker.begin() as session:
+            tenant, _ = await tenant_service.create_tenant(
+                session,
+                data=TenantCreate(name=f"bench-quality-{language}", language=language),
+                actor=ACTOR,
+            )
+        tenants[language] = tenant.id
     items: dict[str, int] = {}
     for embedder in ("local", "multilingual"):
         for language in ("es", "en"):
@@ -120,9 +128,9 @@ async def ingest_all(runtime: Runtime) -> dict:
                         runtime.files,
                         max_bytes=runtime.settings.max_upload_bytes,
                         quotas=runtime.quotas,
-                        tenant_id=tenant.id,
+                        tenant_id=tenants[language],
                         filename=f"{language}-{index:02d}.txt",
-                        data=text_of(item, "passage", language).encode(),
+                        source=io.BytesIO(text_of(item, "passage", language).encode()),
                         collection=collection,
                         metadata={"item": index},
                         replace=False,
@@ -131,7 +139,7 @@ async def ingest_all(runtime: Runtime) -> dict:
                 await runtime.ingestor.ingest(row.id, embedder_name=embedder)  # type: ignore[arg-type]
                 items[row.id] = index
         print(f"ingested with {embedder}", file=sys.stderr, flush=True)
-    return {"tenant_id": tenant.id, "items": items}
+    return {"tenants": tenants, "items": items}
 
 
 async def evaluate(runtime: Runtime, setup: dict, embedders: list[str]) -> dict:
@@ -143,7 +151,7 @@ async def evaluate(runtime: Runtime, setup: dict, embedders: list[str]) -> dict:
             ranks: list[int | None] = []
             for item in ITEMS:
                 found = await runtime.knowledge.search(
-                    tenant_id=setup["tenant_id"],
+                    tenant_id=setup["tenants"][passage_language],
                     request=SearchRequest(
                         query=text_of(item, "question", question_language),
                         collections=collections,
@@ -211,7 +219,7 @@ async def throughput(runtime: Runtime) -> dict:
                     quotas=runtime.quotas,
                     tenant_id=tenant.id,
                     filename="corpus.txt",
-                    data=data,
+                    source=io.BytesIO(data),
                     collection=f"speed-{name}-{number}",
                     metadata={},
                     replace=False,

@@ -5,8 +5,8 @@ Starts `orchestrator serve` on the embedded default (its own data directory, 127
 creates a tenant with `orchestrator tenant create`, uploads three small documents through the
 API and waits until they are ready. Then an asyncio client (httpx, one connection per client)
 sends `POST /api/v1/rag/search` for `--seconds` at 1, 8 and 32 concurrent clients, each request
-a different question (so no cache of query embeddings, if one existed, would be measured),
-and reports throughput, p50, p99, errors, and the CPU the server process and PostgreSQL spent
+a different question (so the cache of recent query vectors never hits; `--repeat N` cycles
+through N questions instead, to measure it), and reports throughput, p50, p99, errors, and the CPU the server process and PostgreSQL spent
 per request (psutil, over the level).
 
 Then the stages of one search, in this process, against the same databases (the runtime booted
@@ -333,7 +333,9 @@ async def main(args: argparse.Namespace) -> None:
     server = start_server(data_dir, port)
     try:
         api_key, tenant_id = await prepare(base_url, data_dir)
-        asked = questions(5000)
+        # Distinct questions by default: the cache of recent query vectors never hits. With
+        # --repeat N the clients cycle through N questions, as a FAQ bot's users might.
+        asked = questions(args.repeat or 5000)
         levels = []
         for clients in LEVELS:
             print(f"  {clients} clients for {args.seconds:g} s ...", flush=True)
@@ -361,6 +363,7 @@ async def main(args: argparse.Namespace) -> None:
                     "python": platform.python_version(),
                 },
                 "seconds_per_level": args.seconds,
+                "distinct_questions": args.repeat or "all",
                 "levels": levels,
                 "stages": stage_cpu,
                 "tables": {"load": load, "stages": stage},
@@ -373,4 +376,10 @@ async def main(args: argparse.Namespace) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=20.0, help="per concurrency level")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=0,
+        help="cycle through this many distinct questions (default: every request different)",
+    )
     asyncio.run(main(parser.parse_args()))

@@ -51,6 +51,7 @@ from orchestrator_service.rag.embedders.multilingual import MultilingualEmbedder
 from orchestrator_service.rag.embedders.openai import OpenAIEmbedderFactory
 from orchestrator_service.rag.ingest import Ingestor
 from orchestrator_service.rag.limits import ParseLimits
+from orchestrator_service.rag.query_vectors import QueryVectors
 from orchestrator_service.rag.reconcile import Reconciler
 from orchestrator_service.rag.sandbox import IngestPool, ProcessLimits
 from orchestrator_service.rag.search import KnowledgeSearch
@@ -288,7 +289,10 @@ def _collaborators(
     )
     files = object_store(settings)
     knowledge = KnowledgeSearch(
-        sessionmaker=sessionmaker, vector_store=vector_store, embedders=embedders
+        sessionmaker=sessionmaker,
+        vector_store=vector_store,
+        embedders=embedders,
+        query_vectors=QueryVectors(settings.query_vector_cache_entries),
     )
     deleter = DocumentDeleter(sessionmaker=sessionmaker, vector_store=vector_store, files=files)
     mailer = Mailer(sessionmaker=sessionmaker, secrets=secrets, guard=guard, files=files)

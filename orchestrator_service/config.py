@@ -184,6 +184,12 @@ class Settings(BaseSettings):
     reconcile_interval_seconds: float = Field(
         default=300.0, gt=0, description="How often the reconciler runs in a serving process."
     )
+    query_vector_cache_entries: int = Field(
+        default=1024,
+        ge=0,
+        description="Recent query vectors kept per process (per tenant, model and exact "
+        "text), so a repeated question is not embedded again; 0 keeps none.",
+    )
     tenant_index_min_chunks: int = Field(
         default=5000,
         ge=1,

@@ -99,6 +99,41 @@ class DatabaseFactory:
         self.templates[key] = url.database
 
 
+@asynccontextmanager
+async def concurrent_build_in_progress(url: URL, statement: str) -> AsyncIterator[None]:
+    """Run `statement` (a CREATE INDEX CONCURRENTLY) on a connection of its own and hold it in
+    its wait phase, as another replica's build in progress looks: the index exists, INVALID,
+    and pg_stat_progress_create_index names it. On exit the build is let finish."""
+    blocker = await asyncpg.connect(asyncpg_dsn(url))
+    builder = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        # A snapshot held to the end of the transaction, which the build waits for before it
+        # may mark the index valid.
+        await blocker.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        await blocker.execute("SELECT count(*) FROM pg_class")
+        build = asyncio.create_task(builder.execute(statement))
+        # Watched from fresh connections: a transaction sees the activity views as they were
+        # when it first read them.
+        await eventually(
+            lambda: sql(
+                url,
+                "SELECT count(*) > 0 AS waiting FROM pg_stat_progress_create_index "
+                "WHERE pid = $1 AND index_relid <> 0 AND phase LIKE 'waiting%'",
+                builder.get_server_pid(),
+            ),
+            lambda rows: rows[0]["waiting"],
+            attempts=600,
+        )
+        try:
+            yield
+        finally:
+            await blocker.execute("ROLLBACK")
+            await build
+    finally:
+        await blocker.close()
+        await builder.close()
+
+
 # --- callers --------------------------------------------------------------------------------
 
 

@@ -222,13 +222,27 @@ class Reconciler:
 
     async def _tenant_indexes(self, report: ReconcileReport) -> None:
         """An HNSW index of its own for each tenant with `tenant_index_min_chunks` chunks or
-        more (rebuilt if a build was interrupted), dropped below half of that. Over PostgREST
-        nothing can build one: the report carries the SQL to run instead."""
+        more (rebuilt if a build was interrupted), dropped below half of that; one that another
+        session is building right now is left alone. Over PostgREST nothing can build one: the
+        report carries the SQL to run instead."""
         store = self._store
         if store is None:
             return
         threshold = self._tenant_index_min_chunks
         for tenant in await store.tenant_indexes():
+            if tenant.building:
+                # Another replica (or an operator) is building it: rebuilding or dropping it
+                # would wait for that build or undo it. The next round sees how it ended.
+                report.tenant_indexes.append(
+                    {
+                        "tenant_id": tenant.tenant_id,
+                        "chunks": tenant.chunks,
+                        "action": "being_built",
+                        "applied": False,
+                        "sql": [],
+                    }
+                )
+                continue
             if tenant.chunks >= threshold and not tenant.valid:
                 action, statements = "build", tenant_index_sql(tenant.tenant_id)
             elif tenant.index_name is not None and tenant.chunks < threshold // 2:

@@ -20,6 +20,7 @@ from orchestrator_service.rag.embedders import Embedders
 from orchestrator_service.rag.filters import check_filter
 from orchestrator_service.rag.fusion import fuse_by_rank
 from orchestrator_service.rag.models import RagDocument
+from orchestrator_service.rag.query_vectors import QueryVectors
 from orchestrator_service.rag.schemas import SearchRequest, SearchResult
 from orchestrator_service.rag.vector_store import Match, VectorStore, VectorStoreError
 
@@ -28,7 +29,8 @@ from orchestrator_service.rag.vector_store import Match, VectorStore, VectorStor
 _MAX_ROUNDS = 8
 
 # The distinct embedding models of the tenant's ready documents, per collection: a loose index
-# scan (one index probe per (collection, model) pair, whatever the number of documents).
+# scan (one index probe per (collection, model) pair, whatever the number of documents); with
+# the tenant's language, which hybrid search stems the question in.
 _MODELS = text(
     """
 WITH RECURSIVE pairs AS (
@@ -43,7 +45,8 @@ WITH RECURSIVE pairs AS (
         ORDER BY collection, embedding_model LIMIT 1
     ) next
 )
-SELECT collection, embedding_model FROM pairs
+SELECT pairs.collection, pairs.embedding_model, tenants.language
+FROM pairs JOIN tenants ON tenants.id = :tenant
 """
 )
 
@@ -66,10 +69,12 @@ class KnowledgeSearch:
         sessionmaker: async_sessionmaker[AsyncSession],
         vector_store: VectorStore | None,
         embedders: Embedders,
+        query_vectors: QueryVectors | None = None,
     ) -> None:
         self._sessionmaker = sessionmaker
         self.vector_store = vector_store
         self._embedders = embedders
+        self._query_vectors = query_vectors or QueryVectors(0)
 
     async def search(
         self,
@@ -99,20 +104,16 @@ class KnowledgeSearch:
                 return []
         per_model: list[list[Match]] = []
         filenames: dict[str, str] = {}
-        for model_id in await self._models(tenant_id, collections):
-            async with self._embedders.open(
-                tenant_id, self._embedders.name_of(model_id)
-            ) as embedder:
-                if embedder.model_id != model_id:
-                    raise InvalidInput(
-                        f"Documents embedded with {model_id!r} cannot be searched here"
-                    )
-                vector = await embedder.embed_query(request.query)
+        models, language = await self._models(tenant_id, collections)
+        for model_id in models:
+            vector = await self._query_vector(tenant_id, model_id, request.query)
             query_filter: dict = {"embedding_model": model_id}
             if collections is not None:
                 query_filter["collections"] = collections
             if request.filters:
                 query_filter["metadata"] = request.filters
+            if request.mode == "hybrid":
+                query_filter["language"] = language
             checked = await self._checked(store, tenant_id, vector, request, query_filter)
             filenames.update((match.id, filename) for match, filename in checked)
             per_model.append([match for match, _ in checked])
@@ -120,12 +121,27 @@ class KnowledgeSearch:
         matches = fuse_by_rank(per_model) if per_model else []
         return [_result(m, filenames[m.id]) for m in matches[: request.top_k]]
 
-    async def _models(self, tenant_id: int, collections: list[str] | None) -> list[str]:
-        """The embedding models of the tenant's ready documents in `collections`."""
+    async def _query_vector(self, tenant_id: int, model_id: str, query: str) -> list[float]:
+        """The query embedded by `model_id`, from the cache of recent queries when there."""
+        vector = self._query_vectors.get(tenant_id, model_id, query)
+        if vector is not None:
+            return vector
+        async with self._embedders.open(tenant_id, self._embedders.name_of(model_id)) as embedder:
+            if embedder.model_id != model_id:
+                raise InvalidInput(f"Documents embedded with {model_id!r} cannot be searched here")
+            vector = await embedder.embed_query(query)
+        self._query_vectors.put(tenant_id, model_id, query, vector)
+        return vector
+
+    async def _models(
+        self, tenant_id: int, collections: list[str] | None
+    ) -> tuple[list[str], str | None]:
+        """The embedding models of the tenant's ready documents in `collections`, and the
+        tenant's language."""
         async with self._sessionmaker() as session:
-            pairs = (await session.execute(_MODELS, {"tenant": tenant_id})).all()
-        wanted = {m for c, m in pairs if collections is None or c in collections}
-        return sorted(wanted)
+            rows = (await session.execute(_MODELS, {"tenant": tenant_id})).all()
+        wanted = {m for c, m, _ in rows if collections is None or c in collections}
+        return sorted(wanted), rows[0].language if rows else None
 
     async def _checked(
         self,

@@ -14,7 +14,7 @@ from orchestrator_service.db.heal.steps import Step
 from orchestrator_service.db.urls import asyncpg_dsn
 from orchestrator_service.errors import HealError
 from orchestrator_service.models import METADATA, VECTORS
-from tests.helpers import sql
+from tests.helpers import concurrent_build_in_progress, sql
 
 # Seed 003's nine tables and seed 004's three, named here so a model left unregistered fails.
 SEED_TABLES = {
@@ -207,6 +207,27 @@ async def test_invalid_index_is_rebuilt(empty_db: URL, settings: Settings) -> No
         "SELECT indisvalid FROM pg_index WHERE indexrelid = 'ix_agents_tenant_id'::regclass",
     )
     assert rows[0]["indisvalid"] is True
+
+
+async def test_an_index_another_session_is_building_is_left_alone(
+    empty_db: URL, settings: Settings
+) -> None:
+    """An index being built CONCURRENTLY by another replica is INVALID until it ends: the heal
+    reports it and neither drops nor rebuilds it, and the other build completes."""
+    await heal(METADATA, empty_db, settings)
+    await sql(empty_db, "DROP INDEX ix_agents_tenant_id")
+    # One the models want (it would otherwise be "rebuilt"), and one they do not know.
+    for name, column in (("ix_agents_tenant_id", "tenant_id"), ("ix_agents_by_replica", "name")):
+        building = f"CREATE INDEX CONCURRENTLY {name} ON agents ({column})"
+        async with concurrent_build_in_progress(empty_db, building):
+            report = await heal(METADATA, empty_db, settings)
+
+            assert ("index_being_built", f"public.agents.{name}") in _kinds(report.drift)
+            assert not {k for k in _kinds(report.applied) if k[1].endswith(name)}
+        rows = await sql(
+            empty_db, "SELECT indisvalid FROM pg_index WHERE indexrelid = $1::regclass", name
+        )
+        assert rows[0]["indisvalid"] is True
 
 
 async def test_edited_step_is_reported_as_drift_and_not_rerun(

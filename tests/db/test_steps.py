@@ -61,6 +61,11 @@ SHIPPED = [
         "c5efb10a47107330f3bd417e39118d96a0ec4fd706a80dd9c5da4a25a8386526",
     ),
     (
+        "0011_any_words_and_builds_in_progress",
+        "vectors",
+        "4e5764223e4114801713a898891ca9a31e1a3d074478d26cf4eb2be87e760e91",
+    ),
+    (
         "0013_agent_memory_visibility",
         "metadata",
         "0e4c94c3f7488f40abf303e76d0a63b5b65853eae1078cc46317c15352619d8b",

@@ -19,8 +19,15 @@ from sqlalchemy.engine import URL
 from orchestrator_service.bootstrap import boot, running_jobs
 from orchestrator_service.config import Settings
 from orchestrator_service.main import create_app
-from orchestrator_service.rag.vector_store import VectorRecord
-from tests.helpers import ORCHESTRATOR, cli_env, new_tenant, sql, url_string
+from orchestrator_service.rag.vector_store import VectorRecord, tenant_index_sql
+from tests.helpers import (
+    ORCHESTRATOR,
+    cli_env,
+    concurrent_build_in_progress,
+    new_tenant,
+    sql,
+    url_string,
+)
 from tests.rag.helpers import DOCS, finished, upload
 
 SEARCH = "/api/v1/rag/search"
@@ -433,11 +440,9 @@ async def served_small_threshold(settings: Settings, vectors_db: URL) -> AsyncIt
         yield service
 
 
-async def test_the_reconciler_builds_and_drops_a_tenant_index(served_small_threshold) -> None:
-    """Past the threshold a tenant gets an index of its own, and search through it still finds
-    the right chunk; below half of it the index is dropped."""
-    runtime, client, a, b, vectors = served_small_threshold
-    document = await _ready(client, a, "many.txt", "The library opens on Sundays.")
+async def _past_the_threshold(runtime, client, caller) -> dict:
+    """A ready document of `caller` with 60 more chunks: past the 40-chunk threshold."""
+    document = await _ready(client, caller, "many.txt", "The library opens on Sundays.")
     generation = await _generation(runtime, document["id"])
     rng = np.random.default_rng(5)
     filler = rng.standard_normal((60, 384))
@@ -445,7 +450,7 @@ async def test_the_reconciler_builds_and_drops_a_tenant_index(served_small_thres
     await runtime.vector_store.add(
         [
             VectorRecord(
-                tenant_id=a.tenant_id,
+                tenant_id=caller.tenant_id,
                 source_id=document["id"],
                 collection="General",
                 chunk_index=100 + i,
@@ -457,6 +462,14 @@ async def test_the_reconciler_builds_and_drops_a_tenant_index(served_small_thres
             for i, v in enumerate(filler)
         ]
     )
+    return document
+
+
+async def test_the_reconciler_builds_and_drops_a_tenant_index(served_small_threshold) -> None:
+    """Past the threshold a tenant gets an index of its own, and search through it still finds
+    the right chunk; below half of it the index is dropped."""
+    runtime, client, a, b, vectors = served_small_threshold
+    document = await _past_the_threshold(runtime, client, a)
     await _ready(client, b, "few.txt", "The library opens on Sundays.")
 
     report = await runtime.reconciler.reconcile()
@@ -484,3 +497,29 @@ async def test_the_reconciler_builds_and_drops_a_tenant_index(served_small_thres
     ]
     gone = await sql(vectors, "SELECT to_regclass($1) IS NULL AS gone", index)
     assert gone[0]["gone"] is True
+
+
+async def test_the_reconciler_leaves_a_tenant_index_another_replica_is_building(
+    served_small_threshold,
+) -> None:
+    """An index another replica is building CONCURRENTLY is INVALID until it ends: the
+    reconciler neither rebuilds nor drops it (that would wait for or undo the build), and the
+    build completes; the round after finds nothing to do."""
+    runtime, client, a, _, vectors = served_small_threshold
+    await _past_the_threshold(runtime, client, a)
+    index = f"documents_hnsw_tenant_{a.tenant_id}"
+
+    async with concurrent_build_in_progress(vectors, tenant_index_sql(a.tenant_id)[1]):
+        report = await runtime.reconciler.reconcile()
+
+        assert [(t["tenant_id"], t["action"], t["applied"]) for t in report.tenant_indexes] == [
+            (a.tenant_id, "being_built", False)
+        ]
+        rows = await sql(vectors, "SELECT to_regclass($1) IS NOT NULL AS present", index)
+        assert rows[0]["present"] is True
+
+    valid = await sql(
+        vectors, "SELECT indisvalid FROM pg_index WHERE indexrelid = $1::regclass", index
+    )
+    assert valid[0]["indisvalid"] is True
+    assert (await runtime.reconciler.reconcile(dry_run=True)).counts() == NOTHING_TO_DO

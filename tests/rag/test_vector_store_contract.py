@@ -275,6 +275,80 @@ async def test_a_failed_replace_leaves_the_previous_generation_visible(store: Ve
     assert await store.visibility() == [Visibility(1, "doc-a", "g1", None)]
 
 
+def passage(source_id: str, content: str, embedding: list[float]) -> VectorRecord:
+    """A one-chunk document of tenant 1 with the given text."""
+    return VectorRecord(
+        tenant_id=1,
+        source_id=source_id,
+        collection="General",
+        chunk_index=0,
+        content=content,
+        embedding=embedding,
+        embedding_model="test-model",
+        generation="g1",
+        metadata={},
+    )
+
+
+async def test_hybrid_text_side_matches_any_word_of_the_question(store: VectorStore) -> None:
+    """A question sharing one (stemmed) word with a passage adds that passage's full-text rank
+    to its score: the full-text side ORs the question's words (it used to AND them, and found
+    nothing for a paraphrase). Fusion is reciprocal rank fusion with k 5, the full-text list
+    weighted 0.05; stop words alone add nothing."""
+    vectors = unit_vectors(3)
+    texts = {
+        "doc-a": "La limpieza profesional incluye un pulido final.",
+        "doc-b": "Un diente sensible necesita una revisión pronto.",
+        "doc-c": "Abrimos los sábados por la mañana.",
+    }
+    await store.add(
+        [passage(source, text, v) for (source, text), v in zip(texts.items(), vectors, strict=True)]
+    )
+    for source in texts:
+        await store.publish(1, source, "g1")
+    query = nudged(vectors[0])
+    by_vector = [m.metadata["source_id"] for m in await store.search(1, query, k=3)]
+
+    def rrf(rank: int, weight: float = 1.0) -> float:
+        return weight / (5 + rank)
+
+    for language in ("es", "mixed", None):
+        matches = await store.search(
+            1,
+            query,
+            k=3,
+            filter={"language": language},
+            query_text="¿Por qué me duelen los dientes al masticar?",
+        )
+        scores = {m.metadata["source_id"]: m.score for m in matches}
+        expected = {s: rrf(by_vector.index(s) + 1) for s in texts}
+        expected["doc-b"] += rrf(1, 0.05)
+        assert scores == pytest.approx(expected), language
+
+    # Spanish stop words only ("por", "los", "al"): the full-text side is empty.
+    matches = await store.search(1, query, k=3, filter={"language": "es"}, query_text="por los al")
+    assert [m.score for m in matches] == pytest.approx([rrf(1), rrf(2), rrf(3)])
+
+
+@pytest.mark.parametrize(
+    "question", ["& | ! ( ) <-> :*", "it's a \\ back'slash", "'; DROP TABLE documents; --", ""]
+)
+async def test_hybrid_reads_operators_and_quotes_in_a_question_as_text(
+    store: VectorStore, question: str
+) -> None:
+    """tsquery operators, quotes and backslashes in a question are words or nothing, never
+    syntax: the search answers (here from the vector side) instead of failing."""
+    vectors = unit_vectors(2)
+    await store.add([passage("doc-a", "Backslash and quote it's here", vectors[0])])
+    await store.publish(1, "doc-a", "g1")
+
+    matches = await store.search(
+        1, nudged(vectors[0]), k=5, filter={"language": "en"}, query_text=question
+    )
+
+    assert [m.metadata["source_id"] for m in matches] == ["doc-a"]
+
+
 async def test_search_is_limited_to_one_embedding_model(store: VectorStore) -> None:
     """Vectors of two models side by side: a query of one model never meets the other's."""
     vectors = unit_vectors(4)

@@ -16,13 +16,16 @@ WHERE c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped
   AND c.oid = ANY(ARRAY(SELECT to_regclass(x) FROM unnest($1::text[]) AS x))
 """
 
-# Indexes of the given tables, with their key columns (NULL for an expression key).
+# Indexes of the given tables, with their key columns (NULL for an expression key) and whether a
+# concurrent build of the index is running right now.
 # indnullsnotdistinct exists from PostgreSQL 15; reading it through to_jsonb keeps 14 working.
 _INDEXES_SQL = """
 SELECT n.nspname || '.' || t.relname AS table_name, ic.relname AS index_name,
        i.indisunique AS is_unique, i.indisprimary AS is_primary, i.indisvalid AS is_valid,
        coalesce((to_jsonb(i) ->> 'indnullsnotdistinct')::boolean, false) AS nulls_not_distinct,
        i.indpred IS NOT NULL AS is_partial,
+       EXISTS (SELECT 1 FROM pg_stat_progress_create_index p WHERE p.index_relid = i.indexrelid)
+           AS is_building,
        ARRAY(
            SELECT a.attname
            FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
@@ -153,6 +156,9 @@ class ActualIndex:
     partial: bool
     columns: tuple[str | None, ...]
     definition: str
+    # Another session is building it (CREATE INDEX CONCURRENTLY in progress): INVALID until
+    # that build ends, and not a leftover to rebuild.
+    building: bool = False
 
 
 @dataclass(frozen=True)
@@ -228,6 +234,7 @@ async def read_catalog(
                 partial=row["is_partial"],
                 columns=tuple(row["columns"]),
                 definition=row["definition"],
+                building=row["is_building"],
             )
         )
     for row in await conn.fetch(_CONSTRAINTS_SQL, tables):

@@ -147,6 +147,8 @@ def _plan_indexes(plan: Plan, desired: DesiredSchema, catalog: Catalog, table: s
                     (_drop_index_sql(table, index.name), concurrently(index.create_sql)),
                 )
             )
+        elif found.building:
+            plan.drift.append(_being_built(table, found))
         elif not found.valid:
             plan.indexes.append(
                 Action(
@@ -156,7 +158,9 @@ def _plan_indexes(plan: Plan, desired: DesiredSchema, catalog: Catalog, table: s
                 )
             )
     for index in actual:
-        if not index.valid and index.name not in matched:
+        if index.building and index.name not in matched:
+            plan.drift.append(_being_built(table, index))
+        elif not index.valid and index.name not in matched:
             plan.indexes.append(
                 Action(
                     "rebuild_invalid_index",
@@ -164,6 +168,16 @@ def _plan_indexes(plan: Plan, desired: DesiredSchema, catalog: Catalog, table: s
                     (_drop_index_sql(table, index.name), concurrently(index.definition)),
                 )
             )
+
+
+def _being_built(table: str, index: ActualIndex) -> Drift:
+    """An index another session is building concurrently: INVALID until that build ends, so
+    rebuilding it now would wait for the build or undo it; left alone, looked at next boot."""
+    return Drift(
+        "index_being_built",
+        f"{table}.{index.name}",
+        "another session is building it concurrently; left alone",
+    )
 
 
 def _plan_constraints(plan: Plan, desired: DesiredSchema, catalog: Catalog, table: str) -> None:

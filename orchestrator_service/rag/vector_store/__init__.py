@@ -73,12 +73,14 @@ class Visibility:
 
 @dataclass(frozen=True)
 class TenantIndex:
-    """A tenant's number of chunks and its own HNSW index, if it has one."""
+    """A tenant's number of chunks and its own HNSW index, if it has one (`building`: another
+    session is building it concurrently right now)."""
 
     tenant_id: int
     chunks: int
     index_name: str | None = None
     valid: bool | None = None
+    building: bool = False
 
 
 # Each tenant's own HNSW index: a partial index that search uses through a literal tenant id.
