@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from orchestrator_service.conversations.models import ChatConversation, ChatMessage
 from orchestrator_service.conversations.schemas import SearchHit, Segment
+from orchestrator_service.db.tenancy import visible
 from orchestrator_service.errors import InvalidInput
 
 Language = Literal["es", "en", "any"]
@@ -129,10 +130,8 @@ async def search_conversations(
     """The tenant's titles and messages matching `text`, best first, with highlights."""
     configs = CONFIGS[language]
     offset = _offset(cursor)
-    # The conversations this caller may search. PRIVACY (issue 17): when conversations carry
-    # an owner and a visibility, add `.where(readable_by(ChatConversation, user_id))` here;
-    # both kinds of hit below come only from these conversations.
-    conversations = select(ChatConversation).where(ChatConversation.tenant_id == tenant_id)
+    # The conversations this caller may read: both kinds of hit below come only from these.
+    conversations = visible(ChatConversation, tenant_id, user_id)
     if agent_id is not None:
         conversations = conversations.where(ChatConversation.agent_id == agent_id)
     if channel is not None:

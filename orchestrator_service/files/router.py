@@ -70,7 +70,10 @@ async def list_files(
 ) -> list[FileOut]:
     """The files of a conversation, oldest first (whoever can read it)."""
     rows = await service.list_files(
-        session, tenant_id=principal.tenant_id, conversation_id=conversation_id
+        session,
+        tenant_id=principal.tenant_id,
+        user_id=principal.user_id,
+        conversation_id=conversation_id,
     )
     return [FileOut.model_validate(r) for r in rows]
 
@@ -78,7 +81,9 @@ async def list_files(
 @router.get("/{file_id}")
 async def get_file(file_id: uuid.UUID, principal: Reader, session: SessionDep) -> FileOut:
     """One file's metadata."""
-    attached = await service.get_file(session, tenant_id=principal.tenant_id, file_id=file_id)
+    attached = await service.get_file(
+        session, tenant_id=principal.tenant_id, user_id=principal.user_id, file_id=file_id
+    )
     return FileOut.model_validate(attached)
 
 
@@ -92,7 +97,7 @@ async def download_file(
 ) -> StreamingResponse:
     """The file's bytes, as an attachment of its sniffed type (never rendered inline)."""
     attached, stored = await service.open_file(
-        session, store, tenant_id=principal.tenant_id, file_id=file_id
+        session, store, tenant_id=principal.tenant_id, user_id=principal.user_id, file_id=file_id
     )
     return StreamingResponse(
         stored.chunks,

@@ -74,7 +74,7 @@ async def attach(
     """Attach a file to a conversation (and one of its messages). When the object store is
     unreachable (503) the caller's transaction rolls back: no row without its object."""
     conversation = await conversations.get_conversation(
-        session, tenant_id=tenant_id, conversation_id=conversation_id
+        session, tenant_id=tenant_id, user_id=actor.user_id, conversation_id=conversation_id
     )
     if message_id is not None:
         found = await session.scalar(
@@ -129,11 +129,11 @@ async def attach(
 
 
 async def list_files(
-    session: AsyncSession, *, tenant_id: int, conversation_id: uuid.UUID
+    session: AsyncSession, *, tenant_id: int, user_id: uuid.UUID | None, conversation_id: uuid.UUID
 ) -> list[File]:
     """The files of a conversation the caller can read, oldest first."""
     conversation = await conversations.get_conversation(
-        session, tenant_id=tenant_id, conversation_id=conversation_id
+        session, tenant_id=tenant_id, user_id=user_id, conversation_id=conversation_id
     )
     rows = await session.scalars(
         scoped(File, tenant_id)
@@ -143,14 +143,16 @@ async def list_files(
     return list(rows)
 
 
-async def get_file(session: AsyncSession, *, tenant_id: int, file_id: uuid.UUID) -> File:
+async def get_file(
+    session: AsyncSession, *, tenant_id: int, user_id: uuid.UUID | None, file_id: uuid.UUID
+) -> File:
     """One file, if the caller can read its conversation; 404 otherwise."""
     attached = await session.scalar(scoped(File, tenant_id).where(File.id == file_id))
     if attached is None:
         raise NotFound("File not found")
     try:
         await conversations.get_conversation(
-            session, tenant_id=tenant_id, conversation_id=attached.conversation_id
+            session, tenant_id=tenant_id, user_id=user_id, conversation_id=attached.conversation_id
         )
     except NotFound:
         raise NotFound("File not found") from None
@@ -158,10 +160,15 @@ async def get_file(session: AsyncSession, *, tenant_id: int, file_id: uuid.UUID)
 
 
 async def open_file(
-    session: AsyncSession, store: ObjectStore, *, tenant_id: int, file_id: uuid.UUID
+    session: AsyncSession,
+    store: ObjectStore,
+    *,
+    tenant_id: int,
+    user_id: uuid.UUID | None,
+    file_id: uuid.UUID,
 ) -> tuple[File, StoredObject]:
     """A file and its bytes, refused when the stored object is not the one uploaded."""
-    attached = await get_file(session, tenant_id=tenant_id, file_id=file_id)
+    attached = await get_file(session, tenant_id=tenant_id, user_id=user_id, file_id=file_id)
     try:
         stored = await store.open(attached.filename)
     except ObjectMissing:
@@ -176,7 +183,7 @@ async def delete_file(
     session: AsyncSession, store: ObjectStore, *, tenant_id: int, file_id: uuid.UUID, actor: Actor
 ) -> None:
     """Delete a file and its stored bytes (a RAG document made from it stays)."""
-    attached = await get_file(session, tenant_id=tenant_id, file_id=file_id)
+    attached = await get_file(session, tenant_id=tenant_id, user_id=actor.user_id, file_id=file_id)
     await session.delete(attached)
     await session.flush()
     await actor.record_change(
@@ -198,7 +205,9 @@ async def ingest(
 ) -> tuple[File, RagDocument, Task]:
     """Send a file to RAG ingestion as a document of `collection` (the same bytes already
     there give the existing document), followed by an ingestion task."""
-    attached, stored = await open_file(session, store, tenant_id=tenant_id, file_id=file_id)
+    attached, stored = await open_file(
+        session, store, tenant_id=tenant_id, user_id=actor.user_id, file_id=file_id
+    )
     if attached.file_size > max_upload_bytes:
         await stored.chunks.aclose()
         raise UploadTooLarge(

@@ -87,7 +87,10 @@ async def get_conversation_analytics(
 ) -> ConversationAnalytics:
     """One conversation's messages, runs, tokens, cost, duration and tools used."""
     return await service.conversation_analytics(
-        session, tenant_id=principal.tenant_id, conversation_id=conversation_id
+        session,
+        tenant_id=principal.tenant_id,
+        user_id=principal.user_id,
+        conversation_id=conversation_id,
     )
 
 

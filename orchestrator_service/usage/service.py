@@ -386,11 +386,11 @@ async def model_performance(
 
 
 async def conversation_analytics(
-    session: AsyncSession, *, tenant_id: int, conversation_id: uuid.UUID
+    session: AsyncSession, *, tenant_id: int, user_id: uuid.UUID | None, conversation_id: uuid.UUID
 ) -> ConversationAnalytics:
-    """Messages, runs, tokens, cost, duration and tools of one of the tenant's conversations."""
+    """Messages, runs, tokens, cost, duration and tools of one conversation the user sees."""
     conversation = await conversations.get_conversation(
-        session, tenant_id=tenant_id, conversation_id=conversation_id
+        session, tenant_id=tenant_id, user_id=user_id, conversation_id=conversation_id
     )
     by_role = dict(
         (

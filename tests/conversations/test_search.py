@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from orchestrator_service.db.urls import asyncpg_dsn
-from tests.helpers import Caller, error_of, sql
+from tests.helpers import PASSWORD, Caller, create_user, error_of, login, sql
 
 SEARCH = "/api/v1/conversations/search"
 
@@ -116,6 +116,27 @@ async def test_another_tenants_conversations_are_never_found(
     assert (await _search(client, tenant_b, "girasol"))["items"] == []
     assert (await _search(client, tenant_b, "secreto"))["items"] == []
     assert len((await _search(client, tenant_a, "girasol"))["items"]) == 1
+
+
+async def _user(client: httpx.AsyncClient, admin: Caller, email: str) -> Caller:
+    """A member of the admin's tenant, calling through a session of theirs."""
+    await create_user(client, admin.headers, email, role="member", password=PASSWORD)
+    return Caller(api_key=await login(client, email), tenant_id=admin.tenant_id)
+
+
+async def test_another_users_private_conversations_are_never_found(
+    client, tenant_a: Caller
+) -> None:
+    alice = await _user(client, tenant_a, "alice-search@example.com")
+    bob = await _user(client, tenant_a, "bob-search@example.com")
+    await _conversation(
+        client, alice, "privado", ("user", "mi clave es tulipán"), visibility="private"
+    )
+
+    assert (await _search(client, bob, "tulipán"))["items"] == []
+    assert (await _search(client, bob, "privado"))["items"] == []
+    assert (await _search(client, tenant_a, "tulipán"))["items"] == []  # a key of no user
+    assert len((await _search(client, alice, "tulipán"))["items"]) == 1
 
 
 @pytest.mark.parametrize(
