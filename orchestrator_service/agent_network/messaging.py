@@ -76,7 +76,7 @@ class _Exchange:
 
 def owner_of(agent: Agent) -> uuid.UUID | None:
     """Whose live events an agent's messages are: its owner (None: every member)."""
-    return agent.created_by
+    return agent.owner_user_id
 
 
 class AgentMessenger:
@@ -104,9 +104,14 @@ class AgentMessenger:
             depth = exchange.depth + 1
             conversation = conversation_id or exchange.conversation_id or str(uuid.uuid4())
             await self._check_limits(session, context, depth)
-            sender = await tenant_agent(session, tenant_id=tenant_id, agent_id=sender_id)
+            user_id = context.user_id
+            sender = await tenant_agent(
+                session, tenant_id=tenant_id, user_id=user_id, agent_id=sender_id
+            )
             try:
-                receiver = await tenant_agent(session, tenant_id=tenant_id, agent_id=to_agent_id)
+                receiver = await tenant_agent(
+                    session, tenant_id=tenant_id, user_id=user_id, agent_id=to_agent_id
+                )
             except NotFound:
                 raise NotFound(f"Agent {to_agent_id} not found") from None
             await self._check_connection(session, tenant_id, sender_id, to_agent_id)

@@ -48,7 +48,7 @@ class AgentNetworkPort:
 
     async def mcp_tools(self, context: ToolContext) -> dict:
         """The tools of the calling agent's MCP server."""
-        endpoint, credential = await self._target(context.tenant_id, context.agent_id)
+        endpoint, credential = await self._target(context)
         tools = await self.remote.list_tools(
             tenant_id=context.tenant_id,
             endpoint=endpoint,
@@ -59,7 +59,7 @@ class AgentNetworkPort:
 
     async def mcp_call(self, context: ToolContext, *, name: str, arguments: dict) -> dict:
         """Call one tool of the calling agent's MCP server."""
-        endpoint, credential = await self._target(context.tenant_id, context.agent_id)
+        endpoint, credential = await self._target(context)
         return await self.remote.call_tool(
             tenant_id=context.tenant_id,
             endpoint=endpoint,
@@ -72,7 +72,9 @@ class AgentNetworkPort:
     async def list_agent_tools(self, *, tenant_id: int, agent_id: int, actor: Actor) -> list[dict]:
         """The tools of an agent's MCP server, for the API (none without a server)."""
         async with self._sessionmaker.begin() as session:
-            agent = await tenant_agent(session, tenant_id=tenant_id, agent_id=agent_id)
+            agent = await tenant_agent(
+                session, tenant_id=tenant_id, user_id=actor.user_id, agent_id=agent_id
+            )
         if not agent.mcp_endpoint:
             return []
         endpoint, credential = mcp_target(agent)
@@ -80,9 +82,14 @@ class AgentNetworkPort:
             tenant_id=tenant_id, endpoint=endpoint, credential=credential, actor=actor
         )
 
-    async def _target(self, tenant_id: int, agent_id: int) -> tuple[str, str | None]:
+    async def _target(self, context: ToolContext) -> tuple[str, str | None]:
         async with self._sessionmaker.begin() as session:  # read, commit, then call out
-            agent = await tenant_agent(session, tenant_id=tenant_id, agent_id=agent_id)
+            agent = await tenant_agent(
+                session,
+                tenant_id=context.tenant_id,
+                user_id=context.user_id,
+                agent_id=context.agent_id,
+            )
             return mcp_target(agent)
 
 

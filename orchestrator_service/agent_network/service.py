@@ -10,7 +10,7 @@ from orchestrator_service.agent_network.schemas import ConnectionCreate, Connect
 from orchestrator_service.agents.models import Agent
 from orchestrator_service.audit.service import Actor
 from orchestrator_service.db.repository import AuditedRepository
-from orchestrator_service.db.tenancy import get_scoped, scoped
+from orchestrator_service.db.tenancy import get_visible, scoped
 from orchestrator_service.errors import InvalidInput, NotFound
 from orchestrator_service.pagination import PageParams, paginate
 
@@ -28,9 +28,12 @@ class Connections(AuditedRepository[AgentConnection]):
     }
 
 
-async def tenant_agent(session: AsyncSession, *, tenant_id: int, agent_id: int) -> Agent:
-    """An agent of the tenant the caller may use, or 404 (also for another tenant's id)."""
-    return await get_scoped(session, Agent, tenant_id, agent_id, what="Agent")
+async def tenant_agent(
+    session: AsyncSession, *, tenant_id: int, user_id: uuid.UUID | None, agent_id: int
+) -> Agent:
+    """An agent of the tenant the user may use, or 404 (also for another tenant's id and
+    another user's private agent)."""
+    return await get_visible(session, Agent, tenant_id, user_id, agent_id, what="Agent")
 
 
 async def create_connection(
@@ -49,7 +52,9 @@ async def create_connection(
         )
     for field, agent_id in (("agent1_id", data.agent1_id), ("agent2_id", data.agent2_id)):
         try:
-            await tenant_agent(session, tenant_id=tenant_id, agent_id=agent_id)
+            await tenant_agent(
+                session, tenant_id=tenant_id, user_id=actor.user_id, agent_id=agent_id
+            )
         except NotFound:
             raise NotFound(f"Agent {agent_id} ({field}) not found") from None
     connection = AgentConnection(tenant_id=tenant_id, created_by=actor.user_id, **data.model_dump())

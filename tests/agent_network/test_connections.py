@@ -3,7 +3,7 @@ another tenant's agent; CRUD with clear 4xx."""
 
 import httpx
 
-from tests.helpers import Caller, all_pages, create_agent, error_of
+from tests.helpers import PASSWORD, Caller, all_pages, create_agent, create_user, error_of, login
 
 PATH = "/api/v1/agent-connections"
 
@@ -101,3 +101,22 @@ async def test_deleting_an_agent_removes_its_connections(
     assert (await connect(client, tenant_a, a, b)).status_code == 201
     assert (await client.delete(f"/api/v1/agents/{a}", headers=tenant_a.headers)).status_code == 204
     assert await all_pages(client, PATH, tenant_a.headers) == []
+
+
+async def test_another_users_private_agent_cannot_be_connected(
+    client: httpx.AsyncClient, tenant_a: Caller
+) -> None:
+    """User B connecting their agent to user A's private agent gets the 404 of a missing id."""
+    users = []
+    for name in ("alice-net", "bob-net"):
+        email = f"{name}@example.com"
+        await create_user(client, tenant_a.headers, email, role="member", password=PASSWORD)
+        users.append(Caller(api_key=await login(client, email), tenant_id=tenant_a.tenant_id))
+    alice, bob = users
+    private = (await create_agent(client, alice, name="A-private", visibility="private"))["id"]
+    shared = (await create_agent(client, bob, name="B-shared"))["id"]
+
+    refused = await connect(client, bob, shared, private)
+
+    assert error_of(refused, 404)["message"] == f"Agent {private} (agent2_id) not found"
+    assert (await connect(client, alice, private, shared)).status_code == 201
