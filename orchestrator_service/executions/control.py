@@ -15,16 +15,22 @@ from orchestrator_service.audit.service import Actor
 from orchestrator_service.db.tenancy import scoped
 from orchestrator_service.errors import Conflict, Forbidden, NotFound
 from orchestrator_service.executions.models import Execution
+from orchestrator_service.executions.service import readable_runs
 from orchestrator_service.jobs.queue import enqueue_run
 from orchestrator_service.webhooks.events import publish
 
 ENDED = ("completed", "failed", "cancelled")
 
 
-async def _locked(session: AsyncSession, tenant_id: int, execution_id: uuid.UUID) -> Execution:
-    """The tenant's run, locked against the worker and other requests, or 404."""
+async def _locked(
+    session: AsyncSession, tenant_id: int, execution_id: uuid.UUID, actor: Actor
+) -> Execution:
+    """The tenant's run the actor's user may read, locked against the worker and other
+    requests, or 404 (also another user's run in a private conversation or agent)."""
     execution = await session.scalar(
-        scoped(Execution, tenant_id).where(Execution.id == execution_id).with_for_update()
+        scoped(Execution, tenant_id)
+        .where(Execution.id == execution_id, readable_runs(actor.user_id))
+        .with_for_update(of=Execution)
     )
     if execution is None:
         raise NotFound("Execution not found")
@@ -43,7 +49,7 @@ async def cancel(
 ) -> Execution:
     """Cancel a run: at once when queued or paused, at its next step boundary when running
     (the answer then shows `cancel_requested_at`). An ended run is a 409."""
-    execution = await _locked(session, tenant_id, execution_id)
+    execution = await _locked(session, tenant_id, execution_id, actor)
     _check_steerer(execution, actor, admin=admin)
     now = datetime.now(UTC)
     if execution.status in ENDED:
@@ -86,7 +92,7 @@ async def decide(
 ) -> Execution:
     """Confirm or reject the tool call a paused run waits on, and queue the run to go on. A
     run not awaiting confirmation (already decided, say) is a 409."""
-    execution = await _locked(session, tenant_id, execution_id)
+    execution = await _locked(session, tenant_id, execution_id, actor)
     _check_steerer(execution, actor, admin=admin)
     pending = (execution.meta or {}).get("pending")
     if execution.status != "awaiting_confirmation" or not pending:

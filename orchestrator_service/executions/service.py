@@ -20,7 +20,7 @@ from orchestrator_service.executions.schemas import (
 from orchestrator_service.pagination import PageParams, paginate
 
 
-def _readable(user_id: uuid.UUID | None) -> ColumnElement[bool]:
+def readable_runs(user_id: uuid.UUID | None) -> ColumnElement[bool]:
     """Runs the user may read: not in a conversation, nor of an agent, private to another
     user (a run's input, steps and answer are its conversation's content)."""
     hidden_conversation = exists().where(
@@ -44,7 +44,7 @@ async def list_executions(
     until: datetime | None = None,
 ) -> tuple[list[Execution], str | None]:
     """The runs the user may read, newest first, filtered."""
-    stmt = scoped(Execution, tenant_id).where(_readable(user_id))
+    stmt = scoped(Execution, tenant_id).where(readable_runs(user_id))
     if agent_id is not None:
         stmt = stmt.where(Execution.agent_id == agent_id)
     if session_id is not None:
@@ -63,7 +63,7 @@ async def get_execution(
 ) -> ExecutionDetail:
     """One run the user may read, with its steps (in order) and metrics; 404 otherwise."""
     execution = await session.scalar(
-        scoped(Execution, tenant_id).where(Execution.id == execution_id, _readable(user_id))
+        scoped(Execution, tenant_id).where(Execution.id == execution_id, readable_runs(user_id))
     )
     if execution is None:
         raise NotFound("Execution not found")
