@@ -4,7 +4,7 @@ worker ingests until searchable; an agent without it leaves nothing behind."""
 
 from orchestrator_service.bootstrap import running_jobs
 from tests.agents.helpers import Service, create_scripted_agent, get_json, run_agent
-from tests.helpers import eventually
+from tests.helpers import PASSWORD, Caller, create_user, eventually, login
 from tests.scripted_model import Call, Say, ScriptedModel
 
 SHADOW = "Shadow RAG"
@@ -74,3 +74,36 @@ async def test_closing_a_conversation_files_it_in_shadow_rag_only_when_the_agent
     assert [d["id"] for d in (await get_json(client, tenant, "/rag/documents"))["items"]] == [
         document["id"]
     ]
+
+
+async def test_a_private_conversation_is_never_filed_in_the_tenants_shadow_rag(
+    vector_service: Service, model: ScriptedModel
+) -> None:
+    """The Shadow RAG collection is the whole tenant's: closing a user's private conversation
+    files nothing; the same conversation, tenant-wide, is filed."""
+    client, tenant = vector_service.client, vector_service.tenant
+    keeper = await create_scripted_agent(client, tenant, model, config={"shadow_rag": True})
+    await create_user(client, tenant.headers, "ines@example.com", password=PASSWORD)
+    ines = Caller(api_key=await login(client, "ines@example.com"), tenant_id=tenant.tenant_id)
+
+    filed = []
+    for visibility in ("private", "tenant"):
+        opened = await client.post(
+            "/api/v1/conversations",
+            headers=ines.headers,
+            json={"agent_id": keeper["id"], "visibility": visibility},
+        )
+        assert opened.status_code == 201, opened.text
+        path = f"/api/v1/conversations/{opened.json()['id']}"
+        for role, content in (("user", "My account number is 42"), ("assistant", "Noted.")):
+            added = await client.post(
+                f"{path}/messages", headers=ines.headers, json={"role": role, "content": content}
+            )
+            assert added.status_code == 201, added.text
+        closed = await client.patch(path, headers=ines.headers, json={"status": "closed"})
+        assert closed.status_code == 200, closed.text
+        documents = (await get_json(client, tenant, "/rag/documents"))["items"]
+        filed.append([d["filename"] for d in documents])
+
+    assert filed[0] == []
+    assert len(filed[1]) == 1 and filed[1][0].startswith("conversation-")

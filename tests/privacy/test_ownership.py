@@ -78,7 +78,14 @@ async def test_defaults_conversations_and_agents_are_the_tenants_memories_are_pr
     assert conversation["id"] in await _ids(client, b, "/conversations")
     assert agent["id"] in await _ids(client, b, "/agents")
     assert await _ids(client, b, f"/agents/{agent['id']}/memories") == set()
+    assert await _ids(client, b, f"/agents/{agent['id']}/memories", user_key=me) == set()
     assert await _ids(client, a, f"/agents/{agent['id']}/memories") == {memory["id"]}
+    # B cannot plant a fact in A's memory: a fact B names A in is a contact's, tenant-wide,
+    # and never reaches A's runs (those read the facts A owns).
+    planted = await _post(
+        client, b, f"/agents/{agent['id']}/memories", {"user_key": me, "key": "k", "value": 2}
+    )
+    assert (planted["owner_user_id"], planted["visibility"]) == (None, "tenant")
 
 
 async def test_only_the_owner_changes_visibility_and_then_others_lose_sight(
@@ -246,10 +253,10 @@ async def test_an_admin_lists_and_deletes_private_objects_without_reading_them(
     assert secret_title not in str(listed) and shared["id"] not in str(listed)
     only = await all_pages(client, f"{API}/private-objects", admin.headers, kind="agents")
     assert [i["id"] for i in only] == [str(agent["id"])]
-    error_of(
-        await client.get(f"{API}/private-objects", headers=admin.headers, params={"kind": "x"}),
-        422,
-    )
+    for query in ({"kind": "x"}, {"cursor": "not-a-cursor"}, {"owner_user_id": "x"}):
+        error_of(
+            await client.get(f"{API}/private-objects", headers=admin.headers, params=query), 422
+        )
     # The audit log, which admins read, does not hold the title either.
     audit = await all_pages(
         client, f"{API}/audit-logs", admin.headers, resource_type="conversation"
