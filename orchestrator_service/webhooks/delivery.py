@@ -139,9 +139,12 @@ class WebhookDeliverer:
         if not secrets:
             return _Outcome(error="the endpoint has no signing secret in the vault")
         body = json.dumps(delivery.payload, separators=(",", ":"), ensure_ascii=False)
-        headers = signing.headers(
-            secrets, f"msg_{delivery.id.hex}", int(datetime.now(UTC).timestamp()), body
-        )
+        try:
+            headers = signing.headers(
+                secrets, f"msg_{delivery.id.hex}", int(datetime.now(UTC).timestamp()), body
+            )
+        except ValueError:  # the vault credential was overwritten with something else
+            return _Outcome(error="the signing secret in the vault is not a whsec_ secret")
         headers["user-agent"] = "orchestrator-webhooks/1"
         try:
             async with (

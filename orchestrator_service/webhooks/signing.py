@@ -17,7 +17,7 @@ def new_secret() -> str:
 
 def signature(secret: str, message_id: str, timestamp: int, body: str) -> str:
     """The `v1,<base64 HMAC-SHA256>` signature of a message with one secret."""
-    key = base64.b64decode(secret.removeprefix(PREFIX))
+    key = base64.b64decode(secret.removeprefix(PREFIX), validate=True)  # ValueError if not
     signed = f"{message_id}.{timestamp}.{body}".encode()
     return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
 

@@ -301,3 +301,28 @@ async def test_unknown_events_and_bad_urls_are_refused_with_what_is_wrong(
         response = await client.post(f"{API}/webhooks", headers=tenant_a.headers, json=body)
         assert needle in response.text, response.text
         error_of(response, 422)
+
+
+async def test_a_signing_secret_overwritten_in_the_vault_fails_the_try_not_the_worker(
+    client: httpx.AsyncClient, loopback: Runtime, tenant_a: Caller, receiver: Receiver
+) -> None:
+    webhook = await subscribe(client, tenant_a, receiver.url, ["conversation.closed"])
+    credentials = await client.get(f"{API}/credentials", headers=tenant_a.headers)
+    [signing] = [
+        c for c in credentials.json()["items"] if c["name"] == f"webhook:{webhook['id']}:signing"
+    ]
+    assert webhook["secret"] not in credentials.text
+    response = await client.patch(
+        f"{API}/credentials/{signing['id']}",
+        headers=tenant_a.headers,
+        json={"value": "not base64 at all!"},
+    )
+    assert response.status_code == 200, response.text
+    await close_a_conversation(client, tenant_a)
+    [queued] = await deliveries(client, tenant_a, webhook["id"])
+
+    assert await loopback.webhooks.deliver(uuid.UUID(queued["id"])) is not None
+
+    tried = await detail(client, tenant_a, webhook["id"], queued["id"])
+    assert tried["last_error"] == "the signing secret in the vault is not a whsec_ secret"
+    assert receiver.requests == []  # nothing unsigned was sent
