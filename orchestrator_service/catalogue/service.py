@@ -144,7 +144,9 @@ async def create_model(
 ) -> ModelOut:
     """Add an entry: a platform model (owner None) or one of the tenant's own."""
     _check_approver(approver)
-    values = _values(data)
+    # An omitted (or null) field takes its default; the name defaults to the model id.
+    values = {k: v for k, v in _values(data).items() if v is not None}
+    values.setdefault("name", data.model)
     entry = AiModel(tenant_id=owner, **values)
     _check_limits(entry)
     entry = await Models(session, owner=owner).create(entry, actor=actor)

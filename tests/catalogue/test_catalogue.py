@@ -92,6 +92,22 @@ async def test_a_tenants_own_models_are_its_own(
     assert "llama3" in await _listed(client, tenant_b)
 
 
+async def test_omitted_and_null_fields_take_their_defaults(
+    client: httpx.AsyncClient, tenant_a: Caller
+) -> None:
+    """Found by the API fuzz test: an entry without a name was a 500."""
+    body = {"provider": "groq", "model": "0", "context_window": 1, "max_output_tokens": 1}
+    created = await client.post(MODELS, headers=tenant_a.headers, json=body)
+    assert created.status_code == 201, created.text
+    assert created.json()["name"] == "0" and created.json()["status"] == "active"
+    nulls = {**_own(), "name": None, "status": None, "supports_tools": None, "model_type": None}
+    created = await client.post(MODELS, headers=tenant_a.headers, json=nulls)
+    assert created.status_code == 201, created.text
+    entry = created.json()
+    assert (entry["name"], entry["status"], entry["model_type"]) == ("llama3", "active", "chat")
+    assert entry["supports_tools"] is True
+
+
 async def test_bad_catalogue_entries_are_refused_with_what_is_wrong(
     client: httpx.AsyncClient, tenant_a: Caller
 ) -> None:
