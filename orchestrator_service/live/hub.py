@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 QUEUE_SIZE = 256  # events a slow stream may fall behind before it is closed (it then replays)
 REPLAY_LIMIT = 500  # events replayed to a reconnecting stream at most
 _RECONNECT_WAIT = 1.0
+APPLICATION_NAME = "orchestrator-live"  # how the LISTEN connection shows in pg_stat_activity
 
 
 @dataclass(frozen=True)
@@ -202,7 +203,9 @@ class LiveHub:
         while True:
             try:
                 connection = await asyncpg.connect(
-                    self._dsn, timeout=int(self._connect_timeout) or 1
+                    self._dsn,
+                    timeout=int(self._connect_timeout) or 1,
+                    server_settings={"application_name": APPLICATION_NAME},
                 )
             except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
                 log.warning("live events: cannot LISTEN (%s); retrying", type(exc).__name__)

@@ -9,6 +9,7 @@ from orchestrator_service.deps import LiveHubDep, PrincipalDep, StillValidDep
 from orchestrator_service.live.service import open_stream
 
 router = APIRouter(prefix="/events", tags=["events"])
+MAX_EVENT_ID = 2**63 - 1  # event ids are BIGINT
 
 
 @router.get(
@@ -32,9 +33,10 @@ async def stream_events(
     hub: LiveHubDep,
     still_valid: StillValidDep,
     after: Annotated[
-        int | None, Query(ge=0, description="Replay events after this id (as Last-Event-ID)")
+        int | None,
+        Query(ge=0, le=MAX_EVENT_ID, description="Replay events after this id (as Last-Event-ID)"),
     ] = None,
-    last_event_id: Annotated[int | None, Header(ge=0)] = None,
+    last_event_id: Annotated[int | None, Header(ge=0, le=MAX_EVENT_ID)] = None,
 ) -> StreamingResponse:
     """The caller's live events, for this user and for every member of the tenant, as
     server-sent events; reconnect with `Last-Event-ID` to get what was missed."""

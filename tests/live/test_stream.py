@@ -8,8 +8,10 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from orchestrator_service.bootstrap import Runtime
+from orchestrator_service.bootstrap import Runtime, boot
 from orchestrator_service.config import Settings
+from orchestrator_service.db.urls import normalize_url
+from orchestrator_service.live.hub import APPLICATION_NAME
 from orchestrator_service.live.publish import publish
 from orchestrator_service.main import create_app
 from tests.helpers import (
@@ -20,8 +22,14 @@ from tests.helpers import (
     error_of,
     login,
     served_over_http,
+    sql,
 )
 from tests.live.helpers import STREAM, open_stream
+
+
+def url_of(settings: Settings):
+    assert settings.database_url is not None
+    return normalize_url(settings.database_url.get_secret_value())
 
 
 async def send(runtime: Runtime, tenant_id: int, user_id: uuid.UUID | None, n: int) -> int:
@@ -120,6 +128,41 @@ async def test_a_platform_key_has_no_stream(
 
 async def test_no_token_no_stream(client: httpx.AsyncClient) -> None:
     error_of(await client.get(STREAM), 401)
+
+
+async def test_a_bad_last_event_id_is_refused_before_streaming(
+    client: httpx.AsyncClient, tenant_a: Caller
+) -> None:
+    for bad in ("abc", "-1", str(2**63), "1.5", ""):
+        response = await client.get(STREAM, headers={**tenant_a.headers, "Last-Event-ID": bad})
+        if bad == "":  # an empty header is no header: the stream would open
+            continue
+        error_of(response, 422)
+    error_of(await client.get(STREAM, headers=tenant_a.headers, params={"after": -5}), 422)
+
+
+async def test_events_cross_replicas(
+    client: httpx.AsyncClient, settings: Settings, runtime: Runtime, tenant_a: Caller
+) -> None:
+    """A second service on the same database (another replica) streams what the first one
+    publishes, also after its LISTEN connection was cut (it reconnects and catches up)."""
+    assert tenant_a.tenant_id is not None
+    ann, ann_id = await member(client, tenant_a, "ann@example.com")
+    async with (
+        boot(settings) as replica,
+        served_over_http(create_app(settings, runtime=replica)) as other,
+        open_stream(other, ann) as frames,
+    ):
+        await send(runtime, tenant_a.tenant_id, ann_id, 1)
+        assert (await frames.until("test.note"))["data"] == {"n": 1}
+        cut = await sql(
+            url_of(settings),
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+            APPLICATION_NAME,
+        )
+        assert [row[0] for row in cut] == [True]  # the one hub that listens: the replica's
+        await send(runtime, tenant_a.tenant_id, ann_id, 2)  # perhaps while nobody listens
+        assert (await frames.until("test.note"))["data"] == {"n": 2}
 
 
 async def test_a_revoked_session_ends_its_stream(
