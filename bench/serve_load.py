@@ -6,8 +6,8 @@ creates a tenant with `orchestrator tenant create`, uploads three small document
 API and waits until they are ready. Then an asyncio client (httpx, one connection per client)
 sends `POST /api/v1/rag/search` for `--seconds` at 1, 8 and 32 concurrent clients, each request
 a different question (so the cache of recent query vectors never hits; `--repeat N` cycles
-through N questions instead, to measure it), and reports throughput, p50, p99, errors, and the CPU the server process and PostgreSQL spent
-per request (psutil, over the level).
+through N questions instead, to measure it), and reports throughput, p50, p99, errors, and
+the CPU the server process and PostgreSQL spent per request (psutil, over the level).
 
 Then the stages of one search, in this process, against the same databases (the runtime booted
 on the same data directory): CPU per call (time.process_time, all threads) of authentication
