@@ -6,14 +6,15 @@ creates a tenant with `orchestrator tenant create`, uploads three small document
 API and waits until they are ready. Then an asyncio client (httpx, one connection per client)
 sends `POST /api/v1/rag/search` for `--seconds` at 1, 8 and 32 concurrent clients, each request
 a different question (so the cache of recent query vectors never hits; `--repeat N` cycles
-through N questions instead, to measure it), and reports throughput, p50, p99, errors, and the CPU the server process and PostgreSQL spent
-per request (psutil, over the level).
+through N questions instead, to measure it), and reports throughput, p50, p99, errors, and
+the CPU the server process and PostgreSQL spent per request (psutil, over the level).
 
 Then the stages of one search, in this process, against the same databases (the runtime booted
 on the same data directory): CPU per call (time.process_time, all threads) of authentication
 (its session and query), embedding the query, the metadata query of the models, the vector
-query, the metadata check of the hits, and serializing the answer; and of the whole request
-through the ASGI app in process (no socket).
+query, the metadata check of the hits, and serializing the answer; of the whole search with
+a different question each call and with one repeated question (its vector from the cache of
+recent query vectors); and of the whole request through the ASGI app in process (no socket).
 
 Target (reported, not asserted): >= 150 req/s at 32 clients with p99 <= 300 ms and no errors.
 Prints the tables (markdown) and writes bench/results/serve_load.json. Run from the repository
@@ -208,6 +209,11 @@ async def stages(data_dir: Path, api_key: str, tenant_id: int) -> dict[str, dict
             request = SearchRequest(query=asked[next(turn) % len(asked)], top_k=5)
             await knowledge.search(tenant_id=tenant_id, request=request)
 
+        async def repeated_search() -> None:
+            # The same question every time: its vector comes from the cache after the first.
+            request = SearchRequest(query="When does the office open?", top_k=5)
+            await knowledge.search(tenant_id=tenant_id, request=request)
+
         async with httpx.AsyncClient(
             transport=transport, base_url="http://bench", headers=headers
         ) as http:
@@ -225,6 +231,7 @@ async def stages(data_dir: Path, api_key: str, tenant_id: int) -> dict[str, dict
                 "metadata: check the hits' documents": check,
                 "serialize the answer (pydantic, JSON)": serialize,
                 "KnowledgeSearch.search as a whole": whole_search,
+                "KnowledgeSearch.search, a repeated question (cached vector)": repeated_search,
                 "whole request in process (ASGI, no socket)": request,
             }
             return {name: await cpu_per_call(run, STAGE_CALLS) for name, run in measured.items()}

@@ -331,7 +331,15 @@ async def test_hybrid_text_side_matches_any_word_of_the_question(store: VectorSt
 
 
 @pytest.mark.parametrize(
-    "question", ["& | ! ( ) <-> :*", "it's a \\ back'slash", "'; DROP TABLE documents; --", ""]
+    "question",
+    [
+        "& | ! ( ) <-> :*",
+        "it's a \\ back'slash",
+        "'; DROP TABLE documents; --",
+        "",
+        # The longest question the API takes, of distinct words: ~700 alternatives.
+        " ".join(f"palabra{i}" for i in range(1000))[:4000],
+    ],
 )
 async def test_hybrid_reads_operators_and_quotes_in_a_question_as_text(
     store: VectorStore, question: str
