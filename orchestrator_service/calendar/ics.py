@@ -172,16 +172,14 @@ async def import_ics(
     for component in parse_calendar(data):
         try:
             fields = _fields(component)
-            probe = CalendarEvent(**fields)
-            series_of(probe) if fields["recurrence"] else None
+            series = series_of(CalendarEvent(**fields))
         except InvalidInput as exc:
             skipped.append({"uid": _text(component, "UID", 200), "reason": exc.message})
             continue
         except _PARSE_ERRORS as exc:
             skipped.append({"uid": _text(component, "UID", 200), "reason": str(exc)[:200]})
             continue
-        if fields["recurrence"]:
-            fields["recurrence_end"] = series_of(probe).end  # type: ignore[union-attr]
+        fields["recurrence_end"] = None if series is None else series.end
         existing = await session.scalar(
             select(CalendarEvent).where(
                 CalendarEvent.tenant_id == tenant_id,

@@ -234,3 +234,26 @@ async def test_another_members_events_are_404_and_never_listed(
     assert (await client.get(f"{API}/events", headers=bob)).json()["items"] == []
     mine = (await client.get(f"{API}/occurrences", params=window, headers=alice)).json()
     assert len(mine["items"]) == 21  # 9..29 September (the range ends at the 30th's start)
+
+
+async def test_a_counted_series_starting_on_29_february_ends_on_its_last_leap_day(
+    client: httpx.AsyncClient, tenant_a: Caller
+) -> None:
+    """Found while probing: resolving COUNT searched ten years ahead with `replace(year=...)`,
+    which has no 29 February in most years (a 500)."""
+    alice = await member(client, tenant_a)
+    body = {
+        "title": "Bisiesto",
+        "start": "2024-02-29T09:00:00Z",
+        "recurrence": ["RRULE:FREQ=YEARLY;COUNT=3"],
+    }
+    created = await client.post(f"{API}/events", json=body, headers=alice)
+    assert created.status_code == 201, created.text
+    window = {"start": "2031-06-01T00:00:00Z", "end": "2032-06-01T00:00:00Z"}
+
+    found = (await client.get(f"{API}/occurrences", params=window, headers=alice)).json()
+    later = {"start": "2035-06-01T00:00:00Z", "end": "2036-06-01T00:00:00Z"}
+    after_the_end = (await client.get(f"{API}/occurrences", params=later, headers=alice)).json()
+
+    assert [o["start_time"][:10] for o in found["items"]] == ["2032-02-29"]
+    assert after_the_end["items"] == []
