@@ -340,3 +340,20 @@ async def test_a_conflicting_create_leaves_the_existing_user_untouched(
 
     error_of(response, 409, "conflict")
     assert await sql(fresh_db, "SELECT * FROM users") == before
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/v1/business-assets?asset_type=a%00b",
+        "/api/v1/notes/search?q=%00",
+        "/api/v1/conversations/search?q=x%00",
+        "/api/v1/audit-logs?action=%00",
+    ],
+)
+async def test_a_nul_in_the_url_is_a_422_not_a_500(
+    client: httpx.AsyncClient, tenant_a: Caller, url: str
+) -> None:
+    """PostgreSQL text cannot hold NUL: every route refuses it before it reaches a query."""
+    response = await client.get(url, headers=tenant_a.headers)
+    assert "NUL" in error_of(response, 422, "invalid_input")["message"]
