@@ -1,8 +1,9 @@
 """Native providers, each over a stand-in speaking its documented wire format on loopback:
 Anthropic Messages, Google Gemini and OpenAI chat completions, each through its official SDK
-(compatible servers' client is covered by the scripted-model tests). For each: an end-to-end run with a tool call (whole and streamed, the streamed call
-split across events and network reads), an error mid-stream, a 429 with Retry-After, and lying
-servers (bad JSON mid-stream, an endless stream, one huge event, a refused destination)."""
+(compatible servers' client is covered by the scripted-model tests). For each: an end-to-end
+run with a tool call (whole and streamed, the streamed call split across events and network
+reads), an error mid-stream, a 429 with Retry-After, and lying servers (bad JSON mid-stream,
+an endless stream, one huge event, a refused destination)."""
 
 import json
 import uuid
