@@ -882,7 +882,7 @@ async def test_no_list_shows_another_users_private_objects(
 
     leaks, seen_by_a, lists = [], set(), set()
     for op in _tenant_routes(app_spec):
-        if op.method != "GET" or op.path_params:
+        if op.method != "GET" or op.path_params or _is_stream(op):
             continue
         response = await _send(client, app_spec, op, {}, other.headers)
         if response.status_code == 403:
