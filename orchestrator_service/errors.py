@@ -28,6 +28,7 @@ OrchestratorError              500 internal_error
 ├── VectorStoreError           503 vector_store_unavailable  rag/vector_store/__init__.py
 ├── ChannelSendFailed          502 channel_send_failed       channels/meta.py
 ├── IntegrationFailed          502 integration_failed        integrations/client.py
+├── SendFailed                 502 send_failed               mail/sender.py
 ├── StorageUnavailable         503 storage_unavailable       storage/__init__.py
 ├── ModelFailed                502 model_failed              agents/llm.py
 │   └── ModelTimeout           504 model_timeout             agents/llm.py

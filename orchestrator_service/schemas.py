@@ -2,10 +2,17 @@
 
 from datetime import UTC, datetime
 from functools import cache
-from typing import Annotated, Any, ClassVar, get_args
+from typing import Annotated, Any, ClassVar, TypeVar, get_args
 
 from fastapi import Path, Query
-from pydantic import BaseModel, BeforeValidator, ConfigDict, GetJsonSchemaHandler, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    GetJsonSchemaHandler,
+    ValidationError,
+    model_validator,
+)
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
@@ -13,6 +20,8 @@ from orchestrator_service.errors import InvalidInput
 
 # Integer ids are PostgreSQL INTEGERs: anything outside that range is refused up front.
 IntId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+# A query-string text compared in SQL: PostgreSQL cannot hold NUL, so it is refused up front.
+NO_NUL_PATTERN = r"^[^\x00]*$"
 # Text ids (documents, business assets) are UUID-shaped strings.
 TextId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$")]
 
@@ -152,6 +161,25 @@ class Patch(Input):
                     f"{', '.join(refused)} cannot be null; omit a field to leave it unchanged"
                 )
         return data
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def validated(model: type[M], data: Any) -> M:
+    """`data` read as `model` outside a request (a tool's arguments), or 422 naming each
+    field that is wrong."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = [
+            {"path": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()
+        ]
+        raise InvalidInput(
+            "Invalid arguments: "
+            + "; ".join(f"{p['path'] or 'body'}: {p['message']}" for p in problems[:5]),
+            details=problems,
+        ) from None
 
 
 def as_utc(value: datetime | None, name: str) -> datetime | None:

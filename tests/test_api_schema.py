@@ -202,3 +202,14 @@ async def test_true_is_not_a_number(client: httpx.AsyncClient, tenant_a: Caller)
     assert refused.status_code == 422
     assert "memory_limit must be a number" in refused.json()["error"]["message"]
     assert accepted.status_code == 201 and accepted.json()["memory_limit"] == 3
+
+
+async def test_deleting_a_mail_account_that_is_not_set_is_a_204(
+    client: httpx.AsyncClient, tenant_a: Caller, openapi: dict
+) -> None:
+    """Found: DELETE /mail/account without one answered an undocumented 404; removing
+    settings that are not there leaves the same state, so it succeeds."""
+    response = await client.delete(f"{API}/mail/account", headers=tenant_a.headers)
+
+    assert response.status_code == 204
+    assert "404" not in openapi["paths"][f"{API}/mail/account"]["delete"]["responses"]

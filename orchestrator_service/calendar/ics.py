@@ -8,7 +8,7 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from icalendar import Calendar, Event
+from icalendar import Calendar, Component, Event
 from icalendar.parser import Contentline
 from icalendar.prop import vRecur
 from sqlalchemy import select
@@ -62,7 +62,7 @@ def _zone_name(start: datetime | date) -> str:
     return "UTC"
 
 
-def _recurrence(component: Event) -> list[str] | None:
+def _recurrence(component: Component) -> list[str] | None:
     lines = []
     for name in ("RRULE", "EXDATE", "RDATE"):
         values = component.get(name)
@@ -92,7 +92,7 @@ def _dates_line(name: str, value: Any) -> str:
     return f"{name}{';VALUE=DATE' if all_dates else ''}:{','.join(items)}"
 
 
-def _fields(component: Event) -> dict:
+def _fields(component: Component) -> dict:
     """The columns of one VEVENT, or ValueError/InvalidInput saying why it cannot be used."""
     uid = _text(component, "UID", 200)
     if not uid:
@@ -141,7 +141,7 @@ def check_size(data: bytes) -> None:
         raise UploadTooLarge(f"An .ics file may be at most {MAX_ICS_BYTES} bytes")
 
 
-def parse_calendar(data: bytes) -> list[Event]:
+def parse_calendar(data: bytes) -> list[Component]:
     """The VEVENTs of an .ics file, or 422 when it is not one."""
     try:
         calendar = Calendar.from_ical(data)
@@ -151,7 +151,9 @@ def parse_calendar(data: bytes) -> list[Event]:
             "The file is not a valid iCalendar (.ics) file", details={"field": "file"}
         ) from None
     if len(events) > MAX_EVENTS:
-        raise InvalidInput(f"The file holds more than {MAX_EVENTS} events", details={"field": "file"})
+        raise InvalidInput(
+            f"The file holds more than {MAX_EVENTS} events", details={"field": "file"}
+        )
     return events
 
 
@@ -170,16 +172,14 @@ async def import_ics(
     for component in parse_calendar(data):
         try:
             fields = _fields(component)
-            probe = CalendarEvent(**fields)
-            series_of(probe) if fields["recurrence"] else None
+            series = series_of(CalendarEvent(**fields))
         except InvalidInput as exc:
             skipped.append({"uid": _text(component, "UID", 200), "reason": exc.message})
             continue
         except _PARSE_ERRORS as exc:
             skipped.append({"uid": _text(component, "UID", 200), "reason": str(exc)[:200]})
             continue
-        if fields["recurrence"]:
-            fields["recurrence_end"] = series_of(probe).end  # type: ignore[union-attr]
+        fields["recurrence_end"] = None if series is None else series.end
         existing = await session.scalar(
             select(CalendarEvent).where(
                 CalendarEvent.tenant_id == tenant_id,

@@ -15,7 +15,7 @@ WKST; EXDATE and RDATE lines. Anything else is refused with a 422 that names it.
 
 import calendar as stdcalendar
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -26,6 +26,7 @@ from orchestrator_service.errors import InvalidInput
 
 SEARCH_YEARS = 10
 MAX_LINES = 20
+MAX_RULES = 2
 MAX_LINE_CHARS = 500
 MAX_COUNT = 1000
 MAX_INTERVAL = 1000
@@ -64,15 +65,17 @@ class Recurrence:
     end: datetime | None  # the start of its last occurrence (None: never ends)
 
 
-def _ints(values: list, low: int, high: int, name: str) -> frozenset[int]:
+def _ints(values: list, high: int, name: str, *, signed: bool) -> frozenset[int]:
+    """Numbers within 1..high (or -high..-1 too when `signed`)."""
     found = set()
     for value in values:
         try:
             number = int(value)
         except (TypeError, ValueError):
             raise _refuse(f"{name} holds {value!r}, not a number") from None
-        if not (low <= abs(number) <= high) or (number < 0 and low > 0 and name == "BYMONTH"):
-            raise _refuse(f"{name} values must be within {low}..{high}")
+        if not 1 <= (abs(number) if signed else number) <= high:
+            span = f"-{high}..-1 or 1..{high}" if signed else f"1..{high}"
+            raise _refuse(f"{name} values must be within {span}")
         found.add(number)
     return frozenset(found)
 
@@ -99,7 +102,9 @@ def _byday(values: list, freq: str, months: frozenset[int]) -> tuple[frozenset, 
     return frozenset(plain), frozenset(nth)
 
 
-def _rule(value: str, start: datetime, zone: ZoneInfo) -> Rule:
+def _rule(value: str, start: datetime, zone: ZoneInfo, known_end: datetime | None) -> Rule:
+    """One RRULE, checked, its COUNT resolved into UNTIL (`known_end`, when the series' end
+    was resolved before, spares the walk)."""
     try:
         recur = vRecur.from_ical(value)
     except (ValueError, TypeError, KeyError):
@@ -107,7 +112,9 @@ def _rule(value: str, start: datetime, zone: ZoneInfo) -> Rule:
     parts = {str(k).upper(): v for k, v in recur.items()}
     unknown = set(parts) - PARTS
     if unknown:
-        raise _refuse(f"{', '.join(sorted(unknown))} not supported (supported: {', '.join(sorted(PARTS))})")
+        raise _refuse(
+            f"{', '.join(sorted(unknown))} not supported (supported: {', '.join(sorted(PARTS))})"
+        )
     freq = str((parts.get("FREQ") or [""])[0]).upper()
     if freq not in FREQUENCIES:
         raise _refuse("FREQ must be DAILY, WEEKLY, MONTHLY or YEARLY")
@@ -119,8 +126,8 @@ def _rule(value: str, start: datetime, zone: ZoneInfo) -> Rule:
         numbers[name] = raw
     if numbers["COUNT"] is not None and "UNTIL" in parts:
         raise _refuse("COUNT and UNTIL cannot both be given")
-    months = _ints(parts.get("BYMONTH", []), 1, 12, "BYMONTH")
-    monthdays = _ints(parts.get("BYMONTHDAY", []), 1, 31, "BYMONTHDAY")
+    months = _ints(parts.get("BYMONTH", []), 12, "BYMONTH", signed=False)
+    monthdays = _ints(parts.get("BYMONTHDAY", []), 31, "BYMONTHDAY", signed=True)
     if monthdays and freq == "WEEKLY":
         raise _refuse("BYMONTHDAY cannot be used with FREQ=WEEKLY")
     weekdays, nth = _byday(parts.get("BYDAY", []), freq, months)
@@ -132,17 +139,26 @@ def _rule(value: str, start: datetime, zone: ZoneInfo) -> Rule:
     if freq == "WEEKLY" and not weekdays:
         weekdays = frozenset({local.weekday()})
     rule = Rule(
-        freq, numbers["INTERVAL"] or 1, until, months, monthdays, weekdays, nth,
+        freq,
+        numbers["INTERVAL"] or 1,
+        until,
+        months,
+        monthdays,
+        weekdays,
+        nth,
         WEEKDAYS.index(wkst_text),
     )
-    if numbers["COUNT"] is not None:
-        horizon = local.replace(year=min(local.year + SEARCH_YEARS, 9999))
+    if numbers["COUNT"] is not None and known_end is not None:
+        rule = replace(rule, until=known_end.astimezone(zone).replace(tzinfo=None))
+    elif numbers["COUNT"] is not None:
+        # Not local.replace(year=...): a series starting on 29 February has no such day then.
+        horizon = local + timedelta(days=366 * SEARCH_YEARS)
         last = None
         for index, occurrence in enumerate(_walk(rule, local, local, horizon)):
             last = occurrence
             if index + 1 >= numbers["COUNT"]:
                 break
-        rule = Rule(**{**rule.__dict__, "until": last or local})
+        rule = replace(rule, until=last or local)
     return rule
 
 
@@ -177,11 +193,24 @@ def line_dates(line: str, value: str, params: dict, zone: ZoneInfo) -> list[date
     return found
 
 
-def parse(lines: list[str], start: datetime, zone: ZoneInfo, duration: timedelta) -> Recurrence:
+def parse(
+    lines: list[str],
+    start: datetime,
+    zone: ZoneInfo,
+    duration: timedelta,
+    known_end: datetime | None = None,
+) -> Recurrence:
     """Check and parse a series' iCalendar lines (RRULE, EXDATE, RDATE) for an event starting
-    at `start` in `zone`, or `InvalidInput` saying what is wrong."""
+    at `start` in `zone`, or `InvalidInput` saying what is wrong. `known_end` is the series'
+    end as parsed before (a stored `recurrence_end`)."""
     if len(lines) > MAX_LINES:
         raise _refuse(f"at most {MAX_LINES} lines")
+    names = [line.partition(":")[0].partition(";")[0].upper() for line in lines]
+    if names.count("RRULE") > MAX_RULES:
+        raise _refuse(f"at most {MAX_RULES} RRULE lines")
+    # The stored end is the single COUNT rule's last occurrence only without RDATEs after it.
+    if names.count("RRULE") != 1 or "RDATE" in names:
+        known_end = None
     if duration > MAX_DURATION:
         raise _refuse("a recurring event may last at most 366 days")
     rules: list[Rule] = []
@@ -196,7 +225,7 @@ def parse(lines: list[str], start: datetime, zone: ZoneInfo, duration: timedelta
             raise _refuse(f"{line[:80]!r} is not an iCalendar line (NAME:VALUE)") from None
         name = name.upper()
         if name == "RRULE":
-            rules.append(_rule(value, start, zone))
+            rules.append(_rule(value, start, zone, known_end))
         elif name in ("EXDATE", "RDATE"):
             (exdates if name == "EXDATE" else rdates).extend(line_dates(line, value, params, zone))
         else:
@@ -286,7 +315,9 @@ def _first_index(rule: Rule, first: date, earliest: date) -> int:
     return (earliest.year - first.year) // rule.interval
 
 
-def _walk(rule: Rule, local_start: datetime, earliest: datetime, last: datetime) -> Iterator[datetime]:
+def _walk(
+    rule: Rule, local_start: datetime, earliest: datetime, last: datetime
+) -> Iterator[datetime]:
     """The rule's occurrences (local wall-clock) from `earliest` to `last`, in order; only the
     periods between the two are visited."""
     first = local_start.date()
@@ -350,16 +381,16 @@ def expand(
     # Local wall-clock bounds a day wider than the range: offsets differ by less than a day.
     earliest = (range_start - duration).astimezone(zone).replace(tzinfo=None) - timedelta(days=1)
     last = range_end.astimezone(zone).replace(tzinfo=None) + timedelta(days=1)
-    found: set[datetime] = set()
     candidates = [start, *series.rdates]
     for rule in series.rules:
         for occurrence in _walk(rule, local_start, max(earliest, local_start), last):
             candidates.append(occurrence.replace(tzinfo=zone))
             if len(candidates) > 4 * limit + len(series.rdates) + 1:
                 break
-    for candidate in candidates:
-        if candidate < range_end and _overlaps(candidate, duration, range_start):
-            if candidate not in series.exdates:
-                found.add(candidate)
+    found = {
+        c
+        for c in candidates
+        if c < range_end and _overlaps(c, duration, range_start) and c not in series.exdates
+    }
     ordered = sorted(found)
     return Expansion(ordered[:limit], len(ordered) > limit)

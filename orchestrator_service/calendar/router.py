@@ -2,7 +2,7 @@
 with recurring series expanded, and iCalendar import and export."""
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Query, Response, UploadFile, status
@@ -61,17 +61,20 @@ async def list_occurrences(
     principal: Reader,
     session: SessionDep,
     start: Instant,
-    end: Instant,
+    end: Annotated[
+        datetime | None, Query(description="ISO 8601 date-time; default: 7 days after start")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=service.MAX_OCCURRENCES)] = 200,
 ) -> Occurrences:
     """Every occurrence overlapping [start, end) (at most 366 days), recurring series expanded,
     by start time."""
+    range_start = as_utc(start, "start") or start
     return await service.occurrences(
         session,
         tenant_id=principal.tenant_id,
         user_id=principal.user_id,
-        range_start=as_utc(start, "start"),  # type: ignore[arg-type]
-        range_end=as_utc(end, "end"),  # type: ignore[arg-type]
+        range_start=range_start,
+        range_end=as_utc(end, "end") or range_start + timedelta(days=7),
         limit=limit,
     )
 

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy import ColumnElement, and_, or_, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orchestrator_service.audit.service import Actor
@@ -26,6 +26,8 @@ MAX_RANGE = timedelta(days=366)
 MAX_OCCURRENCES = 1000
 # Rows a range query reads at most (each series expands within the range only).
 MAX_ROWS = 2000
+# Series a range query expands at most (each costs the range's periods).
+MAX_SERIES = 200
 MIN_YEAR, MAX_YEAR = 1900, 2200
 
 
@@ -35,7 +37,8 @@ class Events(PersonalRepository[CalendarEvent]):
     model = CalendarEvent
     resource_type = "calendar_event"
     what = "Event"
-    audited = ("title", "status", "visibility")
+    # Never the title or times: admins read the audit log, and the event may be private.
+    audited = ("status", "visibility")
     conflicts = {
         "uq_calendar_events_tenant_id_owner_user_id_provider_external_id": (
             "An event with this external id already exists"
@@ -96,11 +99,13 @@ def series_of(event: CalendarEvent) -> recurrence.Recurrence | None:
         event.start_time.astimezone(zone),
         zone,
         event.end_time - event.start_time,
+        known_end=event.recurrence_end,
     )
 
 
 def _apply_series(event: CalendarEvent) -> None:
     """Check the event's recurrence and record when the series ends."""
+    event.recurrence_end = None  # resolved afresh from the lines
     series = series_of(event)
     event.recurrence_end = None if series is None or series.end is None else series.end
 
@@ -162,7 +167,7 @@ def _overlapping(range_start: datetime | None, range_end: datetime | None) -> Co
                 CalendarEvent.start_time >= range_start,
             )
         )
-    return and_(*clauses)
+    return and_(true(), *clauses)
 
 
 def _range(range_start: datetime | None, range_end: datetime | None) -> None:
@@ -216,15 +221,21 @@ async def occurrences(
         if r.recurring_event_id is not None and r.original_start_time is not None
     }
     found: list[Occurrence] = []
+    expanded = 0
     for event in rows:
         duration = event.end_time - event.start_time
         try:
             series = series_of(event)
         except InvalidInput:
-            series = None  # written before a rule was refused: its first occurrence only
+            series = None  # a rule this service refuses (a sync wrote it): its first occurrence
+        if series is not None and expanded >= MAX_SERIES:
+            truncated = True
+            continue
         if series is None:
-            starts = [event.start_time]
+            overlaps = event.end_time > range_start or event.start_time >= range_start
+            starts = [event.start_time] if overlaps and event.start_time < range_end else []
         else:
+            expanded += 1
             zone = zone_of(event.timezone)
             expansion = recurrence.expand(
                 series, event.start_time, zone, duration, range_start, range_end, limit=limit

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 from orchestrator_service.calendar import service
 from orchestrator_service.calendar.schemas import EventCreate, EventOut
 from orchestrator_service.errors import InvalidInput
+from orchestrator_service.schemas import validated
 
 if TYPE_CHECKING:
     from orchestrator_service.tools.builtins import ToolContext
@@ -38,8 +39,8 @@ async def list_events(arguments: dict, context: "ToolContext") -> dict:
 
 async def create_event(arguments: dict, context: "ToolContext") -> dict:
     """Add an event to the user's calendar (runs only once confirmed)."""
-    data = EventCreate.model_validate(
-        {**arguments, "visibility": "private" if context.user_id else "tenant"}
+    data = validated(
+        EventCreate, {**arguments, "visibility": "private" if context.user_id else "tenant"}
     )
     event = await service.create_event(
         context.session,
@@ -78,7 +79,11 @@ SPECS = {
                 "is_all_day": {"type": "boolean"},
                 "location": {"type": "string", "maxLength": 500},
                 "description": {"type": "string", "maxLength": 20000},
-                "recurrence": {"type": "array", "items": {"type": "string", "maxLength": 500}, "maxItems": 20},
+                "recurrence": {
+                    "type": "array",
+                    "items": {"type": "string", "maxLength": 500},
+                    "maxItems": 20,
+                },
             },
             "required": ["title", "start"],
             "additionalProperties": False,

@@ -2,6 +2,7 @@
 expression, the query, the rank and a highlight that cannot carry markup."""
 
 import html
+from typing import Any
 
 from sqlalchemy import ColumnElement, Integer, String, case, cast, func, literal
 from sqlalchemy.dialects.postgresql import REGCONFIG
@@ -33,12 +34,12 @@ def bilingual_query(text: str) -> ColumnElement:
     return es.op("||")(en)
 
 
-def rank(vector: ColumnElement, query: ColumnElement) -> ColumnElement:
+def rank(vector: Any, query: ColumnElement) -> ColumnElement:
     """ts_rank_cd, normalized by document length (flag 1: divided by 1 + log(length))."""
     return func.ts_rank_cd(vector, query, cast(literal(1), Integer))
 
 
-def headline(text_column: ColumnElement, text: str) -> ColumnElement:
+def headline(text_column: Any, text: str) -> ColumnElement:
     """The best fragment of `text_column` for `text`, with delimiters only `safe_highlight`
     understands: Spanish when its stems matched, else English."""
     source = func.translate(func.left(text_column, HIGHLIGHTED_CHARS), _START + _STOP, "")

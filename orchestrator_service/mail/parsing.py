@@ -17,6 +17,7 @@ from email.parser import BytesParser
 from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 
 from orchestrator_service.errors import InvalidInput
+from orchestrator_service.notes.text import html_text
 
 MAX_PARTS = 200
 MAX_DEPTH = 20
@@ -79,7 +80,7 @@ def _header(message: Message, name: str) -> str | None:
     try:
         value = message.get(name)
         return None if value is None else str(value)
-    except Exception:  # noqa: BLE001  # the parser's header classes raise many kinds
+    except Exception:  # the parser's header classes raise many kinds
         return _raw(message, name)
 
 
@@ -125,7 +126,9 @@ def _leaves(message: Message) -> list[tuple[Message, int]]:
             raise InvalidInput(f"The message nests parts more than {MAX_DEPTH} levels deep")
         if part.is_multipart():
             payload = part.get_payload()
-            children = payload if isinstance(payload, list) else []
+            children = (
+                [c for c in payload if isinstance(c, Message)] if isinstance(payload, list) else []
+            )
             stack.extend((child, depth + 1) for child in reversed(children))
         else:
             found.append((part, depth))
@@ -135,7 +138,7 @@ def _leaves(message: Message) -> list[tuple[Message, int]]:
 def _filename(part: Message) -> str | None:
     try:
         name = part.get_filename()
-    except Exception:  # noqa: BLE001
+    except Exception:
         name = None
     if not name:
         return None
@@ -158,9 +161,19 @@ def parse_message(data: bytes) -> ParsedMessage:
         ctype = part.get_content_type()
         filename = _filename(part)
         disposition = (part.get_content_disposition() or "").lower()
-        if ctype == "text/plain" and body_text is None and not filename and disposition != "attachment":
+        if (
+            ctype == "text/plain"
+            and body_text is None
+            and not filename
+            and disposition != "attachment"
+        ):
             body_text = _decoded(part)
-        elif ctype == "text/html" and body_html is None and not filename and disposition != "attachment":
+        elif (
+            ctype == "text/html"
+            and body_html is None
+            and not filename
+            and disposition != "attachment"
+        ):
             body_html = _decoded(part)
         else:
             payload = part.get_payload(decode=True)
@@ -171,10 +184,12 @@ def parse_message(data: bytes) -> ParsedMessage:
                     filename=filename or f"attachment-{len(attachments) + 1}",
                     content_type=clean(ctype, 255),
                     data=payload,
-                    content_id=_first_id(_header(part, "content-id")),
+                    content_id=(_first_id(_header(part, "content-id")) or "")[:255] or None,
                     is_inline=disposition == "inline",
                 )
             )
+    if body_text is None and body_html is not None:
+        body_text = html_text(body_html)  # what search reads of an HTML-only message
     sender = _header(message, "from") or ""
     from_name, from_address = parseaddr(sender)
     message_id = _first_id(_header(message, "message-id"))

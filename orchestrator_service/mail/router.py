@@ -21,6 +21,7 @@ from orchestrator_service.mail import service
 from orchestrator_service.mail.schemas import (
     AccountIn,
     AccountOut,
+    AccountState,
     AttachmentOut,
     EmailHit,
     EmailOut,
@@ -29,6 +30,7 @@ from orchestrator_service.mail.schemas import (
     SendRequest,
 )
 from orchestrator_service.pagination import Page, page_of
+from orchestrator_service.schemas import NO_NUL_PATTERN
 
 router = APIRouter(prefix="/mail", tags=["mail"])
 Reader = Annotated[TenantPrincipal, Depends(require("mail:read"))]
@@ -75,8 +77,12 @@ async def list_messages(
     principal: Reader,
     session: SessionDep,
     page: Paging,
-    thread_key: Annotated[str | None, Query(min_length=1, max_length=998)] = None,
-    label: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
+    thread_key: Annotated[
+        str | None, Query(min_length=1, max_length=998, pattern=NO_NUL_PATTERN)
+    ] = None,
+    label: Annotated[
+        str | None, Query(min_length=1, max_length=100, pattern=NO_NUL_PATTERN)
+    ] = None,
     is_read: bool | None = None,
 ) -> Page[EmailOut]:
     """The caller's messages (and those shared with the tenant), newest first."""
@@ -96,7 +102,9 @@ async def list_messages(
 async def search_messages(
     principal: Reader,
     session: SessionDep,
-    q: Annotated[str, Query(min_length=1, max_length=service.MAX_QUERY_CHARS)],
+    q: Annotated[
+        str, Query(min_length=1, max_length=service.MAX_QUERY_CHARS, pattern=NO_NUL_PATTERN)
+    ],
     limit: Annotated[int, Query(ge=1, le=50)] = 20,
 ) -> list[EmailHit]:
     """Full-text search (Spanish and English) over subject, sender and body, best first."""
@@ -141,7 +149,10 @@ async def delete_message(
 ) -> None:
     """Delete one of the caller's messages and its attachments."""
     keys = await service.delete_email(
-        session, tenant_id=principal.tenant_id, user_id=principal.user_id, email_id=email_id,
+        session,
+        tenant_id=principal.tenant_id,
+        user_id=principal.user_id,
+        email_id=email_id,
         actor=actor,
     )
     background.add_task(service.delete_files, files, keys)
@@ -188,19 +199,22 @@ async def download_attachment(
         body(),
         media_type="application/octet-stream",
         headers={
-            "Content-Disposition": f"attachment; filename*=UTF-8''{service.quoted(attachment.filename)}",
+            "Content-Disposition": service.disposition(attachment.filename),
             "X-Content-Type-Options": "nosniff",
         },
     )
 
 
 @router.get("/account")
-async def get_account(principal: Reader, session: SessionDep) -> AccountOut:
-    """The caller's SMTP settings."""
-    account = await service.get_account(
+async def get_account(principal: Reader, session: SessionDep) -> AccountState:
+    """The caller's SMTP settings, if any."""
+    account = await service.find_account(
         session, tenant_id=principal.tenant_id, user_id=principal.user_id
     )
-    return AccountOut.model_validate(account)
+    return AccountState(
+        configured=account is not None,
+        account=None if account is None else AccountOut.model_validate(account),
+    )
 
 
 @router.put("/account")

@@ -11,6 +11,7 @@ from orchestrator_service.schemas import Input, Output, Patch
 Label = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 Recipients = Annotated[list[EmailStr], Field(max_length=50)]
 MAX_BODY_CHARS = 1_000_000
+OneLine = Annotated[str, StringConstraints(max_length=255, pattern=r"^[^\r\n]*$")]
 
 
 class EmailOut(Output):
@@ -80,13 +81,15 @@ class AccountIn(Input):
     """The caller's SMTP settings; `credential` names the vault credential holding the
     password (its allowed hosts must include `smtp_host`)."""
 
-    smtp_host: Annotated[str, StringConstraints(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9.:\[\]-]+$")]
+    smtp_host: Annotated[
+        str, StringConstraints(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9.:\[\]-]+$")
+    ]
     smtp_port: Annotated[int, Field(ge=1, le=65535)] = 587
     security: Literal["starttls", "tls", "none"] = "starttls"
     username: Annotated[str, StringConstraints(min_length=1, max_length=320)]
     credential: Annotated[str, StringConstraints(min_length=1, max_length=255)]
     from_address: EmailStr
-    from_name: Annotated[str, StringConstraints(max_length=255)] | None = None
+    from_name: OneLine | None = None
 
 
 class AccountOut(Output):
@@ -99,6 +102,13 @@ class AccountOut(Output):
     credential_name: str
     from_address: str
     from_name: str | None
+
+
+class AccountState(Output):
+    """Whether the caller has SMTP settings, and which."""
+
+    configured: bool
+    account: AccountOut | None
 
 
 class SendRequest(Input):

@@ -5,10 +5,10 @@ and the sent message stored in the user's mailbox."""
 import asyncio
 import socket
 import uuid
+from datetime import UTC, datetime
 from email import policy
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
-from datetime import UTC, datetime
 from typing import Any
 
 import aiosmtplib
@@ -50,7 +50,7 @@ class Mailer:
         self._secrets = secrets
         self._guard = guard
         self._files = files
-        self._timeout = timeout
+        self.timeout = timeout
 
     async def send(
         self, *, tenant_id: int, user_id: uuid.UUID | None, request: SendRequest, actor: Any
@@ -67,6 +67,9 @@ class Mailer:
         raw = message.as_bytes(policy=policy.SMTP)
         if len(raw) > MAX_MESSAGE_BYTES:
             raise InvalidInput(f"The message is larger than {MAX_MESSAGE_BYTES} bytes")
+        # Vetted first: a private, loopback or metadata address is refused before the secret
+        # is read and before any socket opens.
+        address = await self._guard.vet(account.smtp_host, account.smtp_port)
         password = await self._secrets.resolve(
             tenant_id=tenant_id,
             name=account.credential_name,
@@ -75,7 +78,7 @@ class Mailer:
             actor=actor,
         )
         recipients = [str(a) for a in (*request.to, *request.cc, *request.bcc)]
-        await self._deliver(account, password, message, recipients)
+        await self._deliver(account, address, password, message, recipients)
         parsed = parse_message(raw)
         parsed.bcc_addresses = [str(a) for a in request.bcc]
         if replied is not None:
@@ -96,20 +99,23 @@ class Mailer:
             )
 
     async def _deliver(
-        self, account: Any, password: str, message: EmailMessage, recipients: list[str]
+        self,
+        account: Any,
+        address: str,
+        password: str,
+        message: EmailMessage,
+        recipients: list[str],
     ) -> None:
         host, port = account.smtp_host, account.smtp_port
-        # Vetted first: a private, loopback or metadata address is refused before any socket.
-        address = await self._guard.vet(host, port)
         try:
-            async with asyncio.timeout(self._timeout):
+            async with asyncio.timeout(self.timeout):
                 sock = await _connect(address, port)
                 client = aiosmtplib.SMTP(
                     hostname=host.strip("[]"),
                     sock=sock,
                     use_tls=account.security == "tls",
                     start_tls=account.security == "starttls",
-                    timeout=self._timeout,
+                    timeout=self.timeout,
                 )
                 async with client:
                     await client.login(account.username, password)
@@ -155,6 +161,8 @@ def _compose(account: Any, request: SendRequest, replied: Email | None) -> Email
             message["In-Reply-To"] = replied.message_id
             message["References"] = replied.message_id
     except ValueError:
-        raise InvalidInput("A header of the message holds a line break or an invalid value") from None
+        raise InvalidInput(
+            "A header of the message holds a line break or an invalid value"
+        ) from None
     message.set_content(request.body_text or "")
     return message

@@ -13,7 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from orchestrator_service.audit.service import Actor
 from orchestrator_service.db.fulltext import bilingual_query, headline, rank, safe_highlight
 from orchestrator_service.db.personal import PersonalRepository
-from orchestrator_service.db.tenancy import visible
 from orchestrator_service.errors import InvalidInput, NotFound
 from orchestrator_service.mail.models import Email, EmailAttachment, MailAccount
 from orchestrator_service.mail.parsing import ParsedMessage, parse_message, split_mbox
@@ -26,7 +25,7 @@ from orchestrator_service.mail.schemas import (
 )
 from orchestrator_service.pagination import PageParams
 from orchestrator_service.rag.service import UploadTooLarge
-from orchestrator_service.storage import ObjectStore, StoredObject
+from orchestrator_service.storage import ObjectMissing, ObjectStore, StoredObject
 
 MAX_EML_BYTES = 25 * 1024 * 1024
 MAX_MBOX_BYTES = 50 * 1024 * 1024
@@ -39,7 +38,8 @@ class Emails(PersonalRepository[Email]):
     model = Email
     resource_type = "email"
     what = "Email"
-    audited = ("subject", "is_read", "is_important", "labels")
+    # Never the subject or labels: admins read the audit log, and the message may be private.
+    audited = ("is_read", "is_important", "visibility")
 
 
 class Accounts(PersonalRepository[MailAccount]):
@@ -60,9 +60,10 @@ async def _chunks(data: bytes) -> AsyncIterator[bytes]:
     yield data
 
 
-def quoted(filename: str) -> str:
-    """A file name for a Content-Disposition `filename*` (RFC 5987)."""
-    return urllib.parse.quote(filename, safe="")
+def disposition(filename: str) -> str:
+    """A download's Content-Disposition, the name percent-encoded (RFC 6266/5987): no quote,
+    semicolon or line break of the name reaches the header."""
+    return f"attachment; filename*=UTF-8''{urllib.parse.quote(filename, safe='')}"
 
 
 def check_size(data: bytes, limit: int) -> None:
@@ -254,13 +255,15 @@ async def delete_email(
     to delete once the transaction committed (`delete_files`)."""
     emails = Emails(session, tenant_id=tenant_id, user_id=user_id)
     email = await emails.get_own(email_id)
-    keys = list(
-        await session.scalars(
+    keys = [
+        key
+        for key in await session.scalars(
             select(EmailAttachment.storage_key).where(
                 EmailAttachment.email_id == email.id, EmailAttachment.storage_key.is_not(None)
             )
         )
-    )
+        if key is not None
+    ]
     await emails.delete(email, actor=actor)
     return keys
 
@@ -299,7 +302,10 @@ async def open_attachment(
         session, tenant_id=tenant_id, user_id=user_id, email_id=email_id
     ):
         if attachment.id == attachment_id and attachment.storage_key is not None:
-            return attachment, await files.open(attachment.storage_key)
+            try:
+                return attachment, await files.open(attachment.storage_key)
+            except ObjectMissing:
+                raise NotFound("The attachment's file is no longer stored") from None
     raise NotFound("Attachment not found")
 
 
@@ -316,11 +322,17 @@ async def search_emails(
     query = query.strip()
     if not query:
         raise InvalidInput("The search query is empty", details={"field": "q"})
+    if "\x00" in query:
+        raise InvalidInput("The search query may not hold NUL characters", details={"field": "q"})
     if len(query) > MAX_QUERY_CHARS:
         raise InvalidInput(f"The search query is longer than {MAX_QUERY_CHARS} characters")
     tsquery = bilingual_query(query)
     score = rank(Email.search_vector, tsquery).label("rank")
-    matches = visible(Email, tenant_id, user_id).where(Email.search_vector.op("@@")(tsquery))
+    matches = (
+        Emails(session, tenant_id=tenant_id, user_id=user_id)
+        .select()
+        .where(Email.search_vector.op("@@")(tsquery))
+    )
     best = matches.add_columns(score).order_by(score.desc(), Email.id).limit(limit).subquery()
     text = func.concat_ws("\n", best.c.subject, best.c.from_address, best.c.body_text)
     stmt = select(best, headline(text, query).label("highlight")).order_by(
@@ -336,17 +348,24 @@ async def search_emails(
     ]
 
 
+async def find_account(
+    session: AsyncSession, *, tenant_id: int, user_id: uuid.UUID | None
+) -> MailAccount | None:
+    """The user's SMTP settings, if any (a key acting for no user has none)."""
+    if user_id is None:
+        return None
+    return await session.scalar(
+        select(MailAccount).where(
+            MailAccount.tenant_id == tenant_id, MailAccount.owner_user_id == user_id
+        )
+    )
+
+
 async def get_account(
     session: AsyncSession, *, tenant_id: int, user_id: uuid.UUID | None
 ) -> MailAccount:
     """The user's SMTP settings, or 404."""
-    account = None
-    if user_id is not None:
-        account = await session.scalar(
-            select(MailAccount).where(
-                MailAccount.tenant_id == tenant_id, MailAccount.owner_user_id == user_id
-            )
-        )
+    account = await find_account(session, tenant_id=tenant_id, user_id=user_id)
     if account is None:
         raise NotFound("No mail account is set up for this user: PUT /mail/account first")
     return account
@@ -379,6 +398,8 @@ async def put_account(
 async def delete_account(
     session: AsyncSession, *, tenant_id: int, user_id: uuid.UUID | None, actor: Actor
 ) -> None:
-    """Remove the user's SMTP settings."""
-    account = await get_account(session, tenant_id=tenant_id, user_id=user_id)
+    """Remove the user's SMTP settings (none set: nothing to do)."""
+    account = await find_account(session, tenant_id=tenant_id, user_id=user_id)
+    if account is None:
+        return
     await Accounts(session, tenant_id=tenant_id, user_id=user_id).delete(account, actor=actor)

@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING
 from orchestrator_service.errors import InvalidInput
 from orchestrator_service.mail import service
 from orchestrator_service.mail.schemas import SendRequest
+from orchestrator_service.schemas import validated
 
 if TYPE_CHECKING:
     from orchestrator_service.tools.builtins import ToolContext
@@ -41,7 +42,7 @@ async def send_email(arguments: dict, context: "ToolContext") -> dict:
     email = await context.mailer.send(
         tenant_id=context.tenant_id,
         user_id=context.user_id,
-        request=SendRequest.model_validate(arguments),
+        request=validated(SendRequest, arguments),
         actor=context.audit_actor(),
     )
     return {"status": "sent", "id": str(email.id), "message_id": email.message_id}
@@ -66,8 +67,17 @@ SPECS = {
         "function_schema": {
             "type": "object",
             "properties": {
-                "to": {"type": "array", "items": {"type": "string", "maxLength": 320}, "minItems": 1, "maxItems": 50},
-                "cc": {"type": "array", "items": {"type": "string", "maxLength": 320}, "maxItems": 50},
+                "to": {
+                    "type": "array",
+                    "items": {"type": "string", "maxLength": 320},
+                    "minItems": 1,
+                    "maxItems": 50,
+                },
+                "cc": {
+                    "type": "array",
+                    "items": {"type": "string", "maxLength": 320},
+                    "maxItems": 50,
+                },
                 "subject": {"type": "string", "maxLength": 998},
                 "body_text": {"type": "string", "maxLength": 100000},
             },

@@ -9,11 +9,12 @@ from orchestrator_service.deps import ActorDep, Paging, SessionDep, TenantPrinci
 from orchestrator_service.notes import service
 from orchestrator_service.notes.schemas import NoteCreate, NoteHit, NoteOut, NoteUpdate
 from orchestrator_service.pagination import Page, page_of
+from orchestrator_service.schemas import NO_NUL_PATTERN
 
 router = APIRouter(prefix="/notes", tags=["notes"])
 Reader = Annotated[TenantPrincipal, Depends(require("notes:read"))]
 Writer = Annotated[TenantPrincipal, Depends(require("notes:write"))]
-Label = Annotated[str | None, Query(min_length=1, max_length=100)]
+Label = Annotated[str | None, Query(min_length=1, max_length=100, pattern=NO_NUL_PATTERN)]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
@@ -47,7 +48,9 @@ async def list_notes(
 async def search_notes(
     principal: Reader,
     session: SessionDep,
-    q: Annotated[str, Query(min_length=1, max_length=service.MAX_QUERY_CHARS)],
+    q: Annotated[
+        str, Query(min_length=1, max_length=service.MAX_QUERY_CHARS, pattern=NO_NUL_PATTERN)
+    ],
     limit: Annotated[int, Query(ge=1, le=50)] = 20,
     tag: Label = None,
 ) -> list[NoteHit]:
@@ -94,6 +97,9 @@ async def delete_note(
 ) -> None:
     """Delete one of the caller's notes."""
     await service.delete_note(
-        session, tenant_id=principal.tenant_id, user_id=principal.user_id, note_id=note_id,
+        session,
+        tenant_id=principal.tenant_id,
+        user_id=principal.user_id,
+        note_id=note_id,
         actor=actor,
     )

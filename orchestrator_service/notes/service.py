@@ -9,7 +9,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from orchestrator_service.audit.service import Actor
 from orchestrator_service.db.fulltext import bilingual_query, headline, rank, safe_highlight
 from orchestrator_service.db.personal import PersonalRepository
-from orchestrator_service.db.tenancy import visible
 from orchestrator_service.errors import InvalidInput
 from orchestrator_service.notes.models import Note
 from orchestrator_service.notes.schemas import NoteCreate, NoteHit, NoteOut, NoteUpdate
@@ -25,7 +24,8 @@ class Notes(PersonalRepository[Note]):
     model = Note
     resource_type = "note"
     what = "Note"
-    audited = ("title", "content_type", "category", "visibility")
+    # Never the title or text: admins read the audit log, and the note may be private.
+    audited = ("content_type", "visibility")
 
 
 def _tags(tags: list[str]) -> list[str]:
@@ -140,11 +140,17 @@ async def search_notes(
     query = query.strip()
     if not query:
         raise InvalidInput("The search query is empty", details={"field": "q"})
+    if "\x00" in query:
+        raise InvalidInput("The search query may not hold NUL characters", details={"field": "q"})
     if len(query) > MAX_QUERY_CHARS:
         raise InvalidInput(f"The search query is longer than {MAX_QUERY_CHARS} characters")
     tsquery = bilingual_query(query)
     score = rank(Note.search_vector, tsquery).label("rank")
-    matches = visible(Note, tenant_id, user_id).where(Note.search_vector.op("@@")(tsquery))
+    matches = (
+        Notes(session, tenant_id=tenant_id, user_id=user_id)
+        .select()
+        .where(Note.search_vector.op("@@")(tsquery))
+    )
     if tag is not None:
         matches = matches.where(Note.tags.contains([tag]))
     # Rank every match, then highlight only the page returned (ts_headline is costly).

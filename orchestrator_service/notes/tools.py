@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING
 
 from orchestrator_service.notes import service
 from orchestrator_service.notes.schemas import NoteCreate, NoteOut
+from orchestrator_service.schemas import validated
 
 if TYPE_CHECKING:
     from orchestrator_service.tools.builtins import ToolContext
@@ -12,8 +13,8 @@ if TYPE_CHECKING:
 
 async def create_note(arguments: dict, context: "ToolContext") -> dict:
     """Write a note for the user, recorded as made by the agent (private to the user)."""
-    data = NoteCreate.model_validate(
-        {**arguments, "visibility": "private" if context.user_id else "tenant"}
+    data = validated(
+        NoteCreate, {**arguments, "visibility": "private" if context.user_id else "tenant"}
     )
     note = await service.create_note(
         context.session,
@@ -37,7 +38,12 @@ async def search_notes(arguments: dict, context: "ToolContext") -> dict:
     )
     return {
         "results": [
-            {"id": str(h.id), "title": h.title, "highlight": h.highlight, "content": h.content[:2000]}
+            {
+                "id": str(h.id),
+                "title": h.title,
+                "highlight": h.highlight,
+                "content": h.content[:2000],
+            }
             for h in hits
         ]
     }
@@ -52,7 +58,11 @@ SPECS = {
                 "title": {"type": "string", "maxLength": 255},
                 "content": {"type": "string", "minLength": 1, "maxLength": 100000},
                 "content_type": {"type": "string", "enum": ["markdown", "plain", "html"]},
-                "tags": {"type": "array", "items": {"type": "string", "maxLength": 100}, "maxItems": 50},
+                "tags": {
+                    "type": "array",
+                    "items": {"type": "string", "maxLength": 100},
+                    "maxItems": 50,
+                },
                 "category": {"type": "string", "maxLength": 100},
             },
             "required": ["content"],
@@ -60,7 +70,7 @@ SPECS = {
         },
     },
     "search_notes": {
-        "description": "Search the user's notes (Spanish or English words, \"phrases\").",
+        "description": 'Search the user\'s notes (Spanish or English words, "phrases").',
         "function_schema": {
             "type": "object",
             "properties": {

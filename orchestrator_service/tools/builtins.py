@@ -4,9 +4,8 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -41,7 +40,10 @@ class ToolContext:
         if self.actor is not None:
             return self.actor
         return Actor(
-            tenant_id=self.tenant_id, user_id=self.user_id, key_id=None, label=f"agent:{self.agent_id}"
+            tenant_id=self.tenant_id,
+            user_id=self.user_id,
+            key_id=None,
+            label=f"agent:{self.agent_id}",
         )
 
 

@@ -3,16 +3,19 @@ object store, privacy, search, and sending through SMTP behind the SSRF guard.""
 
 import asyncio
 import email
+from collections.abc import Iterator
 from email import policy
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
 import pytest
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 
 from orchestrator_service.bootstrap import Runtime
-from tests.helpers import Caller, error_of
+from orchestrator_service.mail import parsing as mail_parsing
+from orchestrator_service.mail import service as mail_service
+from tests.helpers import Caller, error_of, free_port
 from tests.workspace import member
 
 API = "/api/v1/mail"
@@ -20,7 +23,8 @@ EML = (
     b"From: =?utf-8?q?Jos=C3=A9?= <jose@example.com>\r\nTo: ana@example.com\r\n"
     b"Subject: Presupuesto del proyecto\r\nMessage-ID: <m1@example.com>\r\n"
     b"Date: Tue, 02 Jun 2026 10:00:00 +0200\r\nMIME-Version: 1.0\r\n"
-    b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n'
+    b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
+    b"--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
     b"Te env\xc3\xado el presupuesto revisado.\r\n--b\r\nContent-Type: application/pdf\r\n"
     b'Content-Disposition: attachment; filename="../../etc/presupuesto.pdf"\r\n'
     b"Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--b--\r\n"
@@ -114,6 +118,9 @@ async def test_an_mbox_imports_its_messages_and_skips_unreadable_ones(
         b"Subject: " + b"A" * 200_000 + b"\r\nFrom: a@example.com\r\n\r\nbody",
         b"From: a@example.com\r\nContent-Type: text/plain; charset=no-such-charset\r\n\r\n\xff\xfe",
         b"From: a@example.com\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\n" * 1,
+        # Found while probing: a Content-ID over 255 characters failed the insert (a 500).
+        b'From: a@example.com\r\nContent-Type: multipart/mixed; boundary="m"\r\n\r\n--m\r\n'
+        b"Content-Type: image/png\r\nContent-ID: <" + b"c" * 2000 + b">\r\n\r\npng\r\n--m--\r\n",
     ],
 )
 async def test_malformed_messages_are_refused_or_stored_safely(
@@ -162,8 +169,6 @@ class _Inbox:
 
 
 def _authenticator(inbox: _Inbox) -> Any:
-    from aiosmtpd.smtp import AuthResult
-
     def check(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
         inbox.logins.append((data.login, data.password))
         return AuthResult(success=data.password == b"smtp-secret")
@@ -175,16 +180,17 @@ def _authenticator(inbox: _Inbox) -> Any:
 def smtp_server() -> Iterator[tuple[_Inbox, int]]:
     """An SMTP server on loopback (aiosmtpd) that accepts plain-text AUTH."""
     inbox = _Inbox()
+    port = free_port()
     controller = Controller(
         inbox,
         hostname="127.0.0.1",
-        port=0,
+        port=port,
         authenticator=_authenticator(inbox),
         auth_require_tls=False,
     )
     controller.start()
     try:
-        yield inbox, controller.server.sockets[0].getsockname()[1]
+        yield inbox, port
     finally:
         controller.stop()
 
@@ -314,3 +320,126 @@ async def test_send_email_tool_needs_confirmation(
         409,
         "confirmation_required",
     )
+
+
+async def test_a_silent_smtp_server_times_out_and_nothing_is_stored(
+    client: httpx.AsyncClient, tenant_a: Caller, runtime: Runtime, socket_spy: list
+) -> None:
+    """A server that accepts the connection and never greets: the deadline ends the send."""
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    runtime.guard.allow("127.0.0.1")
+    assert runtime.mailer is not None
+    runtime.mailer.timeout = 1.0
+    alice = await member(client, tenant_a)
+    await _account(client, tenant_a, alice, "127.0.0.1", port)
+    try:
+        response = await client.post(
+            f"{API}/send",
+            json={"to": ["b@example.com"], "subject": "x", "body_text": "y"},
+            headers=alice,
+        )
+    finally:
+        server.close()
+        for writer in accepted:
+            writer.close()
+
+    assert "did not answer in time" in error_of(response, 502, "send_failed")["message"]
+    assert accepted and (await client.get(f"{API}/messages", headers=alice)).json()["items"] == []
+
+
+async def test_a_wrong_password_is_a_502_that_names_no_secret(
+    client: httpx.AsyncClient,
+    tenant_a: Caller,
+    runtime: Runtime,
+    smtp_server: Any,
+    socket_spy: list,
+) -> None:
+    inbox, port = smtp_server
+    runtime.guard.allow("127.0.0.1")
+    alice = await member(client, tenant_a)
+    credential = {"name": "smtp-pass", "value": "not-the-password", "allowed_hosts": ["127.0.0.1"]}
+    await client.post("/api/v1/credentials", json=credential, headers=tenant_a.headers)
+    await _account(client, tenant_a, alice, "127.0.0.1", port)
+
+    response = await client.post(
+        f"{API}/send",
+        json={"to": ["b@example.com"], "subject": "x", "body_text": "y"},
+        headers=alice,
+    )
+
+    error_of(response, 502, "send_failed")
+    assert "not-the-password" not in response.text and inbox.messages == []
+
+
+async def test_oversized_and_overfull_imports_are_refused_whole(
+    client: httpx.AsyncClient, tenant_a: Caller, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alice = await member(client, tenant_a)
+    monkeypatch.setattr(mail_service, "MAX_EML_BYTES", 100)
+    error_of(
+        await client.post(f"{API}/import/eml", files=_upload("m.eml", EML), headers=alice),
+        413,
+        "upload_too_large",
+    )
+    monkeypatch.setattr(mail_parsing, "MAX_MBOX_MESSAGES", 2)
+    mbox = b"".join(
+        b"From x@example.com Mon Jun  1 10:00:00 2026\nFrom: x@example.com\nSubject: %d\n\nb\n\n"
+        % i
+        for i in range(3)
+    )
+    error_of(
+        await client.post(f"{API}/import/mbox", files=_upload("b.mbox", mbox), headers=alice), 422
+    )
+    error_of(
+        await client.post(
+            f"{API}/import/mbox", files=_upload("b.mbox", b"Subject: x\n\n"), headers=alice
+        ),
+        422,
+    )
+    assert (await client.get(f"{API}/messages", headers=alice)).json()["items"] == []
+
+
+async def test_an_account_refuses_line_breaks_in_its_headers(
+    client: httpx.AsyncClient, tenant_a: Caller
+) -> None:
+    alice = await member(client, tenant_a)
+    body = {
+        "smtp_host": "smtp.example.com",
+        "username": "a",
+        "credential": "c",
+        "from_address": "a@example.com",
+        "from_name": "Alice\r\nBcc: victim@example.com",
+    }
+    error_of(await client.put(f"{API}/account", json=body, headers=alice), 422)
+    error_of(
+        await client.put(
+            f"{API}/account", json={**body, "from_name": "A", "smtp_host": "a b"}, headers=alice
+        ),
+        422,
+    )
+    state = (await client.get(f"{API}/account", headers=alice)).json()
+    assert state == {"configured": False, "account": None}
+
+
+async def test_an_html_only_message_is_searchable_by_its_text(
+    client: httpx.AsyncClient, tenant_a: Caller
+) -> None:
+    alice = await member(client, tenant_a)
+    html = (
+        b"From: news@example.com\r\nSubject: Boletin\r\nContent-Type: text/html\r\n\r\n"
+        b"<html><script>var secretword = 1;</script><p>Nuevas <b>ofertas</b> de viaje</p></html>"
+    )
+    result = await client.post(f"{API}/import/eml", files=_upload("n.eml", html), headers=alice)
+    assert result.status_code == 201, result.text
+
+    found = (await client.get(f"{API}/search", params={"q": "ofertas"}, headers=alice)).json()
+    hidden = (await client.get(f"{API}/search", params={"q": "secretword"}, headers=alice)).json()
+
+    assert len(found) == 1 and "<script>" in found[0]["body_html"]
+    assert "<b>" not in found[0]["highlight"] and hidden == []

@@ -129,3 +129,65 @@ async def test_the_note_tools_write_as_the_agent_for_the_acting_user(
     )
     assert [r["id"] for r in found.json()["output"]["results"]] == [note["id"]]
     assert hidden.json()["output"]["results"] == []
+
+
+async def test_the_audit_log_records_a_private_note_without_its_content(
+    client: httpx.AsyncClient, tenant_a: Caller
+) -> None:
+    """Found while probing: the audit log (read by admins) recorded a note's title, which
+    let an admin read part of a member's private note."""
+    alice = await member(client, tenant_a)
+    body = {"title": "diagnóstico confidencial", "content": "texto privado"}
+    note = (await client.post(API, json=body, headers=alice)).json()
+
+    entries = await client.get(
+        "/api/v1/audit-logs",
+        params={"resource_type": "note", "resource_id": note["id"]},
+        headers=tenant_a.headers,
+    )
+
+    assert entries.status_code == 200 and len(entries.json()["items"]) == 1
+    assert "confidencial" not in entries.text and "privado" not in entries.text
+
+
+async def test_a_nul_in_a_query_string_is_a_422(
+    lenient_client: httpx.AsyncClient, tenant_a: Caller
+) -> None:
+    """Found while probing: PostgreSQL cannot hold NUL, and a search or filter holding one
+    failed in the driver (a 500)."""
+    alice = await member(lenient_client, tenant_a)
+    for path, params in (
+        (f"{API}/search", {"q": "a\x00b"}),
+        (API, {"tag": "a\x00b"}),
+        (API, {"category": "a\x00b"}),
+        ("/api/v1/mail/search", {"q": "a\x00b"}),
+        ("/api/v1/mail/messages", {"thread_key": "a\x00b"}),
+        ("/api/v1/mail/messages", {"label": "a\x00b"}),
+    ):
+        response = await lenient_client.get(path, params=params, headers=alice)
+        error_of(response, 422)
+
+
+async def test_tool_arguments_the_domain_refuses_are_a_422_not_a_500(
+    lenient_client: httpx.AsyncClient, tenant_a: Caller
+) -> None:
+    """Found while probing: arguments that pass a tool's JSON Schema but not the domain's
+    rules (blank text, a NUL, a date that is not one) escaped as a 500."""
+    alice = await member(lenient_client, tenant_a)
+    tools = ["create_note", "search_notes", "create_event", "search_email"]
+    agent = await lenient_client.post(
+        "/api/v1/agents",
+        json={"name": "probe", "system_prompt_template": "x", "enabled_tools": tools},
+        headers=tenant_a.headers,
+    )
+    url = f"/api/v1/agents/{agent.json()['id']}/tools"
+    for tool, arguments in (
+        ("create_note", {"content": "   "}),
+        ("search_notes", {"query": "a\x00b"}),
+        ("search_email", {"query": "a\x00b"}),
+        ("create_event", {"title": "x", "start": "tomorrow"}),
+        ("create_event", {"title": "x", "start": "2030-01-01T10:00:00", "timezone": "../etc"}),
+    ):
+        body = {"arguments": arguments, "confirm": True}
+        response = await lenient_client.post(f"{url}/{tool}/invoke", json=body, headers=alice)
+        error_of(response, 422)

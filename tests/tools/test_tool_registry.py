@@ -53,11 +53,30 @@ async def test_a_tenant_tool_name_is_unique_per_tenant(
     await http_tool(client, tenant_b, "crm", "https://crm.example/api")
 
 
+# Issue 17: the personal workspace (notes, calendar, mail).
+WORKSPACE_TOOLS = (
+    "create_note",
+    "search_notes",
+    "list_events",
+    "create_event",
+    "search_email",
+    "send_email",
+)
+
+
 async def test_builtins_exist_as_global_internal_tools(client, tenant_a: Caller) -> None:
     listed = (await client.get("/api/v1/tools", headers=tenant_a.headers)).json()["items"]
     builtins = {t["name"]: t for t in listed if t["type"] == "internal"}
 
-    assert set(builtins) == {"get_current_time", "search_knowledge", "remember", "recall"}
+    assert set(builtins) == {
+        "get_current_time",
+        "search_knowledge",
+        "remember",
+        "recall",
+        *WORKSPACE_TOOLS,
+    }
+    confirmed = {name for name, tool in builtins.items() if tool["requires_confirmation"]}
+    assert confirmed == {"create_event", "send_email"}
     for tool in builtins.values():
         assert tool["tenant_id"] is None
         assert tool["is_enabled"] is True
