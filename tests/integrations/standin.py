@@ -576,6 +576,8 @@ class ProviderStandIn:
             next_token = token or "0"
         if self.endless_pages:
             next_token = uuid.uuid4().hex
+        if self._twist("bad_id"):
+            body["messages"] = [{"id": "../../admin/directory/users", "threadId": "t"}]
         if self._twist("oversized"):
             body["messages"] = [{"id": f"x{n}", "threadId": "t"} for n in range(1500)]
         if next_token:

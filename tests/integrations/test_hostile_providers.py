@@ -59,6 +59,7 @@ async def test_a_rate_limit_defers_the_job_and_the_sync_resumes_where_it_stopped
         ("html", "refused the request (502)"),
         ("loop", "page token it had already given"),
         ("oversized", "1500 items on one page"),
+        ("bad_id", "an item id that is not a plain id"),
     ],
 )
 async def test_a_lying_page_fails_the_sync_clearly_and_the_next_run_recovers(
@@ -128,3 +129,17 @@ async def test_a_token_endpoint_answering_garbage_is_a_502_that_names_no_token(
     integration = await served.get(ana, started["integration"]["id"])
     assert integration["status"] == "error"
     assert "connect again" in integration["status_reason"]
+
+
+async def test_every_provider_call_passes_the_ssrf_guard(
+    served: Served, providers: ProviderStandIn, ana: Caller
+) -> None:
+    """With loopback no longer allow-listed, the sync is refused at the guard, before any
+    connection: the stand-in receives nothing and the error names the host, nothing more."""
+    integration = await _gmail_with(served, providers, ana, 1)
+    served.runtime.guard.allowed_networks.clear()
+    calls = len(providers.requests)
+    await served.sync(integration["id"])
+    state = await served.get(ana, integration["id"])
+    assert state["sync"]["last_error"] == "The API at 127.0.0.1 is not an allowed destination"
+    assert len(providers.requests) == calls
