@@ -38,6 +38,7 @@ from orchestrator_service.integrations.models import Integration, SyncedItem
 from orchestrator_service.integrations.providers import GOOGLE, Provider, provider
 from orchestrator_service.integrations.sources import SOURCES
 from orchestrator_service.integrations.tokens import ACCESS, REFRESH, TokenStore
+from orchestrator_service.live.publish import publish_sync_progress
 from orchestrator_service.tools.ssrf import Guard
 
 log = logging.getLogger(__name__)
@@ -232,6 +233,7 @@ class Syncer:
                 integration.last_error = None
             integration.sync_cursor = cursor
             integration.sync_progress = progress
+            await _announce(session, integration, progress)
         return True
 
     async def _save(
@@ -350,6 +352,7 @@ class Syncer:
                 return
             integration.sync_status = status
             integration.last_error = error
+            await _announce(session, integration, dict(integration.sync_progress or {}))
             if revoked:
                 integration.status = "error"
                 integration.status_reason = error
@@ -360,3 +363,21 @@ class Syncer:
                     what=(ACCESS, REFRESH),
                 )
         log.warning("integration %s sync %s: %s", integration_id, status, error)
+
+
+async def _announce(session: AsyncSession, integration: Integration, progress: dict) -> None:
+    """Push the sync's state to the integration's owner over live updates (on commit)."""
+    if integration.owner_user_id is None:
+        return
+    await publish_sync_progress(
+        session,
+        tenant_id=integration.tenant_id,
+        user_id=integration.owner_user_id,
+        integration_id=integration.id,
+        data={
+            "kind": integration.kind,
+            "status": integration.sync_status,
+            "last_error": integration.last_error,
+            "progress": progress,
+        },
+    )

@@ -10,6 +10,7 @@ from sqlalchemy import func, select, update
 from orchestrator_service.db.tenancy import visible
 from orchestrator_service.integrations.models import Integration
 from orchestrator_service.integrations.service import queue_due_syncs
+from orchestrator_service.live.models import LiveEvent
 from orchestrator_service.mail.models import Email
 from tests.helpers import Caller
 from tests.integrations.helpers import Served
@@ -44,6 +45,18 @@ async def test_gmail_full_then_incremental_by_history_id(
     assert state["sync"]["progress"]["stored"] == 5
     assert state["sync"]["progress"]["pages"] == 3
     assert state["sync"]["last_synced_at"] is not None
+    async with served.runtime.sessionmaker() as session:
+        pushed = list(
+            await session.scalars(
+                select(LiveEvent)
+                .where(LiveEvent.data["integration_id"].astext == integration["id"])
+                .order_by(LiveEvent.id)
+            )
+        )
+    # One sync.progress event per stored page, to Ana only (her user id is the owner's).
+    assert [e.event for e in pushed] == ["sync.progress"] * 3
+    assert {e.user_id for e in pushed} == {first.owner_user_id}
+    assert pushed[-1].data["status"] == "done" and pushed[-1].data["progress"]["stored"] == 5
 
     added = providers.add_gmail("Factura", "La factura de noviembre")
     providers.add_gmail("Tercero", "otro")
