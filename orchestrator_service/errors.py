@@ -13,6 +13,7 @@ OrchestratorError              500 internal_error
 ├── Forbidden                  403 forbidden
 │   ├── DestinationApprovalRequired  403 destination_approval_required
 │   ├── AgentsNotConnected     403 agents_not_connected      agent_network/messaging.py
+│   ├── WrongPassword          403 wrong_password            auth/service.py
 │   └── ToolApprovalRequired   403 tool_approval_required    tools/policy.py
 ├── VaultError                 500 vault_error
 ├── NotFound                   404 not_found

@@ -3,7 +3,9 @@
 A run comes through one door, and each door is a channel: `web` (`POST /agents/{id}/runs`,
 the console), `api` (the OpenAI-compatible `/v1/chat/completions`), and the Meta channels
 `whatsapp`, `instagram`, `facebook`. An agent answers only on the channels it lists, and only
-while it is active; anything else is refused before the run is counted or recorded.
+while it is active; anything else is refused before the run is counted or recorded. A run
+that answers another agent (`message_agent`) comes through no door: its agent must be active,
+and the connection between the agents decides the rest.
 """
 
 from orchestrator_service.agents.models import Agent
@@ -14,6 +16,8 @@ CHANNELS = ("web", "api", "whatsapp", "instagram", "facebook")
 DEFAULT_CHANNELS = list(CHANNELS)
 # `source` names the door a run came through, as conversations record it.
 _SOURCE_CHANNEL = {"openai": "api"}
+# Runs that answer another agent: no channel, the agents' connection governs them.
+_DOORLESS = frozenset({"agent"})
 
 
 class AgentInactive(Conflict):
@@ -46,6 +50,8 @@ def ensure_active(agent: Agent) -> None:
 def ensure_runnable(agent: Agent, *, source: str) -> None:
     """Refuse a run of an inactive agent, or from a channel the agent does not list."""
     ensure_active(agent)
+    if source in _DOORLESS:
+        return
     channel = channel_of(source)
     listed = list(agent.channels or [])
     if channel not in listed:

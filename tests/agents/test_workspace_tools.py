@@ -66,7 +66,9 @@ async def test_a_run_reads_and_writes_the_acting_users_workspace_only(
 
     _script(model)
     run = await client.post(
-        f"/api/v1/agents/{agent['id']}/runs", json={"input": "¿Y el presupuesto?"}, headers=alice
+        f"/api/v1/agents/{agent['id']}/runs",
+        json={"input": "¿Y el presupuesto?", "visibility": "private"},
+        headers=alice,
     )
     assert run.status_code == 200, run.text
     results = await _tool_results(client, alice, run.json()["conversation_id"])
@@ -84,7 +86,9 @@ async def test_a_run_reads_and_writes_the_acting_users_workspace_only(
     # The same run as another member of the tenant reaches none of it.
     _script(model)
     run = await client.post(
-        f"/api/v1/agents/{agent['id']}/runs", json={"input": "¿Y el presupuesto?"}, headers=bob
+        f"/api/v1/agents/{agent['id']}/runs",
+        json={"input": "¿Y el presupuesto?", "visibility": "private"},
+        headers=bob,
     )
     assert run.status_code == 200, run.text
     results = await _tool_results(client, bob, run.json()["conversation_id"])

@@ -184,6 +184,7 @@ async def test_tenant_creation_and_changes_are_recorded_for_the_tenant(
         "settings": {"plan": "pro"},
         "language": None,
         "embedder": None,
+        "tool_config": {},
     }
     assert by_type[("create", "api_key")]["new_values"]["role"] == "admin"
     rename = by_type[("update", "tenant")]

@@ -194,7 +194,7 @@ async def test_a_tenant_works_through_the_console(
     await page.get_by_label("Template variables").fill(
         json.dumps({"bot": "Ana", "company": "Acme"})
     )
-    await page.get_by_label("Message").fill("¿Qué hora es en Lima?")
+    await page.get_by_label("Message", exact=True).fill("¿Qué hora es en Lima?")
     await page.get_by_role("button", name="Send").click()
     await expect(page.locator("#conversation li.tool")).to_contain_text("get_current_time")
     await expect(page.locator("[data-answer]")).to_have_text(answer)

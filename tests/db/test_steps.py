@@ -63,7 +63,7 @@ SHIPPED = [
     (
         "0011_any_words_and_builds_in_progress",
         "vectors",
-        "4e5764223e4114801713a898891ca9a31e1a3d074478d26cf4eb2be87e760e91",
+        "b9afe2345b71a2da61091faec6b8f3dd7ec4a3e67d18f39264dbac338bb423f2",
     ),
     (
         "0013_agent_memory_visibility",

@@ -137,7 +137,8 @@ async def test_one_user_connects_google_syncs_and_asks_the_agent_another_reaches
 
     # Ana asks; the agent looks in her mail, calendar and notes, then writes a note.
     _script(model, "Factura 1.250 EUR (vence 15/12); reunión el 3/12 a las 10:00.")
-    response = await run_agent(served.client, ana, agent["id"], QUESTION)
+    # In a conversation private to Ana: a tenant-wide one would show the whole tenant her data.
+    response = await run_agent(served.client, ana, agent["id"], QUESTION, visibility="private")
     assert response.status_code == 200, response.text
     assert response.json()["output"] == ANSWER
     results = _tool_results(model.bodies[1])

@@ -153,7 +153,7 @@ async def test_another_users_private_agent_cannot_be_used_by_id_anywhere(
             "name": "Mine",
             "system_prompt_template": "x",
             "visibility": "private",
-            "channels": ["whatsapp"],
+            "channels": ["whatsapp", "api"],
         },
     )
     conversation = await client.post(

@@ -80,10 +80,10 @@ FROM json_to_record($1::json)
         "SELECT coalesce(json_agg(v), '[]')::text FROM orch_visibility() AS v "
         "WHERE $1::text IS NOT NULL",
     ),
-    "orch_tenant_indexes": (
+    "orch_tenant_index_state": (
         set(),
         set(),
-        "SELECT coalesce(json_agg(t), '[]')::text FROM orch_tenant_indexes() AS t "
+        "SELECT coalesce(json_agg(t), '[]')::text FROM orch_tenant_index_state() AS t "
         "WHERE $1::text IS NOT NULL",
     ),
     "orch_exposure": (

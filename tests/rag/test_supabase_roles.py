@@ -214,7 +214,7 @@ async def assert_service_role_works(url: URL) -> None:
         assert await conn.fetch("SELECT * FROM orch_exposure()") == []
         visible = await conn.fetch("SELECT * FROM orch_visibility() WHERE tenant_id = 7")
         assert [(r["source_id"], r["generation"]) for r in visible] == [("doc-s", "g1")]
-        sizes = await conn.fetch("SELECT * FROM orch_tenant_indexes() WHERE tenant_id = 7")
+        sizes = await conn.fetch("SELECT * FROM orch_tenant_index_state() WHERE tenant_id = 7")
         assert [(r["chunks"], r["index_name"]) for r in sizes] == [(1, None)]
         assert await conn.fetchval("SELECT orch_delete_source(7, 'doc-s', NULL)") == 1
         assert await conn.fetch("SELECT * FROM orch_visibility() WHERE tenant_id = 7") == []

@@ -98,9 +98,9 @@ $$;
 -- Chunks per tenant and each tenant's own index, now with `building`: another session (a
 -- replica's reconciler, an operator in the SQL editor) is building it CONCURRENTLY right now.
 -- Such an index is INVALID until the build ends; the reconciler must neither rebuild nor drop
--- it (that would wait for, or undo, the other build). The return type changes, hence the drop.
-DROP FUNCTION IF EXISTS orch_tenant_indexes();
-CREATE FUNCTION orch_tenant_indexes()
+-- it (that would wait for, or undo, the other build). A function of its own, since step
+-- 0010's orch_tenant_indexes() keeps its return type: the printed SQL runs twice unchanged.
+CREATE OR REPLACE FUNCTION orch_tenant_index_state()
 RETURNS TABLE (tenant_id integer, chunks bigint, index_name text, valid boolean, building boolean)
 LANGUAGE sql STABLE AS $$
     WITH sizes AS (

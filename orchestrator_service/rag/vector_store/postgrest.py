@@ -258,9 +258,9 @@ class PostgrestVectorStore:
         return [Visibility(**r) for r in self._rows("orch_visibility", rows)]
 
     async def tenant_indexes(self) -> list[TenantIndex]:
-        """Through the `orch_tenant_indexes` RPC."""
-        rows = await self._call("orch_tenant_indexes", {}, "list tenant indexes")
-        return [TenantIndex(**r) for r in self._rows("orch_tenant_indexes", rows)]
+        """Through the `orch_tenant_index_state` RPC."""
+        rows = await self._call("orch_tenant_index_state", {}, "list tenant indexes")
+        return [TenantIndex(**r) for r in self._rows("orch_tenant_index_state", rows)]
 
     async def run_index_ddl(self, statements: tuple[str, ...]) -> bool:
         """PostgREST runs no DDL (and a function cannot build an index concurrently): the

@@ -184,7 +184,7 @@ class SqlVectorStore:
 
     async def tenant_indexes(self) -> list[TenantIndex]:
         """Chunks per tenant and each tenant's own index."""
-        rows = await self._run("fetch", "SELECT * FROM orch_tenant_indexes()")
+        rows = await self._run("fetch", "SELECT * FROM orch_tenant_index_state()")
         return [TenantIndex(**dict(r)) for r in rows]
 
     async def run_index_ddl(self, statements: tuple[str, ...]) -> bool:
