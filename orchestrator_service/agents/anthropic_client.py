@@ -14,47 +14,28 @@ import anthropic
 from orchestrator_service.agents.llm import (
     Completion,
     ModelFailed,
-    ModelLimits,
     StreamFold,
     capped_output,
     check_calls,
 )
 from orchestrator_service.agents.sdk import (
-    SdkFailures,
-    Target,
+    SdkClient,
     bounded,
-    checked_key,
     field,
-    http2_client,
 )
-from orchestrator_service.outbound import host_of
-from orchestrator_service.tools.ssrf import Guard
 
 
-class AnthropicClient:
+class AnthropicClient(SdkClient):
     """Calls `<base_url>/v1/messages`, each call within `deadline` seconds and `limits`."""
 
-    def __init__(
-        self, target: Target, *, api_key: str, guard: Guard, deadline: float, limits: ModelLimits
-    ) -> None:
-        self.host = host_of(target.base_url)
-        self.model = target.model
-        self.max_output_tokens = target.max_output_tokens
-        self.deadline = deadline
-        self.limits = limits
-        self._failures = SdkFailures(self.host, deadline)
-        self._http = http2_client(guard, deadline, limits)
-        self._sdk = anthropic.AsyncAnthropic(
-            api_key=checked_key(api_key),
-            base_url=target.base_url,
+    def _open_sdk(self, api_key: str, base_url: str) -> anthropic.AsyncAnthropic:
+        return anthropic.AsyncAnthropic(
+            api_key=api_key,
+            base_url=base_url,
             http_client=self._http,
             max_retries=0,
-            timeout=deadline,
+            timeout=self.deadline,
         )
-
-    async def aclose(self) -> None:
-        """Close the HTTP client."""
-        await self._http.aclose()
 
     def _params(self, messages: list[dict], tools: list[dict], options: dict) -> dict:
         options = capped_output(options, self.max_output_tokens)

@@ -14,7 +14,7 @@ import httpx2
 
 from orchestrator_service.agents.llm import ModelFailed, ModelLimits, ModelTimeout, rate_limited
 from orchestrator_service.errors import InvalidInput, OrchestratorError
-from orchestrator_service.outbound import TooLarge, failure, header_value
+from orchestrator_service.outbound import TooLarge, failure, header_value, host_of
 from orchestrator_service.tools.ssrf import Guard, GuardedTransport
 
 
@@ -228,3 +228,28 @@ def field(obj: Any, name: str) -> Any:
     if isinstance(obj, dict):
         return obj.get(name)
     return getattr(obj, name, None)
+
+
+class SdkClient:
+    """What the clients built on an official SDK share: the target, the guarded HTTP/2
+    client the SDK talks through, and the fixed failure phrases."""
+
+    def __init__(
+        self, target: Target, *, api_key: str, guard: Guard, deadline: float, limits: ModelLimits
+    ) -> None:
+        self.host = host_of(target.base_url)
+        self.model = target.model
+        self.max_output_tokens = target.max_output_tokens
+        self.deadline = deadline
+        self.limits = limits
+        self._failures = SdkFailures(self.host, deadline)
+        self._http = http2_client(guard, deadline, limits)
+        self._sdk = self._open_sdk(checked_key(api_key), target.base_url)
+
+    def _open_sdk(self, api_key: str, base_url: str) -> Any:
+        """The SDK's client over `self._http`, with its own retries off."""
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        """Close the HTTP client."""
+        await self._http.aclose()
