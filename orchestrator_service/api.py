@@ -1,6 +1,7 @@
 """The /api/v1 router: every route behind authentication, except the few listed public."""
 
 import json
+from functools import cache
 
 from fastapi import APIRouter, Depends, FastAPI
 
@@ -42,6 +43,7 @@ PREFIX = "/api/v1"
 PUBLIC_ROUTES = frozenset({("POST", f"{PREFIX}/auth/login")})
 
 
+@cache
 def api_router() -> APIRouter:
     """All API routes; authentication is required by construction, not per route."""
     api = APIRouter(prefix=PREFIX)
@@ -82,6 +84,7 @@ def api_router() -> APIRouter:
     return api
 
 
+@cache
 def webhook_router() -> APIRouter:
     """Providers' webhook callbacks: public, each authenticated by its own provider's scheme
     (Meta: the verify token and the delivery signature)."""
@@ -90,6 +93,7 @@ def webhook_router() -> APIRouter:
     return hooks
 
 
+@cache
 def openai_router() -> APIRouter:
     """The OpenAI-compatible door (`/v1`), behind the same authentication."""
     door = APIRouter(dependencies=[Depends(current_principal)])

@@ -361,8 +361,9 @@ def _fuzz(
                 findings.failures.setdefault(label, []).append(f"[{who}, {kind}] {exc}"[:1500])
 
 
+@pytest.mark.parametrize("role", ["admin", "member"])
 async def test_every_operation_as_admin_and_member(
-    fuzz_runtime: Runtime, settings: Settings, upstream: str
+    fuzz_runtime: Runtime, settings: Settings, upstream: str, role: str
 ) -> None:
     app = create_app(settings, runtime=fuzz_runtime)
     admin = await new_tenant(fuzz_runtime, "fuzz")
@@ -384,7 +385,7 @@ async def test_every_operation_as_admin_and_member(
             schema,
             asyncio.get_running_loop(),
             client,
-            {"admin": admin.api_key, "member": member.api_key},
+            {role: {"admin": admin.api_key, "member": member.api_key}[role]},
             ids,
             findings,
         )

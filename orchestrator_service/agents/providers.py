@@ -8,10 +8,7 @@ to."""
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
-from orchestrator_service.agents.anthropic_client import AnthropicClient
-from orchestrator_service.agents.gemini_client import GeminiClient
 from orchestrator_service.agents.llm import ChatClient, Completion, ModelLimits
-from orchestrator_service.agents.openai_client import OpenAIClient
 from orchestrator_service.agents.sdk import Target
 from orchestrator_service.catalogue.models import AiModel
 from orchestrator_service.catalogue.schemas import PROTOCOLS
@@ -74,13 +71,21 @@ def open_client(
     target: Target, *, api_key: str, guard: Guard, deadline: float, limits: ModelLimits
 ) -> ModelClient:
     """A client for the target's protocol, holding the key."""
+    # The providers' SDKs take about 3 s to import; most processes (the CLI, ingestion
+    # workers, a service whose agents all use one protocol) never need all of them.
     if target.protocol == "anthropic":
+        from orchestrator_service.agents.anthropic_client import AnthropicClient  # noqa: PLC0415
+
         return AnthropicClient(
             target, api_key=api_key, guard=guard, deadline=deadline, limits=limits
         )
     if target.protocol == "gemini":
+        from orchestrator_service.agents.gemini_client import GeminiClient  # noqa: PLC0415
+
         return GeminiClient(target, api_key=api_key, guard=guard, deadline=deadline, limits=limits)
     if target.provider == "openai":  # OpenAI's own API: its official SDK
+        from orchestrator_service.agents.openai_client import OpenAIClient  # noqa: PLC0415
+
         return OpenAIClient(target, api_key=api_key, guard=guard, deadline=deadline, limits=limits)
     # Other servers of the same wire format (Azure's v1 API, Ollama, vLLM, ...): our client.
     return ChatClient(

@@ -10,6 +10,7 @@ rest wait their turn there.
 import asyncio
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import cache
 from typing import TypeVar
 
 from argon2 import PasswordHasher
@@ -35,15 +36,20 @@ def weakness(password: str, *, personal: list[str]) -> str | None:
     return " ".join(h.strip() for h in hints if h)
 
 
+@cache
+def _dummy_hash() -> str:
+    """Verified against when the user is unknown, so a login does the same work either way.
+    Made once per process, at the first boot, before anything is served."""
+    return PasswordHasher().hash("no-such-user")
+
+
 class Passwords:
     """Hashes and verifies passwords in at most `threads` threads at once, off the loop."""
 
     def __init__(self, *, threads: int) -> None:
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="argon2")
         self._hasher = PasswordHasher()
-        # Verified against when the user is unknown, so a login does the same work either way.
-        # Made once, at boot, before anything is served.
-        self._dummy_hash = self._hasher.hash("no-such-user")
+        self._dummy_hash = _dummy_hash()
 
     async def hash(self, password: str) -> str:
         """An argon2id hash of the password."""
