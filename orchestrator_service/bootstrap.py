@@ -229,14 +229,11 @@ def _vector_store(databases: Databases, settings: Settings) -> VectorStore | Non
     """The vector store: over SQL when a vector database is configured (or embedded), over
     PostgREST when only a Supabase project URL and key are."""
     if databases.vectors is not None:
-        return SqlVectorStore(
-            databases.vectors, dimensions=DIMENSIONS, timeout=settings.connect_timeout
-        )
+        return SqlVectorStore(databases.vectors, timeout=settings.connect_timeout)
     if settings.supabase_url and settings.supabase_key is not None:
         return PostgrestVectorStore(
             settings.supabase_url,
             settings.supabase_key.get_secret_value(),
-            dimensions=DIMENSIONS,
             timeout=settings.connect_timeout,
         )
     return None
