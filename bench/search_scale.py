@@ -323,7 +323,9 @@ async def searcher(metadata: URL, vectors: URL):
     knowledge = KnowledgeSearch(
         sessionmaker=async_sessionmaker(engine, expire_on_commit=False),
         vector_store=store,
-        embedders=Embedders(local=embedder, remote=no_remote, default="local"),
+        embedders=Embedders(
+            local=embedder, multilingual=embedder, use=embedder, remote=no_remote, default="local"
+        ),
     )
     exact = await asyncpg.connect(asyncpg_dsn(vectors))
     await register_vector(exact)

@@ -49,6 +49,7 @@ from orchestrator_service.rag.embedders import Embedders
 from orchestrator_service.rag.embedders.local import DIMENSIONS, LocalEmbedder
 from orchestrator_service.rag.embedders.multilingual import MultilingualEmbedder
 from orchestrator_service.rag.embedders.openai import OpenAIEmbedderFactory
+from orchestrator_service.rag.embedders.use import UseEmbedder
 from orchestrator_service.rag.ingest import Ingestor
 from orchestrator_service.rag.limits import ParseLimits
 from orchestrator_service.rag.query_vectors import QueryVectors
@@ -273,6 +274,7 @@ def _collaborators(
     embedders = Embedders(
         local=LocalEmbedder(),
         multilingual=MultilingualEmbedder(),
+        use=UseEmbedder(),
         remote=OpenAIEmbedderFactory(
             secrets=secrets,
             base_url=settings.openai_embedding_base_url,
