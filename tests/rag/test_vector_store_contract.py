@@ -450,6 +450,15 @@ async def test_dimension_mismatch_is_refused_and_writes_nothing(
             1, vectors[0][:383], k=3, filter=query_filter, query_text="chunk"
         )
         assert hybrid == []
+    # Nor does one no stored vector can have (pgvector would refuse it with an error).
+    for impossible in ([], [0.5] * 2001, [0.5] * 20000):
+        assert await store.search(1, impossible, k=3) == []
+        assert await store.search(1, impossible, k=3, query_text="chunk") == []
+    # HNSW indexes take at most 2,000 dimensions: a longer vector is refused before a write.
+    with pytest.raises(VectorStoreError) as refused:
+        await store.add([chunk(1, "doc-c", 0, [0.5] * 2001, model="huge")])
+    assert "2000" in refused.value.message and "2001" in refused.value.message
+    assert await store.count(1, "doc-c") == 0
     assert [m.metadata["source_id"] for m in await store.search(1, vectors[0], k=3)] == ["doc-a"]
 
 
