@@ -85,6 +85,11 @@ SHIPPED = [
         "metadata",
         "d8acaa49d8965be16b903fbe580d22f208c8e0579ba8873f87804225e267cd5f",
     ),
+    (
+        "0024_vectors_of_any_dimension",
+        "vectors",
+        "14fefbdb71d8295138f1bc212210ebff547bc314e49aa5336278b2780620ba1f",
+    ),
 ]
 
 
