@@ -1,0 +1,218 @@
+"""A vector table built as LangChain's SupabaseVectorStore builds it (seed 003's deployments)
+is adopted by the vector heal: filled from its metadata in batches, resumable, made NOT NULL
+without a long lock, linked to the metadata database's documents, and left alone afterwards."""
+
+import json
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy.engine import URL
+
+from orchestrator_service.config import Settings
+from orchestrator_service.db.heal.healer import heal
+from orchestrator_service.errors import HealError
+from orchestrator_service.models import VECTORS
+from tests.db.langchain import build_langchain_table, seed_metadata, seed_rows, vector
+from tests.helpers import DatabaseFactory, sql
+
+MODEL = "openai:text-embedding-3-small:1536"
+
+
+def old_id(n: int) -> str:
+    """The uuid that LangChain's bigint id `n` becomes."""
+    return f"00000000-0000-0000-0000-{n:012x}"
+
+
+@pytest.fixture
+async def langchain_db(databases: DatabaseFactory) -> AsyncIterator[URL]:
+    """An empty vector database of the test's own, for LangChain's set-up SQL."""
+    url = await databases.create("lc")
+    yield url
+    await databases.drop(url)
+
+
+async def _rows(url: URL) -> list[tuple]:
+    rows = await sql(
+        url,
+        "SELECT id::text, tenant_id, source_id, collection, chunk_index, embedding_model, "
+        "generation FROM documents ORDER BY id",
+    )
+    return [tuple(r) for r in rows]
+
+
+async def test_a_langchain_table_is_adopted_and_its_documents_linked(
+    langchain_db: URL, fresh_db: URL, settings: Settings
+) -> None:
+    a, b = await seed_metadata(fresh_db)
+    await build_langchain_table(langchain_db, seed_rows(a, b))
+
+    report = await heal(VECTORS, langchain_db, settings, metadata_url=fresh_db)
+
+    assert report.verified and [d for d in report.drift if d["kind"] != "type_mismatch"] == []
+    applied = {(x["kind"], x["object"]) for x in report.applied}
+    assert {
+        ("adopt_add_column", "public.documents.tenant_id"),
+        ("adopt_backfill", "public.documents"),
+        ("adopt_link_documents", "public.rag_documents"),
+        ("adopt_not_null", "public.documents"),
+        ("adopt_uuid_key", "public.documents"),
+    } <= applied
+    assert await _rows(langchain_db) == [
+        (old_id(1), a, "doc-a1", "General", 0, MODEL, "langchain"),
+        (old_id(2), a, "doc-a1", "General", 0, MODEL, "langchain"),
+        (old_id(3), a, "doc-a2", "Pagos", 0, MODEL, "langchain"),
+        (old_id(4), b, "doc-b1", "General", 0, MODEL, "langchain"),
+        (old_id(5), b, "doc-b1", "General", 0, MODEL, "langchain"),
+        (old_id(6), a, "doc-gone", "General", 0, MODEL, "langchain"),
+        (old_id(7), b, "doc-a1", "General", 0, MODEL, "langchain"),
+        # No usable tenant: tenant 0, which no tenant has; kept for the reconciler.
+        (old_id(8), 0, "doc-a1", "General", 0, MODEL, "langchain"),
+        (old_id(9), 0, "", "General", 0, MODEL, "langchain"),
+    ]
+    # The metadata, the content and the vectors are LangChain's, untouched.
+    row = (await sql(langchain_db, "SELECT content, metadata, embedding::text FROM documents"))[0]
+    assert row["content"] == seed_rows(a, b)[0][0]
+    assert json.loads(row["metadata"]) == seed_rows(a, b)[0][1]
+    assert json.loads(row["embedding"]) == pytest.approx(vector(row["content"]), abs=1e-6)
+    # Every column NOT NULL as the models want, the key a uuid that new rows generate.
+    columns = await sql(
+        langchain_db,
+        "SELECT attname, attnotnull, format_type(atttypid, atttypmod) AS type "
+        "FROM pg_attribute WHERE attrelid = 'documents'::regclass AND attnum > 0 "
+        "AND NOT attisdropped",
+    )
+    by_name = {c["attname"]: c for c in columns}
+    for name in ("id", "tenant_id", "source_id", "collection", "chunk_index", "generation"):
+        assert by_name[name]["attnotnull"], name
+    assert by_name["id"]["type"] == "uuid" and "adopted_id" not in by_name
+    # Only the documents the metadata knows under the same tenant are visible, and ready.
+    visible = await sql(
+        langchain_db, "SELECT tenant_id, source_id, generation FROM visible_documents ORDER BY 1, 2"
+    )
+    assert sorted(tuple(v) for v in visible) == sorted(
+        [(a, "doc-a1", "langchain"), (a, "doc-a2", "langchain"), (b, "doc-b1", "langchain")]
+    )
+    documents = await sql(
+        fresh_db,
+        "SELECT id, status, generation, embedding_model, chunk_count FROM rag_documents "
+        "ORDER BY id",
+    )
+    assert [tuple(d) for d in documents] == [
+        ("doc-a1", "ready", "langchain", MODEL, 2),
+        ("doc-a2", "ready", "langchain", MODEL, 1),
+        ("doc-b1", "ready", "langchain", MODEL, 2),
+    ]
+    # LangChain's match_documents (bigint ids, no tenant) gave way to ours, which scopes by
+    # tenant: A's query finds A's visible chunks only, never B's nor the forged one.
+    found = await sql(
+        langchain_db,
+        "SELECT id::text, metadata ->> 'source_id' AS source FROM match_documents($1, 10, $2)",
+        str(vector(seed_rows(a, b)[1][0])),
+        json.dumps({"tenant_id": a}),
+    )
+    assert found[0]["id"] == old_id(2)
+    assert {f["id"] for f in found} == {old_id(1), old_id(2), old_id(3)}
+    found = await sql(
+        langchain_db,
+        "SELECT id::text FROM match_documents($1, 10, $2)",
+        str(vector(seed_rows(a, b)[1][0])),
+        json.dumps({"tenant_id": b}),
+    )
+    assert {f["id"] for f in found} == {old_id(4), old_id(5)}
+    # New rows get our uuids.
+    new_id = await sql(
+        langchain_db,
+        "INSERT INTO documents (content, metadata, embedding, tenant_id, source_id, collection, "
+        "chunk_index, embedding_model, generation) VALUES ('x', '{}', $1, $2, 'doc-a9', "
+        "'General', 0, $3, 'g2') RETURNING id::text, content_tsv::text",
+        str(vector("x")),
+        a,
+        MODEL,
+    )
+    assert new_id[0]["id"] != old_id(10) and new_id[0]["content_tsv"] == "'x':1,2"
+
+
+async def test_a_second_boot_finds_nothing_to_adopt_and_redoes_nothing(
+    langchain_db: URL, fresh_db: URL, settings: Settings
+) -> None:
+    a, b = await seed_metadata(fresh_db)
+    await build_langchain_table(langchain_db, seed_rows(a, b))
+    first = await heal(VECTORS, langchain_db, settings, metadata_url=fresh_db)
+    versions = await sql(langchain_db, "SELECT id, xmin::text FROM documents ORDER BY id")
+
+    second = await heal(VECTORS, langchain_db, settings, metadata_url=fresh_db)
+    assert second.fast_path and second.applied == [] and second.drift == first.drift
+    # Even a full heal (the verified state forgotten) adopts nothing again.
+    await sql(langchain_db, "DELETE FROM orchestrator_heal_state")
+    third = await heal(VECTORS, langchain_db, settings, metadata_url=fresh_db)
+    assert not third.fast_path and third.drift == first.drift
+    assert [x for x in third.applied if x["kind"].startswith("adopt")] == []
+    assert await sql(langchain_db, "SELECT id, xmin::text FROM documents ORDER BY id") == versions
+
+
+async def test_an_interrupted_adoption_resumes_where_it_stopped(
+    langchain_db: URL, fresh_db: URL, settings: Settings
+) -> None:
+    a, b = await seed_metadata(fresh_db)
+    await build_langchain_table(langchain_db, seed_rows(a, b))
+    # A fault in the second batch (old ids 3 and 4): its transaction fails, as it would if the
+    # process died there.
+    await sql(
+        langchain_db,
+        "CREATE FUNCTION fail_on_row_3() RETURNS trigger LANGUAGE plpgsql AS $$ "
+        "BEGIN RAISE EXCEPTION 'the process died here'; END $$",
+    )
+    await sql(
+        langchain_db,
+        "CREATE TRIGGER fail_on_row_3 BEFORE UPDATE ON documents "
+        "FOR EACH ROW WHEN (OLD.id = 3) EXECUTE FUNCTION fail_on_row_3()",
+    )
+    small = settings.model_copy(update={"adopt_batch_rows": 2})
+
+    with pytest.raises(HealError, match="the next boot resumes"):
+        await heal(VECTORS, langchain_db, small, metadata_url=fresh_db)
+
+    filled = await sql(
+        langchain_db, "SELECT id, tenant_id, xmin::text FROM documents ORDER BY id"
+    )
+    assert [(r["id"], r["tenant_id"]) for r in filled[:3]] == [(1, a), (2, a), (3, None)]
+    assert all(r["tenant_id"] is None for r in filled[2:])
+    await sql(langchain_db, "DROP TRIGGER fail_on_row_3 ON documents")
+
+    report = await heal(VECTORS, langchain_db, small, metadata_url=fresh_db)
+
+    assert report.verified and [d for d in report.drift if d["kind"] != "type_mismatch"] == []
+    assert [r[1] for r in await _rows(langchain_db)] == [a, a, a, b, b, a, b, 0, 0]
+    # The first batch was not filled again: its rows are the versions the first boot wrote.
+    again = await sql(
+        langchain_db, "SELECT xmin::text FROM documents WHERE id = ANY($1::uuid[]) ORDER BY id",
+        [old_id(1), old_id(2)],
+    )
+    assert [r["xmin"] for r in again] == [r["xmin"] for r in filled[:2]]
+
+
+async def test_a_dry_run_names_the_adoption_and_changes_nothing(
+    langchain_db: URL, fresh_db: URL, settings: Settings
+) -> None:
+    a, b = await seed_metadata(fresh_db)
+    await build_langchain_table(langchain_db, seed_rows(a, b))
+
+    report = await heal(VECTORS, langchain_db, settings, dry_run=True, metadata_url=fresh_db)
+
+    assert {"kind": "adopt_langchain_table", "object": "public.documents"} in report.applied
+    columns = await sql(
+        langchain_db,
+        "SELECT count(*) AS n FROM pg_attribute WHERE attrelid = 'documents'::regclass "
+        "AND attname = 'tenant_id'",
+    )
+    assert columns[0]["n"] == 0
+
+
+async def test_adopting_needs_the_metadata_database(
+    langchain_db: URL, fresh_db: URL, settings: Settings
+) -> None:
+    a, b = await seed_metadata(fresh_db)
+    await build_langchain_table(langchain_db, seed_rows(a, b))
+
+    with pytest.raises(HealError, match="needs the metadata database"):
+        await heal(VECTORS, langchain_db, settings)
