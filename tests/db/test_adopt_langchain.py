@@ -172,9 +172,7 @@ async def test_an_interrupted_adoption_resumes_where_it_stopped(
     with pytest.raises(HealError, match="the next boot resumes"):
         await heal(VECTORS, langchain_db, small, metadata_url=fresh_db)
 
-    filled = await sql(
-        langchain_db, "SELECT id, tenant_id, xmin::text FROM documents ORDER BY id"
-    )
+    filled = await sql(langchain_db, "SELECT id, tenant_id, xmin::text FROM documents ORDER BY id")
     assert [(r["id"], r["tenant_id"]) for r in filled[:3]] == [(1, a), (2, a), (3, None)]
     assert all(r["tenant_id"] is None for r in filled[2:])
     await sql(langchain_db, "DROP TRIGGER fail_on_row_3 ON documents")
@@ -185,7 +183,8 @@ async def test_an_interrupted_adoption_resumes_where_it_stopped(
     assert [r[1] for r in await _rows(langchain_db)] == [a, a, a, b, b, a, b, 0, 0]
     # The first batch was not filled again: its rows are the versions the first boot wrote.
     again = await sql(
-        langchain_db, "SELECT xmin::text FROM documents WHERE id = ANY($1::uuid[]) ORDER BY id",
+        langchain_db,
+        "SELECT xmin::text FROM documents WHERE id = ANY($1::uuid[]) ORDER BY id",
         [old_id(1), old_id(2)],
     )
     assert [r["xmin"] for r in again] == [r["xmin"] for r in filled[:2]]

@@ -281,24 +281,32 @@ class Adoption:
         done = 0
         last = None
         while True:
-            result: list[asyncpg.Record] = []
-
-            async def one(after=last) -> None:
-                async with self._conn.transaction():
-                    result[:] = [await self._conn.fetchrow(sql, after, batch, model)]
-
-            await self._retrying(one)
-            if result[0]["last"] is None:
+            last_of_batch, rows = await self._fill_batch(sql, last, batch, model)
+            if last_of_batch is None:
                 if last is None:
                     break
                 last = None  # a row written behind this pass while it ran: one more pass
                 continue
-            last = result[0]["last"]
-            done += result[0]["rows"]
+            last = last_of_batch
+            done += rows
             log.info("vectors: adopting documents: %d of %d rows filled", done, left)
         if done:
             self._applied("adopt_backfill", TABLE)
         return done
+
+    async def _fill_batch(
+        self, sql: str, after: object, batch: int, model: str
+    ) -> tuple[object, int]:
+        """One batch in its own transaction: its last id (None when none was left), its size."""
+        outcome: list[tuple[object, int]] = []
+
+        async def one() -> None:
+            async with self._conn.transaction():
+                row = await self._conn.fetchrow(sql, after, batch, model)
+            outcome[:] = [(row["last"], row["rows"]) if row is not None else (None, 0)]
+
+        await self._retrying(one)
+        return outcome[0]
 
     async def _not_null(self, *, new_id: bool) -> None:
         """SET NOT NULL on every adopted column without scanning under an exclusive lock."""
@@ -360,7 +368,8 @@ class Adoption:
             f"ALTER TABLE {TABLE} DROP COLUMN id",
             f'ALTER TABLE {TABLE} RENAME COLUMN "{_NEW_ID}" TO id',
             f"ALTER TABLE {TABLE} ALTER COLUMN id SET DEFAULT gen_random_uuid()",
-            f'ALTER TABLE {TABLE} ADD CONSTRAINT documents_pkey PRIMARY KEY USING INDEX "{_NEW_ID_INDEX}"',
+            f"ALTER TABLE {TABLE} ADD CONSTRAINT documents_pkey "
+            f'PRIMARY KEY USING INDEX "{_NEW_ID_INDEX}"',
         ]
         try:
             await self._ddl(*statements, transaction=True)
@@ -411,7 +420,13 @@ class Adoption:
                     "status = 'ready', chunk_count = $5, chunks_done = $5, chunks_total = $5, "
                     "error = NULL WHERE id = $2 AND tenant_id = $1",
                     [
-                        (s["tenant_id"], s["source_id"], ADOPTED_GENERATION, s["model"], s["chunks"])
+                        (
+                            s["tenant_id"],
+                            s["source_id"],
+                            ADOPTED_GENERATION,
+                            s["model"],
+                            s["chunks"],
+                        )
                         for s in linked
                     ],
                 )
