@@ -68,13 +68,11 @@ def seed_rows(a: int, b: int) -> list[tuple[str, dict]]:
     ]
 
 
-async def seed_metadata(url: URL) -> tuple[int, int]:
-    """Two tenants and their three documents as seed 003's `rag_documents` held them (healed
-    forward: status `queued` from the column's default, no generation, no model)."""
+async def seed_documents(url: URL, a: int, b: int) -> None:
+    """The three documents of tenants `a` and `b` as seed 003's `rag_documents` held them
+    (healed forward: status `queued` from the column's default, no generation, no model)."""
     conn = await asyncpg.connect(asyncpg_dsn(url))
     try:
-        a = await conn.fetchval("INSERT INTO tenants (name) VALUES ('Clínica') RETURNING id")
-        b = await conn.fetchval("INSERT INTO tenants (name) VALUES ('Tienda') RETURNING id")
         await conn.executemany(
             "INSERT INTO rag_documents (id, tenant_id, filename, collection, file_type) "
             "VALUES ($1, $2, $3, $4, 'txt')",
@@ -86,4 +84,15 @@ async def seed_metadata(url: URL) -> tuple[int, int]:
         )
     finally:
         await conn.close()
+
+
+async def seed_metadata(url: URL) -> tuple[int, int]:
+    """Two tenants and their documents (`seed_documents`); their ids."""
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        a = await conn.fetchval("INSERT INTO tenants (name) VALUES ('Clínica') RETURNING id")
+        b = await conn.fetchval("INSERT INTO tenants (name) VALUES ('Tienda') RETURNING id")
+    finally:
+        await conn.close()
+    await seed_documents(url, a, b)
     return a, b
