@@ -215,3 +215,45 @@ async def test_adopting_needs_the_metadata_database(
 
     with pytest.raises(HealError, match="needs the metadata database"):
         await heal(VECTORS, langchain_db, settings)
+
+
+async def test_hostile_metadata_gets_no_tenant_and_stops_nothing(
+    langchain_db: URL, fresh_db: URL, settings: Settings
+) -> None:
+    a, b = await seed_metadata(fresh_db)
+    hostile = [
+        {"tenant_id": "99999999999", "source_id": "doc-a1"},  # beyond integer
+        {"tenant_id": -1, "source_id": "doc-a1"},
+        {"tenant_id": 1.5, "source_id": "doc-a1"},
+        {"tenant_id": {"id": a}, "source_id": "doc-a1"},
+        {"tenant_id": [a], "source_id": "doc-a1"},
+        {"tenant_id": None, "source_id": "doc-a1"},
+        {"tenant_id": f"{a}; DROP TABLE documents", "source_id": "doc-a1"},
+        {"tenant_id": a, "source_id": "x" * 65, "collection": "y" * 101},
+        {"tenant_id": a, "source_id": {"nested": True}, "chunk_index": "3; --"},
+    ]
+    rows = [(f"Fragmento hostil {i}.", m) for i, m in enumerate(hostile)]
+    await build_langchain_table(langchain_db, rows)
+    # LangChain leaves content and metadata nullable; a writer may have left them out.
+    await sql(
+        langchain_db,
+        "INSERT INTO documents (content, metadata, embedding) VALUES (NULL, NULL, $1)",
+        str(vector("vacío")),
+    )
+
+    report = await heal(VECTORS, langchain_db, settings, metadata_url=fresh_db)
+
+    assert report.verified
+    adopted = await sql(
+        langchain_db,
+        "SELECT tenant_id, source_id, collection, chunk_index, content, metadata::text "
+        "FROM documents ORDER BY id",
+    )
+    assert len(adopted) == len(hostile) + 1  # nothing deleted
+    assert [r["tenant_id"] for r in adopted] == [0] * 7 + [a, a, 0]
+    assert [(r["source_id"], r["collection"], r["chunk_index"]) for r in adopted[7:9]] == [
+        ("", "General", 0),
+        ("", "General", 0),
+    ]
+    assert (adopted[9]["content"], adopted[9]["metadata"]) == ("", "{}")
+    assert await sql(langchain_db, "SELECT * FROM visible_documents") == []
