@@ -220,7 +220,7 @@ async def test_adopting_needs_the_metadata_database(
 async def test_hostile_metadata_gets_no_tenant_and_stops_nothing(
     langchain_db: URL, fresh_db: URL, settings: Settings
 ) -> None:
-    a, b = await seed_metadata(fresh_db)
+    a, _ = await seed_metadata(fresh_db)
     hostile = [
         {"tenant_id": "99999999999", "source_id": "doc-a1"},  # beyond integer
         {"tenant_id": -1, "source_id": "doc-a1"},
