@@ -69,11 +69,21 @@ async def test_a_langchain_table_is_adopted_and_its_documents_linked(
         (old_id(8), 0, "doc-a1", "General", 0, MODEL, "langchain"),
         (old_id(9), 0, "", "General", 0, MODEL, "langchain"),
     ]
-    # The metadata, the content and the vectors are LangChain's, untouched.
-    row = (await sql(langchain_db, "SELECT content, metadata, embedding::text FROM documents"))[0]
-    assert row["content"] == seed_rows(a, b)[0][0]
-    assert json.loads(row["metadata"]) == seed_rows(a, b)[0][1]
-    assert json.loads(row["embedding"]) == pytest.approx(vector(row["content"]), abs=1e-6)
+    # The content and the vectors are LangChain's, untouched; the metadata keeps every key
+    # and gains ours (as our rows carry them), except where there is no tenant to say.
+    kept = await sql(
+        langchain_db, "SELECT content, metadata, embedding::text FROM documents ORDER BY id"
+    )
+    assert [r["content"] for r in kept] == [content for content, _ in seed_rows(a, b)]
+    assert json.loads(kept[0]["embedding"]) == pytest.approx(vector(kept[0]["content"]), abs=1e-6)
+    assert json.loads(kept[4]["metadata"]) == {
+        "tenant_id": b,  # was the string of it
+        "source_id": "doc-b1",
+        "collection": "General",
+        "chunk_index": 0,
+    }
+    assert json.loads(kept[7]["metadata"]) == seed_rows(a, b)[7][1]
+    assert json.loads(kept[8]["metadata"]) == seed_rows(a, b)[8][1]
     # Every column NOT NULL as the models want, the key a uuid that new rows generate.
     columns = await sql(
         langchain_db,

@@ -15,6 +15,7 @@ from sqlalchemy.engine import URL
 from orchestrator_service.bootstrap import boot
 from orchestrator_service.config import Settings
 from orchestrator_service.main import create_app
+from orchestrator_service.rag.embedders.openai import model_of
 from tests.db.langchain import build_langchain_table, seed_documents, seed_rows, vector
 from tests.helpers import Caller, DatabaseFactory, new_tenant, sql, url_string
 
@@ -126,7 +127,7 @@ async def test_adopted_documents_are_searched_per_tenant_and_orphans_reported(
                     json={"query": query, "top_k": 10},
                 )
                 assert response.status_code == 200, response.text
-                found[(caller.tenant_id, query)] = response.json()
+                found[(caller.tenant_id, query)] = response.json()["items"]
         report = await runtime.reconciler.reconcile(dry_run=True)
 
     first = found[(a, rows[1][0])]
@@ -145,3 +146,24 @@ async def test_adopted_documents_are_searched_per_tenant_and_orphans_reported(
     assert orphans == {(a, "doc-gone", 1), (b, "doc-a1", 1), (0, "doc-a1", 1), (0, "", 1)}
     left = await sql(langchain_db, "SELECT count(*) AS n FROM documents")
     assert left[0]["n"] == len(rows)
+
+
+@pytest.mark.parametrize(
+    ("model_id", "expected"),
+    [
+        ("openai:text-embedding-3-small:1536", ("text-embedding-3-small", 1536)),
+        ("openai:nomic-embed-text:latest:768", ("nomic-embed-text:latest", 768)),
+        ("openai:text-embedding-3-small:0", None),
+        ("openai:text-embedding-3-small:16001", None),
+        ("openai:text-embedding-3-small:١٥٣٦", None),  # digits, but not ASCII ones
+        ("openai:text-embedding-3-small:-5", None),
+        ("openai::1536", None),
+        ("openai:1536", None),
+        ("sentence-transformers/all-MiniLM-L6-v2", None),
+        (None, None),
+    ],
+)
+def test_the_openai_embedder_of_a_documents_model_id(
+    model_id: str | None, expected: tuple[str, int] | None
+) -> None:
+    assert model_of(model_id) == expected

@@ -114,33 +114,49 @@ def _integer_field(key: str) -> str:
 def _batch_sql(id_type: str, new_id: bool) -> str:
     """One batch: the next rows without a tenant after `$1` (the last id done), at most `$2`,
     filled from their metadata; returns the batch's last id (NULL when none were left) and
-    size."""
+    size. An adopted row's metadata gains our keys, as ours carry them (search reads them
+    there); a row without a tenant keeps its metadata as it was, for whoever looks into it."""
     uuid_of_id = (
-        f", {_NEW_ID} = (concat('00000000-0000-0000-', substr(h.hex, 1, 4), '-', "
-        "substr(h.hex, 5)))::uuid"
+        f", {_NEW_ID} = (concat('00000000-0000-0000-', substr(f.hex, 1, 4), '-', "
+        "substr(f.hex, 5)))::uuid"
         if new_id
         else ""
     )
+    hex_of_id = "lpad(to_hex(d.id), 16, '0')" if new_id else "NULL"
     return f"""
 WITH batch AS (
     SELECT id FROM documents
     WHERE tenant_id IS NULL AND ($1::{id_type} IS NULL OR id > $1::{id_type})
     ORDER BY id LIMIT $2 FOR UPDATE
+), filled AS (
+    SELECT d.id,
+           coalesce({_integer_field("tenant_id")}, {NO_TENANT}) AS tenant_id,
+           coalesce({_text_field("source_id", 64)}, '') AS source_id,
+           coalesce({_text_field("collection", 100)}, '{DEFAULT_COLLECTION}') AS collection,
+           coalesce({_integer_field("chunk_index")}, 0) AS chunk_index,
+           coalesce(d.metadata, '{{}}'::jsonb) AS metadata,
+           coalesce(d.content, '') AS content,
+           {hex_of_id} AS hex
+    FROM documents d JOIN batch ON batch.id = d.id
 ), done AS (
     UPDATE documents d SET
-        tenant_id = coalesce({_integer_field("tenant_id")}, {NO_TENANT}),
-        source_id = coalesce({_text_field("source_id", 64)}, ''),
-        collection = coalesce({_text_field("collection", 100)}, '{DEFAULT_COLLECTION}'),
-        chunk_index = coalesce({_integer_field("chunk_index")}, 0),
+        tenant_id = f.tenant_id,
+        source_id = f.source_id,
+        collection = f.collection,
+        chunk_index = f.chunk_index,
         embedding_model = concat('openai:', $3::text, ':', coalesce(vector_dims(d.embedding), 0)),
         generation = '{ADOPTED_GENERATION}',
-        content = coalesce(d.content, ''),
-        metadata = coalesce(d.metadata, '{{}}'::jsonb),
-        content_tsv = to_tsvector('spanish'::regconfig, coalesce(d.content, ''))
-                      || to_tsvector('english'::regconfig, coalesce(d.content, ''))
+        content = f.content,
+        metadata = CASE WHEN f.tenant_id = {NO_TENANT} THEN f.metadata
+                        ELSE f.metadata || jsonb_build_object(
+                            'tenant_id', f.tenant_id, 'source_id', f.source_id,
+                            'collection', f.collection, 'chunk_index', f.chunk_index)
+                   END,
+        content_tsv = to_tsvector('spanish'::regconfig, f.content)
+                      || to_tsvector('english'::regconfig, f.content)
         {uuid_of_id}
-    FROM batch{", LATERAL (SELECT lpad(to_hex(batch.id), 16, '0') AS hex) h" if new_id else ""}
-    WHERE d.id = batch.id
+    FROM filled f
+    WHERE d.id = f.id
     RETURNING d.id
 )
 SELECT max(id) AS last, count(*) AS rows FROM done
