@@ -57,7 +57,7 @@ from orchestrator_service.db.heal.healer import heal
 from orchestrator_service.db.urls import asyncpg_dsn
 from orchestrator_service.models import VECTORS
 from orchestrator_service.rag.embedders.local import DIMENSIONS
-from orchestrator_service.rag.vector_store import VectorRecord
+from orchestrator_service.rag.vector_store import VectorRecord, model_index_name, model_index_sql
 from orchestrator_service.rag.vector_store.sql import SqlVectorStore
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -108,10 +108,10 @@ _COLUMNS = (
 # computed once here too, as an InitPlan).
 _HNSW = """
 SELECT d.id FROM documents d
-WHERE d.tenant_id = $1
+WHERE d.tenant_id = $1 AND d.embedding_model = 'synthetic-384' AND vector_dims(d.embedding) = 384
   AND d.metadata @> (SELECT orch_containment($4::jsonb -> 'metadata'))
   AND orch_chunk_visible(d.collection, d.source_id, d.generation, d.metadata, $4::jsonb)
-ORDER BY d.embedding <=> $2
+ORDER BY d.embedding::vector(384) <=> $2
 LIMIT $3
 """
 # Its fallback when the index gave fewer than k rows, verbatim but for parameters.
@@ -268,6 +268,17 @@ async def timed(operation: Callable[[], Awaitable[object]]) -> tuple[float, obje
     return (time.perf_counter() - started) * 1000, result
 
 
+HNSW_INDEX = model_index_name(None, "synthetic-384", DIMENSIONS)
+
+
+def _shared_index_sql() -> str:
+    """The reconciler's statement for the synthetic model's shared index, built in place
+    (no CONCURRENTLY: nothing else writes during the load)."""
+    return model_index_sql(None, "synthetic-384", DIMENSIONS)[1].replace(
+        "CONCURRENTLY IF NOT EXISTS ", ""
+    )
+
+
 async def load(conn: asyncpg.Connection, corpus: Corpus) -> dict:
     """COPY the chunks with the secondary indexes dropped, recreate them, VACUUM ANALYZE."""
     indexes = await conn.fetch(
@@ -284,6 +295,8 @@ async def load(conn: asyncpg.Connection, corpus: Corpus) -> dict:
     )
     await conn.execute(f"SET maintenance_work_mem = '{BUILD_MEMORY}'")
     builds = {}
+    # The model's shared HNSW index, as the reconciler builds it (step 0024), built last.
+    indexes = [*indexes, {"indexname": HNSW_INDEX, "indexdef": _shared_index_sql()}]
     for index in sorted(indexes, key=lambda i: "hnsw" in i["indexdef"]):
         print(f"  CREATE INDEX {index['indexname']} ...", flush=True)
         builds[index["indexname"]] = {
@@ -298,14 +311,14 @@ async def load(conn: asyncpg.Connection, corpus: Corpus) -> dict:
         "indexes": builds,
         "vacuum_analyze_ms": round(vacuum_ms),
         "table_bytes": await conn.fetchval("SELECT pg_table_size('documents')"),
-        "hnsw_bytes": await conn.fetchval("SELECT pg_relation_size('ix_documents_embedding_hnsw')"),
+        "hnsw_bytes": await conn.fetchval("SELECT pg_relation_size($1::regclass)", HNSW_INDEX),
     }
 
 
 async def uses_hnsw(conn: asyncpg.Connection, sql: str, *args: object) -> bool:
     """Whether the plan of `sql` scans the HNSW index."""
     plan = await conn.fetchval(f"EXPLAIN (FORMAT JSON) {sql}", *args)
-    return "ix_documents_embedding_hnsw" in plan
+    return HNSW_INDEX in plan
 
 
 async def session(dsn: str, ef_search: int) -> asyncpg.Connection:
@@ -460,8 +473,8 @@ def build_rows(loaded: dict, found: dict, fallback: dict) -> list[dict]:
     """The table rows: measure, value, reference, ratio (value / reference), target, verdict."""
     lat, rec = found["latency"], found["recall"]
     builds = loaded["indexes"]
-    hnsw_ms = builds["ix_documents_embedding_hnsw"]["ms"]
-    others_ms = sum(b["ms"] for name, b in builds.items() if name != "ix_documents_embedding_hnsw")
+    hnsw_ms = builds[HNSW_INDEX]["ms"]
+    others_ms = sum(b["ms"] for name, b in builds.items() if name != HNSW_INDEX)
     ef_default, ef_raised = f"hnsw_ef{EF_DEFAULT}", f"hnsw_ef{EF_RAISED}"
     md, exact = lat["match_documents"], lat["exact"]
     filtered_k = found["filtered_returned_k"]
@@ -646,7 +659,7 @@ async def run_all(embedded: EmbeddedPostgres, base: URL) -> dict:
         )
     finally:
         await conn.close()
-    store = SqlVectorStore(url, dimensions=DIMENSIONS, timeout=settings.connect_timeout)
+    store = SqlVectorStore(url, timeout=settings.connect_timeout)
     sessions = {ef: await session(dsn, ef) for ef in (EF_DEFAULT, EF_RAISED)}
     try:
         measured = modes(store, sessions)

@@ -67,7 +67,7 @@ from orchestrator_service.rag.embedders import Embedders
 from orchestrator_service.rag.embedders.local import DIMENSIONS, MODEL_ID
 from orchestrator_service.rag.schemas import SearchRequest
 from orchestrator_service.rag.search import KnowledgeSearch
-from orchestrator_service.rag.vector_store import tenant_index_sql
+from orchestrator_service.rag.vector_store import model_index_sql
 from orchestrator_service.rag.vector_store.sql import SqlVectorStore
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -192,6 +192,11 @@ def rows_for(
     return rows, clusters
 
 
+def _in_place(statement: str) -> str:
+    """A reconciler's index build without CONCURRENTLY."""
+    return statement.replace("CONCURRENTLY IF NOT EXISTS ", "")
+
+
 async def load_vectors(
     url: URL, corpus: Corpus, rng: np.random.Generator, loads: list[TenantLoad], *, global_index
 ) -> dict:
@@ -224,9 +229,11 @@ async def load_vectors(
         await conn.execute("SET maintenance_work_mem = '1GB'")
         started = time.perf_counter()
         for index in indexes:
-            if "hnsw" in index["indexdef"] and not global_index:
-                continue
             await conn.execute(index["indexdef"])
+        if global_index:
+            # The model's shared index, as the reconciler builds it (no CONCURRENTLY: nothing
+            # else writes during the load).
+            await conn.execute(_in_place(model_index_sql(None, MODEL_ID, DIMENSIONS)[1]))
         timings["indexes_s"] = time.perf_counter() - started
         await conn.execute(
             "INSERT INTO visible_documents (tenant_id, source_id, generation) "
@@ -236,8 +243,9 @@ async def load_vectors(
         for load in loads:
             if load.chunks >= TENANT_INDEX_MIN_CHUNKS:
                 print(f"  own index of tenant {load.tenant_id} ({load.chunks:,}) ...", flush=True)
-                for statement in tenant_index_sql(load.tenant_id):
-                    await conn.execute(statement)
+                await conn.execute(
+                    _in_place(model_index_sql(load.tenant_id, MODEL_ID, DIMENSIONS)[1])
+                )
         timings["tenant_indexes_s"] = time.perf_counter() - started
         await conn.execute("VACUUM ANALYZE documents")
         await conn.execute("VACUUM ANALYZE visible_documents")
@@ -310,12 +318,14 @@ async def searcher(metadata: URL, vectors: URL):
     engine = create_async_engine(
         metadata, pool_size=4, connect_args={"server_settings": {"timezone": "UTC"}}
     )
-    store = SqlVectorStore(vectors, dimensions=DIMENSIONS, timeout=10)
+    store = SqlVectorStore(vectors, timeout=10)
     embedder = QueryEmbedder()
     knowledge = KnowledgeSearch(
         sessionmaker=async_sessionmaker(engine, expire_on_commit=False),
         vector_store=store,
-        embedders=Embedders(local=embedder, remote=no_remote, default="local"),
+        embedders=Embedders(
+            local=embedder, multilingual=embedder, use=embedder, remote=no_remote, default="local"
+        ),
     )
     exact = await asyncpg.connect(asyncpg_dsn(vectors))
     await register_vector(exact)

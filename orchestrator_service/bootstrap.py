@@ -49,6 +49,7 @@ from orchestrator_service.rag.embedders import Embedders
 from orchestrator_service.rag.embedders.local import DIMENSIONS, LocalEmbedder
 from orchestrator_service.rag.embedders.multilingual import MultilingualEmbedder
 from orchestrator_service.rag.embedders.openai import OpenAIEmbedderFactory
+from orchestrator_service.rag.embedders.use import UseEmbedder
 from orchestrator_service.rag.ingest import Ingestor
 from orchestrator_service.rag.limits import ParseLimits
 from orchestrator_service.rag.query_vectors import QueryVectors
@@ -231,14 +232,11 @@ def _vector_store(databases: Databases, settings: Settings) -> VectorStore | Non
     """The vector store: over SQL when a vector database is configured (or embedded), over
     PostgREST when only a Supabase project URL and key are."""
     if databases.vectors is not None:
-        return SqlVectorStore(
-            databases.vectors, dimensions=DIMENSIONS, timeout=settings.connect_timeout
-        )
+        return SqlVectorStore(databases.vectors, timeout=settings.connect_timeout)
     if settings.supabase_url and settings.supabase_key is not None:
         return PostgrestVectorStore(
             settings.supabase_url,
             settings.supabase_key.get_secret_value(),
-            dimensions=DIMENSIONS,
             timeout=settings.connect_timeout,
         )
     return None
@@ -278,6 +276,7 @@ def _collaborators(
     embedders = Embedders(
         local=LocalEmbedder(),
         multilingual=MultilingualEmbedder(),
+        use=UseEmbedder(),
         remote=OpenAIEmbedderFactory(
             secrets=secrets,
             base_url=settings.openai_embedding_base_url,

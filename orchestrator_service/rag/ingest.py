@@ -34,6 +34,7 @@ from orchestrator_service.rag.documents import ParseError
 from orchestrator_service.rag.embedders import Embedder, EmbedderName, Embedders
 from orchestrator_service.rag.embedders.local import LocalEmbedder
 from orchestrator_service.rag.embedders.multilingual import MultilingualEmbedder
+from orchestrator_service.rag.embedders.use import UseEmbedder
 from orchestrator_service.rag.models import RagDocument
 from orchestrator_service.rag.outcomes import announce_failed, announce_ready
 from orchestrator_service.rag.sandbox import Batch, IngestPool, Parsed, Request
@@ -191,7 +192,7 @@ class Ingestor:
                 select(Tenant.embedder, Tenant.language).where(Tenant.id == tenant_id)
             )
         ).one()
-        if tenant.embedder in ("local", "multilingual", "openai"):
+        if tenant.embedder in ("local", "multilingual", "use", "openai"):
             return tenant.embedder
         return self._embedders.default_for(tenant.language)
 
@@ -304,6 +305,8 @@ def _worker_model(embedder: Embedder) -> str | None:
         return "local"
     if isinstance(embedder, MultilingualEmbedder):
         return "multilingual"
+    if isinstance(embedder, UseEmbedder):
+        return "use"
     return None
 
 

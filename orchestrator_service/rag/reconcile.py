@@ -2,7 +2,8 @@
 
 It resumes pending deletes, deletes vectors whose document has no metadata (and stale
 generations of documents that have moved on), makes the vector store's visibility table agree
-with the metadata, builds (or drops) each large tenant's own HNSW index, deletes stored files
+with the metadata, builds (or drops) the HNSW index of each embedding model and of each large
+tenant's rows of a model, deletes stored files
 without metadata (listing the object store a page at a time, each page checked against the
 metadata in one query, so a bucket of millions costs the memory of one page), and fails
 ingestions whose lease expired with no job left to retry them. At boot, on a schedule, and
@@ -22,8 +23,8 @@ from orchestrator_service.rag.models import RagDocument
 from orchestrator_service.rag.storage import parse_document_key
 from orchestrator_service.rag.vector_store import (
     VectorStore,
-    drop_tenant_index_sql,
-    tenant_index_sql,
+    drop_model_index_sql,
+    model_index_sql,
 )
 from orchestrator_service.storage import ObjectStore
 
@@ -45,7 +46,7 @@ class ReconcileReport:
     pending_deletes: list[str] = field(default_factory=list)
     orphan_vectors: list[dict] = field(default_factory=list)
     visibility_repairs: list[dict] = field(default_factory=list)
-    tenant_indexes: list[dict] = field(default_factory=list)
+    model_indexes: list[dict] = field(default_factory=list)
     orphan_files: list[str] = field(default_factory=list)  # the first _NAMED_FILES
     orphan_files_found: int = 0
     expired_ingestions: list[str] = field(default_factory=list)
@@ -60,7 +61,7 @@ class ReconcileReport:
             "pending_deletes": len(self.pending_deletes),
             "orphan_vectors": sum(o["chunks"] for o in self.orphan_vectors),
             "visibility_repairs": len(self.visibility_repairs),
-            "tenant_indexes": len(self.tenant_indexes),
+            "model_indexes": len(self.model_indexes),
             "orphan_files": self.orphan_files_found,
             "expired_ingestions": len(self.expired_ingestions),
             "expired_memories": self.expired_memories,
@@ -126,7 +127,7 @@ class Reconciler:
         await self._pending_deletes(documents, report)
         await self._orphan_vectors(documents, live_jobs, report)
         await self._visibility(documents, live_jobs, report)
-        await self._tenant_indexes(report)
+        await self._model_indexes(report)
         await self._orphan_files(report)
         await self._expired(documents, live_jobs, report)
         return report
@@ -220,44 +221,47 @@ class Reconciler:
         keep = None if action == "hide" else generation
         await self._store.delete_source(tenant_id, source_id, keep_generation=keep)
 
-    async def _tenant_indexes(self, report: ReconcileReport) -> None:
-        """An HNSW index of its own for each tenant with `tenant_index_min_chunks` chunks or
-        more (rebuilt if a build was interrupted), dropped below half of that; one that another
-        session is building right now is left alone. Over PostgREST nothing can build one: the
-        report carries the SQL to run instead."""
+    async def _model_indexes(self, report: ReconcileReport) -> None:
+        """An HNSW index for each model's vectors at `tenant_index_min_chunks` chunks or more,
+        and one of its own for each tenant with that many of a model's chunks (rebuilt if a
+        build was interrupted); each dropped below half of that (an index whose rows are gone
+        has 0). One that another session is building right now is left alone. Over PostgREST
+        nothing can build one: the report carries the SQL to run instead."""
         store = self._store
         if store is None:
             return
         threshold = self._tenant_index_min_chunks
-        for tenant in await store.tenant_indexes():
-            if tenant.building:
+        for index in await store.model_indexes():
+            entry = {
+                "tenant_id": index.tenant_id,
+                "embedding_model": index.embedding_model,
+                "dimensions": index.dimensions,
+                "chunks": index.chunks,
+            }
+            if index.building:
                 # Another replica (or an operator) is building it: rebuilding or dropping it
                 # would wait for that build or undo it. The next round sees how it ended.
-                report.tenant_indexes.append(
-                    {
-                        "tenant_id": tenant.tenant_id,
-                        "chunks": tenant.chunks,
-                        "action": "being_built",
-                        "applied": False,
-                        "sql": [],
-                    }
+                report.model_indexes.append(
+                    {**entry, "action": "being_built", "applied": False, "sql": []}
                 )
                 continue
-            if tenant.chunks >= threshold and not tenant.valid:
-                action, statements = "build", tenant_index_sql(tenant.tenant_id)
-            elif tenant.index_name is not None and tenant.chunks < threshold // 2:
-                action, statements = "drop", drop_tenant_index_sql(tenant.tenant_id)
+            if (
+                index.chunks >= threshold
+                and not index.valid
+                and index.embedding_model is not None
+                and index.dimensions is not None
+            ):
+                action = "build"
+                statements = model_index_sql(
+                    index.tenant_id, index.embedding_model, index.dimensions
+                )
+            elif index.index_name is not None and index.chunks < threshold // 2:
+                action, statements = "drop", drop_model_index_sql(index.index_name)
             else:
                 continue
             applied = not report.dry_run and await store.run_index_ddl(statements)
-            report.tenant_indexes.append(
-                {
-                    "tenant_id": tenant.tenant_id,
-                    "chunks": tenant.chunks,
-                    "action": action,
-                    "applied": applied,
-                    "sql": list(statements),
-                }
+            report.model_indexes.append(
+                {**entry, "action": action, "applied": applied, "sql": list(statements)}
             )
 
     async def _orphan_files(self, report: ReconcileReport) -> None:

@@ -1,6 +1,7 @@
 """The remote (Supabase) vector table, owned by the healer like the local schema.
 
-Compatible with LangChain's SupabaseVectorStore (`id`, `content`, `metadata`, `embedding`)
+Compatible with LangChain's SupabaseVectorStore (`id`, `content`, `metadata`, `embedding`, here
+of any dimension)
 plus real, indexed columns for what every query filters on, so tenant isolation is a column
 predicate inside the vector query and never a filter applied afterwards.
 """
@@ -14,7 +15,6 @@ from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from orchestrator_service.db.base import VectorBase
-from orchestrator_service.rag.embedders.local import DIMENSIONS
 
 
 class DocumentChunk(VectorBase):
@@ -28,13 +28,11 @@ class DocumentChunk(VectorBase):
         # such delete scans the whole table.
         Index("ix_documents_metadata_source_id", text("(metadata ->> 'source_id')")),
         Index("ix_documents_content_tsv", "content_tsv", postgresql_using="gin"),
-        Index(
-            "ix_documents_embedding_hnsw",
-            "embedding",
-            postgresql_using="hnsw",
-            postgresql_with={"m": 16, "ef_construction": 64},
-            postgresql_ops={"embedding": "vector_cosine_ops"},
-        ),
+        # Each model's dimension, read from one of its rows (orch_model_dimensions) so that
+        # writers never mix two dimensions under one model. The HNSW indexes are per model and
+        # dimension (partial, on `embedding::vector(n)`): the reconciler builds them, since
+        # which models exist is known only from the data (step 0024).
+        Index("ix_documents_model_dimensions", "embedding_model", text("vector_dims(embedding)")),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(
@@ -42,7 +40,8 @@ class DocumentChunk(VectorBase):
     )
     content: Mapped[str] = mapped_column(Text, nullable=False)
     meta: Mapped[dict] = mapped_column("metadata", JSONB, nullable=False)
-    embedding: Mapped[list[float]] = mapped_column(Vector(DIMENSIONS), nullable=False)
+    # Untyped: each model's vectors keep their own dimension.
+    embedding: Mapped[list[float]] = mapped_column(Vector(), nullable=False)
     tenant_id: Mapped[int] = mapped_column(Integer, nullable=False)
     source_id: Mapped[str] = mapped_column(String(64), nullable=False)
     collection: Mapped[str] = mapped_column(String(100), nullable=False)

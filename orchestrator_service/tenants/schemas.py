@@ -12,7 +12,7 @@ TenantName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 # The language of a tenant's knowledge: Spanish and mixed-language tenants get the multilingual
 # embedder by default, English ones MiniLM (README: choosing an embedder).
 TenantLanguage = Literal["es", "en", "mixed"]
-TenantEmbedder = Literal["local", "multilingual", "openai"]
+TenantEmbedder = Literal["local", "multilingual", "use", "openai"]
 # `tool_config`: per-tool settings of the tenant, `{tool name: {setting: value}}`, that tools
 # read (built-ins in their context, HTTP tools as `{{tool_config.NAME}}`). Not for secrets:
 # those live in the vault.

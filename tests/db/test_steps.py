@@ -85,6 +85,11 @@ SHIPPED = [
         "metadata",
         "d8acaa49d8965be16b903fbe580d22f208c8e0579ba8873f87804225e267cd5f",
     ),
+    (
+        "0024_vectors_of_any_dimension",
+        "vectors",
+        "d88c5477f2d835f5abb69f89ec438042f65a844ed9c6fa1c809da7dbc8bbad8c",
+    ),
 ]
 
 

@@ -80,11 +80,17 @@ FROM json_to_record($1::json)
         "SELECT coalesce(json_agg(v), '[]')::text FROM orch_visibility() AS v "
         "WHERE $1::text IS NOT NULL",
     ),
-    "orch_tenant_index_state": (
+    "orch_model_index_state": (
         set(),
         set(),
-        "SELECT coalesce(json_agg(t), '[]')::text FROM orch_tenant_index_state() AS t "
+        "SELECT coalesce(json_agg(t), '[]')::text FROM orch_model_index_state() AS t "
         "WHERE $1::text IS NOT NULL",
+    ),
+    "orch_model_dimensions": (
+        {"models"},
+        {"models"},
+        "SELECT coalesce(json_agg(m), '[]')::text "
+        "FROM json_to_record($1::json) AS a(models text[]), orch_model_dimensions(a.models) AS m",
     ),
     "orch_exposure": (
         set(),

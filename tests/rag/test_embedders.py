@@ -39,7 +39,9 @@ def embedders() -> tuple[Embedders, Recording, list[Recording]]:
         return opened[-1]
 
     return (
-        Embedders(local=local, multilingual=Recording(), remote=remote, default="openai"),
+        Embedders(
+            local=local, multilingual=Recording(), use=Recording(), remote=remote, default="openai"
+        ),
         local,
         opened,
     )

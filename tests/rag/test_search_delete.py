@@ -19,7 +19,7 @@ from sqlalchemy.engine import URL
 from orchestrator_service.bootstrap import boot, running_jobs
 from orchestrator_service.config import Settings
 from orchestrator_service.main import create_app
-from orchestrator_service.rag.vector_store import VectorRecord, tenant_index_sql
+from orchestrator_service.rag.vector_store import VectorRecord, model_index_name, model_index_sql
 from tests.helpers import (
     ORCHESTRATOR,
     cli_env,
@@ -35,7 +35,7 @@ NOTHING_TO_DO = {
     "pending_deletes": 0,
     "orphan_vectors": 0,
     "visibility_repairs": 0,
-    "tenant_indexes": 0,
+    "model_indexes": 0,
     "orphan_files": 0,
     "expired_ingestions": 0,
     "expired_memories": 0,
@@ -465,25 +465,30 @@ async def _past_the_threshold(runtime, client, caller) -> dict:
     return document
 
 
-async def test_the_reconciler_builds_and_drops_a_tenant_index(served_small_threshold) -> None:
-    """Past the threshold a tenant gets an index of its own, and search through it still finds
-    the right chunk; below half of it the index is dropped."""
+async def test_the_reconciler_builds_and_drops_model_indexes(served_small_threshold) -> None:
+    """Past the threshold a model gets a shared index and a tenant an index of its own for
+    that model, and search through them still finds the right chunk; below half of it both
+    are dropped."""
     runtime, client, a, b, vectors = served_small_threshold
     document = await _past_the_threshold(runtime, client, a)
     await _ready(client, b, "few.txt", "The library opens on Sundays.")
+    model = runtime.embedders.local.model_id
 
     report = await runtime.reconciler.reconcile()
 
-    assert [(t["tenant_id"], t["action"], t["applied"]) for t in report.tenant_indexes] == [
-        (a.tenant_id, "build", True)
-    ]
-    index = f"documents_hnsw_tenant_{a.tenant_id}"
+    assert [
+        (t["tenant_id"], t["embedding_model"], t["dimensions"], t["action"], t["applied"])
+        for t in report.model_indexes
+    ] == [(None, model, 384, "build", True), (a.tenant_id, model, 384, "build", True)]
+    shared, index = model_index_name(None, model, 384), model_index_name(a.tenant_id, model, 384)
     indexes = await sql(
         vectors,
         "SELECT c.relname, i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
-        "WHERE c.relname LIKE 'documents_hnsw_tenant_%'",
+        "WHERE c.relname LIKE 'documents_hnsw_%' ORDER BY c.relname",
     )
-    assert [(r["relname"], r["indisvalid"]) for r in indexes] == [(index, True)]
+    assert [(r["relname"], r["indisvalid"]) for r in indexes] == sorted(
+        [(shared, True), (index, True)]
+    )
     for caller in (a, b):
         found = (await _search(client, caller, query="When is the library open?")).json()
         assert found["items"][0]["content"] == "The library opens on Sundays."
@@ -492,11 +497,13 @@ async def test_the_reconciler_builds_and_drops_a_tenant_index(served_small_thres
 
     assert (await client.delete(f"{DOCS}/{document['id']}", headers=a.headers)).status_code == 204
     dropped = await runtime.reconciler.reconcile()
-    assert [(t["tenant_id"], t["action"]) for t in dropped.tenant_indexes] == [
-        (a.tenant_id, "drop")
+    assert [(t["tenant_id"], t["action"]) for t in dropped.model_indexes] == [
+        (None, "drop"),
+        (a.tenant_id, "drop"),
     ]
-    gone = await sql(vectors, "SELECT to_regclass($1) IS NULL AS gone", index)
-    assert gone[0]["gone"] is True
+    for name in (shared, index):
+        gone = await sql(vectors, "SELECT to_regclass($1) IS NULL AS gone", name)
+        assert gone[0]["gone"] is True
 
 
 async def test_the_reconciler_leaves_a_tenant_index_another_replica_is_building(
@@ -507,12 +514,15 @@ async def test_the_reconciler_leaves_a_tenant_index_another_replica_is_building(
     build completes; the round after finds nothing to do."""
     runtime, client, a, _, vectors = served_small_threshold
     await _past_the_threshold(runtime, client, a)
-    index = f"documents_hnsw_tenant_{a.tenant_id}"
+    model = runtime.embedders.local.model_id
+    index = model_index_name(a.tenant_id, model, 384)
+    # The model's shared index is already there: only the tenant's is being built.
+    await runtime.vector_store.run_index_ddl(model_index_sql(None, model, 384))
 
-    async with concurrent_build_in_progress(vectors, tenant_index_sql(a.tenant_id)[1]):
+    async with concurrent_build_in_progress(vectors, model_index_sql(a.tenant_id, model, 384)[1]):
         report = await runtime.reconciler.reconcile()
 
-        assert [(t["tenant_id"], t["action"], t["applied"]) for t in report.tenant_indexes] == [
+        assert [(t["tenant_id"], t["action"], t["applied"]) for t in report.model_indexes] == [
             (a.tenant_id, "being_built", False)
         ]
         rows = await sql(vectors, "SELECT to_regclass($1) IS NOT NULL AS present", index)

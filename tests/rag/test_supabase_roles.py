@@ -214,8 +214,10 @@ async def assert_service_role_works(url: URL) -> None:
         assert await conn.fetch("SELECT * FROM orch_exposure()") == []
         visible = await conn.fetch("SELECT * FROM orch_visibility() WHERE tenant_id = 7")
         assert [(r["source_id"], r["generation"]) for r in visible] == [("doc-s", "g1")]
-        sizes = await conn.fetch("SELECT * FROM orch_tenant_index_state() WHERE tenant_id = 7")
-        assert [(r["chunks"], r["index_name"]) for r in sizes] == [(1, None)]
+        sizes = await conn.fetch("SELECT * FROM orch_model_index_state() WHERE tenant_id = 7")
+        assert [(r["chunks"], r["dimensions"], r["index_name"]) for r in sizes] == [(1, 384, None)]
+        dims = await conn.fetch("SELECT * FROM orch_model_dimensions(ARRAY['m', 'none'])")
+        assert [tuple(r) for r in dims] == [("m", 384), ("none", None)]
         assert await conn.fetchval("SELECT orch_delete_source(7, 'doc-s', NULL)") == 1
         assert await conn.fetch("SELECT * FROM orch_visibility() WHERE tenant_id = 7") == []
     finally:
@@ -367,7 +369,6 @@ async def test_supabase_sql_closes_the_schema_and_service_role_serves_the_adapte
         store = PostgrestVectorStore(
             "http://project.supabase.test",
             SERVICE_KEY,
-            dimensions=DIMENSIONS,
             timeout=5,
             http_client=client,
         )
@@ -414,7 +415,6 @@ async def test_a_project_prepared_before_the_closing_is_reported(supabase_db: UR
         store = PostgrestVectorStore(
             "http://project.supabase.test",
             SERVICE_KEY,
-            dimensions=DIMENSIONS,
             timeout=5,
             http_client=client,
         )

@@ -12,12 +12,13 @@ import pytest
 from sqlalchemy.engine import URL
 
 from orchestrator_service.rag.vector_store import (
-    TenantIndex,
+    ModelIndex,
     VectorRecord,
     VectorStore,
     VectorStoreError,
     Visibility,
-    tenant_index_sql,
+    model_index_name,
+    model_index_sql,
 )
 from orchestrator_service.rag.vector_store.postgrest import BATCH_ROWS, PostgrestVectorStore
 from orchestrator_service.rag.vector_store.sql import SqlVectorStore
@@ -84,14 +85,13 @@ async def backend(request: pytest.FixtureRequest, vectors_db: URL) -> AsyncItera
         if request.param == "sql":
             if secret is not None:
                 url = url.set(username="nobody", password=secret)
-            store: VectorStore = SqlVectorStore(url, dimensions=DIMENSIONS, timeout=5)
+            store: VectorStore = SqlVectorStore(url, timeout=5)
         else:
             transport = httpx.ASGITransport(app=create_standin(url, SERVICE_KEY))
             clients.append(httpx.AsyncClient(transport=transport))
             store = PostgrestVectorStore(
                 "http://project.supabase.test",
                 secret or SERVICE_KEY,
-                dimensions=DIMENSIONS,
                 timeout=5,
                 http_client=clients[-1],
             )
@@ -391,20 +391,30 @@ async def test_a_tenant_index_is_listed_and_search_agrees_with_the_exact_ranking
         await store.add([chunk(tenant_id, f"doc-{i}", 0, v) for i, v in enumerate(part)])
         for i in range(len(part)):
             await store.publish(tenant_id, f"doc-{i}", "g1")
-    assert await store.tenant_indexes() == [TenantIndex(1, 60), TenantIndex(2, 60)]
+    model = "test-model"
+    assert await store.model_indexes() == [
+        ModelIndex(None, model, DIMENSIONS, 120),
+        ModelIndex(1, model, DIMENSIONS, 60),
+        ModelIndex(2, model, DIMENSIONS, 60),
+    ]
 
-    built = await store.run_index_ddl(tenant_index_sql(1))
+    built = await store.run_index_ddl(model_index_sql(1, model, DIMENSIONS))
 
     assert built is (backend.name == "sql")
     if not built:
-        for statement in tenant_index_sql(1):
+        for statement in model_index_sql(1, model, DIMENSIONS):
             await sql(vectors_db, statement)
-    index = "documents_hnsw_tenant_1"
-    assert await store.tenant_indexes() == [TenantIndex(1, 60, index, True), TenantIndex(2, 60)]
-    assert (await sql(vectors_db, "SELECT (orch_tenant_index(1)).name AS i"))[0]["i"] == index
+    index = model_index_name(1, model, DIMENSIONS)
+    assert await store.model_indexes() == [
+        ModelIndex(None, model, DIMENSIONS, 120),
+        ModelIndex(1, model, DIMENSIONS, 60, index, True),
+        ModelIndex(2, model, DIMENSIONS, 60),
+    ]
+    [named] = await sql(vectors_db, f"SELECT orch_model_index_name(1, '{model}', 384) AS i")
+    assert named["i"] == index
     for tenant_id, part in ((1, vectors[:60]), (2, vectors[60:])):
         query = nudged(part[7], seed=tenant_id)
-        matches = await store.search(tenant_id, query, k=10)
+        matches = await store.search(tenant_id, query, k=10, filter={"embedding_model": model})
         assert [m.metadata["source_id"] for m in matches] == [
             f"doc-{i}" for i in exact_top(part, query, 10)
         ]
@@ -414,7 +424,9 @@ async def test_a_tenant_index_is_listed_and_search_agrees_with_the_exact_ranking
 async def test_dimension_mismatch_is_refused_and_writes_nothing(
     store: VectorStore, vectors_db: URL
 ) -> None:
-    """A vector of the wrong length fails the whole call, naming both dimensions."""
+    """One model, two lengths: in one batch, or against the model's stored vectors, the whole
+    call fails naming both dimensions. A query of a length no stored vector has finds
+    nothing (it is compared with no row)."""
     vectors = unit_vectors(2)
     records = [chunk(1, "doc-a", 0, vectors[0]), chunk(1, "doc-a", 1, vectors[1][:383])]
 
@@ -424,13 +436,20 @@ async def test_dimension_mismatch_is_refused_and_writes_nothing(
     assert await store.count(1, "doc-a") == 0
     assert (await sql(vectors_db, "SELECT count(*) AS n FROM documents"))[0]["n"] == 0
 
-    # PostgreSQL ignores the vector(384) of a function argument; pgvector refuses the
-    # comparison itself, so a query of the wrong length fails once there is a chunk to compare.
     await store.add(records[:1])
     await store.publish(1, "doc-a", "g1")
     with pytest.raises(VectorStoreError) as refused:
-        await store.search(1, vectors[0][:383], k=3)
+        await store.add([chunk(1, "doc-b", 0, vectors[1][:383])])
     assert "384" in refused.value.message and "383" in refused.value.message
+    assert await store.count(1, "doc-b") == 0
+
+    for query_filter in ({}, {"embedding_model": "test-model"}, {"embedding_model": "other"}):
+        assert await store.search(1, vectors[0][:383], k=3, filter=query_filter) == []
+        hybrid = await store.search(
+            1, vectors[0][:383], k=3, filter=query_filter, query_text="chunk"
+        )
+        assert hybrid == []
+    assert [m.metadata["source_id"] for m in await store.search(1, vectors[0], k=3)] == ["doc-a"]
 
 
 async def test_verify_passes_on_a_healed_database(store: VectorStore) -> None:
@@ -495,7 +514,7 @@ async def test_wrong_credentials_fail_without_showing_them(backend: Backend) -> 
         partial(store.delete_source, 1, "doc-a"),
         partial(store.publish, 1, "doc-a", "g1"),
         partial(store.visibility),
-        partial(store.tenant_indexes),
+        partial(store.model_indexes),
     ]
     for operation in operations:
         with pytest.raises(VectorStoreError) as refused:

@@ -39,21 +39,27 @@ class HealTarget:
 
     @cached_property
     def functions(self) -> list[str]:
-        """`public.name` of every function the steps create, for a private target (the
-        privileges the healer checks); empty otherwise."""
+        """`public.name` of every function the steps create and no later step drops, for a
+        private target (the privileges the healer checks); empty otherwise."""
         if not self.private:
             return []
-        names = {
-            name if "." in name else f"public.{name}"
-            for step in self.steps
-            for name in _CREATE_FUNCTION.findall(step.sql)
-        }
+        names: set[str] = set()
+        for step in self.steps:
+            names |= {_public(name) for name in _CREATE_FUNCTION.findall(step.sql)}
+            names -= {_public(name) for name in _DROP_FUNCTION.findall(step.sql)}
         return sorted(names)
 
 
 _CREATE_FUNCTION = re.compile(
     r"\bCREATE\s+(?:OR\s+REPLACE\s+)?FUNCTION\s+([A-Za-z_][\w.]*)\s*\(", re.IGNORECASE
 )
+_DROP_FUNCTION = re.compile(
+    r"\bDROP\s+FUNCTION\s+(?:IF\s+EXISTS\s+)?([A-Za-z_][\w.]*)\s*\(", re.IGNORECASE
+)
+
+
+def _public(name: str) -> str:
+    return name if "." in name else f"public.{name}"
 
 
 def qualified(table: Table) -> str:

@@ -1,11 +1,14 @@
-"""Embedders behind one Protocol: two local models (MiniLM for English, multilingual E5) and
-OpenAI-compatible APIs, obtained per tenant from `Embedders` as async context managers."""
+"""Embedders behind one Protocol: three local models (MiniLM for English, multilingual E5,
+multilingual USE with 512-dimensional vectors) and OpenAI-compatible APIs, obtained per tenant
+from `Embedders` as async context managers."""
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Literal, Protocol
 
-EmbedderName = Literal["local", "multilingual", "openai"]
+EmbedderName = Literal["local", "multilingual", "use", "openai"]
+# The embedders that run in this process (and in the ingestion workers).
+LOCAL_EMBEDDERS: tuple[EmbedderName, ...] = ("local", "multilingual", "use")
 # A tenant's language picks its default embedder (bench/quality.py measured the choice):
 # MiniLM for English, multilingual E5 for Spanish and for mixed-language knowledge.
 Language = Literal["es", "en", "mixed"]
@@ -64,11 +67,13 @@ class Embedders:
         *,
         local: Embedder,
         multilingual: Embedder,
+        use: Embedder,
         remote: RemoteEmbedderFactory,
         default: EmbedderName,
     ) -> None:
         self.local = local
         self.multilingual = multilingual
+        self.use = use
         self.default: EmbedderName = default
         self._remote = remote
 
@@ -78,6 +83,8 @@ class Embedders:
             return "local"
         if model_id == self.multilingual.model_id:
             return "multilingual"
+        if model_id == self.use.model_id:
+            return "use"
         return "openai"
 
     def default_for(self, language: str | None) -> EmbedderName:
@@ -97,8 +104,8 @@ class Embedders:
         model or dimension than the configured one, such as an adopted LangChain table's,
         stay searchable."""
         name = name or self.default
-        if name in ("local", "multilingual"):
-            yield self.local if name == "local" else self.multilingual
+        if name in LOCAL_EMBEDDERS:
+            yield {"local": self.local, "multilingual": self.multilingual, "use": self.use}[name]
             return
         embedder = await self._remote(tenant_id, model_id)
         try:
@@ -110,3 +117,4 @@ class Embedders:
         """Release the shared local models."""
         await self.local.aclose()
         await self.multilingual.aclose()
+        await self.use.aclose()

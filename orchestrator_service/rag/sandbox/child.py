@@ -22,6 +22,7 @@ from orchestrator_service.rag.chunking import chunk
 from orchestrator_service.rag.documents import ParseError
 from orchestrator_service.rag.embedders.local import LocalEmbedder
 from orchestrator_service.rag.embedders.multilingual import MultilingualEmbedder
+from orchestrator_service.rag.embedders.use import UseEmbedder
 from orchestrator_service.rag.limits import ParseLimits, over_limit
 from orchestrator_service.rag.parsers import parse
 from orchestrator_service.rag.sandbox.protocol import frame, raw_frame, read_frame
@@ -29,7 +30,7 @@ from orchestrator_service.rag.storage import verify
 
 log = logging.getLogger(__name__)
 
-_Embedders = dict[str, LocalEmbedder | MultilingualEmbedder]
+_Embedders = dict[str, LocalEmbedder | MultilingualEmbedder | UseEmbedder]
 
 _PR_SET_PDEATHSIG = 1
 _M_ARENA_MAX = -8
@@ -43,7 +44,11 @@ def main(argv: list[str]) -> int:
     _confine(config)
     limits = ParseLimits(**config["parse"])
     # Each model loads on its first document (or now, for the warm one).
-    embedders: _Embedders = {"local": LocalEmbedder(), "multilingual": MultilingualEmbedder()}
+    embedders: _Embedders = {
+        "local": LocalEmbedder(),
+        "multilingual": MultilingualEmbedder(),
+        "use": UseEmbedder(),
+    }
     if config["warm"]:  # load the model now, not when the first document waits for it
         embedders["local"].embed_array(["warm-up"])
     requests = sys.stdin.buffer

@@ -1,5 +1,6 @@
 """The vector store port: where chunks and embeddings live (Supabase pgvector in production)."""
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -72,45 +73,72 @@ class Visibility:
 
 
 @dataclass(frozen=True)
-class TenantIndex:
-    """A tenant's number of chunks and its own HNSW index, if it has one (`building`: another
-    session is building it concurrently right now)."""
+class ModelIndex:
+    """The chunks of one model at one dimension, a tenant's (`tenant_id`) or all tenants'
+    (None: the model's shared index), with their HNSW index if there is one (`building`:
+    another session is building it concurrently right now). An index whose rows are gone has
+    0 chunks and no model."""
 
-    tenant_id: int
+    tenant_id: int | None
+    embedding_model: str | None
+    dimensions: int | None
     chunks: int
     index_name: str | None = None
     valid: bool | None = None
     building: bool = False
 
 
-# Each tenant's own HNSW index: a partial index that search uses through a literal tenant id.
-TENANT_INDEX_PREFIX = "documents_hnsw_tenant_"
+# HNSW indexes are per model: partial expression indexes on `embedding::vector(<dimension>)`,
+# one shared per model and one per (tenant, model) for large tenants, which search uses
+# through literal predicates. Names carry a short hash of the model id (any id fits in
+# PostgreSQL's 63 bytes); `orch_model_index_name` in step 0024 computes the same.
+MODEL_INDEX_PREFIX = "documents_hnsw_"
+# The largest dimension an HNSW index of `vector` takes (pgvector's limit).
+MAX_INDEXED_DIMENSIONS = 2000
 
 
-def tenant_index_sql(tenant_id: int) -> tuple[str, ...]:
-    """The statements that (re)build a tenant's own HNSW index without blocking writes: drop an
-    invalid leftover, then build (the shared index's parameters)."""
-    name = f"{TENANT_INDEX_PREFIX}{int(tenant_id)}"
+def model_index_name(tenant_id: int | None, model: str, dimensions: int) -> str:
+    """The name of a model's index at a dimension: shared, or one tenant's."""
+    key = hashlib.md5(model.encode(), usedforsecurity=False).hexdigest()[:12]
+    owner = "m" if tenant_id is None else f"t{int(tenant_id)}"
+    return f"{MODEL_INDEX_PREFIX}{owner}_{key}_{int(dimensions)}"
+
+
+def sql_literal(value: str) -> str:
+    """A string as an SQL literal (standard_conforming_strings, on since PostgreSQL 9.1)."""
+    if "\x00" in value:
+        raise VectorStoreError("A model id cannot hold a NUL character")
+    return "'" + value.replace("'", "''") + "'"
+
+
+def model_index_sql(tenant_id: int | None, model: str, dimensions: int) -> tuple[str, ...]:
+    """The statements that (re)build a model's index (shared, or one tenant's) without
+    blocking writes: drop an invalid leftover, then build (m 16, ef_construction 64)."""
+    name = model_index_name(tenant_id, model, dimensions)
+    where = f"embedding_model = {sql_literal(model)}"
+    if tenant_id is not None:
+        where = f"tenant_id = {int(tenant_id)} AND {where}"
     return (
-        f"DROP INDEX CONCURRENTLY IF EXISTS {name}",
-        f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON documents USING hnsw "
-        "(embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64) "
-        f"WHERE tenant_id = {int(tenant_id)}",
+        f'DROP INDEX CONCURRENTLY IF EXISTS "{name}"',
+        f'CREATE INDEX CONCURRENTLY IF NOT EXISTS "{name}" ON documents USING hnsw '
+        f"((embedding::vector({int(dimensions)})) vector_cosine_ops) "
+        f"WITH (m = 16, ef_construction = 64) WHERE {where}",
     )
 
 
-def drop_tenant_index_sql(tenant_id: int) -> tuple[str, ...]:
-    """The statement that drops a tenant's own index without blocking reads or writes."""
-    return (f"DROP INDEX CONCURRENTLY IF EXISTS {TENANT_INDEX_PREFIX}{int(tenant_id)}",)
+def drop_model_index_sql(name: str) -> tuple[str, ...]:
+    """The statement that drops a model index (named as `model_indexes` lists it) without
+    blocking reads or writes."""
+    quoted = name.replace('"', '""')
+    return (f'DROP INDEX CONCURRENTLY IF EXISTS "{quoted}"',)
 
 
 class VectorStore(Protocol):
     """Writes, deletes and searches chunks; every operation is scoped to one tenant."""
 
-    dimensions: int
-
     async def add(self, records: list[VectorRecord]) -> None:
-        """Store chunks (a batch at a time)."""
+        """Store chunks (a batch at a time); refuses vectors whose model already has vectors
+        of another dimension."""
         ...
 
     async def publish(self, tenant_id: int, source_id: str, generation: str) -> None:
@@ -153,12 +181,13 @@ class VectorStore(Protocol):
         """Every document's visibility row."""
         ...
 
-    async def tenant_indexes(self) -> list[TenantIndex]:
-        """Every tenant's number of chunks and own index."""
+    async def model_indexes(self) -> list[ModelIndex]:
+        """Chunks per (tenant, model, dimension) and per (model, dimension), with their
+        indexes."""
         ...
 
     async def run_index_ddl(self, statements: tuple[str, ...]) -> bool:
-        """Run `tenant_index_sql` or `drop_tenant_index_sql` statements, each outside a
+        """Run `model_index_sql` or `drop_model_index_sql` statements, each outside a
         transaction; False when this adapter cannot run DDL (then someone must, by hand)."""
         ...
 
@@ -203,13 +232,25 @@ def exposure_drift(rows: list[dict] | None, *, fix: str) -> list[dict]:
     ]
 
 
-def check_dimensions(records: list[VectorRecord], dimensions: int) -> None:
-    """Refuse vectors of the wrong length clearly, never truncate them."""
+def check_dimensions(records: list[VectorRecord], stored: dict[str, int | None]) -> None:
+    """Refuse clearly, never truncate: vectors of one model must all have the dimension its
+    stored vectors have (`stored`: per model, None when it has none yet), and a dimension an
+    HNSW index can take."""
+    seen: dict[str, int] = {}
     for record in records:
-        if len(record.embedding) != dimensions:
+        got = len(record.embedding)
+        model = record.embedding_model
+        expected = stored.get(model) or seen.setdefault(model, got)
+        if not 1 <= got <= MAX_INDEXED_DIMENSIONS or got != expected:
             raise VectorStoreError(
-                f"Embedding dimension mismatch: the vector store holds vector({dimensions}) but "
-                f"the embedder {record.embedding_model!r} produced {len(record.embedding)} "
-                "dimensions; reindex into a store of the right dimension",
-                details={"expected": dimensions, "got": len(record.embedding)},
+                f"Embedding dimension mismatch: the model {record.embedding_model!r} has "
+                f"vectors of {expected} dimensions in the store but produced {got} (at most "
+                f"{MAX_INDEXED_DIMENSIONS}); a model whose dimension changes needs a new model "
+                "id, then a reindex",
+                details={"model": record.embedding_model, "expected": expected, "got": got},
             )
+
+
+def models_of(records: list[VectorRecord]) -> list[str]:
+    """The distinct models of a batch, sorted."""
+    return sorted({r.embedding_model for r in records})

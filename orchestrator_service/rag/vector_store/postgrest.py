@@ -16,13 +16,14 @@ from orchestrator_service.errors import ConfigError
 from orchestrator_service.rag.vector_store import (
     EXPOSURE_FUNCTION,
     Match,
+    ModelIndex,
     SourceCount,
-    TenantIndex,
     VectorRecord,
     VectorStoreError,
     Visibility,
     check_dimensions,
     exposure_drift,
+    models_of,
 )
 
 BATCH_ROWS = 500
@@ -52,12 +53,10 @@ class PostgrestVectorStore:
         url: str,
         key: str,
         *,
-        dimensions: int,
         timeout: float,
         http_client: httpx.AsyncClient | None = None,
     ) -> None:
         self.url = url
-        self.dimensions = dimensions
         # An injected client (tests use an ASGI transport) keeps its own timeouts and is the
         # caller's to close.
         self._owns_http = http_client is None
@@ -116,8 +115,20 @@ class PostgrestVectorStore:
         return data
 
     async def add(self, records: list[VectorRecord]) -> None:
-        """Insert chunks, `BATCH_ROWS` per request; each request is atomic, a call is not."""
-        check_dimensions(records, self.dimensions)
+        """Insert chunks, `BATCH_ROWS` per request, after checking each model's dimension
+        against its stored vectors; each request is atomic, a call is not."""
+        if not records:
+            return
+        stored = await self._call(
+            "orch_model_dimensions", {"models": models_of(records)}, "check dimensions"
+        )
+        check_dimensions(
+            records,
+            {
+                r["embedding_model"]: r["dimensions"]
+                for r in self._rows("orch_model_dimensions", stored)
+            },
+        )
         rows = [
             {
                 "content": r.content,
@@ -257,10 +268,10 @@ class PostgrestVectorStore:
         rows = await self._call("orch_visibility", {}, "list visibility")
         return [Visibility(**r) for r in self._rows("orch_visibility", rows)]
 
-    async def tenant_indexes(self) -> list[TenantIndex]:
-        """Through the `orch_tenant_index_state` RPC."""
-        rows = await self._call("orch_tenant_index_state", {}, "list tenant indexes")
-        return [TenantIndex(**r) for r in self._rows("orch_tenant_index_state", rows)]
+    async def model_indexes(self) -> list[ModelIndex]:
+        """Through the `orch_model_index_state` RPC."""
+        rows = await self._call("orch_model_index_state", {}, "list model indexes")
+        return [ModelIndex(**r) for r in self._rows("orch_model_index_state", rows)]
 
     async def run_index_ddl(self, statements: tuple[str, ...]) -> bool:
         """PostgREST runs no DDL (and a function cannot build an index concurrently): the
@@ -268,10 +279,11 @@ class PostgrestVectorStore:
         return False
 
     async def verify(self) -> list[dict]:
-        """`match_documents` answers (a zero vector, tenant 0), which needs the table too;
-        then what `orch_exposure()` says is open to Supabase's API roles, as drift."""
+        """`match_documents` answers (a one-dimensional vector, tenant 0), which needs the
+        table too; then what `orch_exposure()` says is open to Supabase's API roles, as
+        drift."""
         try:
-            await self._match([0.0] * self.dimensions, 1, {"tenant_id": 0})
+            await self._match([1.0], 1, {"tenant_id": 0})
         except (APIError, httpx.HTTPError) as exc:
             raise self._failure("call match_documents", exc) from None
         rows: list[dict[str, Any]] | None

@@ -14,13 +14,14 @@ from orchestrator_service.errors import DatabaseUnreachable
 from orchestrator_service.rag.vector_store import (
     EXPOSURE_FUNCTION,
     Match,
+    ModelIndex,
     SourceCount,
-    TenantIndex,
     VectorRecord,
     VectorStoreError,
     Visibility,
     check_dimensions,
     exposure_drift,
+    models_of,
 )
 
 _INSERT = """
@@ -37,9 +38,8 @@ WHERE tenant_id = $1 AND source_id = $2 AND ($3::text IS NULL OR generation = $3
 class SqlVectorStore:
     """pgvector over asyncpg."""
 
-    def __init__(self, url: URL, *, dimensions: int, timeout: float) -> None:
+    def __init__(self, url: URL, *, timeout: float) -> None:
         self.url = url
-        self.dimensions = dimensions
         self.timeout = timeout
         self._pool: asyncpg.Pool | None = None
 
@@ -91,8 +91,14 @@ class SqlVectorStore:
             raise self._unavailable(exc) from None
 
     async def add(self, records: list[VectorRecord]) -> None:
-        """Insert a batch of chunks in one round trip."""
-        check_dimensions(records, self.dimensions)
+        """Insert a batch of chunks in one round trip, after checking each model's dimension
+        against its stored vectors."""
+        if not records:
+            return
+        stored = await self._run(
+            "fetch", "SELECT * FROM orch_model_dimensions($1)", models_of(records)
+        )
+        check_dimensions(records, {r["embedding_model"]: r["dimensions"] for r in stored})
         rows = [
             (
                 r.content,
@@ -182,10 +188,10 @@ class SqlVectorStore:
         rows = await self._run("fetch", "SELECT * FROM orch_visibility()")
         return [Visibility(**dict(r)) for r in rows]
 
-    async def tenant_indexes(self) -> list[TenantIndex]:
-        """Chunks per tenant and each tenant's own index."""
-        rows = await self._run("fetch", "SELECT * FROM orch_tenant_index_state()")
-        return [TenantIndex(**dict(r)) for r in rows]
+    async def model_indexes(self) -> list[ModelIndex]:
+        """Chunks per (tenant, model, dimension) and per (model, dimension), with indexes."""
+        rows = await self._run("fetch", "SELECT * FROM orch_model_index_state()")
+        return [ModelIndex(**dict(r)) for r in rows]
 
     async def run_index_ddl(self, statements: tuple[str, ...]) -> bool:
         """On a connection of its own without a command timeout: a concurrent build of a large
