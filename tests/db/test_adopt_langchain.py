@@ -114,6 +114,14 @@ async def test_a_langchain_table_is_adopted_and_its_documents_linked(
     ]
     # LangChain's match_documents (bigint ids, no tenant) gave way to ours, which scopes by
     # tenant: A's query finds A's visible chunks only, never B's nor the forged one.
+    functions = await sql(
+        langchain_db,
+        "SELECT pg_get_function_result(oid) AS result FROM pg_proc "
+        "WHERE proname = 'match_documents'",
+    )
+    assert [f["result"] for f in functions] == [
+        "TABLE(id uuid, content text, metadata jsonb, similarity double precision)"
+    ]
     found = await sql(
         langchain_db,
         "SELECT id::text, metadata ->> 'source_id' AS source FROM match_documents($1, 10, $2)",

@@ -5,17 +5,21 @@ Such a `documents` table has `id bigserial` (or `uuid`), `content`, `metadata js
 `match_documents` function whose return type differs from ours. At boot, under the heal lock
 and before the migration steps (whose functions name our columns), the vector healer:
 
-1. drops that foreign `match_documents` and adds our columns, nullable (catalog only);
+1. drops LangChain's `match_documents` (it searches every tenant's rows) and adds our
+   columns, nullable (catalog only);
 2. fills them from `metadata` in batches of `ORCH_ADOPT_BATCH_ROWS` rows keyed by id, each its
    own short transaction, so a crash resumes at the first row still without a tenant;
-3. makes them NOT NULL without a long lock: a CHECK added NOT VALID, VALIDATE (which blocks
-   no reads or writes), then SET NOT NULL, which the validated CHECK spares a scan;
-4. gives LangChain's bigint ids our uuid key: each id n becomes the uuid
+3. makes each adopted document searchable where the metadata database knows it under the
+   same tenant: `visible_documents` gets a row, then `rag_documents` the adopted generation,
+   the adopted embedding model and status `ready`;
+4. makes the columns NOT NULL without a long lock: a CHECK added NOT VALID, VALIDATE (which
+   blocks no reads or writes), then SET NOT NULL, which the validated CHECK spares a scan;
+5. gives LangChain's bigint ids our uuid key: each id n becomes the uuid
    00000000-0000-0000-<n as 16 hex digits, split 4-12>, so the old id can still be read off
-   the new one, and the bigint column goes (a catalog change, no rewrite);
-5. makes each adopted document searchable where the metadata database knows it under the
-   same tenant: `rag_documents` gets the adopted generation, the adopted embedding model and
-   status `ready`, and `visible_documents` a row.
+   the new one, and the bigint column goes (a catalog change, no rewrite).
+
+Until step 4 or 5 is done the table still reads as one to adopt, so a heal that stops anywhere
+is finished by the next one; every step is idempotent.
 
 Rows without a usable tenant (missing, not an integer) get tenant 0, which no tenant has, and
 are never visible; they and rows whose document the metadata does not know are left for the
@@ -56,9 +60,10 @@ FROM pg_attribute a
 WHERE a.attrelid = to_regclass('public.documents') AND a.attnum > 0 AND NOT a.attisdropped
 """
 
-# LangChain's match_documents(query_embedding vector, match_count int, filter jsonb) returns
-# bigint ids (or the embedding too): CREATE OR REPLACE of ours cannot change its return type.
-# Only a function with our arguments and another result is dropped, so ours always stays.
+# LangChain's match_documents (its guides publish several: bigint or uuid ids, with or without
+# match_count, some returning the embedding too) searches every tenant's rows, and one with our
+# arguments but another result stops CREATE OR REPLACE of ours. Every match_documents but ours
+# (our arguments and result) is dropped; this runs only on a table that is LangChain's.
 _DROP_FOREIGN_MATCH = f"""
 DO $$
 DECLARE
@@ -68,10 +73,11 @@ BEGIN
         SELECT p.oid::regprocedure FROM pg_proc p
         WHERE p.proname = 'match_documents'
           AND p.pronamespace = 'public'::regnamespace
-          AND p.pronargs = 3
-          AND (SELECT typname FROM pg_type WHERE oid = p.proargtypes[0]) = 'vector'
-          AND p.proargtypes[1] = 'integer'::regtype AND p.proargtypes[2] = 'jsonb'::regtype
-          AND pg_get_function_result(p.oid) <> '{_OUR_MATCH_RESULT}'
+          AND NOT (p.pronargs = 3
+                   AND (SELECT typname FROM pg_type WHERE oid = p.proargtypes[0]) = 'vector'
+                   AND p.proargtypes[1] = 'integer'::regtype
+                   AND p.proargtypes[2] = 'jsonb'::regtype
+                   AND pg_get_function_result(p.oid) = '{_OUR_MATCH_RESULT}')
     LOOP
         EXECUTE format('DROP FUNCTION %s', fn);
     END LOOP;
@@ -93,6 +99,12 @@ REVOKE ALL ON FUNCTION documents_fill_content_tsv() FROM PUBLIC;
 DROP TRIGGER IF EXISTS documents_fill_content_tsv ON documents;
 CREATE TRIGGER documents_fill_content_tsv BEFORE INSERT OR UPDATE OF content ON documents
     FOR EACH ROW EXECUTE FUNCTION documents_fill_content_tsv();
+"""
+
+
+_PLAIN_CONTENT_TSV = """
+SELECT attgenerated = '' FROM pg_attribute
+WHERE attrelid = 'public.documents'::regclass AND attname = 'content_tsv' AND NOT attisdropped
 """
 
 
@@ -281,10 +293,15 @@ class Adoption:
             added.append(f'ADD COLUMN IF NOT EXISTS "{_NEW_ID}" uuid')
         if added:
             await self._ddl(f"ALTER TABLE {TABLE} " + ", ".join(added))
-        if any(c.name == "content_tsv" for c in missing):
+        if await self._conn.fetchval(_PLAIN_CONTENT_TSV):
             # A generated column would rewrite the whole table under an exclusive lock; a
-            # plain one filled in batches, and by this trigger afterwards, does not.
+            # plain one filled in batches, and by this trigger afterwards, does not. Made on
+            # every run until adopted, so a crash between the two cannot lose it.
             await self._ddl(_CONTENT_TSV_TRIGGER, transaction=True)
+        if not new_id:
+            # LangChain's Python guide declares `id uuid primary key` with no default; our
+            # writers leave the id to the database.
+            await self._ddl(f"ALTER TABLE {TABLE} ALTER COLUMN id SET DEFAULT gen_random_uuid()")
         for c in missing:
             self._applied("adopt_add_column", f"{TABLE}.{c.name}")
 
