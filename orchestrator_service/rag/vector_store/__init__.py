@@ -251,6 +251,12 @@ def check_dimensions(records: list[VectorRecord], stored: dict[str, int | None])
             )
 
 
+def searchable(embedding: list[float]) -> bool:
+    """Whether a query vector has a dimension stored vectors can have; one that has not finds
+    nothing (pgvector would refuse an empty or oversized vector with an error)."""
+    return 1 <= len(embedding) <= MAX_INDEXED_DIMENSIONS
+
+
 def models_of(records: list[VectorRecord]) -> list[str]:
     """The distinct models of a batch, sorted."""
     return sorted({r.embedding_model for r in records})

@@ -24,6 +24,7 @@ from orchestrator_service.rag.vector_store import (
     check_dimensions,
     exposure_drift,
     models_of,
+    searchable,
 )
 
 BATCH_ROWS = 500
@@ -227,6 +228,8 @@ class PostgrestVectorStore:
         query_text: str | None = None,
     ) -> list[Match]:
         """Through the `match_documents` / `hybrid_match_documents` RPCs."""
+        if not searchable(embedding):
+            return []
         query_filter = {**(filter or {}), "tenant_id": tenant_id}
         try:
             if query_text is None:

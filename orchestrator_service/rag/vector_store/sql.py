@@ -22,6 +22,7 @@ from orchestrator_service.rag.vector_store import (
     check_dimensions,
     exposure_drift,
     models_of,
+    searchable,
 )
 
 _INSERT = """
@@ -149,6 +150,8 @@ class SqlVectorStore:
         query_text: str | None = None,
     ) -> list[Match]:
         """Through the same SQL functions Supabase clients call as RPCs."""
+        if not searchable(embedding):
+            return []
         query_filter = json.dumps({**(filter or {}), "tenant_id": tenant_id})
         if query_text is None:
             rows = await self._run(
