@@ -275,3 +275,61 @@ async def test_hostile_metadata_gets_no_tenant_and_stops_nothing(
     ]
     assert (adopted[9]["content"], adopted[9]["metadata"]) == ("", "{}")
     assert await sql(langchain_db, "SELECT * FROM visible_documents") == []
+
+
+async def test_a_uuid_keyed_langchain_table_keeps_its_ids(
+    langchain_db: URL, fresh_db: URL, settings: Settings
+) -> None:
+    """LangChain's Python store writes uuid ids of its own (`id uuid primary key`, no default)
+    and some guides pair the table with a two-argument match_documents: the ids stay, new rows
+    get a default, and that function (it searches every tenant) goes too."""
+    a, b = await seed_metadata(fresh_db)
+    await sql(langchain_db, "CREATE EXTENSION vector")
+    await sql(
+        langchain_db,
+        "CREATE TABLE documents (id uuid PRIMARY KEY, content text, metadata jsonb, "
+        "embedding vector(1536))",
+    )
+    await sql(
+        langchain_db,
+        "CREATE FUNCTION match_documents(query_embedding vector(1536), filter jsonb DEFAULT '{}') "
+        "RETURNS TABLE (id uuid, content text, metadata jsonb, similarity float) "
+        "LANGUAGE sql AS $$ SELECT id, content, metadata, 1 - (embedding <=> query_embedding) "
+        "FROM documents WHERE metadata @> filter ORDER BY embedding <=> query_embedding $$",
+    )
+    ids = ["5f0c6b2e-8d1a-4c3b-9e7f-2a1b3c4d5e6f", "0b7e1f3a-2c4d-4e5f-8a9b-1c2d3e4f5a6b"]
+    for chunk_id, (content, metadata) in zip(ids, seed_rows(a, b)[:2], strict=True):
+        await sql(
+            langchain_db,
+            "INSERT INTO documents (id, content, metadata, embedding) VALUES ($1, $2, $3, $4)",
+            chunk_id,
+            content,
+            json.dumps(metadata),
+            str(vector(content)),
+        )
+
+    report = await heal(VECTORS, langchain_db, settings, metadata_url=fresh_db)
+
+    assert report.verified and report.drift == []
+    applied = {x["kind"] for x in report.applied}
+    assert "adopt_backfill" in applied and "adopt_uuid_key" not in applied
+    rows = await sql(langchain_db, "SELECT id::text, tenant_id, source_id FROM documents")
+    assert sorted(tuple(r) for r in rows) == sorted((i, a, "doc-a1") for i in ids)
+    functions = await sql(
+        langchain_db,
+        "SELECT pg_get_function_identity_arguments(oid) AS args FROM pg_proc "
+        "WHERE proname = 'match_documents'",
+    )
+    assert [f["args"] for f in functions] == [
+        "query_embedding vector, match_count integer, filter jsonb"
+    ]
+    new = await sql(
+        langchain_db,
+        "INSERT INTO documents (content, metadata, embedding, tenant_id, source_id, collection, "
+        "chunk_index, embedding_model, generation) VALUES ('x', '{}', $1, $2, 'doc-a9', "
+        "'General', 0, $3, 'g2') RETURNING id",
+        str(vector("x")),
+        a,
+        MODEL,
+    )
+    assert new[0]["id"] is not None

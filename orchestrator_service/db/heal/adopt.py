@@ -171,7 +171,8 @@ WITH batch AS (
     WHERE d.id = f.id
     RETURNING d.id
 )
-SELECT max(id) AS last, count(*) AS rows FROM done
+-- No max(uuid) in PostgreSQL: the last id by ordering, which suits bigint and uuid alike.
+SELECT (SELECT id FROM done ORDER BY id DESC LIMIT 1) AS last, (SELECT count(*) FROM done) AS rows
 """
 
 
