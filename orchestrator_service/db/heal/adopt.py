@@ -244,21 +244,20 @@ class Adoption:
             )
         started = time.perf_counter()
         new_id = columns.types["id"][0] != "uuid"
-        await self._shape(columns, new_id=new_id)
         try:
+            await self._shape(columns, new_id=new_id)
             rows = await self._backfill(columns.types["id"][0])
+            # Linked before the constraints: until they hold, the table still reads as one to
+            # adopt, so a heal stopped after this point links again (idempotently).
+            linked = await self._link()
+            await self._not_null(new_id=new_id)
+            if new_id:
+                await self._swap_key()
         except asyncpg.PostgresError as exc:
             raise HealError(
-                f"Adopting the LangChain documents table stopped: {exc}. The rows filled so "
-                "far stay filled; the next boot resumes with the first row still without a "
-                "tenant"
+                f"Adopting the LangChain documents table stopped: {exc}. What it did stays "
+                "done (filled rows stay filled); the next boot resumes where it stopped"
             ) from exc
-        # Linked before the constraints: until they hold, the table still reads as one to
-        # adopt, so a crash after this point links again (idempotently) at the next boot.
-        linked = await self._link()
-        await self._not_null(new_id=new_id)
-        if new_id:
-            await self._swap_key()
         log.info(
             "vectors: adopted the LangChain documents table (%d rows filled, %d documents "
             "linked) in %.1f s",
