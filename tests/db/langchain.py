@@ -96,3 +96,12 @@ async def seed_metadata(url: URL) -> tuple[int, int]:
         await conn.close()
     await seed_documents(url, a, b)
     return a, b
+
+
+async def run_script(url: URL, script: str) -> None:
+    """Run a SQL script of several statements, as a SQL editor does."""
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        await conn.execute(script)
+    finally:
+        await conn.close()

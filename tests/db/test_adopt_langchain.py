@@ -4,6 +4,7 @@ without a long lock, linked to the metadata database's documents, and left alone
 
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import URL
@@ -12,10 +13,17 @@ from orchestrator_service.config import Settings
 from orchestrator_service.db.heal.healer import heal
 from orchestrator_service.errors import HealError
 from orchestrator_service.models import VECTORS
-from tests.db.langchain import build_langchain_table, seed_metadata, seed_rows, vector
+from tests.db.langchain import (
+    build_langchain_table,
+    run_script,
+    seed_metadata,
+    seed_rows,
+    vector,
+)
 from tests.helpers import DatabaseFactory, sql
 
 MODEL = "openai:text-embedding-3-small:1536"
+PYTHON_SQL = (Path(__file__).parent / "langchain_supabase_python.sql").read_text()
 
 
 def old_id(n: int) -> str:
@@ -280,23 +288,11 @@ async def test_hostile_metadata_gets_no_tenant_and_stops_nothing(
 async def test_a_uuid_keyed_langchain_table_keeps_its_ids(
     langchain_db: URL, fresh_db: URL, settings: Settings
 ) -> None:
-    """LangChain's Python store writes uuid ids of its own (`id uuid primary key`, no default)
-    and some guides pair the table with a two-argument match_documents: the ids stay, new rows
-    get a default, and that function (it searches every tenant) goes too."""
+    """LangChain's Python store (its guide's table: `id uuid primary key`, no default, and a
+    two-argument match_documents) writes uuid ids of its own: they stay, new rows get a
+    default, and that function (it searches every tenant) goes too."""
     a, b = await seed_metadata(fresh_db)
-    await sql(langchain_db, "CREATE EXTENSION vector")
-    await sql(
-        langchain_db,
-        "CREATE TABLE documents (id uuid PRIMARY KEY, content text, metadata jsonb, "
-        "embedding vector(1536))",
-    )
-    await sql(
-        langchain_db,
-        "CREATE FUNCTION match_documents(query_embedding vector(1536), filter jsonb DEFAULT '{}') "
-        "RETURNS TABLE (id uuid, content text, metadata jsonb, similarity float) "
-        "LANGUAGE sql AS $$ SELECT id, content, metadata, 1 - (embedding <=> query_embedding) "
-        "FROM documents WHERE metadata @> filter ORDER BY embedding <=> query_embedding $$",
-    )
+    await run_script(langchain_db, PYTHON_SQL)
     ids = ["5f0c6b2e-8d1a-4c3b-9e7f-2a1b3c4d5e6f", "0b7e1f3a-2c4d-4e5f-8a9b-1c2d3e4f5a6b"]
     for chunk_id, (content, metadata) in zip(ids, seed_rows(a, b)[:2], strict=True):
         await sql(
