@@ -91,6 +91,14 @@ async def test_a_langchain_table_is_adopted_and_its_documents_linked(
         "chunk_index": 0,
     }
     assert json.loads(kept[7]["metadata"]) == seed_rows(a, b)[7][1]
+    # Full text as our generated column has it, for every row.
+    stale = await sql(
+        langchain_db,
+        "SELECT count(*) AS n FROM documents WHERE content_tsv IS DISTINCT FROM "
+        "(to_tsvector('spanish'::regconfig, content) "
+        "|| to_tsvector('english'::regconfig, content))",
+    )
+    assert stale[0]["n"] == 0
     assert json.loads(kept[8]["metadata"]) == seed_rows(a, b)[8][1]
     # Every column NOT NULL as the models want, the key a uuid that new rows generate.
     columns = await sql(

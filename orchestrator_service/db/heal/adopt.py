@@ -127,7 +127,8 @@ def _batch_sql(id_type: str, new_id: bool) -> str:
     """One batch: the next rows without a tenant after `$1` (the last id done), at most `$2`,
     filled from their metadata; returns the batch's last id (NULL when none were left) and
     size. An adopted row's metadata gains our keys, as ours carry them (search reads them
-    there); a row without a tenant keeps its metadata as it was, for whoever looks into it."""
+    there); a row without a tenant keeps its metadata as it was, for whoever looks into it.
+    `content_tsv` is filled by its trigger, which setting `content` fires."""
     uuid_of_id = (
         f", {_NEW_ID} = (concat('00000000-0000-0000-', substr(f.hex, 1, 4), '-', "
         "substr(f.hex, 5)))::uuid"
@@ -163,9 +164,7 @@ WITH batch AS (
                         ELSE f.metadata || jsonb_build_object(
                             'tenant_id', f.tenant_id, 'source_id', f.source_id,
                             'collection', f.collection, 'chunk_index', f.chunk_index)
-                   END,
-        content_tsv = to_tsvector('spanish'::regconfig, f.content)
-                      || to_tsvector('english'::regconfig, f.content)
+                   END
         {uuid_of_id}
     FROM filled f
     WHERE d.id = f.id
