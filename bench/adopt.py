@@ -8,12 +8,14 @@ and documents. Then heals each vector database, which adopts its table:
 
 1. reference: ORCH_ADOPT_BATCH_ROWS = ROWS, so the whole fill is one transaction, which keeps
    every row it filled locked until it commits (what a one-statement migration does);
-2. the default, ORCH_ADOPT_BATCH_ROWS = 5000: a transaction per batch.
+2. the default, ORCH_ADOPT_BATCH_ROWS = 5000: a transaction per batch;
+
+in ROUNDS rounds (3), the order alternating from one round to the next.
 
 Reported: the adoption's time (from its own log line) and the whole heal's, rows per second,
-the ratio default/reference, and the longest time any one transaction kept rows locked (the
-longest batch, from the progress log lines). Prints a table (markdown) and writes
-bench/results/adopt.json. Run from the repository root:
+the ratio default/reference (and its median over the rounds), and the longest time any one
+transaction kept rows locked (the longest batch, from the progress log lines). Prints a table
+(markdown) and writes bench/results/adopt.json. Run from the repository root:
 
     .venv/bin/python bench/adopt.py
 """
@@ -22,6 +24,7 @@ import json
 import logging
 import os
 import platform
+import statistics
 import sys
 import time
 from datetime import UTC, datetime
@@ -47,6 +50,7 @@ TENANTS = 20
 DOCUMENTS = 2000
 DIMENSIONS = 1536
 BATCH = 5000
+ROUNDS = int(os.environ.get("ADOPT_ROUNDS", "3"))
 
 
 class Progress(logging.Handler):
@@ -163,13 +167,8 @@ async def adopt(base: URL, metadata: URL, settings: Settings, name: str, batch: 
     }
 
 
-async def measure(_embedded: object, base: URL, data_dir: Path) -> dict:
-    """The reference and the default adoption of the same table."""
-    settings = Settings(database_url=base.render_as_string(hide_password=False), data_dir=data_dir)
-    metadata = await create_database(base, "orchestrator")
-    await build_metadata(metadata, settings)
-    reference = await adopt(base, metadata, settings, "vectors_reference", ROWS)
-    # The same documents are linked again in the second run: reset them as seed 003's were.
+async def reset_documents(metadata: URL) -> None:
+    """The documents as seed 003 left them, for the next adoption to link again."""
     conn = await asyncpg.connect(asyncpg_dsn(metadata))
     try:
         await conn.execute(
@@ -177,15 +176,30 @@ async def measure(_embedded: object, base: URL, data_dir: Path) -> dict:
         )
     finally:
         await conn.close()
-    batched = await adopt(base, metadata, settings, "vectors_batched", BATCH)
+
+
+async def measure(_embedded: object, base: URL, data_dir: Path) -> dict:
+    """ROUNDS pairs of the reference and the default adoption of the same table, the order
+    alternating from one round to the next (the machine is shared: load drifts)."""
+    settings = Settings(database_url=base.render_as_string(hide_password=False), data_dir=data_dir)
+    metadata = await create_database(base, "orchestrator")
+    await build_metadata(metadata, settings)
+    rounds = []
+    for n in range(ROUNDS):
+        runs = {}
+        order = [("reference", ROWS), ("batched", BATCH)]
+        for name, batch in order if n % 2 == 0 else order[::-1]:
+            runs[name] = await adopt(base, metadata, settings, f"vectors_{name}_{n}", batch)
+            await reset_documents(metadata)
+        runs["ratio"] = round(runs["batched"]["adoption_s"] / runs["reference"]["adoption_s"], 2)
+        rounds.append(runs)
     return {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"python": sys.version.split()[0], "platform": platform.platform()},
         "rows": ROWS,
         "dimensions": DIMENSIONS,
-        "reference": reference,
-        "batched": batched,
-        "ratio_batched_to_reference": round(batched["adoption_s"] / reference["adoption_s"], 2),
+        "rounds": rounds,
+        "median_ratio_batched_to_reference": statistics.median(r["ratio"] for r in rounds),
     }
 
 
@@ -194,6 +208,7 @@ def main() -> None:
     results = measured_on_embedded("orch-bench-adopt-", measure, RESULTS)
     rows = [
         {
+            "round": str(n + 1),
             "run": name,
             "rows per transaction": f"{r['batch_rows']:,}",
             "adoption": f"{r['adoption_s']:.1f} s",
@@ -201,14 +216,18 @@ def main() -> None:
             "rows/s": f"{r['rows_per_s']:,}",
             "longest transaction": f"{r['longest_batch_s']:.2f} s",
         }
+        for n, runs in enumerate(results["rounds"])
         for name, r in (
-            ("reference: one transaction", results["reference"]),
-            ("default: batches", results["batched"]),
+            ("reference: one transaction", runs["reference"]),
+            ("default: batches", runs["batched"]),
         )
     ]
     print(f"{results['rows']:,} rows of {results['dimensions']} dimensions")
     print(markdown_table(rows))
-    print(f"batched / reference adoption time: {results['ratio_batched_to_reference']}")
+    print(
+        "batched / reference adoption time, median of rounds: "
+        f"{results['median_ratio_batched_to_reference']}"
+    )
 
 
 if __name__ == "__main__":
