@@ -203,7 +203,9 @@ async def heal_databases(
     reports = {}
     for target, url in targets:
         try:
-            report = await heal(target, url, settings, dry_run=dry_run)
+            report = await heal(
+                target, url, settings, dry_run=dry_run, metadata_url=databases.metadata
+            )
         except OrchestratorError:
             HEALS.labels(target.name, "failed").inc()
             raise

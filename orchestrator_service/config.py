@@ -181,6 +181,16 @@ class Settings(BaseSettings):
     openai_embedding_credential: str = Field(
         default="OPENAI_API_KEY", description="Vault credential (per tenant) holding the key."
     )
+    adopted_embedding_model: str = Field(
+        default="text-embedding-3-small",
+        description="The OpenAI model that embedded the vectors of an adopted LangChain "
+        "documents table; they are recorded as openai:<model>:<their dimension>.",
+    )
+    adopt_batch_rows: int = Field(
+        default=5000,
+        ge=1,
+        description="Rows of an adopted LangChain documents table filled per transaction.",
+    )
     reconcile_interval_seconds: float = Field(
         default=300.0, gt=0, description="How often the reconciler runs in a serving process."
     )

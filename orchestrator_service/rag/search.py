@@ -126,7 +126,8 @@ class KnowledgeSearch:
         vector = self._query_vectors.get(tenant_id, model_id, query)
         if vector is not None:
             return vector
-        async with self._embedders.open(tenant_id, self._embedders.name_of(model_id)) as embedder:
+        name = self._embedders.name_of(model_id)
+        async with self._embedders.open(tenant_id, name, model_id=model_id) as embedder:
             if embedder.model_id != model_id:
                 raise InvalidInput(f"Documents embedded with {model_id!r} cannot be searched here")
             vector = await embedder.embed_query(query)

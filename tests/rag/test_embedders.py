@@ -34,7 +34,7 @@ def embedders() -> tuple[Embedders, Recording, list[Recording]]:
     """Embedders whose remote factory hands out (and keeps) a new recording embedder."""
     local, opened = Recording(), []
 
-    async def remote(tenant_id: int) -> Recording:
+    async def remote(tenant_id: int, model_id: str | None = None) -> Recording:
         opened.append(Recording())
         return opened[-1]
 

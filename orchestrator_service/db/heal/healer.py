@@ -15,6 +15,7 @@ from sqlalchemy.engine import URL
 
 from orchestrator_service.config import Settings
 from orchestrator_service.db.connect import connect
+from orchestrator_service.db.heal import adopt
 from orchestrator_service.db.heal.catalog import FINGERPRINT_SQL, Catalog, read_catalog
 from orchestrator_service.db.heal.desired import DesiredSchema, desired_schema
 from orchestrator_service.db.heal.ledger import STATE_TABLE, STEPS_TABLE
@@ -74,10 +75,14 @@ def host_id() -> str:
 class Healer:
     """Heals one database towards one target."""
 
-    def __init__(self, target: HealTarget, url: URL, settings: Settings) -> None:
+    def __init__(
+        self, target: HealTarget, url: URL, settings: Settings, *, metadata_url: URL | None = None
+    ) -> None:
         self.target = target
         self.url = url
         self.settings = settings
+        # The vector heal adopts a LangChain table with the metadata database's documents.
+        self.metadata_url = metadata_url
         self.desired: DesiredSchema = desired_schema(target)
         self.report = HealReport(database=target.name, schema_hash=self.desired.hash)
 
@@ -149,6 +154,8 @@ class Healer:
         catalog = await self._catalog(conn)
         await self._extensions_and_schemas(conn, catalog)
         await self._create_missing_tables(conn, catalog)
+        if self.target.name == "vectors":
+            await self._adopt(conn)
         await self._apply_steps(conn)
         plan = plan_repairs(self.desired, await self._catalog(conn))
         failed = await self._repair(conn, plan.actions)
@@ -173,6 +180,8 @@ class Healer:
         for table in self.target.qualified_names:
             if not catalog.has_table(table):
                 self.report.applied.append({"kind": "create_table", "object": table})
+        if self.target.name == "vectors":
+            self.report.applied.extend(await adopt.planned(conn))
         ledger = await self._ledger(conn) if catalog.has_table(self._steps_table) else {}
         for step in self.target.steps:
             if step.id not in ledger:
@@ -214,6 +223,18 @@ class Healer:
         await self._ddl(conn, statements, transaction=True)
         for table in missing:
             self._applied("create_table", table)
+
+    async def _adopt(self, conn: asyncpg.Connection) -> None:
+        """Adopt a vector table built by LangChain before the steps, whose functions name our
+        columns (db/heal/adopt.py)."""
+        await adopt.Adoption(
+            conn,
+            settings=self.settings,
+            desired=self.desired.columns.get(adopt.TABLE, {}),
+            metadata_url=self.metadata_url,
+            retrying=self._retrying,
+            applied=self._applied,
+        ).run()
 
     async def _ledger(self, conn: asyncpg.Connection) -> dict[str, str]:
         rows = await conn.fetch(f"SELECT step_id, checksum FROM {STEPS_TABLE}")
@@ -391,8 +412,14 @@ def refuse_transaction_pooler(url: URL) -> None:
 
 
 async def heal(
-    target: HealTarget, url: URL, settings: Settings, *, dry_run: bool = False
+    target: HealTarget,
+    url: URL,
+    settings: Settings,
+    *,
+    dry_run: bool = False,
+    metadata_url: URL | None = None,
 ) -> HealReport:
-    """Heal one database and return the report; raise `HealError` if it cannot be healed."""
+    """Heal one database and return the report; raise `HealError` if it cannot be healed.
+    The vector database's heal needs `metadata_url` to adopt a LangChain-built table."""
     refuse_transaction_pooler(url)
-    return await Healer(target, url, settings).run(dry_run=dry_run)
+    return await Healer(target, url, settings, metadata_url=metadata_url).run(dry_run=dry_run)

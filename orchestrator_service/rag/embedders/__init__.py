@@ -53,8 +53,9 @@ class Embedder(Protocol):
 class RemoteEmbedderFactory(Protocol):
     """Opens a tenant's remote embedder (its API key comes from the tenant's vault)."""
 
-    async def __call__(self, tenant_id: int) -> Embedder:
-        """A new embedder for the tenant; the caller closes it."""
+    async def __call__(self, tenant_id: int, model_id: str | None = None) -> Embedder:
+        """A new embedder for the tenant, of the model that made `model_id`'s vectors when
+        given (else the configured one); the caller closes it."""
         ...
 
 
@@ -95,15 +96,18 @@ class Embedders:
 
     @asynccontextmanager
     async def open(
-        self, tenant_id: int, name: EmbedderName | None = None
+        self, tenant_id: int, name: EmbedderName | None = None, *, model_id: str | None = None
     ) -> AsyncIterator[Embedder]:
         """The embedder `name` (default: the configured one) for a tenant, closed on exit;
-        the shared local model stays open for the next caller."""
+        the shared local model stays open for the next caller. A remote one embeds as
+        `model_id` (its model and dimension) when given: documents embedded by another OpenAI
+        model or dimension than the configured one, such as an adopted LangChain table's,
+        stay searchable."""
         name = name or self.default
         if name in LOCAL_EMBEDDERS:
             yield {"local": self.local, "multilingual": self.multilingual, "use": self.use}[name]
             return
-        embedder = await self._remote(tenant_id)
+        embedder = await self._remote(tenant_id, model_id)
         try:
             yield embedder
         finally:

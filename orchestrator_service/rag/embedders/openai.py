@@ -18,6 +18,8 @@ SYSTEM_ACTOR = "system:ingestion"
 # Chunks are cut to the local model's 256-token window whatever the embedder; this bounds
 # what one request may carry.
 _BATCH = 128
+# pgvector's largest vector.
+_MAX_DIMENSIONS = 16000
 
 
 class EmbeddingFailed(OrchestratorError):
@@ -125,6 +127,19 @@ class OpenAIEmbedder:
         await self._client.aclose()
 
 
+def model_of(model_id: str | None) -> tuple[str, int] | None:
+    """The model and dimension an `openai:<model>:<dimensions>` id names (the model may hold
+    colons, as Ollama's `name:tag` does); None for any other id."""
+    if model_id is None or not model_id.startswith("openai:"):
+        return None
+    model, _, dimensions = model_id.removeprefix("openai:").rpartition(":")
+    if not (model and dimensions.isascii() and dimensions.isdigit()):
+        return None
+    if not 0 < int(dimensions) <= _MAX_DIMENSIONS:
+        return None
+    return model, int(dimensions)
+
+
 class OpenAIEmbedderFactory:
     """Opens a tenant's OpenAI-compatible embedder with the API key from its vault."""
 
@@ -147,8 +162,10 @@ class OpenAIEmbedderFactory:
         self._timeout = timeout
         self._max_response_bytes = max_response_bytes
 
-    async def __call__(self, tenant_id: int) -> OpenAIEmbedder:
-        """A new embedder holding the tenant's key; the caller closes it."""
+    async def __call__(self, tenant_id: int, model_id: str | None = None) -> OpenAIEmbedder:
+        """A new embedder holding the tenant's key, of `model_id`'s model and dimension when
+        given (else the configured ones); the caller closes it."""
+        model, dimensions = model_of(model_id) or (self._model, self._dimensions)
         api_key = await self._secrets.resolve(
             tenant_id=tenant_id,
             name=self._credential,
@@ -158,8 +175,8 @@ class OpenAIEmbedderFactory:
         )
         return OpenAIEmbedder(
             base_url=self._base_url,
-            model=self._model,
-            dimensions=self._dimensions,
+            model=model,
+            dimensions=dimensions,
             api_key=api_key,
             timeout=self._timeout,
             max_response_bytes=self._max_response_bytes,
