@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from pydantic import SecretStr
@@ -31,7 +32,11 @@ from orchestrator_service.credentials.service import SecretResolver
 from orchestrator_service.credentials.vault import Vault, open_vault
 from orchestrator_service.db.embedded import EmbeddedPostgres
 from orchestrator_service.db.heal.healer import HealReport, heal
-from orchestrator_service.db.pool import RECYCLE_SECONDS, discard_closed_connections
+from orchestrator_service.db.pool import (
+    RECYCLE_SECONDS,
+    autocommit_sessions,
+    discard_closed_connections,
+)
 from orchestrator_service.db.urls import asyncpg_dsn, normalize_url
 from orchestrator_service.errors import ConfigError, OrchestratorError
 from orchestrator_service.integrations.service import Integrations
@@ -120,6 +125,11 @@ class Runtime:
     platform_config: PlatformConfig
     heal_reports: dict[str, HealReport] = field(default_factory=dict)
     mailer: Mailer | None = None
+
+    @cached_property
+    def reads(self) -> async_sessionmaker[AsyncSession]:
+        """Sessions on the request pool without transaction round trips, for single reads."""
+        return autocommit_sessions(self.sessionmaker)
 
     @property
     def healed(self) -> bool:

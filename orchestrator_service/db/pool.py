@@ -13,7 +13,7 @@ request gets a 503; `pool_recycle` bounds how old any connection can be.
 from sqlalchemy import event
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import InvalidatePoolError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
 # Seconds after which a pooled connection is replaced at its next checkout.
@@ -32,3 +32,15 @@ def discard_closed_connections(engine: AsyncEngine) -> None:
         if dbapi_connection.driver_connection.is_closed():  # pyright: ignore[reportAttributeAccessIssue]
             # A closed connection usually means a restart: its pool-mates are gone too.
             raise InvalidatePoolError("the database closed this pooled connection")
+
+
+def autocommit_sessions(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> async_sessionmaker[AsyncSession]:
+    """Sessions on the same pool whose statements each commit on their own: no BEGIN and no
+    COMMIT or ROLLBACK round trips. For a request's single reads (and a write that stands
+    alone); anything that must be atomic uses `sessionmaker` and its transaction."""
+    engine = sessionmaker.kw["bind"]
+    return async_sessionmaker(
+        engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
+    )

@@ -71,11 +71,13 @@ async def test_a_lone_query_runs_at_once_alone_and_queries_embed_like_passages()
     assert np.allclose(vector, (await embedder.embed(["When does the office open?"]))[0])
 
 
-async def test_a_failed_run_fails_only_its_callers_with_a_fixed_message() -> None:
+async def test_a_query_the_model_fails_on_fails_alone_with_a_fixed_message() -> None:
     model = LocalEmbedder()
     started, release = threading.Event(), threading.Event()
+    runs: list[list[str]] = []
 
     def run(texts: list[str]) -> np.ndarray:
+        runs.append(list(texts))
         if texts == ["first"]:
             started.set()
             release.wait(30)  # the model is busy while the others arrive
@@ -95,16 +97,40 @@ async def test_a_failed_run_fails_only_its_callers_with_a_fixed_message() -> Non
     release.set()
     results = await asyncio.gather(first, *waiting, return_exceptions=True)
 
-    expected = model.embed_array(["first", "after", "last"])
-    for got, want in zip([results[0], results[3], results[4]], expected, strict=True):
+    # The failed run is retried one query at a time: only the poison's caller fails.
+    assert runs == [
+        ["first"],
+        ["poison", "bystander"],
+        ["poison"],
+        ["bystander"],
+        ["after", "last"],
+    ]
+    expected = model.embed_array(["first", "bystander", "after", "last"])
+    for got, want in zip([results[0], *results[2:]], expected, strict=True):
         assert isinstance(got, list)
         assert np.allclose(got, want, atol=1e-4)
-    for failed in results[1:3]:
-        assert isinstance(failed, EmbeddingFailed)
-        assert failed.message == "The local embedding model test-model failed"
-        assert "poison" not in failed.message and "ONNX" not in failed.message
+    failed = results[1]
+    assert isinstance(failed, EmbeddingFailed)
+    assert failed.message == "The local embedding model test-model failed"
+    assert "poison" not in failed.message and "ONNX" not in failed.message
     # The batcher is idle again and serves the next caller.
     assert np.allclose(await batcher.embed("again"), model.embed_array(["again"])[0], atol=1e-4)
+
+
+async def test_a_broken_model_fails_every_caller_with_the_fixed_message(caplog) -> None:
+    def run(texts: list[str]) -> np.ndarray:
+        raise RuntimeError(f"cannot allocate while embedding {texts!r}")
+
+    batcher = QueryBatcher(run, model="test-model")
+    results = await asyncio.gather(
+        *(batcher.embed(f"secret question {i}") for i in range(3)), return_exceptions=True
+    )
+
+    for failed in results:
+        assert isinstance(failed, EmbeddingFailed)
+        assert failed.message == "The local embedding model test-model failed"
+    assert "secret question" not in caplog.text  # the log names the failure class only
+    assert "RuntimeError" in caplog.text
 
 
 async def test_a_caller_that_gives_up_is_skipped_and_the_others_are_served() -> None:

@@ -5,8 +5,9 @@ cost is shared; bench/serve_load.py measures it), and concurrent searches each n
 query embedded. So each local embedder owns a `QueryBatcher`: a query that finds the model idle
 runs at once, alone (no added latency for a lone caller); queries that arrive while the model
 is busy wait and run together as soon as it is free, at most `max_batch` per run. Runs happen
-in a worker thread, never on the event loop. A failed run fails only its own callers, with a
-fixed message (the library's text, which may quote the input, goes nowhere).
+in a worker thread, never on the event loop. When a run fails, its queries are run again one
+by one, so only a query the model fails on fails (with a fixed message: the library's text,
+which may quote the input, goes nowhere), not the searches batched with it.
 """
 
 import asyncio
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from orchestrator_service.errors import OrchestratorError
 from orchestrator_service.rag.embedders.openai import EmbeddingFailed
 
 log = logging.getLogger(__name__)
@@ -63,22 +65,7 @@ class QueryBatcher:
                 batch = queue.waiting[: self._max_batch]
                 del queue.waiting[: self._max_batch]
                 # A caller that gave up (a client that disconnected) is not embedded.
-                batch = [(text, future) for text, future in batch if not future.done()]
-                if not batch:
-                    continue
-                try:
-                    vectors = await asyncio.to_thread(self._run, [text for text, _ in batch])
-                except Exception as exc:
-                    log.error("the %s model failed on a batch: %s", self._model, type(exc).__name__)
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_exception(
-                                EmbeddingFailed(f"The local embedding model {self._model} failed")
-                            )
-                    continue
-                for (_, future), vector in zip(batch, vectors, strict=True):
-                    if not future.done():
-                        future.set_result(vector.tolist())
+                await self._settle([(text, future) for text, future in batch if not future.done()])
                 batch = []
         except BaseException:
             # The loop is shutting down (cancelled): nobody is left waiting forever.
@@ -88,3 +75,32 @@ class QueryBatcher:
             raise
         finally:
             queue.running = None
+
+    async def _settle(self, batch: list[tuple[str, asyncio.Future[list[float]]]]) -> None:
+        """Run one batch and resolve its callers' futures."""
+        if not batch:
+            return
+        try:
+            vectors = await asyncio.to_thread(self._run, [text for text, _ in batch])
+        except Exception as exc:
+            if len(batch) > 1:
+                # One query may be what the model chokes on: run each alone, so that only
+                # its own caller fails, not the other searches it was batched with.
+                for one in batch:
+                    await self._settle([one])
+                return
+            _, future = batch[0]
+            if not future.done():
+                future.set_exception(self._failure(exc))
+            return
+        for (_, future), vector in zip(batch, vectors, strict=True):
+            if not future.done():
+                future.set_result(vector.tolist())
+
+    def _failure(self, exc: Exception) -> OrchestratorError:
+        """What a caller of a failed run gets: our own errors as they are (their messages are
+        ours), any other as a fixed message (a library's text may quote the input)."""
+        if isinstance(exc, OrchestratorError):
+            return exc
+        log.error("the %s model failed on a query: %s", self._model, type(exc).__name__)
+        return EmbeddingFailed(f"The local embedding model {self._model} failed")
