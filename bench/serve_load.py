@@ -65,6 +65,7 @@ ORCHESTRATOR = str(Path(sys.executable).with_name("orchestrator"))
 LEVELS = (1, 8, 32)
 STAGE_CALLS = 200
 CONCURRENT = 8  # in-process callers of the concurrent stages
+ROUNDS = 5  # the stages take turns, this many times
 THROUGHPUT_TARGET = 150.0
 P99_TARGET_MS = 300.0
 DOCUMENTS = {
@@ -161,11 +162,9 @@ async def load_level(
 
 async def cpu_per_call(
     operation: Callable[[], Awaitable[object]], calls: int, concurrent: int = 1
-) -> dict:
-    """CPU (all threads of this process) and wall time per call, after a warm-up; with
-    `concurrent` callers at once, each making calls / concurrent calls."""
-    for _ in range(10):
-        await operation()
+) -> tuple[float, float, int]:
+    """CPU (all threads of this process) and wall time of `calls` calls, made by `concurrent`
+    callers at once; and the number made."""
     each = calls // concurrent
 
     async def caller() -> None:
@@ -174,11 +173,34 @@ async def cpu_per_call(
 
     cpu, wall = time.process_time(), time.perf_counter()
     await asyncio.gather(*(caller() for _ in range(concurrent)))
-    done = each * concurrent
+    return time.process_time() - cpu, time.perf_counter() - wall, each * concurrent
+
+
+async def interleaved(
+    measured: dict[str, tuple[Callable[[], Awaitable[object]], int]],
+    calls: int,
+    rounds: int = ROUNDS,
+) -> dict[str, dict]:
+    """CPU and wall time per call of each operation, after a warm-up: `rounds` rounds each
+    running every operation in turn, so every stage (and each "before" beside its "now") meets
+    the same load from the rest of the machine."""
+    for run, _ in measured.values():
+        for _ in range(10):
+            await run()
+    totals = {name: [0.0, 0.0, 0] for name in measured}
+    for _ in range(rounds):
+        for name, (run, concurrent) in measured.items():
+            cpu, wall, done = await cpu_per_call(run, calls // rounds, concurrent)
+            totals[name][0] += cpu
+            totals[name][1] += wall
+            totals[name][2] += done
     return {
-        "cpu_ms": round((time.process_time() - cpu) / done * 1000, 2),
-        "wall_ms": round((time.perf_counter() - wall) / done * 1000, 2),
-        "concurrent": concurrent,
+        name: {
+            "cpu_ms": round(cpu / done * 1000, 2),
+            "wall_ms": round(wall / done * 1000, 2),
+            "concurrent": measured[name][1],
+        }
+        for name, (cpu, wall, done) in totals.items()
     }
 
 
@@ -262,10 +284,19 @@ async def stages(data_dir: Path, api_key: str, tenant_id: int) -> dict[str, dict
                 transport=transport, base_url="http://bench", headers=headers
             ) as http:
 
-                async def request() -> None:
+                async def post() -> None:
                     question = asked[next(turn) % len(asked)]
                     response = await http.post("/api/v1/rag/search", json={"query": question})
                     response.raise_for_status()
+
+                # Stages never overlap, so every caller of one stage sets the same batcher.
+                async def request() -> None:
+                    local._queries = batched
+                    await post()
+
+                async def request_unbatched() -> None:
+                    local._queries = alone
+                    await post()
 
                 measured: dict[str, tuple[Callable[[], Awaitable[object]], int]] = {
                     "authentication (session, query)": (auth, 1),
@@ -297,20 +328,13 @@ async def stages(data_dir: Path, api_key: str, tenant_id: int) -> dict[str, dict
                     ),
                     "whole request in process (ASGI, no socket)": (request, 1),
                     f"whole request in process, {CONCURRENT} at once (now)": (request, CONCURRENT),
+                    f"whole request in process, {CONCURRENT} at once, one model run per query "
+                    "(before batching)": (request_unbatched, CONCURRENT),
                 }
-                figures = {
-                    name: await cpu_per_call(run, STAGE_CALLS, concurrent)
-                    for name, (run, concurrent) in measured.items()
-                }
-                local._queries = alone  # every concurrent request's query in a run of its own
                 try:
-                    figures[
-                        f"whole request in process, {CONCURRENT} at once, one model run per "
-                        "query (before batching)"
-                    ] = await cpu_per_call(request, STAGE_CALLS, CONCURRENT)
+                    return await interleaved(measured, STAGE_CALLS)
                 finally:
                     local._queries = batched
-                return figures
         finally:
             await pinged.dispose()
 
