@@ -76,7 +76,7 @@ class KnowledgeSearch:
         self._reads = autocommit_sessions(sessionmaker)
         self.vector_store = vector_store
         self._embedders = embedders
-        self._query_vectors = query_vectors or QueryVectors(0)
+        self._query_vectors = query_vectors if query_vectors is not None else QueryVectors(0)
 
     async def search(
         self,
