@@ -11,10 +11,14 @@ the CPU the server process and PostgreSQL spent per request (psutil, over the le
 
 Then the stages of one search, in this process, against the same databases (the runtime booted
 on the same data directory): CPU per call (time.process_time, all threads) of authentication
-(its session and query), embedding the query, the metadata query of the models, the vector
-query, the metadata check of the hits, and serializing the answer; of the whole search with
-a different question each call and with one repeated question (its vector from the cache of
-recent query vectors); and of the whole request through the ASGI app in process (no socket).
+(its session and query), embedding the query (alone, and 8 at once micro-batched against 8 at
+once each in a model run of its own, as before batching), a metadata session with one read
+(now: checkout check and autocommit; before: pool_pre_ping and a transaction), the metadata
+query of the models, the vector query, the metadata check of the hits, and serializing the
+answer; of the whole search with a different question each call and with one repeated
+question (its vector from the cache of recent query vectors); and of the whole request
+through the ASGI app in process (no socket), one at a time and 8 at once (with batching, and
+with one model run per query as before).
 
 Target (reported, not asserted): >= 150 req/s at 32 clients with p99 <= 300 ms and no errors.
 Prints the tables (markdown) and writes bench/results/serve_load.json. Run from the repository
@@ -43,12 +47,15 @@ from pathlib import Path
 import httpx
 import psutil
 from report import markdown_table  # bench/ is on sys.path when run
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from orchestrator_service.auth.authentication import authenticate
 from orchestrator_service.bootstrap import boot
 from orchestrator_service.config import Settings
 from orchestrator_service.main import create_app
 from orchestrator_service.pagination import page_of
+from orchestrator_service.rag.embedders.batching import QueryBatcher
 from orchestrator_service.rag.embedders.local import LocalEmbedder
 from orchestrator_service.rag.schemas import SearchRequest, SearchResult
 
@@ -57,6 +64,8 @@ RESULTS = ROOT / "bench" / "results" / "serve_load.json"
 ORCHESTRATOR = str(Path(sys.executable).with_name("orchestrator"))
 LEVELS = (1, 8, 32)
 STAGE_CALLS = 200
+CONCURRENT = 8  # in-process callers of the concurrent stages
+ROUNDS = 5  # the stages take turns, this many times
 THROUGHPUT_TARGET = 150.0
 P99_TARGET_MS = 300.0
 DOCUMENTS = {
@@ -151,23 +160,55 @@ async def load_level(
     }
 
 
-async def cpu_per_call(operation: Callable[[], Awaitable[object]], calls: int) -> dict:
-    """CPU (all threads of this process) and wall time per call, after a warm-up."""
-    for _ in range(10):
-        await operation()
+async def cpu_per_call(
+    operation: Callable[[], Awaitable[object]], calls: int, concurrent: int = 1
+) -> tuple[float, float, int]:
+    """CPU (all threads of this process) and wall time of `calls` calls, made by `concurrent`
+    callers at once; and the number made."""
+    each = calls // concurrent
+
+    async def caller() -> None:
+        for _ in range(each):
+            await operation()
+
     cpu, wall = time.process_time(), time.perf_counter()
-    for _ in range(calls):
-        await operation()
+    await asyncio.gather(*(caller() for _ in range(concurrent)))
+    return time.process_time() - cpu, time.perf_counter() - wall, each * concurrent
+
+
+async def interleaved(
+    measured: dict[str, tuple[Callable[[], Awaitable[object]], int]],
+    calls: int,
+    rounds: int = ROUNDS,
+) -> dict[str, dict]:
+    """CPU and wall time per call of each operation, after a warm-up: `rounds` rounds each
+    running every operation in turn, so every stage (and each "before" beside its "now") meets
+    the same load from the rest of the machine."""
+    for run, _ in measured.values():
+        for _ in range(10):
+            await run()
+    totals = {name: [0.0, 0.0, 0] for name in measured}
+    for _ in range(rounds):
+        for name, (run, concurrent) in measured.items():
+            cpu, wall, done = await cpu_per_call(run, calls // rounds, concurrent)
+            totals[name][0] += cpu
+            totals[name][1] += wall
+            totals[name][2] += done
     return {
-        "cpu_ms": round((time.process_time() - cpu) / calls * 1000, 2),
-        "wall_ms": round((time.perf_counter() - wall) / calls * 1000, 2),
+        name: {
+            "cpu_ms": round(cpu / done * 1000, 2),
+            "wall_ms": round(wall / done * 1000, 2),
+            "concurrent": measured[name][1],
+        }
+        for name, (cpu, wall, done) in totals.items()
     }
 
 
 async def stages(data_dir: Path, api_key: str, tenant_id: int) -> dict[str, dict]:
-    """CPU per call of each stage of a search, and of the whole request in process."""
+    """CPU per call of each stage of a search, and of the whole request in process; the
+    changes of issue 15's throughput work measured against what they replaced, in this run."""
     settings = Settings(data_dir=data_dir)
-    asked = questions(STAGE_CALLS + 10)
+    asked = questions(20 * STAGE_CALLS)
     turn = iter(range(10**9))
     async with boot(settings) as runtime:
         knowledge = runtime.knowledge
@@ -175,6 +216,9 @@ async def stages(data_dir: Path, api_key: str, tenant_id: int) -> dict[str, dict
         assert store is not None
         local = runtime.embedders.local
         assert isinstance(local, LocalEmbedder)
+        batched = local._queries
+        # What the batcher replaced: each query its own model run.
+        alone = QueryBatcher(local.embed_array, model=local.model_id, max_batch=1)
         vector = (await local.embed(["When does the office open?"]))[0]
         model = local.model_id
         matches = await store.search(tenant_id, vector, 5, filter={"embedding_model": model})
@@ -185,13 +229,34 @@ async def stages(data_dir: Path, api_key: str, tenant_id: int) -> dict[str, dict
         app = create_app(settings, runtime=runtime)
         transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
         headers = {"Authorization": f"Bearer {api_key}"}
+        # What the metadata pool was: pool_pre_ping, and every session in a transaction.
+        pinged = create_async_engine(
+            runtime.engine.url,
+            pool_pre_ping=True,
+            connect_args={"server_settings": {"timezone": "UTC"}},
+        )
+        pinged_sessions = async_sessionmaker(pinged, expire_on_commit=False)
 
         async def auth() -> None:
-            async with runtime.sessionmaker.begin() as session:
+            async with runtime.reads() as session:
                 await authenticate(session, f"Bearer {api_key}")
 
         async def embed() -> None:
-            await local.embed([asked[next(turn) % len(asked)]])
+            await local.embed_query(asked[next(turn) % len(asked)])
+
+        async def embed_batched() -> None:
+            await batched.embed(asked[next(turn) % len(asked)])
+
+        async def embed_alone() -> None:
+            await alone.embed(asked[next(turn) % len(asked)])
+
+        async def read_before() -> None:
+            async with pinged_sessions() as session:
+                await session.execute(text("SELECT 1"))
+
+        async def read_now() -> None:
+            async with runtime.reads() as session:
+                await session.execute(text("SELECT 1"))
 
         async def models() -> None:
             await knowledge._models(tenant_id, None)
@@ -214,27 +279,64 @@ async def stages(data_dir: Path, api_key: str, tenant_id: int) -> dict[str, dict
             request = SearchRequest(query="When does the office open?", top_k=5)
             await knowledge.search(tenant_id=tenant_id, request=request)
 
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://bench", headers=headers
-        ) as http:
+        try:
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://bench", headers=headers
+            ) as http:
 
-            async def request() -> None:
-                question = asked[next(turn) % len(asked)]
-                response = await http.post("/api/v1/rag/search", json={"query": question})
-                response.raise_for_status()
+                async def post() -> None:
+                    question = asked[next(turn) % len(asked)]
+                    response = await http.post("/api/v1/rag/search", json={"query": question})
+                    response.raise_for_status()
 
-            measured = {
-                "authentication (session, query, commit)": auth,
-                "embed the query (local model, in a thread)": embed,
-                "metadata: models of the ready documents": models,
-                "vector query (SqlVectorStore.search)": vector_query,
-                "metadata: check the hits' documents": check,
-                "serialize the answer (pydantic, JSON)": serialize,
-                "KnowledgeSearch.search as a whole": whole_search,
-                "KnowledgeSearch.search, a repeated question (cached vector)": repeated_search,
-                "whole request in process (ASGI, no socket)": request,
-            }
-            return {name: await cpu_per_call(run, STAGE_CALLS) for name, run in measured.items()}
+                # Stages never overlap, so every caller of one stage sets the same batcher.
+                async def request() -> None:
+                    local._queries = batched
+                    await post()
+
+                async def request_unbatched() -> None:
+                    local._queries = alone
+                    await post()
+
+                measured: dict[str, tuple[Callable[[], Awaitable[object]], int]] = {
+                    "authentication (session, query)": (auth, 1),
+                    "embed the query (local model, in a thread)": (embed, 1),
+                    f"embed the query, {CONCURRENT} at once: micro-batched (now)": (
+                        embed_batched,
+                        CONCURRENT,
+                    ),
+                    f"embed the query, {CONCURRENT} at once: one model run each (before)": (
+                        embed_alone,
+                        CONCURRENT,
+                    ),
+                    "metadata session + one read: checkout check, autocommit (now)": (
+                        read_now,
+                        1,
+                    ),
+                    "metadata session + one read: pool_pre_ping, transaction (before)": (
+                        read_before,
+                        1,
+                    ),
+                    "metadata: models of the ready documents": (models, 1),
+                    "vector query (SqlVectorStore.search)": (vector_query, 1),
+                    "metadata: check the hits' documents": (check, 1),
+                    "serialize the answer (pydantic, JSON)": (serialize, 1),
+                    "KnowledgeSearch.search as a whole": (whole_search, 1),
+                    "KnowledgeSearch.search, a repeated question (cached vector)": (
+                        repeated_search,
+                        1,
+                    ),
+                    "whole request in process (ASGI, no socket)": (request, 1),
+                    f"whole request in process, {CONCURRENT} at once (now)": (request, CONCURRENT),
+                    f"whole request in process, {CONCURRENT} at once, one model run per query "
+                    "(before batching)": (request_unbatched, CONCURRENT),
+                }
+                try:
+                    return await interleaved(measured, STAGE_CALLS)
+                finally:
+                    local._queries = batched
+        finally:
+            await pinged.dispose()
 
 
 def start_server(data_dir: Path, port: int) -> subprocess.Popen:

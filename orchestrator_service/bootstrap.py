@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from pydantic import SecretStr
@@ -31,6 +32,11 @@ from orchestrator_service.credentials.service import SecretResolver
 from orchestrator_service.credentials.vault import Vault, open_vault
 from orchestrator_service.db.embedded import EmbeddedPostgres
 from orchestrator_service.db.heal.healer import HealReport, heal
+from orchestrator_service.db.pool import (
+    RECYCLE_SECONDS,
+    autocommit_sessions,
+    discard_closed_connections,
+)
 from orchestrator_service.db.urls import asyncpg_dsn, normalize_url
 from orchestrator_service.errors import ConfigError, OrchestratorError
 from orchestrator_service.integrations.service import Integrations
@@ -120,6 +126,11 @@ class Runtime:
     platform_config: PlatformConfig
     heal_reports: dict[str, HealReport] = field(default_factory=dict)
     mailer: Mailer | None = None
+
+    @cached_property
+    def reads(self) -> async_sessionmaker[AsyncSession]:
+        """Sessions on the request pool without transaction round trips, for single reads."""
+        return autocommit_sessions(self.sessionmaker)
 
     @property
     def healed(self) -> bool:
@@ -217,15 +228,18 @@ async def heal_databases(
 
 def create_engine(url: URL, settings: Settings) -> AsyncEngine:
     """The request pool for the metadata database."""
-    return create_async_engine(
+    engine = create_async_engine(
         url,
-        pool_pre_ping=True,
         pool_size=10,
         max_overflow=10,
+        pool_recycle=RECYCLE_SECONDS,
         # UTC sessions: now() into seed 003's naive TIMESTAMP columns is then UTC, which is
         # how the API reads them (schemas.Output).
         connect_args={"timeout": settings.connect_timeout, "server_settings": {"timezone": "UTC"}},
     )
+    # Instead of pool_pre_ping's three round trips per checkout (db/pool.py).
+    discard_closed_connections(engine)
+    return engine
 
 
 def _vector_store(databases: Databases, settings: Settings) -> VectorStore | None:

@@ -1,5 +1,9 @@
 """Typed request dependencies: the only place that reads what the composition root put on
-`app.state`. Routers take these aliases and never touch the application object."""
+`app.state`. Routers take these aliases and never touch the application object.
+
+Every dependency is `async def`, even one that awaits nothing: FastAPI runs a plain `def`
+dependency in its thread pool, a thread hop per call and per request (tests/test_deps.py keeps
+it so)."""
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Protocol
@@ -47,14 +51,14 @@ class Readiness(Protocol):
         ...
 
 
-def _readiness(request: Request) -> Readiness | None:
+async def _readiness(request: Request) -> Readiness | None:
     return getattr(request.app.state, "runtime", None)
 
 
 ReadinessDep = Annotated[Readiness | None, Depends(_readiness)]
 
 
-def _sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
+async def _sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
     return request.app.state.runtime.sessionmaker
 
 
@@ -75,71 +79,71 @@ async def _session(sessionmaker: SessionmakerDep) -> AsyncIterator[AsyncSession]
 SessionDep = Annotated[AsyncSession, Depends(_session, scope="function")]
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     return request.app.state.runtime.settings
 
 
-def _vault(request: Request) -> Vault:
+async def _vault(request: Request) -> Vault:
     return request.app.state.runtime.vault
 
 
-def _files(request: Request) -> ObjectStore:
+async def _files(request: Request) -> ObjectStore:
     return request.app.state.runtime.files
 
 
-def _knowledge(request: Request) -> KnowledgeSearch:
+async def _knowledge(request: Request) -> KnowledgeSearch:
     return request.app.state.runtime.knowledge
 
 
-def _deleter(request: Request) -> DocumentDeleter:
+async def _deleter(request: Request) -> DocumentDeleter:
     return request.app.state.runtime.deleter
 
 
-def _mailer(request: Request) -> Mailer:
+async def _mailer(request: Request) -> Mailer:
     return request.app.state.runtime.mailer
 
 
-def _tools(request: Request) -> ToolRunner:
+async def _tools(request: Request) -> ToolRunner:
     return request.app.state.runtime.tools
 
 
-def _runs(request: Request) -> AgentRunner:
+async def _runs(request: Request) -> AgentRunner:
     return request.app.state.runtime.runs
 
 
-def _channels(request: Request) -> Channels:
+async def _channels(request: Request) -> Channels:
     return request.app.state.runtime.channels
 
 
-def _passwords(request: Request) -> Passwords:
+async def _passwords(request: Request) -> Passwords:
     return request.app.state.runtime.passwords
 
 
-def _login_throttle(request: Request) -> LoginThrottle:
+async def _login_throttle(request: Request) -> LoginThrottle:
     return request.app.state.runtime.login_throttle
 
 
-def _quotas(request: Request) -> Quotas:
+async def _quotas(request: Request) -> Quotas:
     return request.app.state.runtime.quotas
 
 
-def _live(request: Request) -> LiveHub:
+async def _live(request: Request) -> LiveHub:
     return request.app.state.runtime.live
 
 
-def _network(request: Request) -> AgentNetworkPort:
+async def _network(request: Request) -> AgentNetworkPort:
     return request.app.state.runtime.network
 
 
-def _integrations(request: Request) -> Integrations:
+async def _integrations(request: Request) -> Integrations:
     return request.app.state.runtime.integrations
 
 
-def _guard(request: Request) -> Guard:
+async def _guard(request: Request) -> Guard:
     return request.app.state.runtime.guard
 
 
-def _platform_config(request: Request) -> PlatformConfig:
+async def _platform_config(request: Request) -> PlatformConfig:
     return request.app.state.runtime.platform_config
 
 
@@ -162,12 +166,19 @@ GuardDep = Annotated[Guard, Depends(_guard)]
 PlatformConfigDep = Annotated[PlatformConfig, Depends(_platform_config)]
 
 
-async def current_principal(request: Request, sessionmaker: SessionmakerDep) -> Principal:
+async def _reads(request: Request) -> async_sessionmaker[AsyncSession]:
+    return request.app.state.runtime.reads
+
+
+async def current_principal(
+    request: Request, reads: Annotated[async_sessionmaker[AsyncSession], Depends(_reads)]
+) -> Principal:
     """Resolve the bearer token into a Principal, or refuse with 401.
 
-    In a transaction of its own, so the key's `last_used_at` row lock is gone before the
-    handler runs (a handler may call out over HTTP)."""
-    async with sessionmaker.begin() as session:
+    Outside any transaction (each statement commits on its own): the key's `last_used_at`
+    write holds no row lock into the handler (which may call out over HTTP), and the lookup
+    costs no BEGIN and COMMIT round trips."""
+    async with reads() as session:
         principal = await authenticate(session, request.headers.get("authorization", ""))
     request.state.principal = principal
     return principal
@@ -176,7 +187,9 @@ async def current_principal(request: Request, sessionmaker: SessionmakerDep) -> 
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
 
 
-def still_valid(request: Request, sessionmaker: SessionmakerDep) -> Callable[[], Awaitable[bool]]:
+async def still_valid(
+    request: Request, sessionmaker: SessionmakerDep
+) -> Callable[[], Awaitable[bool]]:
     """A check, for a long-lived response (an event stream), that the request's key or
     session still authenticates; False also when the database cannot tell."""
     header = request.headers.get("authorization", "")
@@ -213,8 +226,12 @@ async def platform_caller(request: Request, runtime: ReadinessDep) -> bool:
 PlatformCallerDep = Annotated[bool, Depends(platform_caller)]
 
 
-def request_info(request: Request) -> dict[str, str | None]:
+async def request_info(request: Request) -> dict[str, str | None]:
     """Where a request came from, for the audit log."""
+    return _where(request)
+
+
+def _where(request: Request) -> dict[str, str | None]:
     return {
         "ip": request.client.host if request.client else None,
         "user_agent": request.headers.get("user-agent"),
@@ -222,9 +239,9 @@ def request_info(request: Request) -> dict[str, str | None]:
     }
 
 
-def current_actor(request: Request, principal: PrincipalDep) -> Actor:
+async def current_actor(request: Request, principal: PrincipalDep) -> Actor:
     """The audit actor of this request."""
-    return Actor.of(principal, **request_info(request))
+    return Actor.of(principal, **_where(request))
 
 
 ActorDep = Annotated[Actor, Depends(current_actor)]
@@ -269,7 +286,7 @@ async def require_platform_admin(principal: PrincipalDep) -> Principal:
 PlatformAdmin = Annotated[Principal, Depends(require_platform_admin)]
 
 
-def page_params(
+async def page_params(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page")] = 50,
     cursor: Annotated[
         str | None, Query(max_length=500, description="`next_cursor` of the previous page")

