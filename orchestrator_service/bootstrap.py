@@ -278,6 +278,7 @@ def _collaborators(
         multilingual=MultilingualEmbedder(),
         remote=OpenAIEmbedderFactory(
             secrets=secrets,
+            guard=guard,
             base_url=settings.openai_embedding_base_url,
             model=settings.openai_embedding_model,
             credential=settings.openai_embedding_credential,
