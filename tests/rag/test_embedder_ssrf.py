@@ -13,13 +13,14 @@ from sqlalchemy.engine import URL
 from orchestrator_service.config import Settings
 from orchestrator_service.rag.embedders.openai import OpenAIEmbedder
 from orchestrator_service.tools.ssrf import BlockedDestination, Guard
+from tests import network as fence
 from tests.helpers import Caller, url_string
 from tests.network import NetworkSpy
-from tests.network import network  # noqa: F401 (autouse fence: loopback only)
 from tests.rag.helpers import DOCS, upload
 from tests.scripted_model import ScriptedModel
 from tests.tools.helpers import fake_resolver, install_guard
 
+network = fence.network  # the autouse fence (loopback only), as this module's fixture
 KEY = "sk-embeddings-Okapi-7f3a9c1d5e"
 METADATA = "http://169.254.169.254/latest/v1"
 
