@@ -62,9 +62,7 @@ async def start_run(
     )
     # The task shows the run's answer: it is as private as the conversation the run is in.
     visibility = await session.scalar(
-        select(ChatConversation.visibility).where(
-            ChatConversation.id == execution.conversation_id
-        )
+        select(ChatConversation.visibility).where(ChatConversation.id == execution.conversation_id)
     )
     task = Task(
         tenant_id=tenant_id,
