@@ -1082,6 +1082,20 @@ async def _make_task(owner: Owner, made: dict[str, Any]) -> str:
     return (await owner.call("POST", f"{PREFIX}/tasks", 202, json=body))["id"]
 
 
+@private_factory("task_id")
+async def _private_task(owner: Owner, made: dict[str, Any]) -> str:
+    """A queued task of A's, in A's private conversation: it would show A's answer."""
+    conversation = await _private_conversation(owner, made)
+    agent = await _make_agent(owner, made)
+    body = {
+        "agent_id": agent,
+        "input": _secret(),
+        "title": _secret(),
+        "conversation_id": conversation,
+    }
+    return (await owner.call("POST", f"{PREFIX}/tasks", 202, json=body))["id"]
+
+
 @factory("file_id")
 async def _make_file(owner: Owner, made: dict[str, Any]) -> str:
     """A file attached to a conversation of tenant A."""

@@ -83,7 +83,9 @@ async def start_run(
         action="create",
         resource_type="task",
         resource_id=task.id,
-        new={"kind": task.kind, "title": task.title, "priority": task.priority},
+        # A private task's title is its user's content: the audit log names it by id only.
+        new={"kind": task.kind, "priority": task.priority}
+        | ({"title": task.title} if task.visibility == TENANT_WIDE else {}),
         tenant_id=tenant_id,
     )
     return task
