@@ -1,6 +1,7 @@
 """An upload's form fields are refused with a 422 that says what is wrong, never a 500, when
 they hold what PostgreSQL cannot store: a NUL character in the collection name, or a NUL or an
-unpaired surrogate escaped inside the `metadata` JSON, or JSON nested thousands deep. Nothing is kept from a refused upload."""
+unpaired surrogate escaped inside the `metadata` JSON, or JSON nested thousands deep. Nothing
+is kept from a refused upload."""
 
 import json
 
