@@ -293,6 +293,7 @@ def _collaborators(
         use=UseEmbedder(),
         remote=OpenAIEmbedderFactory(
             secrets=secrets,
+            guard=guard,
             base_url=settings.openai_embedding_base_url,
             model=settings.openai_embedding_model,
             credential=settings.openai_embedding_credential,

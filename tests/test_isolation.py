@@ -538,11 +538,16 @@ async def test_platform_routes_refuse_tenant_keys_whatever_the_id(
 async def test_every_non_public_route_refuses_bad_credentials(
     client: httpx.AsyncClient, tenant_a: Caller
 ) -> None:
-    """Missing, malformed, unknown and revoked credentials get 401 on every non-public route."""
+    """Missing, malformed, unknown and revoked credentials (and keys a revoked key minted) get
+    401 on every non-public route."""
     app_spec = _schema(client)
     created = await Owner(client, tenant_a).create(f"{PREFIX}/api-keys", {"name": _unique()})
     revoked = {"Authorization": f"Bearer {created['api_key']}"}
     assert (await client.get(f"{PREFIX}/me", headers=revoked)).status_code == 200
+    # A key the revoked key minted goes with it.
+    minted = await client.post(f"{PREFIX}/api-keys", headers=revoked, json={"name": _unique()})
+    assert minted.status_code == 201, minted.text
+    orphan = {"Authorization": f"Bearer {minted.json()['api_key']}"}
     revocation = await client.delete(f"{PREFIX}/api-keys/{created['id']}", headers=tenant_a.headers)
     assert revocation.status_code == 204, revocation.text
     credentials = {
@@ -553,6 +558,7 @@ async def test_every_non_public_route_refuses_bad_credentials(
         "an unknown key": {"Authorization": f"Bearer {UNKNOWN_KEY}"},
         "an unknown session": {"Authorization": f"Bearer {UNKNOWN_SESSION}"},
         "a revoked key": revoked,
+        "a key minted by a revoked key": orphan,
     }
 
     failures, checked = [], set()
@@ -1073,6 +1079,20 @@ async def _make_task(owner: Owner, made: dict[str, Any]) -> str:
     """A task of tenant A: a queued background run (no worker runs it here)."""
     agent = await _make_agent(owner, made)
     body = {"agent_id": agent, "input": f"hello {_unique()}", "title": _unique()}
+    return (await owner.call("POST", f"{PREFIX}/tasks", 202, json=body))["id"]
+
+
+@private_factory("task_id")
+async def _private_task(owner: Owner, made: dict[str, Any]) -> str:
+    """A queued task of A's, in A's private conversation: it would show A's answer."""
+    conversation = await _private_conversation(owner, made)
+    agent = await _make_agent(owner, made)
+    body = {
+        "agent_id": agent,
+        "input": _secret(),
+        "title": _secret(),
+        "conversation_id": conversation,
+    }
     return (await owner.call("POST", f"{PREFIX}/tasks", 202, json=body))["id"]
 
 

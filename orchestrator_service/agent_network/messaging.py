@@ -26,6 +26,7 @@ from orchestrator_service.agents.models import Agent
 from orchestrator_service.agents.runs import AgentRunner, RunFailed
 from orchestrator_service.agents.schemas import RunRequest
 from orchestrator_service.audit.service import Actor
+from orchestrator_service.conversations.models import ChatConversation
 from orchestrator_service.errors import Conflict, Forbidden, NotFound, OrchestratorError
 from orchestrator_service.executions.models import Execution
 from orchestrator_service.live.publish import AGENT_MESSAGE, publish
@@ -115,6 +116,7 @@ class AgentMessenger:
             except NotFound:
                 raise NotFound(f"Agent {to_agent_id} not found") from None
             await self._check_connection(session, tenant_id, sender_id, to_agent_id)
+            owner = await self._private_to(session, sender, context)
             chat = await session.scalar(
                 select(AgentMessage.chat_conversation_id)
                 .where(
@@ -137,12 +139,20 @@ class AgentMessenger:
                 content=message,
                 depth=depth,
                 execution_id=context.execution_id,
+                owner=owner,
             )
         actor = Actor(
             tenant_id=tenant_id, user_id=context.user_id, key_id=None, label=f"agent:{sender_id}"
         )
         answer, execution_id, chat_id, failure = await self._answer(
-            tenant_id, receiver, actor, message, chat, conversation, depth
+            tenant_id,
+            receiver,
+            actor,
+            message,
+            chat,
+            conversation,
+            depth,
+            private=owner is not None,
         )
         async with self._sessionmaker.begin() as session:
             await self._store(
@@ -157,6 +167,7 @@ class AgentMessenger:
                 chat_id=chat_id,
                 message_type="error" if failure else "text",
                 in_reply_to=request.id,
+                owner=owner,
             )
         if failure is not None:
             raise AgentAnswerFailed(
@@ -169,6 +180,24 @@ class AgentMessenger:
             "answer": answer,
             "depth": depth,
         }
+
+    async def _private_to(
+        self, session: AsyncSession, sender: Agent, context: ToolContext
+    ) -> uuid.UUID | None:
+        """The user an exchange is private to: the caller, when the sending agent or the
+        conversation its run is in is private; None when the exchange is tenant-wide."""
+        if context.user_id is None:
+            return None
+        if sender.visibility != "tenant":
+            return context.user_id
+        if context.execution_id is None:
+            return None
+        visibility = await session.scalar(
+            select(ChatConversation.visibility)
+            .join(Execution, Execution.conversation_id == ChatConversation.id)
+            .where(Execution.id == context.execution_id)
+        )
+        return context.user_id if visibility not in (None, "tenant") else None
 
     async def _exchange(self, session: AsyncSession, execution_id: uuid.UUID | None) -> _Exchange:
         """The exchange the calling run answers (depth 0: a run nobody messaged)."""
@@ -236,6 +265,8 @@ class AgentMessenger:
         chat: uuid.UUID | None,
         conversation: str,
         depth: int,
+        *,
+        private: bool,
     ) -> tuple[str, uuid.UUID | None, uuid.UUID | None, OrchestratorError | None]:
         """Run the receiver on the message: (answer, its execution, its chat conversation, the
         failure if it failed)."""
@@ -243,7 +274,12 @@ class AgentMessenger:
             execution = await self._runs.start(
                 tenant_id=tenant_id,
                 agent_id=receiver.id,
-                request=RunRequest(input=message, conversation_id=chat),
+                # A private exchange is answered in a conversation private to its user.
+                request=RunRequest(
+                    input=message,
+                    conversation_id=chat,
+                    visibility="private" if private and chat is None else None,
+                ),
                 actor=actor,
                 source="agent",
             )
@@ -276,6 +312,7 @@ class AgentMessenger:
         chat_id: uuid.UUID | None = None,
         message_type: str = "text",
         in_reply_to: uuid.UUID | None = None,
+        owner: uuid.UUID | None = None,
     ) -> AgentMessage:
         """Store one message and announce it to the receiving agent's owner."""
         stored = AgentMessage(
@@ -289,6 +326,8 @@ class AgentMessenger:
             execution_id=execution_id,
             chat_conversation_id=chat_id,
             in_reply_to=in_reply_to,
+            owner_user_id=owner,
+            visibility="tenant" if owner is None else "private",
         )
         session.add(stored)
         await session.flush()

@@ -102,3 +102,11 @@ class AgentMessage(CreatedAtMixin, Base):
     )
     # The receiving agent's chat conversation, so a continued exchange keeps its history.
     chat_conversation_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    # An exchange started from a private agent or a private conversation carries that user's
+    # data: its messages are private to them (`UserOwnedMixin`'s meaning), else tenant-wide.
+    owner_user_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    visibility: Mapped[str] = mapped_column(
+        String(16), nullable=False, server_default=text("'tenant'")
+    )

@@ -105,6 +105,7 @@ async def list_messages(
     rows, cursor = await service.list_messages(
         session,
         tenant_id=principal.tenant_id,
+        user_id=principal.user_id,
         page=page,
         conversation_id=conversation_id,
         agent_id=agent_id,

@@ -10,7 +10,7 @@ from orchestrator_service.agent_network.schemas import ConnectionCreate, Connect
 from orchestrator_service.agents.models import Agent
 from orchestrator_service.audit.service import Actor
 from orchestrator_service.db.repository import AuditedRepository
-from orchestrator_service.db.tenancy import get_visible, scoped
+from orchestrator_service.db.tenancy import get_visible, scoped, visible
 from orchestrator_service.errors import InvalidInput, NotFound
 from orchestrator_service.pagination import PageParams, paginate
 
@@ -122,12 +122,13 @@ async def list_messages(
     *,
     tenant_id: int,
     page: PageParams,
+    user_id: uuid.UUID | None,
     conversation_id: str | None = None,
     agent_id: int | None = None,
 ) -> tuple[list[AgentMessage], str | None]:
-    """The tenant's agent messages (of one exchange, or sent or received by one agent),
-    newest first."""
-    stmt = scoped(AgentMessage, tenant_id)
+    """The tenant's agent messages this user may read (of one exchange, or sent or received
+    by one agent), newest first: another user's private exchange is left out."""
+    stmt = visible(AgentMessage, tenant_id, user_id)
     if conversation_id is not None:
         stmt = stmt.where(AgentMessage.conversation_id == conversation_id)
     if agent_id is not None:

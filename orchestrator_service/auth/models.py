@@ -35,6 +35,11 @@ class ApiKey(CreatedAtMixin, Base):
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    # The key that minted this one (None: made by a login session, the CLI or a platform
+    # admin). Revoking a key revokes every key below it, so a revoked key leaves no heir.
+    parent_key_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("api_keys.id", ondelete="CASCADE"), index=True
+    )
 
 
 class UserSession(CreatedAtMixin, Base):

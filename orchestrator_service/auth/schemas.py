@@ -71,6 +71,9 @@ class ApiKeyOut(Output):
     role: str
     scopes: list[str]
     user_id: uuid.UUID | None
+    parent_key_id: uuid.UUID | None = Field(
+        description="The key that created this one; revoking it revokes this one too"
+    )
     expires_at: datetime | None
     last_used_at: datetime | None
     revoked_at: datetime | None

@@ -55,6 +55,7 @@ async def issue_key(
     scopes: list[str] | None = None,
     user_id: uuid.UUID | None = None,
     expires_at: datetime | None = None,
+    parent_key_id: uuid.UUID | None = None,
 ) -> tuple[ApiKey, str]:
     """Store a new key (hash only) and return it with its plaintext, which is never kept.
 
@@ -73,6 +74,7 @@ async def issue_key(
         scopes=["*"] if scopes is None else scopes,
         expires_at=expires_at,
         created_by=actor.user_id,
+        parent_key_id=parent_key_id,
     )
     await ApiKeys(session, owner=tenant_id).create(key, actor=actor)
     return key, token.plaintext
@@ -82,7 +84,9 @@ async def create_key(
     session: AsyncSession, *, principal: Principal, data: ApiKeyCreate, actor: Actor
 ) -> tuple[ApiKey, str]:
     """A key for the caller's tenant, owned by the calling user: never above the caller's role,
-    never with a scope the calling key lacks, never outliving the calling key."""
+    never with a scope the calling key lacks, never outliving the calling key, and revoked
+    with it."""
+    await _hold_parent(session, principal)
     role = data.role or principal.role
     if role_rank(role) > role_rank(principal.role):
         raise Forbidden(f"A {principal.role} cannot create a key with role {role}")
@@ -103,7 +107,20 @@ async def create_key(
         scopes=data.scopes,
         user_id=principal.user_id,
         expires_at=expires_at,
+        parent_key_id=principal.key_id,
     )
+
+
+async def _hold_parent(session: AsyncSession, principal: Principal) -> None:
+    """Share-lock the calling key until the new key is committed, so a revocation running
+    meanwhile either finishes first (and this call is refused) or waits and sees the child."""
+    if principal.key_id is None:
+        return
+    revoked = await session.scalar(
+        select(ApiKey.revoked_at).where(ApiKey.id == principal.key_id).with_for_update(read=True)
+    )
+    if revoked is not None:
+        raise Unauthorized("This API key has been revoked")
 
 
 async def _within_callers_lifetime(
@@ -141,20 +158,44 @@ async def get_key(session: AsyncSession, *, tenant_id: int, key_id: uuid.UUID) -
 async def revoke_key(
     session: AsyncSession, *, tenant_id: int, key_id: uuid.UUID, actor: Actor
 ) -> None:
-    """Revoke a key; it stops working at once. Revoking twice is harmless."""
+    """Revoke a key and every key minted below it; they stop working at once. Revoking twice
+    is harmless (and still revokes any descendant left)."""
     keys = ApiKeys(session, owner=tenant_id)
     key = await keys.get(key_id)
-    if key.revoked_at is not None:
+    # The row lock waits for a key being minted from this one (see `_hold_parent`).
+    await session.execute(select(ApiKey.id).where(ApiKey.id == key.id).with_for_update())
+    now = datetime.now(UTC)
+    descendants = await _revoke_descendants(session, key.id, now)
+    if key.revoked_at is not None and not descendants:
         return
-    key.revoked_at = datetime.now(UTC)
-    await session.flush()
+    old = keys.audit_view(key)
+    if key.revoked_at is None:
+        key.revoked_at = now
+        await session.flush()
     await actor.record_change(
         session,
         action="revoke",
         resource_type="api_key",
         resource_id=key.id,
-        old=keys.audit_view(key),
+        old=old,
+        new={"revoked_descendants": [str(d) for d in descendants]} if descendants else None,
     )
+
+
+async def _revoke_descendants(
+    session: AsyncSession, key_id: uuid.UUID, now: datetime
+) -> list[uuid.UUID]:
+    """Revoke the keys minted by `key_id`, by those, and so on; their ids."""
+    tree = select(ApiKey.id).where(ApiKey.parent_key_id == key_id).cte(recursive=True)
+    tree = tree.union(select(ApiKey.id).where(ApiKey.parent_key_id == tree.c.id))
+    revoked = await session.scalars(
+        update(ApiKey)
+        .where(ApiKey.id.in_(select(tree.c.id)), ApiKey.revoked_at.is_(None))
+        .values(revoked_at=now)
+        .returning(ApiKey.id)
+        .execution_options(synchronize_session=False)
+    )
+    return list(revoked)
 
 
 async def login(

@@ -1,7 +1,7 @@
 """/api/v1/rag: document uploads, status and collections."""
 
 import json
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Query, UploadFile, status
 from fastapi.responses import JSONResponse, Response
@@ -38,11 +38,39 @@ CollectionName = Annotated[
     str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)
 ]
 DEFAULT_COLLECTION = "General"
+
+
+def _storable(value: Any) -> bool:
+    """True when PostgreSQL can store every text in `value`: no NUL character, no unpaired
+    surrogate (which JSON escapes such as \\ud800 can carry)."""
+    if isinstance(value, str):
+        return "\x00" not in value and _encodes(value)
+    if isinstance(value, dict):
+        return all(_storable(k) and _storable(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_storable(v) for v in value)
+    return True
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _collection(name: str) -> str:
+    if not _storable(name):
+        raise ValueError("`collection` may not contain NUL characters")
+    return name or DEFAULT_COLLECTION
+
+
 # A form field left blank arrives as absent (FastAPI), so blank is documented as the default.
 FormCollection = Annotated[
     str,
     StringConstraints(max_length=100, strip_whitespace=True),
-    AfterValidator(lambda name: name or DEFAULT_COLLECTION),
+    AfterValidator(_collection),
     Form(description=f"Blank or absent: {DEFAULT_COLLECTION}"),
 ]
 
@@ -52,10 +80,18 @@ def _metadata(raw: str | None) -> dict:
         return {}
     try:
         value = json.loads(raw)
+        storable = isinstance(value, dict) and _storable(value)
     except ValueError:
         raise InvalidInput("`metadata` must be a JSON object") from None
+    except RecursionError:
+        raise InvalidInput("`metadata` nests too deep; keep it a flat JSON object") from None
     if not isinstance(value, dict):
         raise InvalidInput("`metadata` must be a JSON object")
+    if not storable:
+        raise InvalidInput(
+            "`metadata` may not contain NUL characters (\\u0000) or unpaired surrogates "
+            "(such as \\ud800) in its keys or values"
+        )
     return value
 
 

@@ -9,6 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from orchestrator_service.agents.runs import AgentRunner
 from orchestrator_service.agents.schemas import RunRequest
 from orchestrator_service.audit.service import Actor
+from orchestrator_service.conversations.models import ChatConversation
+from orchestrator_service.db.base import TENANT_WIDE
 from orchestrator_service.db.tenancy import get_visible, visible
 from orchestrator_service.errors import Conflict
 from orchestrator_service.executions import control
@@ -58,6 +60,10 @@ async def start_run(
         .where(Execution.id == execution.id)
         .values(meta={**(execution.meta or {}), "priority": data.priority})
     )
+    # The task shows the run's answer: it is as private as the conversation the run is in.
+    visibility = await session.scalar(
+        select(ChatConversation.visibility).where(ChatConversation.id == execution.conversation_id)
+    )
     task = Task(
         tenant_id=tenant_id,
         kind="agent_run",
@@ -67,6 +73,7 @@ async def start_run(
         conversation_id=execution.conversation_id,
         execution_id=execution.id,
         owner_user_id=actor.user_id,
+        visibility=visibility or TENANT_WIDE,
     )
     session.add(task)
     await session.flush()
@@ -76,7 +83,9 @@ async def start_run(
         action="create",
         resource_type="task",
         resource_id=task.id,
-        new={"kind": task.kind, "title": task.title, "priority": task.priority},
+        # A private task's title is its user's content: the audit log names it by id only.
+        new={"kind": task.kind, "priority": task.priority}
+        | ({"title": task.title} if task.visibility == TENANT_WIDE else {}),
         tenant_id=tenant_id,
     )
     return task

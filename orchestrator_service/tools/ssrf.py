@@ -87,6 +87,28 @@ def _normalized(address: str) -> IPAddress:
     return ip
 
 
+_NUMERIC_HOST = frozenset("0123456789abcdefx.")
+
+
+def literal_address(host: str) -> IPAddress | None:
+    """The address a host names literally, or None for a name. Besides the standard forms,
+    the ones the C library's resolver reads as IPv4 without asking DNS (hex `0x7f000001`,
+    decimal `2130706433`, octal `0177.0.0.1`, shortened `127.1`, a trailing dot) are judged
+    as the address they reach, not passed on to a resolver as a name."""
+    host = host.strip("[]").lower()
+    try:
+        return _normalized(host)
+    except ValueError:
+        pass
+    numeric = host.removesuffix(".")
+    if not numeric or not set(numeric) <= _NUMERIC_HOST:
+        return None
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(numeric))
+    except OSError:
+        return None
+
+
 class Guard:
     """Decides whether a host may be connected to; `allowed` lists hosts, IPs or networks
     (from ORCH_OUTBOUND_ALLOWED_HOSTS) that may be reached even though they are private."""
@@ -116,10 +138,7 @@ class Guard:
     async def vet(self, host: str, port: int) -> str:
         """A checked address to connect to for `host`, or `BlockedDestination`."""
         host = host.strip("[]").lower()
-        try:
-            literal = _normalized(host)
-        except ValueError:
-            literal = None
+        literal = literal_address(host)
         if literal is not None:
             addresses = [literal]
         else:

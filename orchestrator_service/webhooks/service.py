@@ -2,7 +2,6 @@
 delivery log, redeliver. Signing secrets are vault credentials; this module seals them and
 never stores or returns them otherwise (only once, to the caller that made them)."""
 
-import ipaddress
 import uuid
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
@@ -21,7 +20,7 @@ from orchestrator_service.db.tenancy import get_scoped, scoped
 from orchestrator_service.errors import Conflict, NotFound
 from orchestrator_service.jobs.queue import enqueue_delivery
 from orchestrator_service.pagination import PageParams, paginate
-from orchestrator_service.tools.ssrf import BlockedDestination, Guard
+from orchestrator_service.tools.ssrf import BlockedDestination, Guard, literal_address
 from orchestrator_service.webhooks import signing
 from orchestrator_service.webhooks.delivery import previous_credential, signing_credential
 from orchestrator_service.webhooks.models import Webhook, WebhookAttempt, WebhookDelivery
@@ -53,9 +52,7 @@ async def _vet(guard: Guard, url: str) -> None:
     host = (parts.hostname or "").lower()
     if host == "localhost" or host.endswith(".localhost"):
         raise BlockedDestination(host)
-    try:
-        ipaddress.ip_address(host.split("%", 1)[0])
-    except ValueError:
+    if literal_address(host) is None:
         return
     await guard.vet(host, parts.port or (443 if parts.scheme == "https" else 80))
 

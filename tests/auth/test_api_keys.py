@@ -24,6 +24,7 @@ KEY_FIELDS = {
     "role",
     "scopes",
     "user_id",
+    "parent_key_id",
     "expires_at",
     "last_used_at",
     "revoked_at",

@@ -5,6 +5,8 @@ further than its byte cap. Against the scripted stand-in on loopback, over real 
 import pytest
 
 from orchestrator_service.rag.embedders.openai import EmbeddingFailed, OpenAIEmbedder
+from orchestrator_service.tools.ssrf import Guard
+from tests.network import network  # noqa: F401 (autouse fence: loopback only)
 from tests.scripted_model import Drip, Flood, ScriptedModel
 
 MIB = 1024 * 1024
@@ -16,6 +18,7 @@ def _embedder(model: ScriptedModel, **bounds: float) -> OpenAIEmbedder:
         model="text-embedding-3-small",
         dimensions=4,
         api_key="sk-embeddings-bounded",
+        guard=Guard(["127.0.0.1"]),  # the stand-in on loopback, allow-listed as tests do
         **bounds,  # type: ignore[arg-type]
     )
 

@@ -7,17 +7,34 @@ import pytest
 
 from orchestrator_service.errors import InvalidInput
 from orchestrator_service.rag.embedders.openai import EmbeddingFailed, OpenAIEmbedder
+from orchestrator_service.tools.ssrf import Guard
+from tests.network import network  # noqa: F401 (autouse fence: loopback only)
+from tests.scripted_model import Refuse, ScriptedModel
 
 KEY = "sk-embeddings-Platypus-4c1e0b7d9a"
 
 
-def _embedder(serve, api_key: str = KEY) -> OpenAIEmbedder:
+class _FailingNetwork(Guard):
+    """A network where opening a connection fails with `error`, its text quoting the key (as
+    h11 quotes a header value it refuses)."""
+
+    def __init__(self, error: type[httpx.HTTPError]) -> None:
+        super().__init__()
+        self.error = error
+
+    async def vet(self, host: str, port: int) -> str:
+        raise self.error(f"Illegal header value b'Bearer {KEY}'")
+
+
+def _embedder(
+    guard: Guard, *, base_url: str = "https://embeddings.test/v1", api_key: str = KEY
+) -> OpenAIEmbedder:
     return OpenAIEmbedder(
-        base_url="https://embeddings.test/v1",
+        base_url=base_url,
         model="text-embedding-3-small",
         dimensions=4,
         api_key=api_key,
-        transport=httpx.MockTransport(serve),
+        guard=guard,
     )
 
 
@@ -33,11 +50,7 @@ def _embedder(serve, api_key: str = KEY) -> OpenAIEmbedder:
 async def test_a_failed_call_names_its_class_and_host_never_the_library_text(
     error: type[httpx.HTTPError], phrase: str
 ) -> None:
-    def serve(request: httpx.Request) -> httpx.Response:
-        # What h11 says of a header it refuses: the whole value, key included.
-        raise error(f"Illegal header value b'{request.headers['authorization']}'")
-
-    embedder = _embedder(serve)
+    embedder = _embedder(_FailingNetwork(error))
     with pytest.raises(EmbeddingFailed) as failed:
         await embedder.embed(["hola"])
     await embedder.aclose()
@@ -47,23 +60,19 @@ async def test_a_failed_call_names_its_class_and_host_never_the_library_text(
     assert KEY not in failed.value.message and "Illegal" not in failed.value.message
 
 
-async def test_an_error_answer_quoting_the_key_is_not_passed_on() -> None:
-    def serve(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(401, json={"error": f"bad key {request.headers['authorization']}"})
-
-    embedder = _embedder(serve)
+async def test_an_error_answer_quoting_the_key_is_not_passed_on(model: ScriptedModel) -> None:
+    model.play(Refuse(401))  # its body echoes the Authorization header it got
+    embedder = _embedder(Guard(["127.0.0.1"]), base_url=model.base_url)
     with pytest.raises(EmbeddingFailed) as failed:
         await embedder.embed(["hola"])
     await embedder.aclose()
 
-    assert failed.value.message == "The embedding service at embeddings.test answered 401"
+    assert failed.value.message == "The embedding service at 127.0.0.1 answered 401"
+    assert model.requests[0].authorization == f"Bearer {KEY}"
 
 
 def test_a_key_a_header_cannot_carry_is_refused_before_any_call() -> None:
-    def serve(request: httpx.Request) -> httpx.Response:
-        raise AssertionError("no call may be made")
-
     with pytest.raises(InvalidInput) as refused:
-        _embedder(serve, api_key=f"{KEY}\n")
+        _embedder(_FailingNetwork(httpx.ConnectError), api_key=f"{KEY}\n")
 
     assert KEY not in refused.value.message

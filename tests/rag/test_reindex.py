@@ -65,6 +65,7 @@ async def test_reindex_writes_the_new_model_first_then_switches_and_cleans_up(
             "vector_database_url": SecretStr(url_string(vectors_db)),
             "openai_embedding_base_url": base_url,
             "openai_embedding_model": "text-embedding-3-small",
+            "outbound_allowed_hosts": "127.0.0.1",  # the stand-in on loopback
         }
     )
     async with boot(configured) as runtime, running_jobs(runtime):

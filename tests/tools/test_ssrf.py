@@ -7,6 +7,9 @@ to (or that it does not resolve) goes to the log at warning level, never to the 
 import logging
 from urllib.parse import quote, urlsplit
 
+import pytest
+
+from orchestrator_service.tools.ssrf import BlockedDestination, Guard
 from tests.helpers import Caller, create_agent, error_of
 from tests.network import NetworkSpy
 from tests.tools.helpers import ToolServer, executions, http_tool, install_guard, invoke
@@ -163,3 +166,31 @@ async def test_ipv6_addresses_embedding_a_private_ipv4_are_refused(
 
             error_of(response, 422, "destination_blocked")
     assert network.connections == []
+
+
+async def test_numeric_host_forms_are_judged_as_the_address_they_reach() -> None:
+    """Hex, decimal, octal, shortened and trailing-dot IPv4 forms, which the C library's
+    resolver turns into an address without asking DNS, are judged as that address: refused
+    without consulting the resolver, as a dotted literal is."""
+    asked: list[str] = []
+
+    async def resolver(host: str, port: int) -> list[str]:
+        asked.append(host)
+        return ["93.184.216.34"]  # a public address: a name would pass
+
+    guard = Guard(resolver=resolver)
+    for host in (
+        "0x7f000001",
+        "2130706433",
+        "0177.0.0.1",
+        "127.1",
+        "0xa9.0xfe.0xa9.0xfe",
+        "169.254.169.254.",
+        "0xA.1",
+    ):
+        with pytest.raises(BlockedDestination):
+            await guard.vet(host, 80)
+    assert asked == []
+    assert await guard.vet("0x5d.0xb8.0xd8.0x22", 443) == "93.184.216.34"
+    assert await guard.vet("hooks.example.test", 443) == "93.184.216.34"
+    assert asked == ["hooks.example.test"]

@@ -217,6 +217,13 @@ async def test_an_endpoint_that_keeps_failing_is_disabled_and_can_be_redelivered
         "http://0.0.0.0/",
         "http://localhost:8080/hooks",
         "http://[fd00:ec2::254]/latest",
+        # What the C library reads as an address without asking DNS, not names to resolve.
+        "http://0x7f000001/hooks",
+        "http://2130706433/hooks",
+        "http://0177.0.0.1/hooks",
+        "http://127.1/hooks",
+        "http://0xa9.0xfe.0xa9.0xfe/latest",
+        "http://169.254.169.254./latest",
     ],
 )
 async def test_a_private_or_metadata_url_is_refused_before_any_connection(

@@ -1,7 +1,9 @@
 """Any OpenAI-compatible `/v1/embeddings` endpoint (OpenAI, Azure, Ollama, vLLM), with the
-tenant's API key from the vault. Failures are fixed messages (class of failure and host), never
-the HTTP library's words, which can quote the request and its key. Each request has one
-deadline, connecting to last byte, and its answer is read no further than a byte cap."""
+tenant's API key from the vault, through the SSRF guard like every outbound call (a private
+endpoint such as a local Ollama must be allow-listed in ORCH_OUTBOUND_ALLOWED_HOSTS). Failures
+are fixed messages (class of failure and host), never the HTTP library's words, which can quote
+the request and its key. Each request has one deadline, connecting to last byte, and its answer
+is read no further than a byte cap; redirects are not followed."""
 
 import asyncio
 import json
@@ -12,6 +14,7 @@ from orchestrator_service.audit.service import Actor
 from orchestrator_service.credentials.service import SecretResolver
 from orchestrator_service.errors import InvalidInput, OrchestratorError
 from orchestrator_service.outbound import TooLarge, failure, header_value, host_of, read_capped
+from orchestrator_service.tools.ssrf import Guard, GuardedTransport
 
 SYSTEM_ACTOR = "system:ingestion"
 
@@ -41,9 +44,9 @@ class OpenAIEmbedder:
         model: str,
         dimensions: int,
         api_key: str,
+        guard: Guard,
         timeout: float = 60.0,
         max_response_bytes: int = 32 * 1024 * 1024,
-        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.host = host_of(self.base_url)
@@ -59,7 +62,11 @@ class OpenAIEmbedder:
                 "non-ASCII characters); store the credential again"
             )
         self._client = httpx.AsyncClient(
-            timeout=timeout, headers={"Authorization": authorization}, transport=transport
+            transport=GuardedTransport(guard),
+            timeout=timeout,
+            headers={"Authorization": authorization},
+            follow_redirects=False,
+            trust_env=False,
         )
 
     async def embed(self, texts: list[str]) -> list[list[float]]:
@@ -147,6 +154,7 @@ class OpenAIEmbedderFactory:
         self,
         *,
         secrets: SecretResolver,
+        guard: Guard,
         base_url: str,
         model: str,
         credential: str,
@@ -155,6 +163,7 @@ class OpenAIEmbedderFactory:
         max_response_bytes: int,
     ) -> None:
         self._secrets = secrets
+        self._guard = guard
         self._base_url = base_url
         self._model = model
         self._credential = credential
@@ -178,6 +187,7 @@ class OpenAIEmbedderFactory:
             model=model,
             dimensions=dimensions,
             api_key=api_key,
+            guard=self._guard,
             timeout=self._timeout,
             max_response_bytes=self._max_response_bytes,
         )
