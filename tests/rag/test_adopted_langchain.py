@@ -102,6 +102,7 @@ async def test_adopted_documents_are_searched_per_tenant_and_orphans_reported(
         update={
             "vector_database_url": SecretStr(url_string(langchain_db)),
             "openai_embedding_base_url": base_url,
+            "outbound_allowed_hosts": "127.0.0.1",  # the stand-in on loopback
         }
     )
 
