@@ -112,15 +112,21 @@ def cpu_seconds(processes: list[psutil.Process]) -> float:
     return total
 
 
+# Each level's first seconds open the clients' connections and grow the server's database pools.
+WARM_UP_SECONDS = 3.0
+
+
 async def load_level(
     base_url: str, api_key: str, clients: int, seconds: float, asked: list[str], data_dir: Path
 ) -> dict:
-    """`clients` concurrent loops of searches for `seconds`; latency, errors and CPU."""
+    """`clients` concurrent loops of searches for `seconds` after WARM_UP_SECONDS (the clients'
+    connections and the server's pools grow then; not counted); latency, errors and CPU."""
     server = psutil.Process(int((data_dir / "server.pid").read_text()))
     latencies: list[float] = []
     errors: list[str] = []
     counter = iter(range(10**9))
-    deadline = time.perf_counter() + seconds
+    measured_from = time.perf_counter() + WARM_UP_SECONDS
+    deadline = measured_from + seconds
 
     async def client() -> None:
         headers = {"Authorization": f"Bearer {api_key}"}
@@ -128,20 +134,29 @@ async def load_level(
             while time.perf_counter() < deadline:
                 question = asked[next(counter) % len(asked)]
                 started = time.perf_counter()
+                failure = None
                 try:
                     response = await http.post(
                         "/api/v1/rag/search", json={"query": question, "top_k": 5}
                     )
                     if response.status_code != 200:
-                        errors.append(str(response.status_code))
+                        failure = str(response.status_code)
                 except httpx.HTTPError as exc:
-                    errors.append(type(exc).__name__)
-                latencies.append((time.perf_counter() - started) * 1000)
+                    failure = type(exc).__name__
+                if failure is not None:
+                    errors.append(failure)  # warm-up errors count too
+                if started >= measured_from:
+                    latencies.append((time.perf_counter() - started) * 1000)
 
-    postgres = postgres_processes(data_dir)
-    server_cpu, postgres_cpu = cpu_seconds([server]), cpu_seconds(postgres)
+    async def measure_cpu() -> tuple[float, float, list[psutil.Process]]:
+        await asyncio.sleep(max(0.0, measured_from - time.perf_counter()))
+        postgres = postgres_processes(data_dir)
+        return cpu_seconds([server]), cpu_seconds(postgres), postgres
+
+    loops = [asyncio.create_task(client()) for _ in range(clients)]
+    server_cpu, postgres_cpu, postgres = await measure_cpu()
     started = time.perf_counter()
-    await asyncio.gather(*(client() for _ in range(clients)))
+    await asyncio.gather(*loops)
     wall = time.perf_counter() - started
     postgres = postgres_processes(data_dir) + postgres
     server_used = cpu_seconds([server]) - server_cpu

