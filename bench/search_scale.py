@@ -129,6 +129,10 @@ class QueryEmbedder:
         """The preset vector, once per text."""
         return [self.vector for _ in texts]
 
+    async def embed_query(self, text: str) -> list[float]:
+        """The preset vector."""
+        return self.vector
+
     async def aclose(self) -> None:
         """Nothing to release."""
 
