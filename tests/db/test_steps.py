@@ -90,6 +90,11 @@ SHIPPED = [
         "vectors",
         "14fefbdb71d8295138f1bc212210ebff547bc314e49aa5336278b2780620ba1f",
     ),
+    (
+        "0026_hybrid_text_ranks_candidates",
+        "vectors",
+        "3d04bac8f41ded1902d15613a5605c5bcec85ca26f2c63e2782eca2ae7462ecb",
+    ),
 ]
 
 

@@ -331,6 +331,39 @@ async def test_hybrid_text_side_matches_any_word_of_the_question(store: VectorSt
     assert [m.score for m in matches] == pytest.approx([rrf(1), rrf(2), rrf(3)])
 
 
+async def test_hybrid_ranks_full_text_among_the_semantic_candidates_only(
+    store: VectorStore,
+) -> None:
+    """The full-text side ranks the semantic candidates (k x 4, at least 20), not every chunk
+    matching a word: a far chunk that matches the question better by text neither enters the
+    answer nor takes text rank 1 from a candidate (it scored below every candidate anyway)."""
+    rng = np.random.default_rng(3)
+    query = unit_vectors(1, seed=5)[0]
+    near = []
+    for i in range(22):
+        noisy = np.asarray(query) + 0.1 * i * rng.standard_normal(DIMENSIONS) / 20
+        near.append((noisy / np.linalg.norm(noisy)).tolist())
+    records = [
+        passage(f"near-{i}", "El horario de la clínica cambia en verano.", v)
+        for i, v in enumerate(near)
+    ]
+    records[0] = passage("near-0", "Un diente roto se arregla en la clínica.", near[0])
+    far = (-np.asarray(query)).tolist()
+    records.append(passage("far", "Diente, diente: el diente sensible y el diente roto.", far))
+    await store.add(records)
+    for record in records:
+        await store.publish(1, record.source_id, "g1")
+
+    matches = await store.search(
+        1, query, k=3, filter={"language": "es"}, query_text="¿Qué pasa con mi diente?"
+    )
+
+    assert matches[0].metadata["source_id"] == "near-0"
+    assert "far" not in {m.metadata["source_id"] for m in matches}
+    # Text rank 1 among the candidates (the far chunk ranks first among all text matches).
+    assert matches[0].score == pytest.approx(1 / 6 + 0.05 / 6)
+
+
 @pytest.mark.parametrize(
     "question",
     [
