@@ -93,7 +93,7 @@ SHIPPED = [
     (
         "0026_hybrid_text_ranks_candidates",
         "vectors",
-        "3d04bac8f41ded1902d15613a5605c5bcec85ca26f2c63e2782eca2ae7462ecb",
+        "7addd94f21d43bbdef2f758fe5185c9f3a9957a8b43c9d1ee9e211a8040c67ee",
     ),
 ]
 

@@ -334,7 +334,7 @@ async def test_hybrid_text_side_matches_any_word_of_the_question(store: VectorSt
 async def test_hybrid_ranks_full_text_among_the_semantic_candidates_only(
     store: VectorStore,
 ) -> None:
-    """The full-text side ranks the semantic candidates (k x 4, at least 20), not every chunk
+    """The full-text side ranks the semantic candidates (k x 2, at least 20), not every chunk
     matching a word: a far chunk that matches the question better by text neither enters the
     answer nor takes text rank 1 from a candidate (it scored below every candidate anyway)."""
     rng = np.random.default_rng(3)

@@ -1,4 +1,5 @@
--- Hybrid search's full-text side ranks the semantic candidates only (issue 15).
+-- Hybrid search's full-text side ranks the semantic candidates only, of which it asks 2k
+-- (issue 15).
 --
 -- Until now it ranked every chunk of the tenant matching any of the question's words (up to
 -- 10,000) with ts_rank_cd, whatever k was: 1.8 to 2.2 times vector search at 50,000 and
@@ -8,7 +9,10 @@
 -- the answer only if the semantic side returned fewer than k rows, and then that side already
 -- holds every visible row under the filter (match_documents' top-k is complete). So the
 -- answer's chunks are the same; what the full-text side decides, the order of close semantic
--- ranks, is now decided by text ranks among the candidates.
+-- ranks, is now decided by text ranks among the candidates. For the same reason 2k candidates
+-- are enough (4k before): the one at rank 2k + 1 scores at most 1/(6 + 2k) + 0.05/6, below
+-- the k-th's 1/(5 + k) for every k up to 50, and asking match_documents for fewer keeps its
+-- HNSW search as wide as vector search's (ef_search 100 below 25 candidates).
 CREATE OR REPLACE FUNCTION hybrid_match_documents(
     query_embedding vector, query_text text, match_count integer,
     filter jsonb DEFAULT '{}'::jsonb
@@ -16,7 +20,7 @@ CREATE OR REPLACE FUNCTION hybrid_match_documents(
     id uuid, content text, metadata jsonb, similarity double precision, score double precision
 ) LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
-    pool integer := greatest(match_count * 4, 20);
+    pool integer := greatest(match_count * 2, 20);
     rrf_k constant integer := 5;
     lexical_weight constant double precision := 0.05;
     text_query tsquery := orch_any_words(query_text, filter ->> 'language');
