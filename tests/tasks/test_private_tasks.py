@@ -51,17 +51,23 @@ async def test_a_task_in_a_private_conversation_is_its_owners_alone(
     alice = await _member(client, tenant_a, "alice@example.com")
     eve = await _member(client, tenant_a, "eve@example.com")
     agent = await create_scripted_agent(client, tenant_a, model, enabled_tools=[])
-    model.play(Say("Alice: dentist on Tuesday, salary review on Friday."), Say("Team lunch."))
-    private = await _task_in(client, alice, agent["id"], "private")
-    shared = await _task_in(client, alice, agent["id"], "tenant")
-
-    async with running_jobs(runtime):
-        for task in (private, shared):
+    # One task at a time: the scripted model answers in the order it is asked, and two tasks
+    # running at once may ask in either order.
+    tasks = {}
+    for visibility, answer in (
+        ("private", "Alice: dentist on Tuesday, salary review on Friday."),
+        ("tenant", "Team lunch."),
+    ):
+        model.play(Say(answer))
+        task = await _task_in(client, alice, agent["id"], visibility)
+        async with running_jobs(runtime):
             await eventually(
                 lambda task=task: client.get(f"{API}/tasks/{task['id']}", headers=alice.headers),
                 lambda r: r.json()["status"] not in ("pending", "running"),
                 attempts=100,
             )
+        tasks[visibility] = task
+    private, shared = tasks["private"], tasks["tenant"]
 
     own = await client.get(f"{API}/tasks/{private['id']}", headers=alice.headers)
     assert own.json()["result"] == "Alice: dentist on Tuesday, salary review on Friday."
