@@ -3,7 +3,12 @@ Word document of any size, and a vector store in a PostgreSQL cluster of its own
 can stop and start."""
 
 import io
+import json
+import threading
 import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -106,3 +111,38 @@ class VectorCluster:
             pgdata=self.embedded.pgdata,
             user=self._user,
         )
+
+
+@contextmanager
+def embeddings_standin(
+    vector_of: Callable[[str], list[float]],
+) -> Iterator[tuple[str, list[dict]]]:
+    """An OpenAI-compatible /v1/embeddings on loopback answering `vector_of(text)` for each
+    input; yields its base URL and the requests it got ({"auth": header, "body": JSON})."""
+    seen: list[dict] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            seen.append({"auth": self.headers.get("Authorization"), "body": body})
+            data = [
+                {"index": i, "embedding": vector_of(text), "object": "embedding"}
+                for i, text in enumerate(body["input"])
+            ]
+            payload = json.dumps({"data": data, "model": body["model"]}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args: object) -> None:
+            """Silence the default request log."""
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1", seen
+    finally:
+        server.shutdown()
+        server.server_close()

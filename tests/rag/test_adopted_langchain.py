@@ -2,10 +2,7 @@
 tenant's OpenAI embedder at the vectors' own 1536 dimensions (an OpenAI-compatible stand-in on
 loopback), never across tenants; what adoption could not link is the reconciler's to report."""
 
-import json
-import threading
 from collections.abc import AsyncIterator, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
@@ -18,6 +15,7 @@ from orchestrator_service.main import create_app
 from orchestrator_service.rag.embedders.openai import model_of
 from tests.db.langchain import build_langchain_table, seed_documents, seed_rows, vector
 from tests.helpers import Caller, DatabaseFactory, new_tenant, sql, url_string
+from tests.rag.helpers import embeddings_standin
 
 API_KEY = "sk-adopted-Heron-8c1f2a"
 MODEL = "openai:text-embedding-3-small:1536"
@@ -35,31 +33,8 @@ async def langchain_db(databases: DatabaseFactory) -> AsyncIterator[URL]:
 def openai_embeddings() -> Iterator[tuple[str, list[dict]]]:
     """OpenAI's /v1/embeddings on loopback: each text's vector as `tests.db.langchain` made the
     LangChain rows' (so a chunk's own text finds it first); records the requests."""
-    seen: list[dict] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            seen.append(body)
-            data = [
-                {"index": i, "embedding": vector(text), "object": "embedding"}
-                for i, text in enumerate(body["input"])
-            ]
-            payload = json.dumps({"data": data, "model": body["model"]}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def log_message(self, *args: object) -> None:
-            """Silence the default request log."""
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1", seen
-    server.shutdown()
-    server.server_close()
+    with embeddings_standin(vector) as server:
+        yield server
 
 
 async def _tenants(settings: Settings) -> tuple[Caller, Caller]:
@@ -140,7 +115,9 @@ async def test_adopted_documents_are_searched_per_tenant_and_orphans_reported(
         assert not contents & {rows[5][0], rows[6][0], rows[7][0], rows[8][0]}
     assert {r["content"] for r in found[(b, rows[3][0])]} == {rows[3][0], rows[4][0]}
     # The question was embedded by the adopted model at the vectors' own dimension.
-    assert {(s["model"], s["dimensions"]) for s in seen} == {("text-embedding-3-small", 1536)}
+    assert {(s["body"]["model"], s["body"]["dimensions"]) for s in seen} == {
+        ("text-embedding-3-small", 1536)
+    }
 
     # What adoption could not link stays, for the reconciler to report.
     orphans = {(o["tenant_id"], o["source_id"], o["chunks"]) for o in report.orphan_vectors}

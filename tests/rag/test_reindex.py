@@ -3,9 +3,7 @@ server that the test runs on loopback (the external edge, faked)."""
 
 import hashlib
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import numpy as np
@@ -15,7 +13,7 @@ from pydantic import SecretStr
 from orchestrator_service.bootstrap import boot, running_jobs
 from orchestrator_service.main import create_app
 from tests.helpers import new_tenant, sql, url_string
-from tests.rag.helpers import DOCS, finished, upload
+from tests.rag.helpers import DOCS, embeddings_standin, finished, upload
 
 API_KEY = "sk-embeddings-Narwhal-5e7d9c"
 
@@ -29,31 +27,8 @@ def _vector(text: str) -> list[float]:
 @pytest.fixture
 def embeddings_server() -> Iterator[tuple[str, list[dict]]]:
     """An OpenAI-compatible /v1/embeddings on loopback; records what it was sent."""
-    seen: list[dict] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            seen.append({"auth": self.headers.get("Authorization"), "body": body})
-            data = [
-                {"index": i, "embedding": _vector(text), "object": "embedding"}
-                for i, text in enumerate(body["input"])
-            ]
-            payload = json.dumps({"data": data, "model": body["model"]}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def log_message(self, *args: object) -> None:
-            """Silence the default request log."""
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1", seen
-    server.shutdown()
-    server.server_close()
+    with embeddings_standin(_vector) as server:
+        yield server
 
 
 async def test_reindex_writes_the_new_model_first_then_switches_and_cleans_up(
