@@ -95,6 +95,11 @@ SHIPPED = [
         "vectors",
         "7addd94f21d43bbdef2f758fe5185c9f3a9957a8b43c9d1ee9e211a8040c67ee",
     ),
+    (
+        "0027_hybrid_search_overhead",
+        "vectors",
+        "ecfe7114d7ed9467886698cf983324112dd231d05ef011c19cd22d340bbac04a",
+    ),
 ]
 
 
