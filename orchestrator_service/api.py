@@ -43,42 +43,48 @@ PREFIX = "/api/v1"
 PUBLIC_ROUTES = frozenset({("POST", f"{PREFIX}/auth/login")})
 
 
+# The router tries routes in this order, every route of one domain before the next domain's
+# (knowledge search was 13th: about 0.8 ms of matching per request), so the paths agent
+# runtimes call most come first. No two domains answer the same path
+# (tests/test_api_routes.py), so the order never changes which route answers.
+DOMAIN_ROUTERS = (
+    rag_router,
+    tools_router,
+    tool_executions_router,
+    agents_router,
+    conversations_router,
+    auth_router,
+    tenants_router,
+    system_config_router,
+    users_router,
+    audit_router,
+    credentials_router,
+    agent_network_router,
+    business_assets_router,
+    channels_router,
+    executions_router,
+    privacy_router,
+    integrations_router,
+    notes_router,
+    calendar_router,
+    mail_router,
+    live_router,
+    webhooks_router,
+    error_log_router,
+    tasks_router,
+    files_router,
+    conversation_files,
+    catalogue_router,
+    usage_router,
+)
+
 @cache
 def api_router() -> APIRouter:
     """All API routes; authentication is required by construction, not per route."""
     api = APIRouter(prefix=PREFIX)
     api.include_router(auth_public_router)
     protected = APIRouter(dependencies=[Depends(current_principal)])
-    for router in (
-        auth_router,
-        tenants_router,
-        system_config_router,
-        users_router,
-        audit_router,
-        credentials_router,
-        agents_router,
-        agent_network_router,
-        tools_router,
-        tool_executions_router,
-        business_assets_router,
-        channels_router,
-        rag_router,
-        conversations_router,
-        executions_router,
-        privacy_router,
-        integrations_router,
-        notes_router,
-        calendar_router,
-        mail_router,
-        live_router,
-        webhooks_router,
-        error_log_router,
-        tasks_router,
-        files_router,
-        conversation_files,
-        catalogue_router,
-        usage_router,
-    ):
+    for router in DOMAIN_ROUTERS:
         protected.include_router(router)
     api.include_router(protected)
     return api
