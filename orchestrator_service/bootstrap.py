@@ -52,6 +52,7 @@ from orchestrator_service.metrics import HEAL_DURATION, HEALS
 from orchestrator_service.models import METADATA, VECTORS
 from orchestrator_service.rag.deletion import DocumentDeleter
 from orchestrator_service.rag.embedders import Embedders
+from orchestrator_service.rag.embedders.fused import FusedEmbedder
 from orchestrator_service.rag.embedders.local import DIMENSIONS, LocalEmbedder
 from orchestrator_service.rag.embedders.multilingual import MultilingualEmbedder
 from orchestrator_service.rag.embedders.openai import OpenAIEmbedderFactory
@@ -290,13 +291,15 @@ def _collaborators(
     sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
     secrets = SecretResolver(sessionmaker, vault)
     guard = Guard(settings.outbound_allowed_hosts.split(","))
+    multilingual, use = MultilingualEmbedder(), UseEmbedder()
     embedders = Embedders(
         # The service embeds only questions: one thread per model run leaves the other cores
         # to the event loop and PostgreSQL (8 concurrent clients: 114 -> 147 req/s,
         # bench/serve_load.py); ingestion workers embed documents with every core.
         local=LocalEmbedder(threads=1),
-        multilingual=MultilingualEmbedder(),
-        use=UseEmbedder(),
+        multilingual=multilingual,
+        use=use,
+        fused=FusedEmbedder(multilingual, use),
         remote=OpenAIEmbedderFactory(
             secrets=secrets,
             guard=guard,

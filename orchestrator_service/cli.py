@@ -92,7 +92,9 @@ def _parser() -> argparse.ArgumentParser:
     reindex.add_argument("--tenant", required=True, help="tenant id or name")
     reindex.add_argument("--collection")
     reindex.add_argument(
-        "--embedder", required=True, choices=["local", "multilingual", "use", "openai"]
+        "--embedder",
+        required=True,
+        choices=["local", "multilingual", "use", "multilingual+use", "openai"],
     )
     rag.add_parser("supabase-sql", help="print the SQL that prepares a Supabase project")
 

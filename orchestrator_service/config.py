@@ -47,7 +47,7 @@ class Settings(BaseSettings):
     )
     vault_keys: SecretStr | None = None
     env: Literal["development", "production"] = "development"
-    embedder: Literal["local", "multilingual", "use", "openai"] = "local"
+    embedder: Literal["local", "multilingual", "use", "multilingual+use", "openai"] = "local"
 
     connect_timeout: float = Field(default=10.0, gt=0, description="Seconds to reach a database.")
     db_pool_size: int = Field(

@@ -1,5 +1,7 @@
 """Reciprocal rank fusion of result lists from different embedders, whose scores are not
-comparable (a cosine of one model says nothing about a cosine of another)."""
+comparable (a cosine of one model says nothing about a cosine of another). A chunk is one
+passage of one document whichever model ranked it: a fused embedder's chunk has a row per model,
+and counts once."""
 
 from orchestrator_service.rag.vector_store import Match
 
@@ -8,24 +10,25 @@ RRF_K = 60
 
 
 def fuse_by_rank(lists: list[list[Match]], *, k: int = RRF_K) -> list[Match]:
-    """One list, best first: each match scores the sum of 1 / (k + rank) over the lists it is
-    in (rank from 1); a single list comes back as it is."""
+    """One list, best first: each chunk (document and chunk index) scores the sum of
+    1 / (k + rank) over the lists it is in (rank from 1); a single list comes back as it is."""
     if len(lists) == 1:
         return lists[0]
-    scores: dict[str, float] = {}
-    first: dict[str, Match] = {}
+    scores: dict[tuple[str, int], float] = {}
+    first: dict[tuple[str, int], Match] = {}
     for matches in lists:
         for rank, match in enumerate(matches, start=1):
-            scores[match.id] = scores.get(match.id, 0.0) + 1.0 / (k + rank)
-            first.setdefault(match.id, match)
-    ordered = sorted(scores, key=lambda match_id: (-scores[match_id], match_id))
+            chunk = (match.metadata["source_id"], match.metadata["chunk_index"])
+            scores[chunk] = scores.get(chunk, 0.0) + 1.0 / (k + rank)
+            first.setdefault(chunk, match)
+    ordered = sorted(scores, key=lambda chunk: (-scores[chunk], first[chunk].id))
     return [
         Match(
-            id=match_id,
-            content=first[match_id].content,
-            metadata=first[match_id].metadata,
-            similarity=first[match_id].similarity,
-            score=scores[match_id],
+            id=first[chunk].id,
+            content=first[chunk].content,
+            metadata=first[chunk].metadata,
+            similarity=first[chunk].similarity,
+            score=scores[chunk],
         )
-        for match_id in ordered
+        for chunk in ordered
     ]

@@ -31,7 +31,13 @@ from orchestrator_service.credentials.scrub import Scrubber
 from orchestrator_service.errors import OrchestratorError
 from orchestrator_service.metrics import INGESTED_CHUNKS, INGESTION_JOBS
 from orchestrator_service.rag.documents import ParseError
-from orchestrator_service.rag.embedders import Embedder, EmbedderName, Embedders
+from orchestrator_service.rag.embedders import (
+    EMBEDDER_NAMES,
+    Embedder,
+    EmbedderName,
+    Embedders,
+)
+from orchestrator_service.rag.embedders.fused import FusedEmbedder
 from orchestrator_service.rag.embedders.local import LocalEmbedder
 from orchestrator_service.rag.embedders.multilingual import MultilingualEmbedder
 from orchestrator_service.rag.embedders.use import UseEmbedder
@@ -192,7 +198,7 @@ class Ingestor:
                 select(Tenant.embedder, Tenant.language).where(Tenant.id == tenant_id)
             )
         ).one()
-        if tenant.embedder in ("local", "multilingual", "use", "openai"):
+        if tenant.embedder in EMBEDDER_NAMES:
             return tenant.embedder
         return self._embedders.default_for(tenant.language)
 
@@ -225,12 +231,13 @@ class Ingestor:
                         collection=target.collection,
                         chunk_index=c.index,
                         content=c.content,
-                        embedding=vector,
-                        embedding_model=embedder.model_id,
+                        embedding=part_vector,
+                        embedding_model=model_id,
                         generation=target.generation,
                         metadata=c.metadata,
                     )
                     for c, vector in zip(batch, vectors, strict=True)
+                    for model_id, part_vector in _per_model(embedder, vector)
                 ]
                 if writing is not None:
                     await writing
@@ -299,8 +306,17 @@ class _Target:
     generation: str
 
 
+def _per_model(embedder: Embedder, vector: list[float]) -> list[tuple[str, list[float]]]:
+    """(model id, vector) of each row a chunk gets: one per model of a fused embedder."""
+    if isinstance(embedder, FusedEmbedder):
+        return embedder.split(vector)
+    return [(embedder.model_id, vector)]
+
+
 def _worker_model(embedder: Embedder) -> str | None:
     """The local model the worker process embeds with, None for a remote embedder."""
+    if isinstance(embedder, FusedEmbedder):
+        return "multilingual+use"
     if isinstance(embedder, LocalEmbedder):
         return "local"
     if isinstance(embedder, MultilingualEmbedder):

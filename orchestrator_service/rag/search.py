@@ -119,7 +119,8 @@ class KnowledgeSearch:
             checked = await self._checked(store, tenant_id, vector, request, query_filter)
             filenames.update((match.id, filename) for match, filename in checked)
             per_model.append([match for match, _ in checked])
-        # Documents of several embedders: their scores are not comparable, their ranks are.
+        # Documents of several embedders (or fused ones, a row per model): their scores are
+        # not comparable, their ranks are.
         matches = fuse_by_rank(per_model) if per_model else []
         return [_result(m, filenames[m.id]) for m in matches[: request.top_k]]
 
@@ -139,11 +140,16 @@ class KnowledgeSearch:
     async def _models(
         self, tenant_id: int, collections: list[str] | None
     ) -> tuple[list[str], str | None]:
-        """The embedding models of the tenant's ready documents in `collections`, and the
-        tenant's language."""
+        """The embedding models of the tenant's ready documents in `collections` (each model
+        of a fused embedder), and the tenant's language."""
         async with self._reads() as session:
             rows = (await session.execute(_MODELS, {"tenant": tenant_id})).all()
-        wanted = {m for c, m, _ in rows if collections is None or c in collections}
+        wanted = {
+            part
+            for c, m, _ in rows
+            if collections is None or c in collections
+            for part in self._embedders.parts_of(m)
+        }
         return sorted(wanted), rows[0].language if rows else None
 
     async def _checked(

@@ -9,10 +9,10 @@ from pydantic import AfterValidator, Field, StringConstraints
 from orchestrator_service.schemas import Input, Output, Patch
 
 TenantName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-# The language of a tenant's knowledge: Spanish and mixed-language tenants get the multilingual
-# embedder by default, English ones MiniLM (README: choosing an embedder).
+# The language of a tenant's knowledge: Spanish and mixed-language tenants get E5 and USE
+# fused by default, English ones MiniLM (README: choosing an embedder).
 TenantLanguage = Literal["es", "en", "mixed"]
-TenantEmbedder = Literal["local", "multilingual", "use", "openai"]
+TenantEmbedder = Literal["local", "multilingual", "use", "multilingual+use", "openai"]
 # `tool_config`: per-tool settings of the tenant, `{tool name: {setting: value}}`, that tools
 # read (built-ins in their context, HTTP tools as `{{tool_config.NAME}}`). Not for secrets:
 # those live in the vault.

@@ -40,7 +40,12 @@ def embedders() -> tuple[Embedders, Recording, list[Recording]]:
 
     return (
         Embedders(
-            local=local, multilingual=Recording(), use=Recording(), remote=remote, default="openai"
+            local=local,
+            multilingual=Recording(),
+            use=Recording(),
+            fused=Recording(),
+            remote=remote,
+            default="openai",
         ),
         local,
         opened,

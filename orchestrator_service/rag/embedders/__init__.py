@@ -1,20 +1,21 @@
 """Embedders behind one Protocol: three local models (MiniLM for English, multilingual E5,
-multilingual USE with 512-dimensional vectors) and OpenAI-compatible APIs, obtained per tenant
-from `Embedders` as async context managers."""
+multilingual USE with 512-dimensional vectors), E5 and USE fused, and OpenAI-compatible APIs,
+obtained per tenant from `Embedders` as async context managers."""
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Literal, Protocol
+from typing import Literal, Protocol, get_args
 
-EmbedderName = Literal["local", "multilingual", "use", "openai"]
+EmbedderName = Literal["local", "multilingual", "use", "multilingual+use", "openai"]
+EMBEDDER_NAMES: tuple[EmbedderName, ...] = get_args(EmbedderName)
 # The embedders that run in this process (and in the ingestion workers).
-LOCAL_EMBEDDERS: tuple[EmbedderName, ...] = ("local", "multilingual", "use")
+LOCAL_EMBEDDERS: tuple[EmbedderName, ...] = ("local", "multilingual", "use", "multilingual+use")
 # A tenant's language picks its default embedder (bench/quality.py measured the choice):
-# MiniLM for English, multilingual E5 for Spanish and for mixed-language knowledge.
+# MiniLM for English, E5 and USE fused for Spanish and for mixed-language knowledge.
 Language = Literal["es", "en", "mixed"]
 LANGUAGE_EMBEDDERS: dict[str, EmbedderName] = {
-    "es": "multilingual",
-    "mixed": "multilingual",
+    "es": "multilingual+use",
+    "mixed": "multilingual+use",
     "en": "local",
 }
 
@@ -68,12 +69,15 @@ class Embedders:
         local: Embedder,
         multilingual: Embedder,
         use: Embedder,
+        fused: Embedder,
         remote: RemoteEmbedderFactory,
         default: EmbedderName,
     ) -> None:
         self.local = local
         self.multilingual = multilingual
         self.use = use
+        # E5 and USE together: a fused document's chunks have a row of each model.
+        self.fused = fused
         self.default: EmbedderName = default
         self._remote = remote
 
@@ -85,7 +89,16 @@ class Embedders:
             return "multilingual"
         if model_id == self.use.model_id:
             return "use"
+        if model_id == self.fused.model_id:
+            return "multilingual+use"
         return "openai"
+
+    def parts_of(self, model_id: str) -> list[str]:
+        """The models whose vectors a document embedded by `model_id` has, each searched
+        apart: E5 and USE for the fused embedder, else the model itself."""
+        if model_id == self.fused.model_id:
+            return [self.multilingual.model_id, self.use.model_id]
+        return [model_id]
 
     def default_for(self, language: str | None) -> EmbedderName:
         """The default embedder of a tenant writing `language` (unset: the configured one).
@@ -105,7 +118,12 @@ class Embedders:
         stay searchable."""
         name = name or self.default
         if name in LOCAL_EMBEDDERS:
-            yield {"local": self.local, "multilingual": self.multilingual, "use": self.use}[name]
+            yield {
+                "local": self.local,
+                "multilingual": self.multilingual,
+                "use": self.use,
+                "multilingual+use": self.fused,
+            }[name]
             return
         embedder = await self._remote(tenant_id, model_id)
         try:

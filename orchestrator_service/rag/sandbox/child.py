@@ -20,6 +20,7 @@ from typing import IO, Any
 
 from orchestrator_service.rag.chunking import chunk
 from orchestrator_service.rag.documents import ParseError
+from orchestrator_service.rag.embedders.fused import FusedEmbedder
 from orchestrator_service.rag.embedders.local import LocalEmbedder
 from orchestrator_service.rag.embedders.multilingual import MultilingualEmbedder
 from orchestrator_service.rag.embedders.use import UseEmbedder
@@ -30,7 +31,7 @@ from orchestrator_service.rag.storage import verify
 
 log = logging.getLogger(__name__)
 
-_Embedders = dict[str, LocalEmbedder | MultilingualEmbedder | UseEmbedder]
+_Embedders = dict[str, LocalEmbedder | MultilingualEmbedder | UseEmbedder | FusedEmbedder]
 
 _PR_SET_PDEATHSIG = 1
 _M_ARENA_MAX = -8
@@ -44,10 +45,12 @@ def main(argv: list[str]) -> int:
     _confine(config)
     limits = ParseLimits(**config["parse"])
     # Each model loads on its first document (or now, for the warm one).
+    multilingual, use = MultilingualEmbedder(), UseEmbedder()
     embedders: _Embedders = {
         "local": LocalEmbedder(),
-        "multilingual": MultilingualEmbedder(),
-        "use": UseEmbedder(),
+        "multilingual": multilingual,
+        "use": use,
+        "multilingual+use": FusedEmbedder(multilingual, use),
     }
     if config["warm"]:  # load the model now, not when the first document waits for it
         embedders["local"].embed_array(["warm-up"])

@@ -29,8 +29,8 @@ class Request:
     filename: str
     participant: str | None
     max_tokens: int
-    # The local model (`local`, `multilingual` or `use`) that embeds in the worker; None: the
-    # service embeds the chunks (a remote embedder).
+    # The local model (`local`, `multilingual`, `use` or `multilingual+use`) that embeds in the
+    # worker; None: the service embeds the chunks (a remote embedder).
     embed: str | None
     batch: int  # chunks per Batch event
 
