@@ -106,6 +106,7 @@ class KnowledgeSearch:
                 return []
         per_model: list[list[Match]] = []
         filenames: dict[str, str] = {}
+        votes: dict[str, int] = {}  # per document: how many of the lists its embedder fills
         models, language = await self._models(tenant_id, collections)
         for model_id in models:
             vector = await self._query_vector(tenant_id, model_id, request.query)
@@ -117,11 +118,13 @@ class KnowledgeSearch:
             if request.mode == "hybrid":
                 query_filter["language"] = language
             checked = await self._checked(store, tenant_id, vector, request, query_filter)
-            filenames.update((match.id, filename) for match, filename in checked)
+            for match, document in checked:
+                filenames[match.id] = document.filename
+                votes[document.id] = len(self._embedders.parts_of(document.embedding_model))
             per_model.append([match for match, _ in checked])
         # Documents of several embedders (or fused ones, a row per model): their scores are
         # not comparable, their ranks are.
-        matches = fuse_by_rank(per_model) if per_model else []
+        matches = fuse_by_rank(per_model, votes=votes) if per_model else []
         return [_result(m, filenames[m.id]) for m in matches[: request.top_k]]
 
     async def _query_vector(self, tenant_id: int, model_id: str, query: str) -> list[float]:
@@ -159,10 +162,9 @@ class KnowledgeSearch:
         vector: list[float],
         request: SearchRequest,
         query_filter: dict,
-    ) -> list[tuple[Match, str]]:
-        """The store's top-k with their documents' filenames, each hit confirmed by the
-        metadata (ready, at the hit's generation); stale documents are excluded and the query
-        asked again."""
+    ) -> list[tuple[Match, Row]]:
+        """The store's top-k with their documents, each hit confirmed by the metadata (ready,
+        at the hit's generation); stale documents are excluded and the query asked again."""
         exclude: dict[str, list[str]] = {}
         for _ in range(_MAX_ROUNDS):
             matches = await store.search(
@@ -183,7 +185,7 @@ class KnowledgeSearch:
             ]
             if not stale:
                 return [
-                    (h.match, documents[h.document_id].filename)
+                    (h.match, documents[h.document_id])
                     for h in hits
                     if request.score_threshold is None
                     or h.match.similarity >= request.score_threshold
@@ -196,11 +198,16 @@ class KnowledgeSearch:
         )
 
     async def _documents(self, tenant_id: int, ids: set[str]) -> dict[str, Row]:
-        """Status, generation and name of the hits' documents: at most k rows, by key."""
+        """Status, generation, name and embedder of the hits' documents: at most k rows, by
+        key."""
         if not ids:
             return {}
         stmt = select(
-            RagDocument.id, RagDocument.status, RagDocument.generation, RagDocument.filename
+            RagDocument.id,
+            RagDocument.status,
+            RagDocument.generation,
+            RagDocument.filename,
+            RagDocument.embedding_model,
         ).where(RagDocument.tenant_id == tenant_id, RagDocument.id.in_(sorted(ids)))
         async with self._reads() as session:
             rows = (await session.execute(stmt)).all()

@@ -5,6 +5,7 @@ can stop and start."""
 import io
 import json
 import threading
+import uuid
 import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,7 +16,7 @@ import httpx
 from pgserver._commands import pg_ctl
 
 from orchestrator_service.db.embedded import EmbeddedPostgres
-from tests.helpers import Caller, eventually
+from tests.helpers import Caller, eventually, new_tenant
 
 DOCS = "/api/v1/rag/documents"
 
@@ -49,6 +50,27 @@ async def finished(
     return await eventually(
         fetch, lambda body: body["status"] in ("ready", "failed"), attempts=attempts, interval=0.2
     )
+
+
+async def configured_tenant(runtime, client: httpx.AsyncClient, admin: Caller, **body) -> Caller:
+    """A new tenant, its settings (`language`, `embedder`...) set by a platform admin."""
+    caller = await new_tenant(runtime, f"rag-{uuid.uuid4().hex[:6]}")
+    if body:
+        response = await client.patch(
+            f"/api/v1/tenants/{caller.tenant_id}", headers=admin.headers, json=body
+        )
+        assert response.status_code == 200, response.text
+        assert {k: response.json()[k] for k in body} == body
+    return caller
+
+
+async def ingested(client: httpx.AsyncClient, caller: Caller, name: str, text: str, **kw) -> dict:
+    """Upload a text document and wait until it is ready; its JSON."""
+    response = await upload(client, caller, name, text.encode(), **kw)
+    assert response.status_code in (200, 201, 202), response.text
+    document = await finished(client, caller, response.json()["id"])
+    assert document["status"] == "ready", document
+    return document
 
 
 def huge_docx(paragraphs: int) -> bytes:

@@ -4,29 +4,20 @@ collection keeps the embedder of its ready documents, and a search over document
 models fuses their ranks, a chunk with a row per model counting once."""
 
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import httpx
 import numpy as np
 import pytest
-from pydantic import SecretStr
-from sqlalchemy.engine import URL
 
-from orchestrator_service.audit.service import Actor
-from orchestrator_service.bootstrap import Runtime, boot, running_jobs
-from orchestrator_service.config import Settings
 from orchestrator_service.errors import ConfigError
-from orchestrator_service.main import create_app
 from orchestrator_service.rag.embedders import local, multilingual, use
 from orchestrator_service.rag.embedders.fused import FusedEmbedder
 from orchestrator_service.rag.embedders.multilingual import MultilingualEmbedder
 from orchestrator_service.rag.embedders.use import UseEmbedder
 from orchestrator_service.rag.fusion import fuse_by_rank
 from orchestrator_service.rag.vector_store import Match
-from orchestrator_service.tenants import service as tenant_service
-from tests.helpers import Caller, error_of, new_tenant, url_string
-from tests.rag.helpers import finished, upload
+from tests.helpers import error_of, new_tenant
+from tests.rag.helpers import configured_tenant, ingested
 
 FUSED = f"{multilingual.MODEL_ID}+{use.MODEL_ID}"
 PASSAGES = [
@@ -81,19 +72,29 @@ def test_rank_fusion_rewards_agreement_and_ignores_raw_scores() -> None:
     assert fuse_by_rank([one]) is one
 
 
-def test_a_chunk_ranked_by_two_models_counts_once() -> None:
-    """A fused embedder's chunk has a row per model (two ids): it is one result, scored by
-    both ranks; another chunk of the same document stays apart."""
+def test_a_fused_documents_chunk_is_one_result_with_one_vote() -> None:
+    """A fused embedder's chunk has a row per model (two ids): it is one result, and its
+    document's vote is split between the two lists, so it does not outvote a document of one
+    model; another chunk of the same document stays apart."""
     e5 = [_match("doc", 0, row="e5-row"), _match("doc", 1, row="e5-row-1")]
     use_rows = [_match("doc", 0, row="use-row"), _match("other", 0)]
-    fused = fuse_by_rank([e5, use_rows])
+    fused = fuse_by_rank([e5, use_rows], votes={"doc": 2, "other": 1})
     assert [(m.metadata["source_id"], m.metadata["chunk_index"]) for m in fused] == [
         ("doc", 0),
-        ("doc", 1),
         ("other", 0),
+        ("doc", 1),
     ]
-    assert fused[0].score == pytest.approx(2 / 61)
+    assert fused[0].score == pytest.approx(1 / 61)  # (1/61 + 1/61) / 2
+    assert fused[1].score == pytest.approx(1 / 62)
     assert fused[0].id == "e5-row"  # the row of the first list that ranked it
+
+
+def test_chunks_of_a_single_model_document_stay_apart_whatever_their_index() -> None:
+    """An adopted LangChain table gives index 0 to chunks without one: rows stay results."""
+    minilm = [_match("adopted", 0, row="r1"), _match("adopted", 0, row="r2")]
+    e5 = [_match("doc", 0)]
+    fused = fuse_by_rank([minilm, e5])
+    assert sorted(m.id for m in fused) == ["doc-0", "r1", "r2"]
 
 
 def test_the_fused_embedder_concatenates_and_splits_its_models_vectors() -> None:
@@ -109,52 +110,12 @@ def test_the_fused_embedder_concatenates_and_splits_its_models_vectors() -> None
     assert np.allclose(pieces[1][1], use_model.embed_array(PASSAGES[:1])[0], atol=1e-5)
 
 
-@pytest.fixture
-async def service(
-    settings: Settings, vectors_db: URL
-) -> AsyncIterator[tuple[Runtime, httpx.AsyncClient, Caller]]:
-    """A booted service with an ingestion worker, a client and a platform admin."""
-    configured = settings.model_copy(
-        update={"vector_database_url": SecretStr(url_string(vectors_db))}
-    )
-    async with boot(configured) as runtime, running_jobs(runtime):
-        app = create_app(configured, runtime=runtime)
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://rag.test") as client:
-            async with runtime.sessionmaker.begin() as session:
-                key = await tenant_service.create_platform_key(
-                    session,
-                    name="admin",
-                    actor=Actor(tenant_id=None, user_id=None, key_id=None, label="test"),
-                )
-            yield runtime, client, Caller(api_key=key, tenant_id=None)
-
-
-async def _tenant(runtime: Runtime, client: httpx.AsyncClient, admin: Caller, **body) -> Caller:
-    caller = await new_tenant(runtime, f"lang-{uuid.uuid4().hex[:6]}")
-    if body:
-        response = await client.patch(
-            f"/api/v1/tenants/{caller.tenant_id}", headers=admin.headers, json=body
-        )
-        assert response.status_code == 200, response.text
-        assert {k: response.json()[k] for k in body} == body
-    return caller
-
-
-async def _ingest(client: httpx.AsyncClient, caller: Caller, name: str, text: str, **kw) -> dict:
-    response = await upload(client, caller, name, text.encode(), **kw)
-    assert response.status_code in (200, 201, 202), response.text
-    document = await finished(client, caller, response.json()["id"])
-    assert document["status"] == "ready", document
-    return document
-
-
 async def test_the_tenant_language_picks_the_default_embedder(service) -> None:
     runtime, client, admin = service
-    spanish = await _tenant(runtime, client, admin, language="es")
-    english = await _tenant(runtime, client, admin, language="en")
-    unset = await _tenant(runtime, client, admin)
-    chosen = await _tenant(runtime, client, admin, language="en", embedder="multilingual")
+    spanish = await configured_tenant(runtime, client, admin, language="es")
+    english = await configured_tenant(runtime, client, admin, language="en")
+    unset = await configured_tenant(runtime, client, admin)
+    chosen = await configured_tenant(runtime, client, admin, language="en", embedder="multilingual")
     expected = [
         (spanish, FUSED),
         (english, local.MODEL_ID),
@@ -162,7 +123,7 @@ async def test_the_tenant_language_picks_the_default_embedder(service) -> None:
         (chosen, multilingual.MODEL_ID),
     ]
     for caller, model in expected:
-        document = await _ingest(client, caller, "faq.txt", PASSAGES[0])
+        document = await ingested(client, caller, "faq.txt", PASSAGES[0])
         assert document["embedding_model"] == model
 
 
@@ -179,16 +140,16 @@ async def test_a_bad_language_or_embedder_is_a_clear_400(service) -> None:
 
 async def test_a_collection_keeps_its_embedder_and_search_fuses_two_models(service) -> None:
     runtime, client, admin = service
-    caller = await _tenant(runtime, client, admin, language="en")
-    english = await _ingest(
+    caller = await configured_tenant(runtime, client, admin, language="en")
+    english = await ingested(
         client, caller, "hours.txt", "The office opens at nine.", collection="A"
     )
     # The tenant turns Spanish: collection A keeps MiniLM, a new collection gets E5 and USE.
     await client.patch(
         f"/api/v1/tenants/{caller.tenant_id}", headers=admin.headers, json={"language": "es"}
     )
-    kept = await _ingest(client, caller, "more.txt", PASSAGES[1], collection="A")
-    new = await _ingest(client, caller, "leave.txt", PASSAGES[2], collection="B")
+    kept = await ingested(client, caller, "more.txt", PASSAGES[1], collection="A")
+    new = await ingested(client, caller, "leave.txt", PASSAGES[2], collection="B")
     assert english["embedding_model"] == kept["embedding_model"] == local.MODEL_ID
     assert new["embedding_model"] == FUSED
     # One row per model of the fused embedder for each chunk.
@@ -209,21 +170,22 @@ async def test_a_collection_keeps_its_embedder_and_search_fuses_two_models(servi
             [english["id"], kept["id"], new["id"]]
         )
         assert all(r["score"] < 0.05 for r in results), results
-        # First in both E5's list and USE's: it alone tops MiniLM's first.
-        assert results[0]["document_id"] == new["id"], results
-        assert results[0]["score"] == pytest.approx(2 / 61)
-        assert results[1]["score"] == pytest.approx(1 / 61)
+        # First in both E5's list and USE's, with one vote: it ties for the top with
+        # MiniLM's first.
+        best = {r["document_id"] for r in results if r["score"] == results[0]["score"]}
+        assert new["id"] in best and len(best) == 2, results
+        assert results[0]["score"] == pytest.approx(1 / 61)
         assert [r["score"] for r in results] == sorted((r["score"] for r in results), reverse=True)
 
 
 async def test_odd_queries_never_break_the_search_of_either_model(service) -> None:
     runtime, client, admin = service
-    caller = await _tenant(runtime, client, admin, language="en")
-    await _ingest(client, caller, "hours.txt", "The office opens at nine.", collection="A")
+    caller = await configured_tenant(runtime, client, admin, language="en")
+    await ingested(client, caller, "hours.txt", "The office opens at nine.", collection="A")
     await client.patch(
         f"/api/v1/tenants/{caller.tenant_id}", headers=admin.headers, json={"language": "es"}
     )
-    await _ingest(client, caller, "leave.txt", PASSAGES[2], collection="B")
+    await ingested(client, caller, "leave.txt", PASSAGES[2], collection="B")
     for query in ["x\\ud800y", "\\udfff", "😀" * 300, "a" * 4000, "   ¿?   "]:
         response = await client.post(
             "/api/v1/rag/search",
@@ -237,8 +199,8 @@ async def test_odd_queries_never_break_the_search_of_either_model(service) -> No
 
 async def test_reindex_moves_a_collection_to_e5_and_its_new_uploads_follow(service) -> None:
     runtime, client, admin = service
-    caller = await _tenant(runtime, client, admin, language="en")
-    document = await _ingest(client, caller, "leave.txt", PASSAGES[2], collection="HR")
+    caller = await configured_tenant(runtime, client, admin, language="en")
+    document = await ingested(client, caller, "leave.txt", PASSAGES[2], collection="HR")
     assert document["embedding_model"] == local.MODEL_ID
     await runtime.ingestor.ingest(document["id"], embedder_name="multilingual", restart=True)
     moved = (
@@ -252,14 +214,14 @@ async def test_reindex_moves_a_collection_to_e5_and_its_new_uploads_follow(servi
     )
     assert [r["document_id"] for r in found.json()["items"]] == [document["id"]]
     # The tenant is still English, but the collection now lives in E5: uploads follow it.
-    later = await _ingest(client, caller, "ship.txt", PASSAGES[1], collection="HR")
+    later = await ingested(client, caller, "ship.txt", PASSAGES[1], collection="HR")
     assert later["embedding_model"] == multilingual.MODEL_ID
 
 
 async def test_reindex_moves_a_collection_between_e5_and_e5_with_use(service) -> None:
     runtime, client, admin = service
-    caller = await _tenant(runtime, client, admin, language="es", embedder="multilingual")
-    document = await _ingest(client, caller, "leave.txt", PASSAGES[2], collection="HR")
+    caller = await configured_tenant(runtime, client, admin, language="es", embedder="multilingual")
+    document = await ingested(client, caller, "leave.txt", PASSAGES[2], collection="HR")
     store = runtime.vector_store
     assert store is not None
     assert document["embedding_model"] == multilingual.MODEL_ID

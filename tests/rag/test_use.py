@@ -3,26 +3,18 @@ wheel) as a fourth embedder: chosen per tenant, stored beside 384-dimensional ve
 and fused with them in one request, and reached by a reindex across dimensions without a
 moment in which the document cannot be found."""
 
-import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
-from pydantic import SecretStr
 from sqlalchemy.engine import URL
 
-from orchestrator_service.audit.service import Actor
-from orchestrator_service.bootstrap import Runtime, boot, running_jobs
-from orchestrator_service.config import Settings
 from orchestrator_service.errors import ConfigError
-from orchestrator_service.main import create_app
 from orchestrator_service.rag.embedders import local, use
 from orchestrator_service.rag.embedders.use import UseEmbedder
-from orchestrator_service.tenants import service as tenant_service
-from tests.helpers import Caller, new_tenant, sql, url_string
-from tests.rag.helpers import finished, upload
+from tests.helpers import Caller, sql
+from tests.rag.helpers import configured_tenant, ingested
 
 PASSAGES = [
     "Los implantes de titanio necesitan entre tres y seis meses para integrarse en el hueso.",
@@ -60,45 +52,6 @@ def test_the_wheel_ships_the_weights() -> None:
         assert use.resource_path(name).stat().st_size > 1_000_000
 
 
-@pytest.fixture
-async def service(
-    settings: Settings, vectors_db: URL
-) -> AsyncIterator[tuple[Runtime, httpx.AsyncClient, Caller, URL]]:
-    """A booted service with an ingestion worker, a client and a platform admin."""
-    configured = settings.model_copy(
-        update={"vector_database_url": SecretStr(url_string(vectors_db))}
-    )
-    async with boot(configured) as runtime, running_jobs(runtime):
-        app = create_app(configured, runtime=runtime)
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://rag.test") as client:
-            async with runtime.sessionmaker.begin() as session:
-                key = await tenant_service.create_platform_key(
-                    session,
-                    name="admin",
-                    actor=Actor(tenant_id=None, user_id=None, key_id=None, label="test"),
-                )
-            yield runtime, client, Caller(api_key=key, tenant_id=None), vectors_db
-
-
-async def _tenant(runtime: Runtime, client: httpx.AsyncClient, admin: Caller, **body) -> Caller:
-    caller = await new_tenant(runtime, f"use-{uuid.uuid4().hex[:6]}")
-    if body:
-        response = await client.patch(
-            f"/api/v1/tenants/{caller.tenant_id}", headers=admin.headers, json=body
-        )
-        assert response.status_code == 200, response.text
-    return caller
-
-
-async def _ingest(client: httpx.AsyncClient, caller: Caller, name: str, text: str, **kw) -> dict:
-    response = await upload(client, caller, name, text.encode(), **kw)
-    assert response.status_code in (200, 201, 202), response.text
-    document = await finished(client, caller, response.json()["id"])
-    assert document["status"] == "ready", document
-    return document
-
-
 async def _found(client: httpx.AsyncClient, caller: Caller, query: str, **body) -> list[str]:
     response = await client.post(SEARCH, headers=caller.headers, json={"query": query, **body})
     assert response.status_code == 200, response.text
@@ -115,20 +68,22 @@ async def _dims(vectors: URL, document_id: str) -> list[tuple[str, int]]:
     return [(r["embedding_model"], r["d"]) for r in rows]
 
 
-async def test_a_tenant_on_use_stores_512_beside_384_and_one_search_fuses_both(service) -> None:
-    runtime, client, admin, vectors = service
-    caller = await _tenant(runtime, client, admin, language="en")
-    english = await _ingest(
+async def test_a_tenant_on_use_stores_512_beside_384_and_one_search_fuses_both(
+    service, vectors_db: URL
+) -> None:
+    runtime, client, admin = service
+    caller = await configured_tenant(runtime, client, admin, language="en")
+    english = await ingested(
         client, caller, "hours.txt", "The office opens at nine.", collection="A"
     )
     await client.patch(
         f"/api/v1/tenants/{caller.tenant_id}", headers=admin.headers, json={"embedder": "use"}
     )
-    leave = await _ingest(client, caller, "leave.txt", PASSAGES[2], collection="B")
+    leave = await ingested(client, caller, "leave.txt", PASSAGES[2], collection="B")
     assert english["embedding_model"] == local.MODEL_ID
     assert leave["embedding_model"] == use.MODEL_ID
-    assert await _dims(vectors, english["id"]) == [(local.MODEL_ID, 384)]
-    assert await _dims(vectors, leave["id"]) == [(use.MODEL_ID, 512)]
+    assert await _dims(vectors_db, english["id"]) == [(local.MODEL_ID, 384)]
+    assert await _dims(vectors_db, leave["id"]) == [(use.MODEL_ID, 512)]
 
     for mode in ("vector", "hybrid"):
         found = await _found(
@@ -139,14 +94,16 @@ async def test_a_tenant_on_use_stores_512_beside_384_and_one_search_fuses_both(s
         assert only_b == [leave["id"]]
 
 
-async def test_reindex_moves_a_collection_from_384_to_512_without_downtime(service) -> None:
+async def test_reindex_moves_a_collection_from_384_to_512_without_downtime(
+    service, vectors_db: URL
+) -> None:
     """`orchestrator rag reindex --embedder use` (the ingestor call it makes): while the new
     512-dimensional generation is being published, and again just before the old 384 one is
     deleted, search still finds the document; afterwards only USE vectors remain and new
     uploads to the collection follow it."""
-    runtime, client, admin, vectors = service
-    caller = await _tenant(runtime, client, admin, language="en")
-    document = await _ingest(client, caller, "leave.txt", PASSAGES[2], collection="HR")
+    runtime, client, admin = service
+    caller = await configured_tenant(runtime, client, admin, language="en")
+    document = await ingested(client, caller, "leave.txt", PASSAGES[2], collection="HR")
     question = "¿Cuántos días de vacaciones pagadas tengo?"
     store = runtime.vector_store
     assert store is not None
@@ -156,12 +113,12 @@ async def test_reindex_moves_a_collection_from_384_to_512_without_downtime(servi
     async def publishing(tenant_id: int, source_id: str, generation: str) -> None:
         await publish(tenant_id, source_id, generation)
         found = await _found(client, caller, question, collections=["HR"])
-        during.append(("published", found, await _dims(vectors, source_id)))
+        during.append(("published", found, await _dims(vectors_db, source_id)))
 
     async def deleting(tenant_id: int, source_id: str, *, keep_generation=None) -> int:
         if keep_generation is not None:
             found = await _found(client, caller, question, collections=["HR"])
-            during.append(("switched", found, await _dims(vectors, source_id)))
+            during.append(("switched", found, await _dims(vectors_db, source_id)))
         return await delete_source(tenant_id, source_id, keep_generation=keep_generation)
 
     store.publish, store.delete_source = publishing, deleting  # type: ignore[method-assign]
@@ -179,7 +136,7 @@ async def test_reindex_moves_a_collection_from_384_to_512_without_downtime(servi
         await client.get(f"/api/v1/rag/documents/{document['id']}", headers=caller.headers)
     ).json()
     assert moved["status"] == "ready" and moved["embedding_model"] == use.MODEL_ID
-    assert await _dims(vectors, document["id"]) == [(use.MODEL_ID, 512)]
+    assert await _dims(vectors_db, document["id"]) == [(use.MODEL_ID, 512)]
     assert await _found(client, caller, question, collections=["HR"]) == [document["id"]]
-    later = await _ingest(client, caller, "ship.txt", PASSAGES[1], collection="HR")
+    later = await ingested(client, caller, "ship.txt", PASSAGES[1], collection="HR")
     assert later["embedding_model"] == use.MODEL_ID
