@@ -85,7 +85,13 @@ def main(argv: list[str]) -> int:
     else:
         ensure_browser()
         # One pytest worker per core, each with its own PostgreSQL; -n 0 (or -n N) overrides.
-        parallel = [] if any(arg.startswith("-n") for arg in rest) else ["-n", "auto"]
+        # A worker that runs out of tests takes some of the other's instead of idling while the
+        # other finishes its share of the long ones (fuzzing, whole services).
+        parallel = (
+            []
+            if any(arg.startswith("-n") for arg in rest)
+            else ["-n", "auto", "--dist", "worksteal"]
+        )
         args = [_venv_bin("python"), "-m", "pytest", *parallel, *rest]
     os.execv(args[0], args)
 
