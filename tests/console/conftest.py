@@ -25,6 +25,7 @@ from orchestrator_service.config import Settings
 from orchestrator_service.main import create_app
 from tests.helpers import free_port, url_string
 from tests.network import LoopbackHTTPServer
+from tests.rag.helpers import answer_embeddings
 
 T = TypeVar("T")
 # How long a page may take to show what a test expects: generous, for a loaded CI machine (a
@@ -77,16 +78,7 @@ class Embeddings:
                     if stand_in.first_batch_done.is_set():
                         stand_in.released.wait(60)
                     stand_in.first_batch_done.set()
-                data = [
-                    {"index": i, "embedding": word_vector(t), "object": "embedding"}
-                    for i, t in enumerate(texts)
-                ]
-                payload = json.dumps({"data": data, "model": body["model"]}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                answer_embeddings(self, body, word_vector)
 
             def log_message(self, *args: object) -> None:
                 """Silence the default request log."""

@@ -135,6 +135,22 @@ class VectorCluster:
         )
 
 
+def answer_embeddings(
+    handler: BaseHTTPRequestHandler, body: dict, vector_of: Callable[[str], list[float]]
+) -> None:
+    """Answer an OpenAI-compatible /v1/embeddings request: `vector_of(text)` for each input."""
+    data = [
+        {"index": i, "embedding": vector_of(text), "object": "embedding"}
+        for i, text in enumerate(body["input"])
+    ]
+    payload = json.dumps({"data": data, "model": body["model"]}).encode()
+    handler.send_response(200)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(payload)))
+    handler.end_headers()
+    handler.wfile.write(payload)
+
+
 @contextmanager
 def embeddings_standin(
     vector_of: Callable[[str], list[float]],
@@ -147,16 +163,7 @@ def embeddings_standin(
         def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             seen.append({"auth": self.headers.get("Authorization"), "body": body})
-            data = [
-                {"index": i, "embedding": vector_of(text), "object": "embedding"}
-                for i, text in enumerate(body["input"])
-            ]
-            payload = json.dumps({"data": data, "model": body["model"]}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
+            answer_embeddings(self, body, vector_of)
 
         def log_message(self, *args: object) -> None:
             """Silence the default request log."""
